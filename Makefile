@@ -1,0 +1,61 @@
+# churnops: every command a person runs goes through here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+# Stage commands in dvc.yaml say `python`: make it the venv's for everything run from here.
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+STAMP := $(VENV)/.installed
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "churnops needs Python 3.11 (model bytes depend on it); set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --requirement requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	@touch $@
+
+.PHONY: help
+help: ## List the targets with a one-line description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: $(STAMP) ## Create .venv and install the pinned dependencies (requirements.lock)
+
+.PHONY: run
+run: setup ## Set up, run the whole pipeline (dvc repro) and print the metrics
+	dvc repro
+	dvc metrics show
+
+.PHONY: test
+test: setup ## Set up and run the whole test suite, slow and end-to-end tests included
+	pytest
+
+.PHONY: test-fast
+test-fast: setup ## Run the tests that are not marked slow
+	pytest -m "not slow"
+
+.PHONY: lint
+lint: setup ## Check lint and formatting with ruff
+	ruff check .
+	ruff format --check .
+
+.PHONY: format
+format: setup ## Reformat the code with ruff
+	ruff check --fix .
+	ruff format .
+
+.PHONY: serve
+serve: setup ## Serve the model that dvc.lock records on 127.0.0.1:8000
+	churnops serve
+
+.PHONY: bench
+bench: setup ## Run the benchmarks under bench/ and print their tables
+	python bench/pipeline.py
+
+.PHONY: clean
+clean: ## Remove the virtualenv and caches (DVC's cache is kept)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,57 @@
+"""The ``churnops`` command: ``serve``, ``monitor``, ``simulate``, ``models``, ``rollback``.
+
+Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
+``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,
+so ``churnops --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from churnops.errors import ChurnopsError
+
+COMMANDS: dict[str, str] = {
+    "serve": "Serve the model that dvc.lock records (FastAPI + uvicorn)",
+    "monitor": "Check the latest predictions for drift against the training statistics",
+    "simulate": "Send generated (optionally drifted) customers to a running service",
+    "models": "List every accepted model in the Git history",
+    "rollback": "Restore the model, params, lock and metrics of an earlier revision",
+}
+
+
+def _load(name: str):
+    return importlib.import_module(f"churnops.commands.{name}")
+
+
+def build_parser(names: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only the subcommand being run is imported."""
+    parser = argparse.ArgumentParser(prog="churnops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if names is None or name in names:
+            _load(name).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = [a for a in argv if a in COMMANDS][:1]
+    parser = build_parser(chosen or [])
+    args = parser.parse_args(argv)
+    try:
+        return int(_load(args.command).run(args) or 0)
+    except ChurnopsError as err:
+        print(f"churnops {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``churnops`` CLI, one module each (see :mod:`churnops.cli`)."""

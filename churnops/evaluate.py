@@ -1,0 +1,75 @@
+"""Test-set metrics and plot data for DVC.
+
+Evaluation scores the exported model with :class:`churnops.model.Scorer`, i.e. with
+exactly the code and bytes that the service will serve, not with the in-memory
+scikit-learn object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MAX_CURVE_POINTS = 200
+"""Curves are thinned to at most this many points: plot files stay small at 5M rows."""
+
+
+def _thin(n: int) -> np.ndarray:
+    if n <= MAX_CURVE_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_CURVE_POINTS).round().astype(int))
+
+
+def _r(x: float) -> float:
+    return round(float(x), 6)
+
+
+def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[dict[str, Any], dict[str, list]]:
+    """Compute test-set metrics and plot series.
+
+    Returns:
+        ``(metrics, plots)`` where ``plots`` maps a plot name (``roc``, ``prc``,
+        ``confusion``) to its list of records.
+    """
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_curve,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    y_pred = (proba >= threshold).astype(np.int8)
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    both = len(np.unique(y_true)) == 2
+    metrics = {
+        "f1": _r(f1_score(y_true, y_pred, zero_division=0)),
+        "precision": _r(precision_score(y_true, y_pred, zero_division=0)),
+        "recall": _r(recall_score(y_true, y_pred, zero_division=0)),
+        "accuracy": _r(accuracy_score(y_true, y_pred)),
+        "roc_auc": _r(roc_auc_score(y_true, proba)) if both else None,
+        "threshold": threshold,
+        "n_test": len(y_true),
+        "counts": {"tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn)},
+    }
+    plots: dict[str, list] = {"roc": [], "prc": []}
+    if both:
+        fpr, tpr, roc_thr = roc_curve(y_true, proba)
+        plots["roc"] = [
+            {"fpr": _r(fpr[i]), "tpr": _r(tpr[i]), "threshold": _r(min(roc_thr[i], 1.0))} for i in _thin(len(fpr))
+        ]
+        prec, rec, pr_thr = precision_recall_curve(y_true, proba)
+        plots["prc"] = [
+            {"recall": _r(rec[i]), "precision": _r(prec[i]), "threshold": _r(pr_thr[min(i, len(pr_thr) - 1)])}
+            for i in _thin(len(pr_thr))
+        ]
+    names = {0: "stay", 1: "churn"}
+    plots["confusion"] = [
+        {"actual": names[a], "predicted": names[p], "count": int(c)}
+        for (a, p), c in (((0, 0), tn), ((0, 1), fp), ((1, 0), fn), ((1, 1), tp))
+    ]
+    return metrics, plots

@@ -1,0 +1,72 @@
+"""Read what ``dvc.lock`` records: the single authority on which model is accepted.
+
+``dvc.lock`` is written by DVC only after a stage succeeds, so the model hash it
+records for ``train`` is the hash of a model that passed the quality gate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from churnops.errors import LockfileError
+
+MODEL_PATH = "models/model.json"
+TRAIN_STAGE = "train"
+
+
+@dataclass(frozen=True)
+class LockedModel:
+    """The accepted model as ``dvc.lock`` records it."""
+
+    path: str
+    md5: str
+    size: int | None
+    params: dict[str, Any]
+    """The ``params.yaml`` values the train stage ran with (as DVC recorded them)."""
+
+
+def parse_lock(text: str, source: str = "dvc.lock") -> dict[str, Any]:
+    """Parse dvc.lock text into a mapping.
+
+    Raises:
+        LockfileError: the text is not YAML or not a dvc.lock document.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise LockfileError(f"{source}: not valid YAML: {err}".replace("\n", " ")) from None
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+        raise LockfileError(f"{source}: not a dvc.lock file (no 'stages' mapping)")
+    return data
+
+
+def locked_model(lock: dict[str, Any], model_path: str = MODEL_PATH, source: str = "dvc.lock") -> LockedModel:
+    """Find the model output and the train params in a parsed lock.
+
+    Raises:
+        LockfileError: no stage records ``model_path`` as an output.
+    """
+    for stage in lock["stages"].values():
+        for out in (stage or {}).get("outs") or []:
+            if out.get("path") == model_path and out.get("md5"):
+                params = {}
+                for values in (stage.get("params") or {}).values():
+                    params.update(values or {})
+                return LockedModel(path=model_path, md5=str(out["md5"]), size=out.get("size"), params=params)
+    raise LockfileError(f"{source}: records no {model_path} (has `dvc repro` run and committed?)")
+
+
+def read_locked_model(lock_path: str | Path = "dvc.lock", model_path: str = MODEL_PATH) -> LockedModel:
+    """Read ``dvc.lock`` from disk and return the accepted model's record."""
+    lock_path = Path(lock_path)
+    try:
+        text = lock_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LockfileError(f"{lock_path}: not found (run `dvc repro` first)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise LockfileError(f"{lock_path}: cannot read: {err}") from None
+    return locked_model(parse_lock(text, str(lock_path)), model_path, str(lock_path))

@@ -1,0 +1,388 @@
+"""Train the churn classifier, gate it, and export it to a JSON model file.
+
+Training uses a scikit-learn ``Pipeline``: a ``ColumnTransformer`` (standard scaling of
+the numeric features, one-hot encoding over the schema's categories) followed by the
+classifier that ``train.model`` selects. The fitted pipeline is then exported to plain
+JSON: numbers only, so loading a model can never execute code (unlike a pickle), and
+the bytes are a pure function of the fitted parameters. :class:`Scorer` evaluates that
+JSON with numpy and matches scikit-learn's probabilities to within 1e-9.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from churnops.errors import DataError, GateError, ModelIntegrityError
+from churnops.schema import CATEGORICAL, CATEGORICAL_NAMES, FEATURE_NAMES, LABEL, NUMERIC_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from churnops.params import TrainParams
+
+MODEL_FORMAT = "churnops-model/1"
+
+
+# --------------------------------------------------------------------------- training
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """The pipeline's input: the schema's features, numerics widened to float64.
+
+    Widening first makes the scaler compute in float64, which :class:`Scorer` mirrors.
+    """
+    out = frame.loc[:, list(FEATURE_NAMES)].copy()
+    for name in NUMERIC_NAMES:
+        out[name] = out[name].astype(np.float64)
+    return out
+
+
+def build_pipeline(params: TrainParams) -> Pipeline:
+    """The unfitted scikit-learn pipeline that ``params.model`` selects."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    pre = ColumnTransformer(
+        [
+            ("num", StandardScaler(), list(NUMERIC_NAMES)),
+            (
+                "cat",
+                OneHotEncoder(
+                    categories=[list(f.categories) for f in CATEGORICAL],
+                    handle_unknown="error",
+                    sparse_output=False,
+                    dtype=np.float64,
+                ),
+                list(CATEGORICAL_NAMES),
+            ),
+        ],
+        sparse_threshold=0.0,
+    )
+    if params.model == "logreg":
+        clf = LogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter, random_state=params.seed)
+    else:
+        h = params.hgb
+        clf = HistGradientBoostingClassifier(
+            learning_rate=h.learning_rate,
+            max_iter=h.max_iter,
+            max_leaf_nodes=h.max_leaf_nodes,
+            max_depth=h.max_depth,
+            min_samples_leaf=h.min_samples_leaf,
+            l2_regularization=h.l2_regularization,
+            early_stopping=False,  # an internal random split would make max_iter a suggestion
+            random_state=params.seed,
+        )
+    return Pipeline([("pre", pre), ("clf", clf)])
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A fitted pipeline and its gate verdict on the validation split."""
+
+    pipeline: Pipeline
+    f1: float
+    gate_f1: float
+    n_train: int
+    n_validation: int
+
+    @property
+    def passed(self) -> bool:
+        return self.f1 >= self.gate_f1
+
+    def verdict(self) -> dict[str, Any]:
+        """The gate's figures, for ``metrics/train.json``."""
+        return {
+            "gate": {"f1": round(self.f1, 6), "gate_f1": self.gate_f1, "passed": self.passed},
+            "n_train": self.n_train,
+            "n_validation": self.n_validation,
+        }
+
+    def gate_message(self) -> str:
+        op = ">=" if self.passed else "<"
+        word = "passed" if self.passed else "failed"
+        return f"gate {word}: f1={self.f1:.3f} {op} gate_f1={self.gate_f1:.3f}"
+
+
+def train(frame: pd.DataFrame, params: TrainParams) -> TrainResult:
+    """Fit on the training data less a seeded, stratified validation split, and score it.
+
+    The model that is gated is the model that ships: it is not refitted afterwards.
+
+    Raises:
+        DataError: too few rows, or a single class, to train and validate.
+    """
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import train_test_split
+    from threadpoolctl import threadpool_limits
+
+    y = frame[LABEL].to_numpy()
+    if len(np.unique(y)) < 2:
+        raise DataError("training data holds a single class; cannot train a classifier")
+    try:
+        x_fit, x_val, y_fit, y_val = train_test_split(
+            model_input(frame), y, test_size=params.validation_fraction, stratify=y, random_state=params.seed
+        )
+    except ValueError as err:
+        raise DataError(f"cannot carve train.validation_fraction={params.validation_fraction}: {err}") from None
+    pipeline = build_pipeline(params)
+    # One BLAS/OpenMP thread: a threaded reduction sums in a core-count-dependent order,
+    # which changes the last bits of the coefficients and so the model's md5.
+    with threadpool_limits(limits=1):
+        pipeline.fit(x_fit, y_fit)
+        proba = pipeline.predict_proba(x_val)[:, 1]
+    f1 = float(f1_score(y_val, proba >= params.threshold))
+    return TrainResult(pipeline, f1, params.gate_f1, len(y_fit), len(y_val))
+
+
+def check_gate(result: TrainResult) -> None:
+    """Raise :class:`GateError` with the one-line verdict when the gate fails."""
+    if not result.passed:
+        raise GateError(result.gate_message())
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_model(pipeline: Pipeline, threshold: float) -> dict[str, Any]:
+    """Turn a fitted pipeline into the JSON-able model document."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    pre = pipeline.named_steps["pre"]
+    scaler = pre.named_transformers_["num"]
+    encoder = pre.named_transformers_["cat"]
+    clf = pipeline.named_steps["clf"]
+    doc: dict[str, Any] = {
+        "format": MODEL_FORMAT,
+        "features": list(FEATURE_NAMES),
+        "threshold": threshold,
+        "numeric": {
+            "names": list(NUMERIC_NAMES),
+            "mean": [float(v) for v in scaler.mean_],
+            "scale": [float(v) for v in scaler.scale_],
+        },
+        "categorical": {
+            "names": list(CATEGORICAL_NAMES),
+            "categories": [[str(c) for c in cats] for cats in encoder.categories_],
+        },
+    }
+    if isinstance(clf, LogisticRegression):
+        doc["kind"] = "logreg"
+        doc["logreg"] = {"coef": [float(v) for v in clf.coef_[0]], "intercept": float(clf.intercept_[0])}
+    elif isinstance(clf, HistGradientBoostingClassifier):
+        doc["kind"] = "hgb"
+        trees = []
+        for iteration in clf._predictors:  # one TreePredictor per iteration for a binary task
+            nodes = iteration[0].nodes
+            if nodes["is_categorical"].any():  # pragma: no cover - inputs are one-hot floats
+                raise ValueError("categorical splits are not exportable")
+            trees.append(
+                {
+                    "feature": nodes["feature_idx"].tolist(),
+                    "threshold": nodes["num_threshold"].tolist(),
+                    "missing_left": nodes["missing_go_to_left"].astype(bool).tolist(),
+                    "left": nodes["left"].tolist(),
+                    "right": nodes["right"].tolist(),
+                    "leaf": nodes["is_leaf"].astype(bool).tolist(),
+                    "value": nodes["value"].tolist(),
+                }
+            )
+        doc["hgb"] = {"baseline": float(clf._baseline_prediction.ravel()[0]), "trees": trees}
+    else:  # pragma: no cover - build_pipeline only makes the two above
+        raise TypeError(f"cannot export {type(clf).__name__}")
+    return doc
+
+
+def model_bytes(doc: Mapping[str, Any]) -> bytes:
+    """Canonical bytes of a model document (what is written, hashed and served)."""
+    return (json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def md5_bytes(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+class Scorer:
+    """Evaluates an exported model with numpy (batches) or plain Python (one row).
+
+    Construct with :meth:`from_bytes` / :meth:`from_file`; pass ``expected_md5`` to
+    refuse bytes that do not match the hash ``dvc.lock`` records.
+    """
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        if doc.get("format") != MODEL_FORMAT:
+            raise ModelIntegrityError(f"unsupported model format {doc.get('format')!r}")
+        if list(doc["features"]) != list(FEATURE_NAMES):
+            raise ModelIntegrityError(f"model features {doc['features']} differ from the schema")
+        self.doc = doc
+        self.kind: str = doc["kind"]
+        self.threshold: float = float(doc["threshold"])
+        self._mean = np.asarray(doc["numeric"]["mean"], dtype=np.float64)
+        self._scale = np.asarray(doc["numeric"]["scale"], dtype=np.float64)
+        self._categories: list[list[str]] = doc["categorical"]["categories"]
+        self._cat_index = [{c: i for i, c in enumerate(cats)} for cats in self._categories]
+        self._cat_offsets = list(np.cumsum([len(NUMERIC_NAMES)] + [len(c) for c in self._categories])[:-1])
+        self.n_inputs = len(NUMERIC_NAMES) + sum(len(c) for c in self._categories)
+        if self.kind == "logreg":
+            self._coef = np.asarray(doc["logreg"]["coef"], dtype=np.float64)
+            self._intercept = float(doc["logreg"]["intercept"])
+            # Plain-Python copies for the one-row path, where numpy's call overhead dominates.
+            self._py_coef = [float(c) for c in self._coef]
+        elif self.kind == "hgb":
+            self._baseline = float(doc["hgb"]["baseline"])
+            self._trees = [
+                (
+                    np.asarray(t["feature"], dtype=np.intp),
+                    np.asarray(t["threshold"], dtype=np.float64),
+                    np.asarray(t["missing_left"], dtype=bool),
+                    np.asarray(t["left"], dtype=np.intp),
+                    np.asarray(t["right"], dtype=np.intp),
+                    np.asarray(t["leaf"], dtype=bool),
+                    np.asarray(t["value"], dtype=np.float64),
+                )
+                for t in doc["hgb"]["trees"]
+            ]
+            self._py_trees = [
+                (t["feature"], t["threshold"], t["left"], t["right"], t["leaf"], t["value"])
+                for t in doc["hgb"]["trees"]
+            ]
+        else:
+            raise ModelIntegrityError(f"unknown model kind {self.kind!r}")
+
+    # -- construction
+
+    @classmethod
+    def from_bytes(cls, data: bytes, expected_md5: str | None = None, source: str = "model") -> Scorer:
+        """Verify (when ``expected_md5`` is given), then parse a model file's bytes.
+
+        Raises:
+            ModelIntegrityError: the hash differs, or the bytes are not a model document.
+        """
+        if expected_md5 is not None:
+            actual = md5_bytes(data)
+            if actual != expected_md5:
+                raise ModelIntegrityError(
+                    f"{source}: md5 {actual} does not match {expected_md5} recorded in dvc.lock; refusing to load"
+                )
+        try:
+            doc = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ModelIntegrityError(f"{source}: not a model file: {err}") from None
+        if not isinstance(doc, dict):
+            raise ModelIntegrityError(f"{source}: not a model file")
+        try:
+            return cls(doc)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelIntegrityError(f"{source}: malformed model document: {err!r}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path, expected_md5: str | None = None) -> Scorer:
+        """Read, verify and parse a model file."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelIntegrityError(f"{path}: model file not found (run `dvc checkout` or `dvc repro`)") from None
+        return cls.from_bytes(data, expected_md5, source=str(path))
+
+    # -- encoding
+
+    def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Scaled numerics followed by one-hot categories, as the sklearn pipeline does."""
+        n = len(frame)
+        x = np.zeros((n, self.n_inputs), dtype=np.float64)
+        for j, name in enumerate(NUMERIC_NAMES):
+            x[:, j] = (frame[name].to_numpy(np.float64) - self._mean[j]) / self._scale[j]
+        for k, name in enumerate(CATEGORICAL_NAMES):
+            col = frame[name]
+            cats = self._categories[k]
+            if hasattr(col, "cat") and list(col.cat.categories) == cats:
+                codes = col.cat.codes.to_numpy()
+            else:
+                codes = pd_codes(col, cats)
+            if (codes < 0).any():
+                raise DataError(f"{name}: value outside the model's categories {cats}")
+            x[np.arange(n), self._cat_offsets[k] + codes] = 1.0
+        return x
+
+    # -- prediction
+
+    def _raw_matrix(self, x: np.ndarray) -> np.ndarray:
+        if self.kind == "logreg":
+            return x @ self._coef + self._intercept
+        raw = np.full(x.shape[0], self._baseline, dtype=np.float64)
+        rows = np.arange(x.shape[0])
+        for feature, threshold, missing_left, left, right, leaf, value in self._trees:
+            node = np.zeros(x.shape[0], dtype=np.intp)
+            active = ~leaf[node]
+            while active.any():
+                r, nd = rows[active], node[active]
+                v = x[r, feature[nd]]
+                go_left = np.where(np.isnan(v), missing_left[nd], v <= threshold[nd])
+                node[active] = np.where(go_left, left[nd], right[nd])
+                active = ~leaf[node]
+            raw += value[node]
+        return raw
+
+    def predict_proba_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Churn probabilities for already-encoded rows."""
+        raw = self._raw_matrix(x)
+        return 1.0 / (1.0 + np.exp(-raw))
+
+    def predict_proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Churn probabilities for a DataFrame holding the schema's columns."""
+        return self.predict_proba_matrix(self.encode_frame(frame))
+
+    def predict_proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Churn probabilities for validated feature dicts (vectorised)."""
+        n = len(records)
+        x = np.zeros((n, self.n_inputs), dtype=np.float64)
+        for j, name in enumerate(NUMERIC_NAMES):
+            x[:, j] = (np.fromiter((r[name] for r in records), np.float64, n) - self._mean[j]) / self._scale[j]
+        for k, name in enumerate(CATEGORICAL_NAMES):
+            idx = self._cat_index[k]
+            codes = np.fromiter((idx[r[name]] for r in records), np.intp, n)
+            x[np.arange(n), self._cat_offsets[k] + codes] = 1.0
+        return self.predict_proba_matrix(x)
+
+    def predict_proba_one(self, record: Mapping[str, Any]) -> float:
+        """Churn probability of one validated feature dict, in plain Python (~µs)."""
+        x = [(float(record[name]) - self._mean[j]) / self._scale[j] for j, name in enumerate(NUMERIC_NAMES)]
+        x = [float(v) for v in x]
+        hot = [self._cat_offsets[k] + self._cat_index[k][record[name]] for k, name in enumerate(CATEGORICAL_NAMES)]
+        if self.kind == "logreg":
+            coef = self._py_coef
+            raw = sum(c * v for c, v in zip(coef, x, strict=False)) + sum(coef[h] for h in hot) + self._intercept
+        else:
+            full = x + [0.0] * (self.n_inputs - len(x))
+            for h in hot:
+                full[h] = 1.0
+            raw = self._baseline
+            for feature, threshold, left, right, leaf, value in self._py_trees:
+                node = 0
+                while not leaf[node]:
+                    node = left[node] if full[feature[node]] <= threshold[node] else right[node]
+                raw += value[node]
+        return 1.0 / (1.0 + math.exp(-raw))
+
+
+def pd_codes(col: Any, categories: list[str]) -> np.ndarray:
+    """Category codes of ``col`` over ``categories`` (-1 for anything else)."""
+    import pandas as pd
+
+    return pd.Categorical(col.astype("string"), categories=categories).codes.astype(np.intp)

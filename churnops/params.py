@@ -1,0 +1,163 @@
+"""One typed loader for ``params.yaml``, used by every stage and CLI.
+
+The file is parsed into frozen pydantic models. Unknown keys, wrong types and
+out-of-range values are rejected before any work starts, and the message names the
+dotted key (``train.gate_f1``), so a stage can fail in one readable line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from churnops.errors import ParamsError
+from churnops.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
+
+DEFAULT_PATH = Path("params.yaml")
+
+Fraction01 = Annotated[float, Field(gt=0, lt=1)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+class _Section(BaseModel):
+    # strict: "0.7" (a string) is not a float, true is not an int; extra: typos are errors.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class TrafficParams(_Section):
+    """The simulated prediction log that generate writes for the monitor stage."""
+
+    rows: Annotated[int, Field(ge=0, le=10_000_000)] = 2000
+    seed: Seed = 7
+    shift: dict[str, float] = Field(default_factory=dict)
+    """Additive shift per numeric feature, in the feature's own units."""
+    mix: dict[str, dict[str, Annotated[float, Field(ge=0)]]] = Field(default_factory=dict)
+    """Replacement category weights per categorical feature (renormalised)."""
+
+    @field_validator("shift")
+    @classmethod
+    def _shift_names(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            if name not in NUMERIC_NAMES:
+                raise ValueError(f"{name!r} is not a numeric feature (one of {list(NUMERIC_NAMES)})")
+        return value
+
+    @field_validator("mix")
+    @classmethod
+    def _mix_names(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for name, weights in value.items():
+            feature = BY_NAME.get(name)
+            if not isinstance(feature, CategoricalFeature):
+                raise ValueError(f"{name!r} is not a categorical feature (one of {list(CATEGORICAL_NAMES)})")
+            unknown = set(weights) - set(feature.categories)
+            if unknown:
+                raise ValueError(f"{name}: unknown categories {sorted(unknown)}")
+            if weights and sum(weights.values()) <= 0:
+                raise ValueError(f"{name}: weights must not all be zero")
+        return value
+
+
+class GenerateParams(_Section):
+    seed: Seed = 42
+    rows: Annotated[int, Field(gt=0, le=100_000_000)] = 200_000
+    dirty_fraction: Annotated[float, Field(ge=0, le=0.5)] = 0.01
+    traffic: TrafficParams = TrafficParams()
+
+
+class PrepareParams(_Section):
+    seed: Seed = 42
+    test_fraction: Fraction01 = 0.2
+    max_rejected_fraction: Probability = 0.05
+    histogram_bins: Annotated[int, Field(ge=2, le=1000)] = 20
+
+
+class LogregParams(_Section):
+    C: Annotated[float, Field(gt=0)] = 1.0
+    max_iter: Annotated[int, Field(ge=1, le=100_000)] = 200
+
+
+class HgbParams(_Section):
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
+    max_iter: Annotated[int, Field(ge=1, le=10_000)] = 100
+    max_leaf_nodes: Annotated[int, Field(ge=2, le=1024)] = 31
+    max_depth: Annotated[int, Field(ge=1, le=64)] | None = None
+    min_samples_leaf: Annotated[int, Field(ge=1)] = 20
+    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+
+
+class TrainParams(_Section):
+    seed: Seed = 42
+    model: Literal["logreg", "hgb"] = "logreg"
+    validation_fraction: Fraction01 = 0.2
+    gate_f1: Probability = 0.70
+    threshold: Fraction01 = 0.5
+    """Decision threshold on the churn probability; stored inside the model file."""
+    logreg: LogregParams = LogregParams()
+    hgb: HgbParams = HgbParams()
+
+
+class MonitorParams(_Section):
+    log: str = "data/traffic/predictions.jsonl"
+    last_n: Annotated[int, Field(ge=1, le=10_000_000)] = 200
+    z_threshold: Annotated[float, Field(gt=0)] = 2.0
+    min_samples: Annotated[int, Field(ge=1)] = 30
+    psi_threshold: Annotated[float, Field(gt=0)] = 0.2
+    chi2_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+
+
+class Params(_Section):
+    """The whole of params.yaml. Every section must be present."""
+
+    generate: GenerateParams
+    prepare: PrepareParams
+    train: TrainParams
+    monitor: MonitorParams
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """Render a pydantic error as ``source: dotted.key: message`` lines."""
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) or e["type"] == "missing" else f" (got {got!r})"
+        lines.append(f"{source}: {key}: {e['msg']}{shown}")
+    return "; ".join(lines)
+
+
+def parse_params(data: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-parsed params mapping.
+
+    Raises:
+        ParamsError: naming the dotted key of every invalid value.
+    """
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(format_validation_error(err, source)) from None
+
+
+def load_params(path: str | Path = DEFAULT_PATH) -> Params:
+    """Read and validate ``params.yaml``.
+
+    Raises:
+        ParamsError: the file is missing, is not YAML, or holds an invalid value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ParamsError(f"{path}: cannot read params file: {err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+    return parse_params(data, source=str(path))

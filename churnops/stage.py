@@ -1,0 +1,25 @@
+"""The common entry point of the stage scripts: one readable line on expected errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from churnops.errors import ChurnopsError
+
+
+def run_stage(name: str, main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
+    """Parse arguments, run ``main`` and exit.
+
+    An expected :class:`ChurnopsError` prints ``<stage>: <message>`` on stderr and exits
+    with its ``exit_code``; a traceback is reserved for bugs.
+    """
+    args = parser.parse_args()
+    try:
+        main(args)
+    except ChurnopsError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

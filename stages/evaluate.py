@@ -1,0 +1,31 @@
+"""DVC stage `evaluate`: test-set metrics and ROC / precision-recall / confusion plots."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from churnops.evaluate import evaluate
+from churnops.io import read_parquet, write_json
+from churnops.model import Scorer
+from churnops.schema import FEATURE_NAMES, LABEL
+from churnops.stage import run_stage
+
+
+def main(args: argparse.Namespace) -> None:
+    scorer = Scorer.from_file(args.model)
+    test = read_parquet(args.test, columns=[*FEATURE_NAMES, LABEL])
+    metrics, plots = evaluate(test[LABEL].to_numpy(), scorer.predict_proba_frame(test), scorer.threshold)
+    plots_dir = Path(args.plots)
+    for name, rows in plots.items():
+        write_json(plots_dir / f"{name}.json", rows)
+    write_json(args.metrics, metrics)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--plots", required=True, help="directory for roc.json, prc.json, confusion.json")
+    run_stage("evaluate", main, parser)

@@ -1,0 +1,46 @@
+"""DVC stage `prepare`: validate, quarantine, split, and describe the training set."""
+
+from __future__ import annotations
+
+import argparse
+
+from churnops.io import read_parquet, write_json, write_parquet
+from churnops.params import load_params
+from churnops.prepare import check_rejected_fraction, split, training_stats, validate
+from churnops.stage import run_stage
+
+
+def main(args: argparse.Namespace) -> None:
+    p = load_params(args.params).prepare
+    v = validate(read_parquet(args.raw), source=args.raw)
+    check_rejected_fraction(v, p.max_rejected_fraction, source=args.raw)
+    train, test = split(v.clean, p.test_fraction, p.seed)
+    stats = training_stats(train, p.histogram_bins)
+    # Everything is computed before anything is written: a failure leaves no output.
+    write_parquet(args.train, train)
+    write_parquet(args.test, test)
+    write_parquet(args.quarantine, v.quarantine)
+    write_json(args.stats, stats)
+    write_json(
+        args.metrics,
+        {
+            "rows_in": v.rows_in,
+            "rows_rejected": len(v.quarantine),
+            "rejected_fraction": round(v.rejected_fraction, 6),
+            "rejected_by_reason": v.reasons,
+            "train_rows": len(train),
+            "test_rows": len(test),
+        },
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--raw", required=True)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--quarantine", required=True)
+    parser.add_argument("--stats", required=True)
+    parser.add_argument("--metrics", required=True)
+    run_stage("prepare", main, parser)

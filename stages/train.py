@@ -1,0 +1,33 @@
+"""DVC stage `train`: fit the pipeline, apply the quality gate, export the model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from churnops.io import atomic_open, read_parquet, write_json
+from churnops.model import check_gate, export_model, model_bytes, train
+from churnops.params import load_params
+from churnops.schema import FEATURE_NAMES, LABEL
+from churnops.stage import run_stage
+
+
+def main(args: argparse.Namespace) -> None:
+    p = load_params(args.params).train
+    result = train(read_parquet(args.train, columns=[*FEATURE_NAMES, LABEL]), p)
+    # The verdict is written either way, so a failed run can be inspected; the model
+    # only when the gate passes, so a rejected model never reaches dvc.lock.
+    write_json(args.metrics, result.verdict())
+    check_gate(result)
+    with atomic_open(args.model, "wb") as fh:
+        fh.write(model_bytes(export_model(result.pipeline, p.threshold)))
+    print(result.gate_message(), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--train", required=True, help="prepared training data (parquet)")
+    parser.add_argument("--model", required=True, help="where to write the model (JSON)")
+    parser.add_argument("--metrics", required=True, help="where to write the gate verdict (JSON)")
+    run_stage("train", main, parser)
