@@ -101,9 +101,13 @@ def read_parquet(path: str | Path, columns: Iterable[str] | None = None):  # -> 
         if missing:
             raise DataError(f"{path}: missing column(s) {missing}")
     try:
-        return pf.read(columns=cols).to_pandas()
+        # self_destruct frees each Arrow column as it is converted, and the pool hands
+        # the memory back: a 5M-row table would otherwise stay resident twice.
+        frame = pf.read(columns=cols).to_pandas(self_destruct=True, split_blocks=True)
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{path}: corrupt parquet data: {err}") from None
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def write_parquet(target: str | Path, frame) -> None:  # frame: pd.DataFrame

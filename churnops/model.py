@@ -31,18 +31,38 @@ if TYPE_CHECKING:
 
 MODEL_FORMAT = "churnops-model/1"
 
+MONOTONIC: dict[str, int] = {"tenure_months": -1, "num_complaints": 1, "avg_session_minutes": -1}
+"""Known directions of risk (+1: more means likelier churn). Gradient boosting is held to
+them, so that, e.g., a customer with one more complaint never looks safer; a linear model
+learns the signs from the data and the directional tests check them."""
+
 
 # --------------------------------------------------------------------------- training
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:
-    """The pipeline's input: the schema's features, numerics widened to float64.
+    """The pipeline's input: the schema's features, numerics as float64, categories as codes.
 
-    Widening first makes the scaler compute in float64, which :class:`Scorer` mirrors.
+    Widening numerics first makes the scaler compute in float64, which :class:`Scorer`
+    mirrors. Categories become their index in the schema's category list, so the
+    one-hot encoder works on small integers: on strings it spends seconds per million
+    rows converting them to Python objects.
+
+    Raises:
+        DataError: a value is not one of the schema's categories.
     """
-    out = frame.loc[:, list(FEATURE_NAMES)].copy()
-    for name in NUMERIC_NAMES:
-        out[name] = out[name].astype(np.float64)
+    import pandas as pd
+
+    out = pd.DataFrame({name: frame[name].to_numpy(np.float64) for name in NUMERIC_NAMES})
+    for f in CATEGORICAL:
+        col = frame[f.name]
+        if isinstance(col.dtype, pd.CategoricalDtype) and tuple(col.cat.categories) == f.categories:
+            codes = col.cat.codes.to_numpy()
+        else:
+            codes = pd_codes(col, list(f.categories))
+        if (codes < 0).any():
+            raise DataError(f"{f.name}: values outside the schema's categories {list(f.categories)}")
+        out[f.name] = codes.astype(np.int8)
     return out
 
 
@@ -60,10 +80,10 @@ def build_pipeline(params: TrainParams) -> Pipeline:
             (
                 "cat",
                 OneHotEncoder(
-                    categories=[list(f.categories) for f in CATEGORICAL],
+                    categories=[list(range(len(f.categories))) for f in CATEGORICAL],
                     handle_unknown="error",
                     sparse_output=False,
-                    dtype=np.float64,
+                    dtype=np.float32,  # 0/1 are exact; halves the one-hot block before hstack
                 ),
                 list(CATEGORICAL_NAMES),
             ),
@@ -82,6 +102,9 @@ def build_pipeline(params: TrainParams) -> Pipeline:
             min_samples_leaf=h.min_samples_leaf,
             l2_regularization=h.l2_regularization,
             early_stopping=False,  # an internal random split would make max_iter a suggestion
+            # One entry per pipeline output column: the numerics come first, then one-hots.
+            monotonic_cst=[MONOTONIC.get(n, 0) for n in NUMERIC_NAMES]
+            + [0] * sum(len(f.categories) for f in CATEGORICAL),
             random_state=params.seed,
         )
     return Pipeline([("pre", pre), ("clf", clf)])
@@ -124,18 +147,16 @@ def train(frame: pd.DataFrame, params: TrainParams) -> TrainResult:
         DataError: too few rows, or a single class, to train and validate.
     """
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import train_test_split
     from threadpoolctl import threadpool_limits
 
-    y = frame[LABEL].to_numpy()
-    if len(np.unique(y)) < 2:
+    from churnops.prepare import split
+
+    if frame[LABEL].nunique() < 2:
         raise DataError("training data holds a single class; cannot train a classifier")
-    try:
-        x_fit, x_val, y_fit, y_val = train_test_split(
-            model_input(frame), y, test_size=params.validation_fraction, stratify=y, random_state=params.seed
-        )
-    except ValueError as err:
-        raise DataError(f"cannot carve train.validation_fraction={params.validation_fraction}: {err}") from None
+    fit_part, val_part = split(frame, params.validation_fraction, params.seed, what="train.validation_fraction")
+    x_fit, y_fit = model_input(fit_part), fit_part[LABEL].to_numpy()
+    x_val, y_val = model_input(val_part), val_part[LABEL].to_numpy()
+    del fit_part, val_part  # at 5M rows every copy counts against the 1 GB budget
     pipeline = build_pipeline(params)
     # One BLAS/OpenMP thread: a threaded reduction sums in a core-count-dependent order,
     # which changes the last bits of the coefficients and so the model's md5.
@@ -175,7 +196,11 @@ def export_model(pipeline: Pipeline, threshold: float) -> dict[str, Any]:
         },
         "categorical": {
             "names": list(CATEGORICAL_NAMES),
-            "categories": [[str(c) for c in cats] for cats in encoder.categories_],
+            # The encoder saw schema codes 0..k-1; the file records the category names.
+            "categories": [
+                [f.categories[int(code)] for code in cats]
+                for f, cats in zip(CATEGORICAL, encoder.categories_, strict=True)
+            ],
         },
     }
     if isinstance(clf, LogisticRegression):
@@ -385,4 +410,4 @@ def pd_codes(col: Any, categories: list[str]) -> np.ndarray:
     """Category codes of ``col`` over ``categories`` (-1 for anything else)."""
     import pandas as pd
 
-    return pd.Categorical(col.astype("string"), categories=categories).codes.astype(np.intp)
+    return pd.Index(categories).get_indexer(col.astype("string")).astype(np.intp)

@@ -1,0 +1,113 @@
+"""The typed params loader: defaults, the real params.yaml, and every class of bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from churnops.errors import ParamsError
+from churnops.params import load_params, parse_params
+from tests.utils.project import REPO_ROOT
+
+
+def base() -> dict:
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def with_value(dotted: str, value: object) -> dict:
+    data = base()
+    node = data
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    return data
+
+
+def test_the_committed_params_yaml_is_valid_and_has_the_lab_defaults() -> None:
+    p = load_params(REPO_ROOT / "params.yaml")
+    assert p.train.gate_f1 == 0.70
+    assert p.monitor.z_threshold == 2.0
+    assert p.monitor.last_n == 200
+    assert p.generate.dirty_fraction > 0
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "fragment"),
+    [
+        ("train.gate_f1", 1.5, "less than or equal to 1"),
+        ("train.gate_f1", -0.1, "greater than or equal to 0"),
+        ("train.gate_f1", "0.7", "valid number"),
+        ("generate.rows", 0, "greater than 0"),
+        ("generate.rows", -5, "greater than 0"),
+        ("generate.rows", 10.5, "valid integer"),
+        ("generate.rows", True, "valid integer"),
+        ("prepare.test_fraction", 0.0, "greater than 0"),
+        ("prepare.test_fraction", 1.0, "less than 1"),
+        ("train.model", "forest", "'logreg' or 'hgb'"),
+        ("train.logreg.C", 0, "greater than 0"),
+        ("monitor.last_n", 0, "greater than or equal to 1"),
+        ("generate.traffic.shift.tenure_months", "a lot", "valid number"),
+        ("generate.seed", -1, "greater than or equal to 0"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_dotted_key(dotted: str, value: object, fragment: str) -> None:
+    with pytest.raises(ParamsError) as err:
+        parse_params(with_value(dotted, value))
+    assert f"params.yaml: {dotted}: " in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_unknown_keys_are_rejected_at_any_depth() -> None:
+    data = base()
+    data["train"]["gate_fl"] = 0.7  # a typo must not silently fall back to the default
+    data["train"]["hgb"]["depth"] = 3
+    with pytest.raises(ParamsError) as err:
+        parse_params(data)
+    assert "train.gate_fl: Extra inputs are not permitted" in str(err.value)
+    assert "train.hgb.depth: Extra inputs are not permitted" in str(err.value)
+
+
+def test_missing_section_and_non_mapping_are_rejected() -> None:
+    data = base()
+    del data["monitor"]
+    with pytest.raises(ParamsError, match=r"params.yaml: monitor: Field required"):
+        parse_params(data)
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        parse_params(["generate"])
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "fragment"),
+    [
+        ("generate.traffic.shift", {"plan": 1.0}, "'plan' is not a numeric feature"),
+        ("generate.traffic.mix", {"tenure_months": {"a": 1.0}}, "is not a categorical feature"),
+        ("generate.traffic.mix", {"plan": {"gold": 1.0}}, "unknown categories ['gold']"),
+        ("generate.traffic.mix", {"plan": {"basic": 0.0}}, "must not all be zero"),
+    ],
+)
+def test_traffic_shift_and_mix_are_checked_against_the_schema(dotted: str, value: object, fragment: str) -> None:
+    with pytest.raises(ParamsError) as err:
+        parse_params(with_value(dotted, value))
+    assert dotted in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_file_level_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+    bad.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ParamsError, match="cannot read"):
+        load_params(bad)
+
+
+def test_params_are_frozen() -> None:
+    p = parse_params(base())
+    with pytest.raises(Exception, match="frozen"):
+        p.train.gate_f1 = 0.1  # type: ignore[misc]

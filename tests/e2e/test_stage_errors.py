@@ -1,0 +1,86 @@
+"""Stage scripts on bad input: one readable line, a non-zero exit, nothing written."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.utils.project import REPO_ROOT, run, set_params
+
+pytestmark = pytest.mark.e2e
+
+PY = sys.executable
+
+
+def stage(name: str, *args: str, cwd: Path):
+    return run([PY, str(REPO_ROOT / "stages" / f"{name}.py"), *args], cwd, check=False)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    set_params(tmp_path, {"generate.rows": 3000, "generate.traffic.rows": 20})
+    return tmp_path
+
+
+def assert_one_line_error(proc, prefix: str, *fragments: str, code: int = 1) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line, f"expected one line, got:\n{line}"
+    assert line.startswith(prefix)
+    for fragment in fragments:
+        assert fragment in line
+
+
+def prepare_args(raw: str) -> list[str]:
+    return [
+        "--raw", raw, "--train", "train.parquet", "--test", "test.parquet", "--quarantine", "q.parquet",
+        "--stats", "stats.json", "--metrics", "prepare.json",
+    ]  # fmt: skip
+
+
+def test_missing_input_file(workdir: Path) -> None:
+    proc = stage("prepare", *prepare_args("nope.parquet"), cwd=workdir)
+    assert_one_line_error(proc, "prepare: nope.parquet: data file not found")
+    assert not list(workdir.glob("*.parquet"))
+
+
+def test_corrupt_data_file(workdir: Path) -> None:
+    (workdir / "raw.parquet").write_bytes(b"PAR1 this is not parquet at all")
+    proc = stage("prepare", *prepare_args("raw.parquet"), cwd=workdir)
+    assert_one_line_error(proc, "prepare: raw.parquet: not a readable parquet file")
+    assert not (workdir / "train.parquet").exists() and not (workdir / "stats.json").exists()
+
+
+def test_bad_params_exit_2_before_any_work(workdir: Path) -> None:
+    set_params(workdir, {"generate.rows": -5})
+    proc = stage("generate", "--out", "raw.parquet", "--traffic-out", "t.jsonl", cwd=workdir)
+    assert_one_line_error(proc, "generate: params.yaml: generate.rows: Input should be greater than 0", code=2)
+    assert not (workdir / "raw.parquet").exists() and not (workdir / "t.jsonl").exists()
+
+
+def test_unknown_model_and_too_dirty_data(workdir: Path) -> None:
+    set_params(workdir, {"generate.dirty_fraction": 0.2})
+    assert stage("generate", "--out", "raw.parquet", "--traffic-out", "t.jsonl", cwd=workdir).returncode == 0
+    proc = stage("prepare", *prepare_args("raw.parquet"), cwd=workdir)
+    assert_one_line_error(proc, "prepare: raw.parquet: ", "of rows rejected", "prepare.max_rejected_fraction=5.00%")
+    assert not (workdir / "train.parquet").exists()
+    set_params(workdir, {"generate.dirty_fraction": 0.01, "train.model": "forest"})
+    proc = stage("train", "--train", "train.parquet", "--model", "m.json", "--metrics", "t.json", cwd=workdir)
+    assert_one_line_error(proc, "train: params.yaml: train.model: Input should be 'logreg' or 'hgb'", code=2)
+
+
+@pytest.mark.slow
+def test_failed_gate_writes_no_model_and_keeps_the_old_one(workdir: Path) -> None:
+    assert stage("generate", "--out", "raw.parquet", "--traffic-out", "t.jsonl", cwd=workdir).returncode == 0
+    assert stage("prepare", *prepare_args("raw.parquet"), cwd=workdir).returncode == 0
+    model = workdir / "model.json"
+    model.write_bytes(b"the last accepted model")
+    set_params(workdir, {"train.gate_f1": 0.99})
+    proc = stage("train", "--train", "train.parquet", "--model", "model.json", "--metrics", "t.json", cwd=workdir)
+    assert_one_line_error(proc, "train: gate failed: f1=0.", "< gate_f1=0.990")
+    assert model.read_bytes() == b"the last accepted model"
+    assert '"passed": false' in (workdir / "t.json").read_text()
