@@ -53,8 +53,23 @@ serve: setup ## Serve the model that dvc.lock records on 127.0.0.1:8000
 	churnops serve
 
 .PHONY: bench
-bench: setup ## Run the benchmarks under bench/ and print their tables
+bench: bench-pipeline bench-monitor bench-serve bench-models ## Run every benchmark under bench/ and print their tables
+
+.PHONY: bench-pipeline
+bench-pipeline: setup ## Benchmark the stages at 100k, 1M and 5M rows (time and peak RSS)
 	python bench/pipeline.py
+
+.PHONY: bench-monitor
+bench-monitor: setup ## Benchmark drift monitoring on a 10k- and a 5M-line log (needs ~2 GB in /tmp)
+	python bench/monitor.py
+
+.PHONY: bench-serve
+bench-serve: setup ## Benchmark /predict against a hello endpoint at 1 and 2 workers
+	python bench/serve.py
+
+.PHONY: bench-models
+bench-models: setup ## Benchmark `churnops models` on a 500-commit history
+	python bench/models.py
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (DVC's cache is kept)

@@ -1,0 +1,201 @@
+"""Benchmark: the monitor's cost for last_n=500 is flat in the size of the log.
+
+Builds a 10k-line and a 5M-line (~1.2 GB) prediction log in a temporary directory,
+times the whole drift check (tail + parse + statistics) on both, side by side in one
+run, and measures peak memory of a fresh process doing one check on each. For contrast
+it times ``pandas.read_json(lines=True)`` on a 200k-line log and extrapolates linearly
+to 5M lines (loading 5M lines with pandas would need >10 GB of RAM; the extrapolation is
+labelled as such). Prints a markdown table. Everything it writes is removed at the end.
+
+    .venv/bin/python bench/monitor.py [--big-lines 5000000] [--repeats 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BLOCK_LINES = 10_000
+
+_CHILD = """
+import resource, sys, time
+t0 = time.perf_counter()
+{body}
+elapsed = time.perf_counter() - t0
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, elapsed)
+"""
+
+_CHECK = """
+import json
+from churnops.monitor.check import check
+from churnops.monitor.drift import Rules
+stats = json.load(open(sys.argv[1]))
+report = check(sys.argv[2], stats, Rules(), 500).report
+assert report["n"] == 500, report
+"""
+
+_BASELINE = """
+import json
+from churnops.monitor.check import check
+from churnops.monitor.drift import Rules
+stats = json.load(open(sys.argv[1]))
+"""
+
+_PANDAS = """
+import pandas as pd
+df = pd.read_json(sys.argv[2], lines=True)
+tail = df.tail(500)
+"""
+
+
+def training_stats_file(path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from churnops.generate import churn_probability, sample_features
+    from churnops.prepare import training_stats
+    from churnops.schema import CATEGORICAL, NUMERIC
+
+    rng = np.random.default_rng(0)
+    cols = sample_features(rng, 200_000)
+    frame = pd.DataFrame({f.name: cols[f.name] for f in NUMERIC})
+    for f in CATEGORICAL:
+        frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
+    frame["churn"] = (rng.random(len(frame)) < churn_probability(cols)).astype(np.int8)
+    path.write_text(json.dumps(training_stats(frame, 20)))
+
+
+def block_bytes() -> bytes:
+    """10k log lines as the service writes them (compact JSON, one per line)."""
+    import orjson
+
+    from churnops.generate import traffic_records
+
+    out = bytearray()
+    for i, r in enumerate(traffic_records(1, BLOCK_LINES)):
+        r = {"ts": "2025-01-01T00:00:00.000000Z", "model_version": "0" * 32, "item": i % 100, **r, "churn": False}
+        r["latency_ms"] = 0.123
+        out += orjson.dumps(r) + b"\n"
+    return bytes(out)
+
+
+def write_log(path: Path, block: bytes, lines: int) -> None:
+    with open(path, "wb") as fh:
+        for _ in range(lines // BLOCK_LINES):
+            fh.write(block)
+
+
+def child(body: str, *argv: str) -> tuple[int, float]:
+    """Run ``body`` in a fresh interpreter; return its peak RSS (KiB) and elapsed seconds."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(body=body), *argv], capture_output=True, text=True, check=True
+    )
+    rss, seconds = proc.stdout.split()
+    return int(rss), float(seconds)
+
+
+def time_check(log: Path, stats: dict, repeats: int) -> tuple[float, float, float]:
+    """Median seconds of the full check, of reading the raw last 500 lines, and tracemalloc peak MiB."""
+    import tracemalloc
+
+    from churnops.monitor.check import check
+    from churnops.monitor.drift import Rules
+    from churnops.monitor.tail import iter_lines_newest_first
+
+    check(log, stats, Rules(), 500)  # warm: imports (scipy) and page cache
+    full, raw = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        check(log, stats, Rules(), 500)
+        full.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        it = iter_lines_newest_first(log)
+        for _, _line in zip(range(500), it, strict=False):
+            pass
+        it.close()
+        raw.append(time.perf_counter() - t)
+    tracemalloc.start()
+    check(log, stats, Rules(), 500)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return statistics.median(full), statistics.median(raw), peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big-lines", type=int, default=5_000_000)
+    parser.add_argument("--pandas-lines", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-monitor-"))
+    try:
+        block = block_bytes()
+        need = len(block) * (args.big_lines + args.pandas_lines) // BLOCK_LINES * 1.1
+        free = shutil.disk_usage(tmp).free
+        if free < need:
+            sys.exit(f"bench/monitor.py: {tmp} has {free / 2**30:.1f} GiB free, needs {need / 2**30:.1f} GiB")
+        stats_path = tmp / "train_stats.json"
+        training_stats_file(stats_path)
+        stats = json.loads(stats_path.read_text())
+        logs = {"10k": tmp / "small.jsonl", f"{args.big_lines / 1e6:g}M": tmp / "big.jsonl"}
+        write_log(logs["10k"], block, BLOCK_LINES)
+        t = time.perf_counter()
+        write_log(logs[f"{args.big_lines / 1e6:g}M"], block, args.big_lines)
+        build = time.perf_counter() - t
+
+        base_rss, _ = child(_BASELINE, str(stats_path))
+        rows = []
+        for name, log in logs.items():
+            full, raw, peak = time_check(log, stats, args.repeats)
+            rss, _ = child(_CHECK, str(stats_path), str(log))
+            rows.append((name, log.stat().st_size, full, raw, peak, rss))
+
+        pandas_log = tmp / "pandas.jsonl"
+        write_log(pandas_log, block, args.pandas_lines)
+        pd_rss, pd_seconds = child(_PANDAS, str(stats_path), str(pandas_log))
+        factor = args.big_lines / args.pandas_lines
+
+        print(
+            f"Log lines ~{len(block) / BLOCK_LINES:.0f} bytes each; {args.repeats} repeats, median; "
+            f"big log built in {build:.1f} s."
+        )
+        print()
+        print(
+            "| log | size | monitor, last_n=500 (ms) | raw last 500 lines (ms) | tracemalloc peak (MiB) "
+            "| process peak RSS (MiB) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, size, full, raw, peak, rss in rows:
+            print(
+                f"| {name} lines | {size / 2**20:,.0f} MiB | {full * 1e3:.2f} | {raw * 1e3:.3f} | {peak:.2f} "
+                f"| {rss / 1024:.0f} |"
+            )
+        (s_name, _, s_full, s_raw, s_peak, s_rss), (b_name, _, b_full, b_raw, b_peak, b_rss) = rows
+        print(
+            f"| ratio {b_name}/{s_name} | | **{b_full / s_full:.2f}x** | {b_raw / s_raw:.2f}x | {b_peak / s_peak:.2f}x "
+            f"| {b_rss / s_rss:.2f}x |"
+        )
+        print()
+        print(f"Interpreter with churnops.monitor imported, before any check: {base_rss / 1024:.0f} MiB peak RSS.")
+        print()
+        print("| pandas read_json(lines=True) | lines | seconds | process peak RSS (MiB) |")
+        print("|---|---:|---:|---:|")
+        print(f"| measured | {args.pandas_lines:,} | {pd_seconds:.2f} | {pd_rss / 1024:,.0f} |")
+        print(
+            f"| linear extrapolation (x{factor:g}), not measured | {args.big_lines:,} | ~{pd_seconds * factor:.0f} "
+            f"| ~{pd_rss / 1024 * factor:,.0f} |"
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""``churnops simulate``: send generated (optionally drifted) customers to a running service.
+
+It closes the loop a person can watch: ``churnops serve``, then ``churnops simulate
+--shift tenure_months=-24``, then ``churnops monitor --log logs/predictions.jsonl`` flags
+the drift. Customers come from :func:`churnops.generate.traffic_records`, the same
+generator as the simulated log of the generate stage, so ``--shift``/``--mix`` mean what
+``generate.traffic.shift``/``mix`` mean in params.yaml.
+
+Exit codes: 0 all sent, 1 the service answered with an error, 2 bad arguments or the
+service cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from churnops.errors import ChurnopsError, ParamsError
+
+MAX_BATCH = 10_000
+"""The service's limit on ``POST /predict/batch`` items."""
+
+
+class ServiceError(ChurnopsError):
+    """The service answered with an error status or an unexpected body."""
+
+    exit_code = 1
+
+
+class UnreachableError(ChurnopsError):
+    """No service answers at the URL (wrong URL, or not started): a usage problem."""
+
+    exit_code = 2
+
+
+@dataclass
+class Summary:
+    """What a simulation sent and what came back."""
+
+    sent: int = 0
+    requests: int = 0
+    probability_sum: float = 0.0
+    churn: int = 0
+    model_versions: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    @property
+    def mean_probability(self) -> float:
+        return self.probability_sum / self.sent if self.sent else 0.0
+
+
+def parse_shift(values: list[str] | None) -> dict[str, float]:
+    """``["tenure_months=-24", ...]`` -> ``{"tenure_months": -24.0}``."""
+    out: dict[str, float] = {}
+    for raw in values or []:
+        name, sep, value = raw.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ParamsError(f"--shift {raw!r}: expected FEATURE=NUMBER, e.g. tenure_months=-24") from None
+    return out
+
+
+def parse_mix(values: list[str] | None) -> dict[str, dict[str, float]]:
+    """``["plan=basic:0.5,premium:0.1"]`` -> ``{"plan": {"basic": 0.5, "premium": 0.1}}``."""
+    out: dict[str, dict[str, float]] = {}
+    for raw in values or []:
+        name, sep, spec = raw.partition("=")
+        weights: dict[str, float] = {}
+        try:
+            if not sep or not spec:
+                raise ValueError
+            for part in spec.split(","):
+                cat, colon, w = part.partition(":")
+                if not colon:
+                    raise ValueError
+                weights[cat.strip()] = float(w)
+        except ValueError:
+            raise ParamsError(
+                f"--mix {raw!r}: expected FEATURE=CATEGORY:WEIGHT,..., e.g. plan=basic:0.45,standard:0.35,premium:0.1"
+            ) from None
+        out[name.strip()] = weights
+    return out
+
+
+def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _error(resp: Any) -> ServiceError:
+    body = resp.text.strip().replace("\n", " ")
+    return ServiceError(f"{resp.request.method} {resp.request.url.path} -> HTTP {resp.status_code}: {body[:300]}")
+
+
+def send(client: Any, customers: Iterable[dict], batch: int) -> Summary:
+    """POST ``customers`` to the service: ``/predict`` one by one when ``batch`` is 1, else
+    ``/predict/batch`` in chunks of ``batch``.
+
+    Args:
+        client: an ``httpx.Client`` whose ``base_url`` is the service (tests pass one with a
+            ``MockTransport``).
+        customers: the five features of each customer.
+        batch: customers per request (1..10000).
+
+    Raises:
+        ServiceError: the service answered with an error or a body without predictions.
+        UnreachableError: the connection failed.
+    """
+    import httpx
+
+    summary = Summary()
+    start = time.perf_counter()
+    try:
+        for chunk in _batches(customers, batch):
+            if batch == 1:
+                resp = client.post("/predict", json=chunk[0])
+            else:
+                resp = client.post("/predict/batch", json={"items": chunk})
+            if resp.status_code != 200:
+                raise _error(resp)
+            try:
+                body = resp.json()
+                preds = [body] if batch == 1 else body["predictions"]
+                if len(preds) != len(chunk):
+                    raise ValueError(f"{len(preds)} predictions for {len(chunk)} customers")
+                probabilities = [float(p["churn_probability"]) for p in preds]
+                churn = sum(bool(p["churn"]) for p in preds)
+                version = str(body["model_version"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise ServiceError(f"unexpected response from {resp.request.url.path}: {err}") from None
+            summary.sent += len(chunk)
+            summary.requests += 1
+            summary.probability_sum += sum(probabilities)
+            summary.churn += churn
+            summary.model_versions.add(version)
+    except httpx.TransportError as err:
+        raise UnreachableError(f"cannot reach the service at {client.base_url}: {err or type(err).__name__}") from None
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags; values are checked in :func:`run` so a bad one gives a one-line message."""
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
+    parser.add_argument("--rows", required=True, help="customers to send")
+    parser.add_argument(
+        "--shift", action="append", metavar="FEATURE=NUMBER", help="additive shift of a numeric feature (repeatable)"
+    )
+    parser.add_argument(
+        "--mix",
+        action="append",
+        metavar="FEATURE=CAT:W,...",
+        help="replacement category weights of a categorical feature (repeatable), "
+        "e.g. plan=basic:0.45,standard:0.35,premium:0.1",
+    )
+    parser.add_argument("--seed", default="0", help="generator seed (default: %(default)s)")
+    parser.add_argument("--batch", default="500", help="customers per request; 1 uses /predict (default: %(default)s)")
+    parser.add_argument("--timeout", default="30", help="seconds per request (default: %(default)s)")
+
+
+def _int(raw: str, flag: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ParamsError(f"{flag} must be an integer in {low}..{high} (got {raw!r})")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate the customers, send them, print a one-line summary."""
+    import httpx
+
+    from churnops.generate import traffic_records
+    from churnops.params import TrafficParams, format_validation_error
+
+    rows = _int(args.rows, "--rows", 1, 10_000_000)
+    seed = _int(args.seed, "--seed", 0, 2**32 - 1)
+    batch = _int(args.batch, "--batch", 1, MAX_BATCH)
+    try:
+        timeout = float(args.timeout)
+        if not timeout > 0:
+            raise ValueError
+    except ValueError:
+        raise ParamsError(f"--timeout must be a number > 0 (got {args.timeout!r})") from None
+    from pydantic import ValidationError
+
+    try:
+        # The same validation as generate.traffic in params.yaml: names and categories from the schema.
+        traffic = TrafficParams.model_validate(
+            {"rows": rows, "seed": seed, "shift": parse_shift(args.shift), "mix": parse_mix(args.mix)}
+        )
+    except ValidationError as err:
+        raise ParamsError(format_validation_error(err, "simulate").replace("simulate: ", "--")) from None
+    url = args.url if "://" in args.url else f"http://{args.url}"
+    customers = (r["features"] for r in traffic_records(traffic.seed, traffic.rows, traffic.shift, traffic.mix))
+    try:
+        client = httpx.Client(base_url=url, timeout=timeout)
+    except (httpx.InvalidURL, ValueError) as err:
+        raise ParamsError(f"--url {args.url!r}: {err}") from None
+    with client:
+        summary = send(client, customers, batch)
+    versions = ", ".join(sorted(summary.model_versions)) or "-"
+    print(
+        f"sent {summary.sent} customers in {summary.requests} request(s) to {url} in {summary.seconds:.2f} s; "
+        f"mean churn_probability {summary.mean_probability:.3f}, churn {summary.churn}; model_version {versions}"
+    )
+    return 0

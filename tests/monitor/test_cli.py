@@ -1,0 +1,166 @@
+"""`churnops monitor` and the monitor stage on real files: exit codes, messages, outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from churnops.cli import main
+from churnops.generate import traffic_records
+from churnops.io import write_jsonl
+from churnops.monitor.check import InputError, check
+from churnops.monitor.drift import Rules
+from tests.utils.project import REPO_ROOT
+
+
+def write_log(path: Path, rows: int = 400, seed: int = 11, **kwargs) -> Path:
+    write_jsonl(path, traffic_records(seed, rows, **kwargs))
+    return path
+
+
+def monitor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["monitor", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def ok_log(tmp_path: Path) -> Path:
+    return write_log(tmp_path / "ok.jsonl", seed=11)
+
+
+@pytest.fixture
+def drifted_log(tmp_path: Path) -> Path:
+    return write_log(tmp_path / "drifted.jsonl", shift={"tenure_months": -24})
+
+
+@pytest.fixture
+def no_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty directory: no params.yaml, so the built-in defaults apply."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
+def test_ok_log_exits_0_and_prints_the_table(capsys, no_params, ok_log: Path, stats_file: Path) -> None:
+    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file), "--fail-on-drift")
+    assert code == 0, out
+    assert out.startswith("status: ok")
+    assert "tenure_months" in out and "prediction" in out and err == ""
+
+
+def test_drift_exits_1_only_with_fail_on_drift(capsys, no_params, drifted_log: Path, stats_file: Path) -> None:
+    args = ("--log", str(drifted_log), "--stats", str(stats_file))
+    code, out, _ = monitor(capsys, *args)
+    assert code == 0 and out.startswith("status: drift") and "tenure_months" in out.splitlines()[0]
+    code, _, _ = monitor(capsys, *args, "--fail-on-drift")
+    assert code == 1
+
+
+def test_out_writes_the_report_and_flags_override_params(capsys, no_params, ok_log: Path, stats_file: Path) -> None:
+    out_file = no_params / "reports" / "drift.json"
+    params = no_params / "params.yaml"
+    params.write_text((REPO_ROOT / "params.yaml").read_text())
+    code, _, _ = monitor(
+        capsys, "--log", str(ok_log), "--stats", str(stats_file), "--out", str(out_file), "--last-n", "120",
+        "--z-threshold", "3.5",
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(out_file.read_text())
+    assert (report["n"], report["last_n"], report["z_threshold"], report["min_samples"]) == (120, 120, 3.5, 30)
+
+
+def test_missing_log_is_insufficient_data_with_a_clear_message(capsys, no_params, tmp_path, stats_file) -> None:
+    code, out, err = monitor(
+        capsys, "--log", str(tmp_path / "nope.jsonl"), "--stats", str(stats_file), "--fail-on-drift"
+    )
+    assert code == 0
+    assert out.startswith("status: insufficient_data")
+    assert "nope.jsonl not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_empty_log_is_insufficient_data(capsys, no_params, tmp_path, stats_file) -> None:
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    code, out, err = monitor(capsys, "--log", str(tmp_path / "empty.jsonl"), "--stats", str(stats_file))
+    assert code == 0 and "insufficient_data" in out and "is empty" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--last-n", "0"], "--last-n must be an integer >= 1 (got '0')"),
+        (["--last-n", "ten"], "--last-n must be an integer >= 1 (got 'ten')"),
+        (["--z-threshold", "-1"], "--z-threshold must be a number > 0"),
+        (["--z-threshold", "nan"], "--z-threshold must be a number > 0"),
+        (["--stats", "missing.json"], "missing.json: training statistics not found"),
+        (["--params", "missing.yaml"], "missing.yaml: params file not found"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, no_params, ok_log, stats_file, argv, message) -> None:
+    base = ["--log", str(ok_log), "--stats", str(stats_file)]
+    code, out, err = monitor(capsys, *base, *argv)
+    assert code == 2
+    assert err.startswith("churnops monitor: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_unreadable_log_and_bad_stats_exit_2(capsys, no_params, tmp_path, ok_log, stats_file) -> None:
+    (tmp_path / "adir").mkdir()
+    code, _, err = monitor(capsys, "--log", str(tmp_path / "adir"), "--stats", str(stats_file))
+    assert code == 2 and "cannot read log" in err and len(err.strip().splitlines()) == 1
+    bad = tmp_path / "bad_stats.json"
+    bad.write_text('{"churn_rate": 0.3}')
+    code, _, err = monitor(capsys, "--log", str(ok_log), "--stats", str(bad))
+    assert code == 2 and "not valid training statistics" in err
+
+
+def test_corrupt_lines_are_counted_in_the_report(tmp_path: Path, train_stats: dict) -> None:
+    log = write_log(tmp_path / "p.jsonl", rows=100)
+    with open(log, "ab") as fh:
+        fh.write(b'\x00\x01garbage\n{"features": {"plan": "gold"}}\n{"truncat')
+    report = check(log, train_stats, Rules(), 50).report
+    assert report["n"] == 50
+    assert report["skipped_lines"] == 3
+    assert report["skipped_reasons"] == {"binary": 1, "partial": 1, "schema": 1}
+
+
+def test_check_never_modifies_the_log(tmp_path: Path, train_stats: dict) -> None:
+    log = write_log(tmp_path / "p.jsonl", rows=300)
+    digest = hashlib.sha256(log.read_bytes()).hexdigest()
+    stat = log.stat()
+    check(log, train_stats, Rules(), 200)
+    assert hashlib.sha256(log.read_bytes()).hexdigest() == digest
+    assert (log.stat().st_mtime_ns, log.stat().st_size) == (stat.st_mtime_ns, stat.st_size)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl"]
+
+
+def test_check_raises_input_error_for_unreadable_log(tmp_path: Path, train_stats: dict) -> None:
+    (tmp_path / "d").mkdir()
+    with pytest.raises(InputError) as info:
+        check(tmp_path / "d", train_stats, Rules(), 10)
+    assert info.value.exit_code == 2
+
+
+def test_stage_reports_drift_without_failing(tmp_path: Path, stats_file: Path) -> None:
+    log = write_log(tmp_path / "p.jsonl", shift={"tenure_months": -24})
+    out, plots = tmp_path / "metrics" / "drift.json", tmp_path / "metrics" / "drift_plots"
+    proc = subprocess.run(
+        [sys.executable, "stages/monitor.py", "--params", "params.yaml", "--log", str(log), "--stats", str(stats_file),
+         "--out", str(out), "--plots", str(plots)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["status"] == "drift" and report["features"]["tenure_months"]["drifted"]
+    assert sorted(p.name for p in plots.iterdir()) == sorted(
+        f"{n}.json" for n in ("tenure_months", "num_complaints", "avg_session_minutes", "plan", "region")
+    )
+    rows = json.loads((plots / "plan.json").read_text())
+    assert {r["source"] for r in rows} == {"train", "recent"}
+    assert str(tmp_path) not in out.read_text()  # no absolute paths in the metric

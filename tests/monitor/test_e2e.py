@@ -1,0 +1,34 @@
+"""The monitor stage inside DVC: `dvc exp run -S generate.traffic.shift...` shows drift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.utils.project import run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_shift_param_shows_drift_in_dvc_exp(built_project: Path, tmp_path: Path) -> None:
+    base = json.loads((built_project / "metrics" / "drift.json").read_text())
+    assert base["n"] == base["last_n"] == 200
+    assert abs(base["features"]["tenure_months"]["z"]) < 5
+
+    run(["dvc", "exp", "run", "-S", "generate.traffic.shift.tenure_months=-24"], built_project, timeout=300)
+    report = json.loads((built_project / "metrics" / "drift.json").read_text())
+    assert report["status"] == "drift"
+    assert report["features"]["tenure_months"]["drifted"]
+    assert report["features"]["tenure_months"]["z"] < -5
+
+    shown = run(["dvc", "exp", "show", "--json"], built_project).stdout
+    assert '"status": "drift"' in shown
+
+    # Plots render (custom template found, every feature file valid).
+    html = tmp_path / "plots"
+    run(["dvc", "plots", "show", "-o", str(html)], built_project)
+    page = (html / "index.html").read_text()
+    for feature in ("tenure_months", "num_complaints", "avg_session_minutes", "plan", "region"):
+        assert f"{feature}: training vs recent share per bin" in page
