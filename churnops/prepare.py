@@ -15,6 +15,7 @@ import pandas as pd
 from churnops.errors import DataError
 from churnops.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC
 
+DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 QUANTILES = (0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99)
 REQUIRED_COLUMNS = (*FEATURE_NAMES, LABEL)
 
@@ -196,6 +197,22 @@ def _clean_float(x: float) -> float:
     return float(x) if np.isfinite(x) else 0.0
 
 
+def decile_bins(x: np.ndarray) -> dict[str, list]:
+    """Training-decile bins for PSI, with the exact training count of every bin.
+
+    Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]`` (outer bins open-ended). Cuts are deciles
+    taken as data values (``inverted_cdf``), de-duplicated, and above the minimum, so every
+    bin holds training rows: an integer feature with many ties (``num_complaints``) gets
+    fewer, but never empty, bins, and its shares are counts, not interpolations.
+    """
+    if x.size == 0:
+        return {"cuts": [], "counts": []}
+    cuts = np.unique(np.quantile(x, DECILES, method="inverted_cdf"))
+    cuts = cuts[cuts > x.min()]
+    counts = np.bincount(np.searchsorted(cuts, x, side="right"), minlength=cuts.size + 1)
+    return {"cuts": [float(c) for c in cuts], "counts": [int(c) for c in counts]}
+
+
 def training_stats(train: pd.DataFrame, bins: int) -> dict:
     """Describe the training set for the drift monitor.
 
@@ -203,6 +220,7 @@ def training_stats(train: pd.DataFrame, bins: int) -> dict:
         ``{"n": rows, "churn_rate": float, "numeric": {name: {mean, std, min, max,
         quantiles: {q: value}, histogram: {edges, counts}}}, "categorical": {name:
         {counts, frequencies}}}``; ``std`` is the sample standard deviation (ddof=1).
+        Each numeric feature also has ``psi_bins`` (see :func:`decile_bins`).
     """
     stats: dict = {"n": len(train), "churn_rate": float(train[LABEL].mean()), "numeric": {}, "categorical": {}}
     for f in NUMERIC:
@@ -215,6 +233,7 @@ def training_stats(train: pd.DataFrame, bins: int) -> dict:
             "max": float(x.max()),
             "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)},
             "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+            "psi_bins": decile_bins(x),
         }
     for f in CATEGORICAL:
         counts = train[f.name].value_counts(sort=False).reindex(list(f.categories), fill_value=0)

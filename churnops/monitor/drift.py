@@ -7,8 +7,8 @@ Rules (``docs/monitoring.md`` explains them and their limits):
 
 - numeric features, the z rule: ``z = (mean_recent - mean_train) / (std_train / sqrt(n))``
   flags ``|z| > z_threshold``; ``effect = (mean_recent - mean_train) / std_train``;
-- every feature, PSI on training bins (training-decile bins on the training histogram's
-  grid for numeric features, the categories for categorical ones) flags
+- every feature, PSI on training bins (the exact training-decile bins that ``prepare``
+  records for numeric features, the categories for categorical ones) flags
   ``psi >= max(psi_threshold, psi_floor)``, where ``psi_floor`` is what sampling noise
   alone exceeds with probability ``chi2_alpha`` at this ``n``;
 - categorical features, a chi-square goodness-of-fit test on the counts flags
@@ -94,6 +94,18 @@ def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
             and all(a <= b for a, b in zip(h["edges"], h["edges"][1:], strict=False))
         )
         _require(ok, source, f"numeric.{f.name}.histogram must hold sorted edges and one more edge than counts")
+        b = s.get("psi_bins")
+        ok = b is None or (
+            isinstance(b, dict)
+            and isinstance(b.get("cuts"), list)
+            and isinstance(b.get("counts"), list)
+            and len(b["counts"]) == len(b["cuts"]) + 1
+            and all(isinstance(c, int | float) for c in b["cuts"])
+            and all(x < y for x, y in itertools.pairwise(b["cuts"]))
+            and all(isinstance(c, int) and c >= 0 for c in b["counts"])
+            and sum(b["counts"]) > 0
+        )
+        _require(ok, source, f"numeric.{f.name}.psi_bins must hold increasing cuts and one more count than cuts")
     for f in CATEGORICAL:
         s = (stats.get("categorical") or {}).get(f.name)
         _require(isinstance(s, dict) and isinstance(s.get("counts"), dict), source, f"categorical.{f.name} missing")
@@ -146,14 +158,21 @@ class Bins:
 
 
 def numeric_bins(feature_stats: Mapping[str, Any]) -> Bins:
-    """Training-decile bins on the grid of the training histogram.
+    """Training-decile bins with exact training counts.
 
-    The cut for each decile is the histogram edge at which the training CDF is closest to
-    it. Snapping to the grid makes the training share of every bin an exact count (the
-    histogram's), which matters for integer features: ``num_complaints`` has so many ties
-    that its deciles repeat, and the share of a bin between two tied quantiles cannot be
-    recovered from the quantiles alone. Bins without training mass are dropped.
+    ``prepare`` records them as ``psi_bins`` (exact deciles, counted on the training
+    data). Statistics written before that have only the histogram: then each decile is
+    snapped to the histogram edge at which the training CDF is closest to it, so that
+    the training share of every bin is still an exact count. That matters for integer
+    features: ``num_complaints`` has so many ties that its deciles repeat, and the share
+    of a bin between two tied quantiles cannot be recovered from the quantiles alone.
+    Bins without training mass are dropped.
     """
+    exact = feature_stats.get("psi_bins")
+    if exact is not None:
+        return Bins(
+            cuts=np.asarray(exact["cuts"], dtype=np.float64), train_counts=np.asarray(exact["counts"], dtype=np.int64)
+        )
     h = feature_stats["histogram"]
     edges = np.asarray(h["edges"], dtype=np.float64)
     counts = np.asarray(h["counts"], dtype=np.int64)

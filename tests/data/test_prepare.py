@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from churnops.errors import DataError
-from churnops.prepare import check_rejected_fraction, split, training_stats, validate
+from churnops.prepare import check_rejected_fraction, decile_bins, split, training_stats, validate
 from churnops.schema import CATEGORICAL, LABEL, NUMERIC
 from tests.utils.factories import clean_customers
 
@@ -108,3 +108,16 @@ def test_training_stats_describe_the_training_set() -> None:
     plan = stats["categorical"]["plan"]
     assert list(plan["counts"]) == ["basic", "standard", "premium"]
     assert sum(plan["frequencies"].values()) == pytest.approx(1.0)
+
+
+def test_decile_bins_count_the_training_data_exactly_even_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    for x in (rng.normal(size=5000), rng.poisson(1.4, size=5000).astype(float), np.full(10, 3.0)):
+        b = decile_bins(x)
+        cuts, counts = np.array(b["cuts"]), np.array(b["counts"])
+        assert len(counts) == len(cuts) + 1 <= 10
+        assert np.all(np.diff(cuts) > 0)
+        assert (counts > 0).all(), "no empty training bin, whatever the ties"
+        expected = np.bincount(np.searchsorted(cuts, x, side="right"), minlength=len(counts))
+        assert counts.tolist() == expected.tolist()
+    assert decile_bins(np.full(10, 3.0)) == {"cuts": [], "counts": [10]}

@@ -226,14 +226,21 @@ def test_plot_rows_hold_train_and_recent_shares_per_bin(train_stats: dict) -> No
 # --------------------------------------------------------------------------- pieces
 
 
-def test_numeric_bins_have_exact_training_shares(train_stats: dict) -> None:
+@pytest.mark.parametrize("source", ["psi_bins", "histogram fallback"])
+def test_numeric_bins_have_exact_training_shares(train_stats: dict, source: str) -> None:
     for feature in NUMERIC_NAMES:
-        s = train_stats["numeric"][feature]
+        s = dict(train_stats["numeric"][feature])
+        if source != "psi_bins":
+            del s["psi_bins"]  # statistics written before prepare recorded exact decile bins
         bins = numeric_bins(s)
         assert bins.train_counts.sum() == sum(s["histogram"]["counts"])
         assert (bins.train_counts > 0).all()
         assert 3 <= bins.train_counts.size <= 10
         assert np.all(np.diff(bins.cuts) > 0)
+    tenure = numeric_bins(train_stats["numeric"]["tenure_months"])
+    if source == "psi_bins":  # a continuous-ish feature gets all ten decile bins, ~10 % each
+        assert tenure.train_counts.size == 10
+        assert np.allclose(tenure.train_counts / tenure.train_counts.sum(), 0.1, atol=0.02)
 
 
 def test_bins_assign_like_numpy_histogram(train_stats: dict) -> None:
