@@ -1,0 +1,358 @@
+"""Benchmark the prediction service against a constant-JSON "hello" app, side by side.
+
+    python bench/serve.py [--duration 3] [--connections 32] [--rounds 3] [--no-nagle] [--python-load]
+
+It trains a model in-process on generated data into a temporary repo with a matching
+``dvc.lock``, then, for 1 and 2 workers, starts on 127.0.0.1 (each in turn, same
+uvicorn settings via :func:`churnops.service.server.serve`):
+
+- ``hello``: ``GET /hello`` returning a constant JSON object;
+- ``churnops serve`` with the background log writer: ``POST /predict``, and
+  ``POST /predict/batch`` with 10,000 rows;
+- ``churnops serve --log-mode sync``: ``POST /predict`` with the log written inside the
+  request, to measure what keeping disk I/O off the request path buys.
+
+Load comes from ``wrk`` (bounded by ``--duration``) when it is installed
+(``apt-get install wrk``), else from a Python asyncio keep-alive client (it shares the
+2 cores with the servers and saturates first, so ratios are then conservative).
+Unless ``--no-nagle``, it also shows the multi-worker Nagle stall: hello on uvicorn's own
+socket with plain asyncio, against the same with our TCP_NODELAY socket.
+
+Prints one markdown table. Every server is stopped, even on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+PY = sys.executable
+CHURNOPS = str(Path(PY).parent / "churnops")
+
+CUSTOMER = {"tenure_months": 14, "num_complaints": 2, "avg_session_minutes": 21.5, "plan": "basic", "region": "south"}
+BATCH_ROWS = 10_000
+
+
+# --------------------------------------------------------------------------- the hello app (imported by workers)
+
+
+def hello_app() -> Any:
+    """A FastAPI app with one constant-JSON endpoint: the ceiling a FastAPI service can reach."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/hello")
+    async def hello() -> dict[str, str]:
+        return {"message": "hello"}
+
+    return app
+
+
+# --------------------------------------------------------------------------- model + repo
+
+
+def build_repo(repo: Path, rows: int = 20_000) -> str:
+    """Train a logreg model on generated customers; write it with a dvc.lock recording its md5."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from churnops.generate import churn_probability, sample_features
+    from churnops.model import export_model, md5_bytes, model_bytes, train
+    from churnops.params import TrainParams
+    from churnops.schema import CATEGORICAL, LABEL, NUMERIC
+
+    rng = np.random.default_rng(0)
+    cols = sample_features(rng, rows)
+    frame = pd.DataFrame({f.name: cols[f.name] for f in NUMERIC})
+    for f in CATEGORICAL:
+        frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
+    frame[LABEL] = (rng.random(rows) < churn_probability(cols)).astype(np.int8)
+    params = TrainParams()
+    data = model_bytes(export_model(train(frame, params).pipeline, params.threshold))
+    md5 = md5_bytes(data)
+    (repo / "models").mkdir(parents=True)
+    (repo / "models" / "model.json").write_bytes(data)
+    out = {"path": "models/model.json", "hash": "md5", "md5": md5, "size": len(data)}
+    lock = {"schema": "2.0", "stages": {"train": {"cmd": "bench", "params": {"params.yaml": {}}, "outs": [out]}}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    return md5
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], port: int, health: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Start ``cmd``, wait until ``health`` answers 200, yield, then stop it (SIGINT, then SIGKILL)."""
+    import httpx
+
+    proc = subprocess.Popen(cmd, cwd=BENCH_DIR, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited early: {cmd}\n{proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not become healthy: {cmd}")
+            time.sleep(0.1)
+        time.sleep(0.5)  # let every worker finish its start-up
+        yield
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def hello_cmd(port: int, workers: int, variant: str = "churnops") -> list[str]:
+    return [PY, str(Path(__file__).resolve()), "--serve-hello", variant, "--port", str(port), "--workers", str(workers)]
+
+
+def serve_hello(variant: str, port: int, workers: int) -> None:
+    """Run the hello app: our runner, or (to show the stall) uvicorn's own on plain asyncio."""
+    sys.path.insert(0, str(BENCH_DIR))
+    if variant == "churnops":
+        from churnops.service.server import serve
+
+        serve("serve:hello_app", "127.0.0.1", port, workers)
+    elif variant == "churnops-asyncio":
+        from churnops.service.server import serve
+
+        serve("serve:hello_app", "127.0.0.1", port, workers, loop="asyncio")
+    else:  # uvicorn-asyncio: uvicorn.run binds its own socket (proto 0): no TCP_NODELAY
+        import uvicorn
+
+        uvicorn.run("serve:hello_app", factory=True, host="127.0.0.1", port=port, workers=workers, loop="asyncio",
+                    http="httptools", access_log=False, log_level="warning")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+_LUA = """
+wrk.method = "{method}"
+wrk.headers["Content-Type"] = "application/json"
+{body}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "JSON {{\\"requests\\":%d,\\"duration_us\\":%d,\\"errors\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d}}\\n",
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout + e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_load(url: str, body: bytes | None, duration: float, connections: int, tmp: Path) -> Load:
+    body_lua = ""
+    if body is not None:
+        (tmp / "body.json").write_bytes(body)
+        body_lua = f'local f = io.open("{tmp / "body.json"}", "rb"); wrk.body = f:read("*all"); f:close()'
+    script = tmp / "load.lua"
+    script.write_text(_LUA.format(method="GET" if body is None else "POST", body=body_lua))
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True, text=True, timeout=duration + 60, check=True,
+    ).stdout  # fmt: skip
+    line = next(ln for ln in out.splitlines() if ln.startswith("JSON "))
+    d = json.loads(line[5:])
+    return Load(d["requests"], d["duration_us"] / 1e6, d["p50_us"] / 1e3, d["p99_us"] / 1e3, d["errors"])
+
+
+def python_load(url: str, body: bytes | None, duration: float, connections: int) -> Load:
+    """Keep-alive HTTP/1.1 clients on raw asyncio streams (fallback when wrk is missing)."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    if body is None:
+        request = f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\n\r\n".encode()
+    else:
+        head = f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json\r\n"
+        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(deadline: float) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        try:
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if not head.startswith(b"HTTP/1.1 200"):
+                    errors += 1
+        finally:
+            writer.close()
+
+    async def main() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(start + duration) for _ in range(connections)))
+        return time.perf_counter() - start
+
+    seconds = asyncio.run(main())
+    latencies.sort()
+    n = len(latencies)
+    return Load(n, seconds, latencies[n // 2] * 1e3, latencies[min(n - 1, int(n * 0.99))] * 1e3, errors)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repeats of each cell; the median is kept")
+    parser.add_argument("--no-nagle", action="store_true", help="skip the TCP_NODELAY demonstration")
+    parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
+    parser.add_argument("--serve-hello", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_hello:
+        serve_hello(args.serve_hello, args.port, args.workers)
+        return 0
+
+    use_wrk = shutil.which("wrk") is not None and not args.python_load
+    tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-"))
+    try:
+        repo = tmp / "repo"
+        repo.mkdir()
+        md5 = build_repo(repo)
+        one = json.dumps(CUSTOMER).encode()
+        batch = json.dumps({"items": [CUSTOMER] * BATCH_ROWS}).encode()
+
+        def load_once(url: str, body: bytes | None, connections: int) -> Load:
+            if use_wrk:
+                return wrk_load(url, body, args.duration, connections, tmp)
+            return python_load(url, body, args.duration, connections)
+
+        def median(runs: list[Load]) -> Load:
+            return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+        def churnops_cmd(port: int, workers: int, mode: str) -> list[str]:
+            log = tmp / f"log-{mode}-{workers}-{port}" / "predictions.jsonl"
+            return [CHURNOPS, "serve", "--repo", str(repo), "--port", str(port), "--workers", str(workers),
+                    "--log-path", str(log), "--log-mode", mode,
+                    "--max-log-bytes", str(64 * 1024 * 1024), "--log-backups", "2"]  # bounded disk use  # fmt: skip
+
+        results: dict[tuple[str, int], Load] = {}
+        for workers in (1, 2):
+            # All servers of one worker count run at once (idle ones cost nothing) and the
+            # measurements interleave round by round, so a neighbour's load on this shared
+            # machine hits hello and /predict alike and the ratios stay fair.
+            ports = {name: free_port() for name in ("hello", "background", "sync", "batch")}
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(server(hello_cmd(ports["hello"], workers), ports["hello"], "/hello"))
+                for mode in ("background", "sync"):
+                    stack.enter_context(server(churnops_cmd(ports[mode], workers, mode), ports[mode], "/health"))
+                cells = {
+                    "hello": (f"http://127.0.0.1:{ports['hello']}/hello", None),
+                    "predict": (f"http://127.0.0.1:{ports['background']}/predict", one),
+                    "predict-sync": (f"http://127.0.0.1:{ports['sync']}/predict", one),
+                }
+                runs: dict[str, list[Load]] = {name: [] for name in cells}
+                for _ in range(args.rounds):
+                    for name, (url, body) in cells.items():
+                        runs[name].append(load_once(url, body, args.connections))
+                for name in cells:
+                    results[name, workers] = median(runs[name])
+            # Batches on a server of their own, afterwards: logging 10,000 rows per request keeps
+            # the writer busy for a while, which must not spill into the single-row cells.
+            port = ports["batch"]
+            with server(churnops_cmd(port, workers, "background"), port, "/health"):
+                url = f"http://127.0.0.1:{port}/predict/batch"
+                results["batch", workers] = median([load_once(url, batch, 4) for _ in range(args.rounds)])
+        nagle: dict[str, Load] = {}
+        if not args.no_nagle:
+            for variant in ("uvicorn-asyncio", "churnops-asyncio"):
+                port = free_port()
+                with server(hello_cmd(port, 2, variant), port, "/hello"):
+                    nagle[variant] = load_once(f"http://127.0.0.1:{port}/hello", None, args.connections)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    loader = "wrk -t1" if use_wrk else "python asyncio"
+    print(f"model {md5[:12]} (logreg); load: {loader}, {args.connections} connections, {args.duration:g} s per cell,"
+          f" median of {args.rounds} interleaved rounds; {os.cpu_count()} cores\n")  # fmt: skip
+    print("| endpoint | workers | req/s | rows/s | p50 ms | p99 ms | req/s vs hello | p99 vs hello | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, label in (
+        ("hello", "GET /hello (constant JSON)"),
+        ("predict", "POST /predict (background log)"),
+        ("predict-sync", "POST /predict (log written in-request)"),
+        ("batch", f"POST /predict/batch ({BATCH_ROWS:,} rows, 4 conns)"),
+    ):
+        for workers in (1, 2):
+            r, h = results[name, workers], results["hello", workers]
+            rows = r.rps * (BATCH_ROWS if name == "batch" else 1)
+            vs = "" if name in ("hello", "batch") else f"{r.rps / h.rps:.0%}"
+            p99 = "" if name in ("hello", "batch") else f"{r.p99_ms / h.p99_ms:.2f}x"
+            cells = [label, workers, f"{r.rps:,.0f}", f"{rows:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", vs, p99]
+            print("| " + " | ".join(str(c) for c in [*cells, r.errors]) + " |")
+    for variant, label in (("uvicorn-asyncio", "GET /hello, uvicorn.run socket, asyncio loop"),
+                           ("churnops-asyncio", "GET /hello, TCP_NODELAY socket, asyncio loop")):  # fmt: skip
+        if variant in nagle:
+            r = nagle[variant]
+            print(f"| {label} | 2 | {r.rps:,.0f} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |  |  | {r.errors} |")
+    print()
+    for name in ("hello", "predict", "batch"):
+        print(f"- {name}: 2 workers / 1 worker = {results[name, 2].rps / results[name, 1].rps:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Build the FastAPI app. The model is loaded in the lifespan, never at import.
+
+``uvicorn`` workers call :func:`create_app` (``factory=True``) with no arguments, so
+settings come from the ``CHURNOPS_*`` environment. Tests pass their own settings,
+loader, log and clock: these are the seams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from churnops.service import errors
+from churnops.service.clock import Clock, SystemClock
+from churnops.service.loader import ModelLoader, RepoModelLoader
+from churnops.service.middleware import RequestContextMiddleware
+from churnops.service.predlog import PredictionLog, open_log
+from churnops.service.routes import admin, health, predict
+from churnops.service.schemas import BATCH, CUSTOMER
+from churnops.service.settings import Settings
+from churnops.service.state import ModelState
+
+logger = logging.getLogger("churnops.service")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    loader: ModelLoader | None = None,
+    log: PredictionLog | None = None,
+    clock: Clock | None = None,
+    handle_sighup: bool = True,
+) -> FastAPI:
+    """The service app.
+
+    Args:
+        settings: defaults to :meth:`Settings.from_env`.
+        loader: where the model comes from; defaults to the repo's dvc.lock.
+        log: the prediction-log writer; defaults to the one ``settings.log_mode`` names.
+        clock: wall time for log records.
+        handle_sighup: reload on SIGHUP (only possible when serving from the main thread).
+    """
+    settings = settings or Settings.from_env()
+    if handle_sighup and threading.current_thread() is threading.main_thread():
+        # Until the lifespan installs the reload handler, SIGHUP's default action would kill
+        # this worker; ignoring it is safe because the lifespan is about to load dvc.lock anyway.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ModelState(loader or RepoModelLoader(settings.repo), settings.run_dir)
+        await asyncio.get_running_loop().run_in_executor(None, state.load_now)
+        plog = log or open_log(settings.log_mode, settings.log_path, settings.max_log_bytes, settings.log_backups)
+        app.state.model_state = state
+        app.state.prediction_log = plog
+        hup = _install_sighup(state) if handle_sighup else False
+        try:
+            yield
+        finally:
+            if hup:
+                with contextlib.suppress(Exception):
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            plog.close()  # flush every queued prediction before the process goes
+            state.withdraw()
+
+    app = FastAPI(
+        title="churnops",
+        summary="Churn predictions from the model that dvc.lock records",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    for routes in (predict, health, admin):
+        routes.register(app)
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    _document_bodies(app)
+    return app
+
+
+def _install_sighup(state: ModelState) -> bool:
+    loop = asyncio.get_running_loop()
+
+    def on_hup() -> None:
+        logger.info("SIGHUP: reloading the model")
+        task = loop.create_task(state.reload())
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread (e.g. TestClient)
+        return False
+    return True
+
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """Declare the request bodies the deps parse by hand, so /docs shows them."""
+    bodies = {"/predict": ("Customer", CUSTOMER), "/predict/batch": ("BatchRequest", BATCH)}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for path, (name, adapter) in bodies.items():
+            body_schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body_schema.pop("$defs", {}))
+            components[name] = body_schema
+            schema["paths"][path]["post"]["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+            }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,107 @@
+"""The model-loading seam: from ``dvc.lock`` to a verified, immutable :class:`LoadedModel`.
+
+``dvc.lock`` is the only authority on which model is accepted. The loader reads the md5
+it records for ``models/model.json``, and :meth:`churnops.model.Scorer.from_bytes`
+checks the file's bytes against it *before* parsing them. The model format is plain
+JSON (numbers only), so even a verified file cannot execute code. Tests replace the
+loader with anything that has a ``load()`` method.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from churnops.errors import ModelIntegrityError
+
+if TYPE_CHECKING:
+    from churnops.model import Scorer
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One verified model and what an operator wants to know about it.
+
+    Immutable: a reload builds a new one and swaps the reference, so a request that
+    started on this model finishes on it.
+    """
+
+    scorer: Scorer
+    version: str
+    """The model file's md5, as ``dvc.lock`` records it."""
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    git_commit: str | None = None
+    loaded_at: str = ""
+
+    @property
+    def threshold(self) -> float:
+        return self.scorer.threshold
+
+
+class ModelLoader(Protocol):
+    """Anything that can produce the model to serve, or raise a ChurnopsError saying why not."""
+
+    def load(self) -> LoadedModel: ...
+
+
+def git_commit(repo: Path, timeout: float = 2.0) -> str | None:
+    """``git rev-parse HEAD`` in ``repo``; None when it is not a Git work tree (best effort)."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = proc.stdout.strip()
+    return out if proc.returncode == 0 and len(out) >= 7 else None
+
+
+def _read_metrics(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class RepoModelLoader:
+    """Loads the model that ``<repo>/dvc.lock`` records, verified against its md5."""
+
+    def __init__(self, repo: str | Path) -> None:
+        self.repo = Path(repo)
+
+    def load(self) -> LoadedModel:
+        """Read the lock, verify and parse the model, and gather its metadata.
+
+        Raises:
+            LockfileError: dvc.lock is missing, unreadable or records no model.
+            ModelIntegrityError: the model file is missing or its md5 differs from the lock's.
+        """
+        from churnops.lockfile import read_locked_model
+        from churnops.model import Scorer
+
+        locked = read_locked_model(self.repo / "dvc.lock")
+        path = self.repo / locked.path
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelIntegrityError(f"{path}: model file not found (run `dvc checkout` or `dvc pull`)") from None
+        except OSError as err:
+            raise ModelIntegrityError(f"{path}: cannot read model file: {err}") from None
+        scorer = Scorer.from_bytes(data, expected_md5=locked.md5, source=str(path))
+        return LoadedModel(
+            scorer=scorer,
+            version=locked.md5,
+            path=locked.path,
+            params=dict(locked.params),
+            metrics=_read_metrics(self.repo / "metrics" / "evaluate.json"),
+            git_commit=git_commit(self.repo),
+            loaded_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        )

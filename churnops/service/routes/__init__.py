@@ -1,0 +1,1 @@
+"""Thin route modules: parse (deps), call the core, shape the response."""

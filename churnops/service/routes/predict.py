@@ -1,0 +1,67 @@
+"""``POST /predict`` and ``POST /predict/batch``."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from churnops.service.deps import batch_body, customer_body, serving
+from churnops.service.predlog import BatchEntry, RowEntry
+from churnops.service.schemas import (
+    BatchResponse,
+    ErrorResponse,
+    PredictResponse,
+    ValidationErrorResponse,
+)
+
+_ERRORS: dict[int | str, dict] = {
+    400: {"model": ErrorResponse, "description": "Malformed JSON"},
+    413: {"model": ErrorResponse, "description": "Body over the size limit"},
+    415: {"model": ErrorResponse, "description": "Body not declared as JSON"},
+    422: {"model": ValidationErrorResponse, "description": "Invalid fields, each named (e.g. items.3.plan)"},
+    503: {"model": ErrorResponse, "description": "No verified model is loaded"},
+}
+
+
+def _json(body: dict) -> Response:
+    # orjson straight to bytes: skips FastAPI's response-model validation and encoder,
+    # which cost more than the prediction itself.
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def predict(request: Request) -> Response:
+    """Churn probability and decision for one customer."""
+    features = await customer_body(request)
+    model, log, clock, rid, t0 = serving(request)
+    p = model.scorer.predict_proba_one(features)
+    churn = p >= model.threshold
+    latency = (time.perf_counter() - t0) * 1000.0
+    log.submit(RowEntry(clock.time(), rid, model.version, features, p, churn, latency))
+    return _json({"request_id": rid, "model_version": model.version, "churn_probability": p, "churn": churn})
+
+
+async def predict_batch(request: Request) -> Response:
+    """Churn probabilities and decisions for 1 to 10,000 customers, in input order."""
+    features = await batch_body(request)
+    model, log, clock, rid, t0 = serving(request)
+    probs = model.scorer.predict_proba_records(features).tolist()
+    threshold = model.threshold
+    churn = [p >= threshold for p in probs]
+    latency = (time.perf_counter() - t0) * 1000.0
+    log.submit(BatchEntry(clock.time(), rid, model.version, features, probs, churn, latency))
+    predictions = [{"churn_probability": p, "churn": c} for p, c in zip(probs, churn, strict=True)]
+    return _json({"request_id": rid, "model_version": model.version, "predictions": predictions})
+
+
+def register(app: FastAPI) -> None:
+    """Add the routes to ``app`` itself: an ``APIRouter`` + ``include_router`` adds a
+    routing layer that cost ~8 µs per request (15% of /predict's in-process time)."""
+    tags: list[str | Enum] = ["predict"]
+    app.add_api_route("/predict", predict, methods=["POST"], response_model=PredictResponse, responses=_ERRORS,
+                      operation_id="predict", tags=tags)  # fmt: skip
+    app.add_api_route("/predict/batch", predict_batch, methods=["POST"], response_model=BatchResponse,
+                      responses=_ERRORS, operation_id="predict_batch", tags=tags)  # fmt: skip

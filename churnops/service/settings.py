@@ -1,0 +1,84 @@
+"""The service's one typed configuration.
+
+``churnops serve`` turns its flags into ``CHURNOPS_*`` environment variables before
+starting uvicorn, because uvicorn's worker processes are spawned fresh and import the
+app by name: the environment is what they inherit. Every worker then builds the same
+frozen :class:`Settings` with :meth:`Settings.from_env`, which rejects a bad value at
+start-up with the variable's name in the message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from churnops.errors import ParamsError
+
+ENV_PREFIX = "CHURNOPS_"
+ADMIN_TOKEN_ENV = "CHURNOPS_ADMIN_TOKEN"
+
+
+class Settings(BaseModel):
+    """Everything a worker needs to know; immutable once built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repo: Path = Path(".")
+    """Directory holding ``dvc.lock``, the model file and ``metrics/evaluate.json``."""
+    log_path: Path = Path("logs/predictions.jsonl")
+    max_log_bytes: Annotated[int, Field(ge=0)] = 100 * 1024 * 1024
+    """Rotate the prediction log once it reaches this size; 0 disables rotation."""
+    log_backups: Annotated[int, Field(ge=0)] = 0
+    """Rotated files to keep (``.1`` newest); 0 keeps them all, so rotation never deletes."""
+    log_mode: Literal["background", "sync", "off"] = "background"
+    """``background``: a writer thread per worker (default). ``sync``: write inside the
+    request (only to measure what that costs). ``off``: no log (benchmarks only)."""
+    admin_token: str | None = None
+    """Bearer token for ``POST /admin/reload``; unset disables the endpoint (404)."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 4 * 1024 * 1024
+    """Request bodies above this are refused with 413 (a full 10,000-row batch is ~1.1 MB)."""
+    run_dir: Path | None = None
+    """Shared by the workers of one ``churnops serve``: each reports its model version
+    there, so a reload can wait until every worker serves the new model."""
+    workers: Annotated[int, Field(ge=1)] = 1
+    """Worker processes of this server: a reload waits for this many to report the new model."""
+    supervisor_pid: int | None = None
+    """PID of the ``churnops serve`` supervisor; a worker SIGHUPs it to reload its siblings."""
+    reload_wait_seconds: Annotated[float, Field(ge=0, le=120)] = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``CHURNOPS_<FIELD>`` variables (unset ones keep the defaults).
+
+        Raises:
+            ParamsError: a variable holds an invalid value (named in the message).
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        for name in cls.model_fields:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        try:
+            return cls.model_validate(values)
+        except ValidationError as err:
+            msgs = [
+                f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']} (got {e.get('input')!r})" for e in err.errors()
+            ]
+            raise ParamsError("; ".join(msgs)) from None
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that make :meth:`from_env` rebuild these settings."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            key = ENV_PREFIX + name.upper()
+            env[key] = "" if value is None else str(value)
+        return env
+
+    @property
+    def lock_path(self) -> Path:
+        return self.repo / "dvc.lock"

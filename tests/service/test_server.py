@@ -1,0 +1,232 @@
+"""The real server: `churnops serve` with 2 uvicorn workers on 127.0.0.1, its log, reloads and flags."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from churnops.cli import main as cli_main
+from churnops.errors import ParamsError
+from churnops.service.predlog import ReadStats, read_log
+from churnops.service.server import nodelay_socket
+from churnops.service.settings import Settings
+from tests.service.conftest import TOKEN, Trained, write_repo
+from tests.service.test_api import GOOD
+from tests.utils.project import VENV_BIN, env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(repo: Path, log: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`churnops serve` in its own process group; always stopped (SIGINT, then SIGKILL)."""
+    port = free_port()
+    cmd = [str(VENV_BIN / "churnops"), "serve", "--workers", str(workers), "--port", str(port), "--repo", str(repo),
+           "--log-path", str(log)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env={**env(), "CHURNOPS_ADMIN_TOKEN": TOKEN}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "server did not become healthy in 60 s"
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    os.killpg(proc.pid, signal.SIGINT)
+    return proc.wait(30)
+
+
+def children(pid: int) -> set[int]:
+    """PIDs of a process's children (Linux /proc)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {int(p) for p in text.split()}
+
+
+def fresh_health(url: str, n: int = 6) -> set[str]:
+    """model_version as seen on ``n`` new connections (the kernel spreads them over the workers)."""
+    versions = set()
+    for _ in range(n):
+        with httpx.Client(timeout=10) as c:
+            versions.add(c.get(f"{url}/health").json()["model_version"])
+    return versions
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_two_workers_log_exactly_one_line_per_returned_prediction(tmp_path: Path, logreg_model: Trained) -> None:
+    repo = write_repo(tmp_path / "repo", logreg_model)
+    log = tmp_path / "logs" / "predictions.jsonl"
+    expected: Counter[tuple[str, int | None]] = Counter()
+    returned: dict[str, float] = {}
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def client(k: int, url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            for i in range(300):
+                headers = {"X-Request-ID": f"c{k}-{i}"} if i % 2 else {}
+                if i % 25 == 0:
+                    r = c.post("/predict/batch", json={"items": [GOOD] * 4}, headers=headers)
+                    keys = [(r.json()["request_id"], j) for j in range(4)] if r.status_code == 200 else []
+                else:
+                    r = c.post("/predict", json={**GOOD, "tenure_months": i % 200}, headers=headers)
+                    keys = [(r.json()["request_id"], None)] if r.status_code == 200 else []
+                with lock:
+                    if r.status_code != 200:
+                        failures.append(r.text)
+                    expected.update(keys)
+                    if r.status_code == 200 and "churn_probability" in r.json():
+                        returned[r.json()["request_id"]] = r.json()["churn_probability"]
+
+    with running_server(repo, log) as (url, proc):
+        threads = [threading.Thread(target=client, args=(k, url)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads)
+        assert stop(proc) == 0  # graceful: the workers flush their logs on the way out
+
+    assert not failures
+    assert sum(expected.values()) == 8 * (288 + 12 * 4)
+    stats = ReadStats()
+    recs = list(read_log(log, stats))
+    assert stats.skipped == 0  # no torn or interleaved line
+    logged = Counter((r["request_id"], r.get("item")) for r in recs)
+    assert logged == expected  # none lost, none duplicated
+    assert {r["model_version"] for r in recs} == {logreg_model.md5}
+    for r in recs:
+        if r.get("item") is None:
+            assert r["churn_probability"] == returned[r["request_id"]]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logreg_model_b: Trained) -> None:
+    repo = write_repo(tmp_path / "repo", logreg_model)
+    with running_server(repo, tmp_path / "p.jsonl") as (url, proc):
+        assert fresh_health(url) == {logreg_model.md5}
+        write_repo(repo, logreg_model_b)
+        r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "reloaded"
+        assert body["model_version"] == logreg_model_b.md5
+        assert body["previous_version"] == logreg_model.md5
+        assert body["workers"] == {"updated": 2, "total": 2}
+        assert fresh_health(url) == {logreg_model_b.md5}
+
+        # SIGHUP to the server does the same: every worker swaps, none restarts.
+        workers = children(proc.pid)
+        write_repo(repo, logreg_model)
+        os.kill(proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while fresh_health(url) != {logreg_model.md5}:
+            assert time.monotonic() < deadline, "SIGHUP did not reload every worker"
+            time.sleep(0.2)
+        assert children(proc.pid) == workers  # reloaded in place: no worker was replaced
+        assert proc.poll() is None
+
+        # A refused model keeps the old one on every worker.
+        data = bytearray((repo / "models" / "model.json").read_bytes())
+        data[10] ^= 1
+        (repo / "models" / "model.json").write_bytes(bytes(data))
+        r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert r.status_code == 409
+        assert fresh_health(url) == {logreg_model.md5}
+
+
+def test_accepted_connections_inherit_tcp_nodelay() -> None:
+    """The fix for the multi-worker Nagle stall: asyncio skips sockets whose proto is 0."""
+    with nodelay_socket("127.0.0.1", 0) as listener, socket.create_connection(listener.getsockname()) as _client:
+        conn, _ = listener.accept()
+        with conn:
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            assert conn.proto == socket.IPPROTO_TCP
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--workers", "0"], "--workers"),
+        (["--port", "70000"], "--port"),
+        (["--max-log-bytes", "-1"], "--max-log-bytes"),
+        (["--repo", "/nonexistent/dir"], "--repo"),
+    ],
+)
+def test_serve_rejects_bad_flags_in_one_line(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["serve", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("churnops serve: ") and words in err and "\n" not in err
+
+
+def test_serve_reports_a_taken_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in Settings().to_env():
+        monkeypatch.delenv(key, raising=False)  # run() exports its settings; restore afterwards
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code = cli_main(["serve", "--port", str(port), "--repo", str(tmp_path)])
+    assert code == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+def test_settings_from_env_names_the_bad_variable() -> None:
+    with pytest.raises(ParamsError, match="CHURNOPS_MAX_LOG_BYTES"):
+        Settings.from_env({"CHURNOPS_MAX_LOG_BYTES": "lots"})
+    s = Settings.from_env({"CHURNOPS_LOG_MODE": "sync", "CHURNOPS_ADMIN_TOKEN": ""})
+    assert s.log_mode == "sync" and s.admin_token is None
+    assert Settings.from_env(s.to_env()) == s
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_single_worker_reloads_on_sighup(tmp_path: Path, logreg_model: Trained, logreg_model_b: Trained) -> None:
+    repo = write_repo(tmp_path / "repo", logreg_model)
+    with running_server(repo, tmp_path / "p.jsonl", workers=1) as (url, proc):
+        write_repo(repo, logreg_model_b)
+        os.kill(proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{url}/health", timeout=10).json()["model_version"] != logreg_model_b.md5:
+            assert time.monotonic() < deadline, "SIGHUP did not reload the model"
+            time.sleep(0.1)
+        r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        assert r.json()["workers"] is None and r.json()["changed"] is False
+        assert proc.poll() is None
