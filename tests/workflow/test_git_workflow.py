@@ -1,0 +1,101 @@
+"""docs/git-workflow.md: every command it shows is run here, in order, and its outcome checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.utils.project import REPO_ROOT, env, run
+from tests.workflow.docrun import Step, check, fenced_blocks, parse_steps, run_steps
+
+DOC = REPO_ROOT / "docs" / "git-workflow.md"
+
+
+def test_parser_reads_commands_outputs_and_exit_statuses() -> None:
+    text = "\n".join(
+        [
+            "Prose with `inline code` is not run.",
+            "```console",
+            "$ echo one \\",
+            "  two",
+            "one two",
+            "...",
+            "$ false",
+            "[exit status 1]",
+            "[no output]",
+            "```",
+            "```text",
+            "$ not a console block",
+            "```",
+        ]
+    )
+    steps = parse_steps(text)
+    assert [(s.command, s.expect, s.exit_status, s.no_output, s.line) for s in steps] == [
+        ("echo one \\\n  two", ["one two"], 0, False, 3),
+        ("false", [], 1, True, 7),
+    ]
+    with pytest.raises(ValueError, match="unclosed code fence"):
+        parse_steps("```console\n$ true\n")
+    with pytest.raises(ValueError, match="output before any command"):
+        parse_steps("```console\nsurprise\n```\n")
+
+
+def test_check_compares_exit_status_and_whitespace_normalised_lines() -> None:
+    step = Step("x", 1, expect=["a  b", "missing"], exit_status=0)
+    assert check(step, 0, "zz a \t b zz\nother") == ["output lacks: 'missing'"]
+    assert check(Step("x", 1, exit_status=1), 0, "") == ["exit status 0, the document says 1"]
+    assert check(Step("x", 1, expect=["green"]), 0, "\x1b[32mgreen\x1b[0m") == []
+    assert check(Step("x", 1, no_output=True), 0, " M params.yaml\n") == [
+        "printed something, the document says it prints nothing"
+    ]
+    assert check(Step("x", 1, no_output=True), 0, "\n") == []
+
+
+def test_the_document_only_has_console_blocks_and_covers_the_issue() -> None:
+    text = DOC.read_text()
+    # A block in another language would show commands that no test runs.
+    assert {lang for lang, _, _ in fenced_blocks(text)} == {"console"}
+    commands = "\n".join(s.command for s in parse_steps(text))
+    for needed in [
+        "git switch -c feature/change-gate",
+        "dvc params diff main feature/change-gate",
+        "dvc metrics diff main feature/change-gate",
+        "git merge feature/change-gate",
+        "gate_f1: 0.70/",
+        "git checkout --theirs dvc.lock",
+        "git stash push",
+        "git stash pop",
+        "git reset --soft HEAD~1",
+        "git reset --mixed HEAD~1",
+        "git reset --hard HEAD~1",
+        "git revert --no-edit HEAD",
+        "churnops rollback",
+        "git switch -q -c feature/drift-last-n",
+        "last_n: 500",
+        "git rebase main",
+        "dvc exp run -S train.gate_f1=0.75",
+        "dvc exp show",
+        "dvc exp apply",
+        "dvc exp run --queue",
+        "dvc queue start -j 2",
+        "feature/api-request-id",
+    ]:
+        assert needed in commands, needed
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_every_step_of_the_document_works(fresh_project: Path) -> None:
+    steps = parse_steps(DOC.read_text())
+    e = {**env(), "GIT_EDITOR": "true", "TERM": "dumb", "COLUMNS": "160"}
+    try:
+        outcomes = run_steps(steps, fresh_project, e, timeout=600)
+    finally:
+        # Queue workers are background processes: never leave one behind, even on failure.
+        run(["dvc", "queue", "stop", "--kill"], fresh_project, check=False, timeout=60)
+    assert len(outcomes) == len(steps) > 100
+    # Where the walkthrough ends: main holds the swept model, nothing left uncommitted.
+    assert run(["git", "status", "--porcelain"], fresh_project).stdout == ""
+    assert run(["git", "branch", "--show-current"], fresh_project).stdout.strip() == "main"
+    assert (fresh_project.parent / "dvc-storage").is_dir()

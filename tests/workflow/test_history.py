@@ -1,0 +1,194 @@
+"""``churnops models`` on synthetic Git histories: which commits count, what each shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from churnops.history import GitError, model_history
+from tests.utils.project import run
+
+pytestmark = pytest.mark.e2e  # runs git (fast: no DVC)
+
+
+def lock_text(md5: str, gate: float = 0.7, broken: bool = False) -> str:
+    if broken:
+        return "stages: [unclosed\n"
+    return f"""schema: '2.0'
+stages:
+  train:
+    cmd: python stages/train.py
+    params:
+      params.yaml:
+        train.gate_f1: {gate}
+        train.seed: 42
+    outs:
+    - path: models/model.json
+      hash: md5
+      md5: {md5}
+      size: 10
+"""
+
+
+class Repo:
+    """A bare-bones repo whose commits write dvc.lock, metrics and params by hand."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        run(["git", "init", "-q", "-b", "main"], root)
+
+    def commit(self, message: str, files: dict[str, str]) -> str:
+        for rel, text in files.items():
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / rel).write_text(text)
+        run(["git", "add", "-A"], self.root)
+        run(["git", "commit", "-q", "--allow-empty", "-m", message], self.root)
+        return run(["git", "rev-parse", "HEAD"], self.root).stdout.strip()
+
+    def model(self, message: str, md5: str, f1: float, gate: float = 0.7) -> str:
+        return self.commit(
+            message,
+            {
+                "dvc.lock": lock_text(md5, gate),
+                "metrics/evaluate.json": json.dumps({"f1": f1, "roc_auc": round(f1 + 0.1, 4)}),
+                "params.yaml": f"train:\n  gate_f1: {gate}\n",
+            },
+        )
+
+    def git(self, *args: str) -> str:
+        return run(["git", *args], self.root).stdout
+
+
+A, B, C = "a" * 32, "b" * 32, "c" * 32
+
+
+def test_lists_models_newest_first_with_metrics_tags_and_gate(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.commit("initial: code", {"README": "x\n"})
+    first = repo.model("first model", A, 0.80)
+    repo.git("tag", "v1")
+    repo.commit("docs only", {"README": "y\n"})
+    repo.model("gate 0.75: same model, new lock", A, 0.80, gate=0.75)
+    second = repo.model("retrain", B, 0.83, gate=0.75)
+    repo.git("tag", "-a", "v2", "-m", "annotated")
+    repo.git("tag", "prod")
+
+    entries = model_history(repo.root, current_md5=A)
+
+    assert [e.subject for e in entries] == ["retrain", "first model"]
+    newest, oldest = entries
+    assert (newest.commit, newest.md5, newest.f1, newest.roc_auc, newest.gate_f1) == (second, B, 0.83, 0.93, 0.75)
+    assert set(newest.tags) == {"v2", "prod"}
+    assert (oldest.commit, oldest.md5, oldest.tags, oldest.gate_f1) == (first, A, ("v1",), 0.7)
+    assert oldest.short == first[: len(oldest.short)] and oldest.date.startswith("20")
+    assert [e.current for e in entries] == [False, True]
+
+
+def test_a_rollback_to_an_older_model_is_listed_again(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.model("first", A, 0.8)
+    repo.model("second", B, 0.7)
+    repo.model("rollback: model aaa from HEAD~1", A, 0.8)
+    entries = model_history(repo.root, current_md5=A)
+    assert [e.subject for e in entries] == ["rollback: model aaa from HEAD~1", "second", "first"]
+    assert [e.current for e in entries] == [True, False, True]
+
+
+def test_models_of_both_sides_of_a_merge_are_listed(tmp_path: Path) -> None:
+    # The merge keeps the branch's lock: default `git log` simplification would follow
+    # only the branch and hide main's own model C.
+    repo = Repo(tmp_path / "r")
+    repo.model("first", A, 0.8)
+    repo.git("switch", "-q", "-c", "feature")
+    repo.model("branch model", B, 0.81)
+    repo.git("switch", "-q", "main")
+    repo.model("main model", C, 0.82)
+    repo.git("merge", "-q", "-X", "theirs", "--no-edit", "feature")
+    lock = repo.root / "dvc.lock"
+    assert B in lock.read_text()
+
+    entries = model_history(repo.root, current_md5="x")
+    assert {e.subject for e in entries} == {"first", "branch model", "main model"}
+
+
+def test_a_merge_that_produces_a_new_model_is_listed(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.model("first", A, 0.8)
+    repo.git("switch", "-q", "-c", "feature")
+    repo.model("branch model", B, 0.81)
+    repo.git("switch", "-q", "main")
+    repo.commit("main docs", {"README": "main\n"})
+    repo.git("merge", "-q", "--no-commit", "feature")
+    repo.model("merge: re-run", C, 0.9)
+    assert model_history(repo.root)[0].subject == "merge: re-run"
+
+
+def test_commits_without_a_model_or_with_a_broken_lock_are_skipped(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.commit("lock without model", {"dvc.lock": "schema: '2.0'\nstages:\n  prepare:\n    outs: []\n"})
+    repo.model("first", A, 0.8)
+    repo.commit("broken lock", {"dvc.lock": lock_text("", broken=True)})
+    repo.model("after the break", B, 0.8)
+    repo.commit(
+        "no metrics, gate from params.yaml",
+        {"dvc.lock": lock_text(C).replace("        train.gate_f1: 0.7\n", ""), "metrics/evaluate.json": "not json"},
+    )
+    entries = model_history(repo.root, current_md5=None)
+    assert [e.subject for e in entries] == ["no metrics, gate from params.yaml", "after the break", "first"]
+    assert (entries[0].f1, entries[0].roc_auc, entries[0].gate_f1) == (None, None, 0.7)
+
+
+def test_empty_repository_and_unknown_revision(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    assert model_history(repo.root) == []
+    repo.model("first", A, 0.8)
+    with pytest.raises(GitError, match="unknown revision 'nope'"):
+        model_history(repo.root, "nope")
+    with pytest.raises(GitError, match="not inside a Git repository"):
+        model_history(tmp_path)
+
+
+def test_cli_table_json_and_current_marker(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.model("first", A, 0.8)
+    repo.git("tag", "v1")
+    second = repo.model("second", B, 0.85)
+    # The workspace's model file decides which entry is current.
+    (repo.root / "models").mkdir()
+    (repo.root / "models" / "model.json").write_bytes(b"")
+    current = "d41d8cd98f00b204e9800998ecf8427e"  # md5 of b""
+    repo.commit("third: the empty model", {"dvc.lock": lock_text(current)})
+
+    out = run(["churnops", "models", "--json", "--repo", str(repo.root)], tmp_path).stdout
+    data = json.loads(out)
+    assert [d["subject"] for d in data] == ["third: the empty model", "second", "first"]
+    assert data[1] == {
+        "commit": second,
+        "short": second[: len(data[1]["short"])],
+        "date": data[1]["date"],
+        "tags": [],
+        "subject": "second",
+        "md5": B,
+        "f1": 0.85,
+        "roc_auc": 0.95,
+        "gate_f1": 0.7,
+        "current": False,
+    }
+    assert [d["current"] for d in data] == [True, False, False]
+
+    table = run(["churnops", "models", "--repo", str(repo.root)], tmp_path).stdout.splitlines()
+    assert table[0].split() == ["COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS", "SUBJECT"]
+    assert table[1].startswith("*") and table[1].endswith("third: the empty model")
+    assert "v1" in table[3] and "0.8000" in table[3] and not table[3].startswith("*")
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    proc = run(["churnops", "models", "--repo", str(tmp_path / "missing")], tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"churnops models: {tmp_path / 'missing'}: no such directory"]
+    proc = run(["churnops", "models", "--repo", str(tmp_path)], tmp_path, check=False)
+    assert proc.returncode == 1 and "not inside a Git repository" in proc.stderr
+    assert "Traceback" not in proc.stderr
