@@ -312,8 +312,9 @@ def _tool_env(worktree: Path | None = None) -> dict[str, str]:
     """Stage commands say ``python``: make it this interpreter, importing the worktree's code."""
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if worktree is not None:
-        # The churnops package is installed in editable mode from the main work tree; the
-        # rebuild must run REV's modules, so the worktree goes first on the import path.
+        # The rebuild must run REV's modules. `python -m stages.x` already imports the
+        # worktree's churnops; a REV whose dvc.yaml ran `python stages/x.py` would import
+        # the installed (editable, main work tree) copy instead, so the worktree goes first.
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(worktree), os.environ.get("PYTHONPATH", "")) if p)
     return env
 
