@@ -29,7 +29,9 @@ def _load(name: str):
 
 def build_parser(names: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only the subcommand being run is imported."""
-    parser = argparse.ArgumentParser(prog="churnops", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="churnops", description="churnops: serve, monitor, simulate, list and roll back the churn model."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -10,6 +10,7 @@ and an exit code, the HTTP layer into status codes.
      ├── GateError            a trained model scored below train.gate_f1
      ├── ModelIntegrityError  a model file does not match the hash that dvc.lock records
      ├── LockfileError        dvc.lock is missing, unreadable or records no model
+     ├── GitError             a git command failed, or the directory is not a Git work tree
      └── RollbackError        a rollback cannot be carried out safely
 """
 
@@ -45,6 +46,10 @@ class ModelIntegrityError(ChurnopsError):
 
 class LockfileError(ChurnopsError):
     """dvc.lock is missing, unreadable, or does not record the expected output."""
+
+
+class GitError(ChurnopsError):
+    """A git command failed, or the directory is not inside a Git work tree."""
 
 
 class RollbackError(ChurnopsError):

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import ChurnopsError, LockfileError
+from churnops.errors import GitError, LockfileError
 from churnops.lockfile import MODEL_PATH, LockedModel, locked_model
 
 LOCK_PATH = "dvc.lock"
@@ -36,10 +36,6 @@ PARAMS_PATH = "params.yaml"
 GATE_KEY = "train.gate_f1"
 
 _FIELD = "\x1f"  # unit separator: cannot appear in a sha, a date, a ref name or a one-line subject
-
-
-class GitError(ChurnopsError):
-    """A git command failed, or the directory is not inside a Git work tree."""
 
 
 # --------------------------------------------------------------------------- git plumbing

@@ -270,18 +270,7 @@ class Scorer:
             self._py_coef = [float(c) for c in self._coef]
         elif self.kind == "hgb":
             self._baseline = float(doc["hgb"]["baseline"])
-            self._trees = [
-                (
-                    np.asarray(t["feature"], dtype=np.intp),
-                    np.asarray(t["threshold"], dtype=np.float64),
-                    np.asarray(t["missing_left"], dtype=bool),
-                    np.asarray(t["left"], dtype=np.intp),
-                    np.asarray(t["right"], dtype=np.intp),
-                    np.asarray(t["leaf"], dtype=bool),
-                    np.asarray(t["value"], dtype=np.float64),
-                )
-                for t in doc["hgb"]["trees"]
-            ]
+            self._trees = [_vector_tree(t) for t in doc["hgb"]["trees"]]
             self._py_trees = [
                 (t["feature"], t["threshold"], t["left"], t["right"], t["leaf"], t["value"])
                 for t in doc["hgb"]["trees"]
@@ -350,18 +339,23 @@ class Scorer:
     def _raw_matrix(self, x: np.ndarray) -> np.ndarray:
         if self.kind == "logreg":
             return x @ self._coef + self._intercept
-        raw = np.full(x.shape[0], self._baseline, dtype=np.float64)
-        rows = np.arange(x.shape[0])
-        for feature, threshold, missing_left, left, right, leaf, value in self._trees:
-            node = np.zeros(x.shape[0], dtype=np.intp)
-            active = ~leaf[node]
-            while active.any():
-                r, nd = rows[active], node[active]
-                v = x[r, feature[nd]]
-                go_left = np.where(np.isnan(v), missing_left[nd], v <= threshold[nd])
-                node[active] = np.where(go_left, left[nd], right[nd])
-                active = ~leaf[node]
-            raw += value[node]
+        n, width = x.shape
+        raw = np.full(n, self._baseline, dtype=np.float64)
+        flat = np.ascontiguousarray(x).ravel()
+        row_start = np.arange(n, dtype=np.intp) * width
+        has_nan = bool(np.isnan(flat).any())
+        for feature, threshold, missing_left, kids, value, depth in self._trees:
+            # Leaves are their own children, so every row takes exactly `depth` steps with no
+            # masking: a row that reached its leaf stays there. `take` on flat arrays is the
+            # cheapest gather numpy has; kids[2 * node + 1] is the right child.
+            node = np.zeros(n, dtype=np.intp)
+            for _ in range(depth):
+                v = flat.take(row_start + feature.take(node))
+                go_right = v > threshold.take(node)
+                if has_nan:  # NaN compares False: route it as the tree learned instead
+                    go_right = np.where(np.isnan(v), ~missing_left.take(node), go_right)
+                node = kids.take(2 * node + go_right)
+            raw += value.take(node)
         return raw
 
     def predict_proba_matrix(self, x: np.ndarray) -> np.ndarray:
@@ -404,6 +398,34 @@ class Scorer:
                     node = left[node] if full[feature[node]] <= threshold[node] else right[node]
                 raw += value[node]
         return 1.0 / (1.0 + math.exp(-raw))
+
+
+def _vector_tree(t: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Arrays of one exported tree for batch traversal.
+
+    Returns ``(feature, threshold, missing_left, kids, value, depth)`` where ``kids`` holds
+    the left and right child of node ``i`` at ``2i`` and ``2i + 1``, each leaf being its own
+    child, and ``depth`` is the longest root-to-leaf path.
+    """
+    leaf = np.asarray(t["leaf"], dtype=bool)
+    index = np.arange(leaf.size, dtype=np.intp)
+    left = np.where(leaf, index, np.asarray(t["left"], dtype=np.intp))
+    right = np.where(leaf, index, np.asarray(t["right"], dtype=np.intp))
+    depth, stack = 0, [(0, 0)]
+    while stack:
+        i, d = stack.pop()
+        if leaf[i]:
+            depth = max(depth, d)
+        else:
+            stack += [(int(left[i]), d + 1), (int(right[i]), d + 1)]
+    return (
+        np.asarray(t["feature"], dtype=np.intp),
+        np.asarray(t["threshold"], dtype=np.float64),
+        np.asarray(t["missing_left"], dtype=bool),
+        np.column_stack([left, right]).ravel(),
+        np.asarray(t["value"], dtype=np.float64),
+        depth,
+    )
 
 
 def pd_codes(col: Any, categories: list[str]) -> np.ndarray:

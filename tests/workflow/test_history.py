@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from churnops.history import GitError, model_history
+from churnops.errors import GitError
+from churnops.history import model_history
 from tests.utils.project import run
 
 pytestmark = pytest.mark.e2e  # runs git (fast: no DVC)
