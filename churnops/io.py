@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from churnops.errors import DataError
+from churnops.errors import ChurnopsError, DataError
 
 
 @contextmanager
@@ -68,14 +68,26 @@ def write_jsonl(target: str | Path, records: Iterable[Any]) -> int:
     return n
 
 
-def read_json(path: str | Path, what: str = "JSON file") -> Any:
-    """Read a JSON file, turning every failure into a :class:`DataError` naming the path."""
+def read_text(path: str | Path, what: str, error: type[ChurnopsError] = DataError, hint: str = "") -> str:
+    """Read a UTF-8 text file; every failure becomes ``error`` naming the path and ``what`` it is.
+
+    ``hint`` is appended to the not-found message (e.g. which command creates the file).
+    """
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DataError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error(f"{path}: {what} not found{hint}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path}: cannot read {what}: {err}") from None
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Read a JSON file, turning every failure into a :class:`DataError` naming the path."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
         raise DataError(f"{path}: cannot read {what}: {err}") from None
 
 

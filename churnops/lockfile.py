@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from churnops.errors import LockfileError
+from churnops.io import read_text
 
 MODEL_PATH = "models/model.json"
 TRAIN_STAGE = "train"
@@ -62,11 +63,5 @@ def locked_model(lock: dict[str, Any], model_path: str = MODEL_PATH, source: str
 
 def read_locked_model(lock_path: str | Path = "dvc.lock", model_path: str = MODEL_PATH) -> LockedModel:
     """Read ``dvc.lock`` from disk and return the accepted model's record."""
-    lock_path = Path(lock_path)
-    try:
-        text = lock_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LockfileError(f"{lock_path}: not found (run `dvc repro` first)") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise LockfileError(f"{lock_path}: cannot read: {err}") from None
+    text = read_text(lock_path, "lock file", LockfileError, hint=" (run `dvc repro` first)")
     return locked_model(parse_lock(text, str(lock_path)), model_path, str(lock_path))

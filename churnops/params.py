@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from churnops.errors import ParamsError
+from churnops.io import read_text
 from churnops.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
 
 DEFAULT_PATH = Path("params.yaml")
@@ -149,13 +150,7 @@ def load_params(path: str | Path = DEFAULT_PATH) -> Params:
     Raises:
         ParamsError: the file is missing, is not YAML, or holds an invalid value.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ParamsError(f"{path}: cannot read params file: {err}") from None
+    text = read_text(path, "params file", ParamsError)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
