@@ -9,8 +9,6 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,46 +21,7 @@ from churnops.service.server import nodelay_socket
 from churnops.service.settings import Settings
 from tests.service.conftest import TOKEN, Trained, write_repo
 from tests.service.test_api import GOOD
-from tests.utils.project import VENV_BIN, env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_server(repo: Path, log: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`churnops serve` in its own process group; always stopped (SIGINT, then SIGKILL)."""
-    port = free_port()
-    cmd = [str(VENV_BIN / "churnops"), "serve", "--workers", str(workers), "--port", str(port), "--repo", str(repo),
-           "--log-path", str(log)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env={**env(), "CHURNOPS_ADMIN_TOKEN": TOKEN}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy in 60 s"
-            time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+from tests.utils.server import running_server
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -112,7 +71,7 @@ def test_two_workers_log_exactly_one_line_per_returned_prediction(tmp_path: Path
                     if r.status_code == 200 and "churn_probability" in r.json():
                         returned[r.json()["request_id"]] = r.json()["churn_probability"]
 
-    with running_server(repo, log) as (url, proc):
+    with running_server(repo, log, workers=2, token=TOKEN) as (url, proc):
         threads = [threading.Thread(target=client, args=(k, url)) for k in range(8)]
         for t in threads:
             t.start()
@@ -138,7 +97,7 @@ def test_two_workers_log_exactly_one_line_per_returned_prediction(tmp_path: Path
 @pytest.mark.e2e
 def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logreg_model_b: Trained) -> None:
     repo = write_repo(tmp_path / "repo", logreg_model)
-    with running_server(repo, tmp_path / "p.jsonl") as (url, proc):
+    with running_server(repo, tmp_path / "p.jsonl", workers=2, token=TOKEN) as (url, proc):
         assert fresh_health(url) == {logreg_model.md5}
         write_repo(repo, logreg_model_b)
         r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
@@ -220,7 +179,7 @@ def test_settings_from_env_names_the_bad_variable() -> None:
 @pytest.mark.e2e
 def test_single_worker_reloads_on_sighup(tmp_path: Path, logreg_model: Trained, logreg_model_b: Trained) -> None:
     repo = write_repo(tmp_path / "repo", logreg_model)
-    with running_server(repo, tmp_path / "p.jsonl", workers=1) as (url, proc):
+    with running_server(repo, tmp_path / "p.jsonl", workers=1, token=TOKEN) as (url, proc):
         write_repo(repo, logreg_model_b)
         os.kill(proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 20

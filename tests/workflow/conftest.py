@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.utils.project import clone_built, env, lock_md5, run, set_params
+from tests.utils.project import clone_built, lock_md5, run, set_params
 
 V2_PARAMS = {"train.logreg.C": 0.1}
 STAGE_EDIT = "stages/evaluate.py"
@@ -89,66 +85,3 @@ def churnops(project: Path, *args: str, check: bool = False, **kw) -> subprocess
 
 def empty_cache(project: Path) -> None:
     shutil.rmtree(project / ".dvc" / "cache")
-
-
-@pytest.fixture
-def stop_processes() -> Iterator[list[subprocess.Popen]]:
-    """Processes a test starts; terminated (then killed) at teardown, even on failure."""
-    procs: list[subprocess.Popen] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_service(project: Path, token: str, procs: list[subprocess.Popen], timeout: float = 60) -> str:
-    """Start ``churnops serve`` on 127.0.0.1 in ``project``; return its URL once /health answers."""
-    port = free_port()
-    log = project.parent / f"service-{port}.log"
-    with log.open("wb") as out:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [
-                "churnops",
-                "serve",
-                "--repo",
-                str(project),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-path",
-                str(project.parent / f"predictions-{port}.jsonl"),
-            ],
-            cwd=project,
-            env={**env(), "CHURNOPS_ADMIN_TOKEN": token},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    procs.append(proc)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"churnops serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2, trust_env=False).status_code == 200:
-                return url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"churnops serve did not answer /health within {timeout}s:\n{log.read_text()}")
-
-
-def health_version(url: str) -> str:
-    return httpx.get(f"{url}/health", timeout=10, trust_env=False).json()["model_version"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,16 +9,15 @@ import pytest
 from churnops.history import file_md5
 from churnops.model import Scorer
 from tests.utils.project import lock_md5, run, set_params
-from tests.workflow.conftest import History, churnops, health_version, start_service
+from tests.utils.server import health_version, running_server
+from tests.workflow.conftest import History, churnops
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TOKEN = "rollback-test-token"
 
 
-def test_fresh_clone_with_empty_cache_pulls_rolls_back_and_serves(
-    built_project: Path, tmp_path: Path, stop_processes: list[subprocess.Popen]
-) -> None:
+def test_fresh_clone_with_empty_cache_pulls_rolls_back_and_serves(built_project: Path, tmp_path: Path) -> None:
     # The team's routine: the remote is in the committed .dvc/config; push after every accepted model.
     origin = built_project
     remote = tmp_path / "dvc-remote"
@@ -57,23 +55,23 @@ def test_fresh_clone_with_empty_cache_pulls_rolls_back_and_serves(
         <= 1.0
     )
 
-    url = start_service(clone, TOKEN, stop_processes)
-    assert health_version(url) == v1
+    with running_server(clone, tmp_path / "service" / "predictions.jsonl", token=TOKEN) as (url, _):
+        assert health_version(url) == v1
 
 
-def test_rollback_reloads_a_running_service(history: History, stop_processes: list[subprocess.Popen]) -> None:
+def test_rollback_reloads_a_running_service(history: History, tmp_path: Path) -> None:
     p = history.root
-    url = start_service(p, TOKEN, stop_processes)
-    assert health_version(url) == history.v2
+    with running_server(p, tmp_path / "service" / "predictions.jsonl", token=TOKEN) as (url, _):
+        assert health_version(url) == history.v2
 
-    proc = churnops(p, "rollback", "v1", "--reload-url", url, extra_env={"CHURNOPS_ADMIN_TOKEN": TOKEN})
-    assert proc.returncode == 0, proc.stderr
-    assert f"service reloaded: /health reports model_version {history.v1}" in proc.stdout
-    assert health_version(url) == history.v1
+        proc = churnops(p, "rollback", "v1", "--reload-url", url, extra_env={"CHURNOPS_ADMIN_TOKEN": TOKEN})
+        assert proc.returncode == 0, proc.stderr
+        assert f"service reloaded: /health reports model_version {history.v1}" in proc.stdout
+        assert health_version(url) == history.v1
 
-    # A wrong token: the rollback is committed, the command says the reload failed and exits 1.
-    proc = churnops(p, "rollback", "v2", "--reload-url", url, extra_env={"CHURNOPS_ADMIN_TOKEN": "wrong"})
-    assert proc.returncode == 1
-    assert "but the service did not reload" in proc.stderr and "HTTP 403" in proc.stderr
-    assert lock_md5(p) == history.v2
-    assert health_version(url) == history.v1
+        # A wrong token: the rollback is committed, the command says the reload failed and exits 1.
+        proc = churnops(p, "rollback", "v2", "--reload-url", url, extra_env={"CHURNOPS_ADMIN_TOKEN": "wrong"})
+        assert proc.returncode == 1
+        assert "but the service did not reload" in proc.stderr and "HTTP 403" in proc.stderr
+        assert lock_md5(p) == history.v2
+        assert health_version(url) == history.v1
