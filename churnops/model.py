@@ -55,14 +55,7 @@ def model_input(frame: pd.DataFrame) -> pd.DataFrame:
 
     out = pd.DataFrame({name: frame[name].to_numpy(np.float64) for name in NUMERIC_NAMES})
     for f in CATEGORICAL:
-        col = frame[f.name]
-        if isinstance(col.dtype, pd.CategoricalDtype) and tuple(col.cat.categories) == f.categories:
-            codes = col.cat.codes.to_numpy()
-        else:
-            codes = pd_codes(col, list(f.categories))
-        if (codes < 0).any():
-            raise DataError(f"{f.name}: values outside the schema's categories {list(f.categories)}")
-        out[f.name] = codes.astype(np.int8)
+        out[f.name] = category_codes(frame[f.name], list(f.categories), "the schema's").astype(np.int8)
     return out
 
 
@@ -323,14 +316,7 @@ class Scorer:
         for j, name in enumerate(NUMERIC_NAMES):
             x[:, j] = (frame[name].to_numpy(np.float64) - self._mean[j]) / self._scale[j]
         for k, name in enumerate(CATEGORICAL_NAMES):
-            col = frame[name]
-            cats = self._categories[k]
-            if hasattr(col, "cat") and list(col.cat.categories) == cats:
-                codes = col.cat.codes.to_numpy()
-            else:
-                codes = pd_codes(col, cats)
-            if (codes < 0).any():
-                raise DataError(f"{name}: value outside the model's categories {cats}")
+            codes = category_codes(frame[name], self._categories[k], "the model's")
             x[np.arange(n), self._cat_offsets[k] + codes] = 1.0
         return x
 
@@ -428,8 +414,21 @@ def _vector_tree(t: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def pd_codes(col: Any, categories: list[str]) -> np.ndarray:
-    """Category codes of ``col`` over ``categories`` (-1 for anything else)."""
+def category_codes(col: pd.Series, categories: list[str], whose: str) -> np.ndarray:
+    """Index of each value of ``col`` in ``categories``.
+
+    A categorical column over exactly these categories already holds the codes; anything
+    else is matched as text.
+
+    Raises:
+        DataError: a value is missing or not one of ``categories`` (``whose`` names the list).
+    """
     import pandas as pd
 
-    return pd.Index(categories).get_indexer(col.astype("string")).astype(np.intp)
+    if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == categories:
+        codes = col.cat.codes.to_numpy().astype(np.intp)
+    else:
+        codes = pd.Index(categories).get_indexer(col.astype("string")).astype(np.intp)
+    if (codes < 0).any():
+        raise DataError(f"{col.name}: values outside {whose} categories {categories}")
+    return codes

@@ -222,6 +222,16 @@ def psi_floor(n: int, bins: int, alpha: float) -> float:
     return float(chi2.isf(alpha, bins - 1) / n)
 
 
+def psi_rule(recent_counts: np.ndarray, train_counts: np.ndarray, rules: Rules) -> tuple[float, float, bool]:
+    """PSI over the bins, its noise floor at this sample size, and whether it flags drift.
+
+    Flags when PSI reaches both ``psi_threshold`` and the floor (see :func:`psi_floor`).
+    """
+    value = psi(recent_counts, train_counts)
+    floor = psi_floor(int(recent_counts.sum()), train_counts.size, rules.chi2_alpha)
+    return value, floor, value >= max(rules.psi_threshold, floor)
+
+
 def z_score(mean_recent: float, mean_train: float, std_train: float, n: int) -> float | None:
     """The lab's z rule statistic; None when the training std is 0 (z is undefined)."""
     if std_train <= 0:
@@ -239,10 +249,8 @@ def numeric_drift(x: np.ndarray, feature_stats: Mapping[str, Any], rules: Rules)
     effect = (mean_r - mean_t) / std_t if std_t > 0 else None
     bins = numeric_bins(feature_stats)
     counts = np.bincount(bins.assign(x), minlength=bins.train_counts.size)
-    value = psi(counts, bins.train_counts)
-    floor = psi_floor(n, bins.train_counts.size, rules.chi2_alpha)
+    value, floor, by_psi = psi_rule(counts, bins.train_counts, rules)
     by_z = abs(z) > rules.z_threshold if z is not None else mean_r != mean_t
-    by_psi = value >= max(rules.psi_threshold, floor)
     return {
         "drifted": bool(by_z or by_psi),
         "rules": [r for r, hit in (("z", by_z), ("psi", by_psi)) if hit],
@@ -275,10 +283,8 @@ def categorical_drift(
         expected = train[present] / train[present].sum() * n
         res = chisquare(observed[present], expected)
         stat, p_value = float(res.statistic), float(res.pvalue)
-    value = psi(observed, train)
-    floor = psi_floor(n, k, rules.chi2_alpha)
+    value, floor, by_psi = psi_rule(observed, train, rules)
     by_chi2 = p_value < rules.chi2_alpha
-    by_psi = value >= max(rules.psi_threshold, floor)
     return {
         "drifted": bool(by_chi2 or by_psi),
         "rules": [r for r, hit in (("chi2", by_chi2), ("psi", by_psi)) if hit],

@@ -124,3 +124,16 @@ def test_missing_values_take_the_branch_the_trees_learned(data: pd.DataFrame) ->
     expected = result.pipeline.predict_proba(x)[:, 1]
     encoded = result.pipeline.named_steps["pre"].transform(x)
     np.testing.assert_allclose(scorer.predict_proba_matrix(encoded), expected, rtol=0, atol=1e-12)
+
+
+def test_categories_outside_the_list_are_refused_naming_the_column(trained, data: pd.DataFrame) -> None:
+    _, scorer = trained
+    frame = data.head(5).astype({"plan": "string"})
+    frame.loc[frame.index[2], "plan"] = "gold"
+    with pytest.raises(DataError, match=r"^plan: values outside the schema's categories"):
+        model_input(frame)
+    with pytest.raises(DataError, match=r"^plan: values outside the model's categories"):
+        scorer.encode_frame(frame)
+    # As text or as a categorical over the same categories, the codes are the same.
+    text = data.head(50).astype({"plan": "string", "region": "string"})
+    np.testing.assert_array_equal(scorer.encode_frame(text), scorer.encode_frame(data.head(50)))
