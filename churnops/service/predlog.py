@@ -1,10 +1,7 @@
-"""The prediction log: one JSON line per predicted row, written off the request path.
+"""The prediction-log writer: one JSON line per predicted row, written off the request path.
 
-Record format (keys in this order)::
-
-    {"ts": "2024-05-01T12:00:00.123456Z", "request_id": "...", "model_version": "<md5>",
-     "item": 3,                      # batch rows only: the row's index in the request
-     "features": {...five fields...}, "churn_probability": 0.83, "churn": true, "latency_ms": 0.41}
+The record format, its encoding and the rotated files' names belong to :mod:`churnops.predlog`;
+this module only gets the lines onto disk.
 
 Guarantees, and how they are kept:
 
@@ -20,7 +17,7 @@ Guarantees, and how they are kept:
   notices (inode changed) and reopens before writing. By default no rotated file is ever
   deleted (``backups=0``).
 - **A killed writer leaves at most one partial line**, at the end of the file.
-  :func:`read_log` skips it, and the next writer to open the file ends that fragment
+  Readers skip it (it does not end with a newline), and the next writer to open the file ends that fragment
   with a newline first, so the next record is never glued onto it.
 - **Shutdown flushes everything.** ``close()`` drains the queue before returning; the
   app's lifespan calls it. Lines still queued when a process is SIGKILLed are lost (the
@@ -33,82 +30,19 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import orjson
 
-from churnops.service.clock import rfc3339
+from churnops.predlog import BatchEntry, Entry, RowEntry, encode, rotated_numbers, rotated_path
+
+__all__ = ["BackgroundLogWriter", "BatchEntry", "LogFile", "RowEntry", "SyncLogWriter", "open_log"]
 
 logger = logging.getLogger("churnops.service")
-
-_ROTATED = re.compile(r"\.(\d+)$")
-
-
-# --------------------------------------------------------------------------- entries
-
-
-class RowEntry(NamedTuple):
-    """One /predict call, as captured on the request path (no formatting yet)."""
-
-    ts: float
-    request_id: str
-    model_version: str
-    features: Mapping[str, Any]
-    churn_probability: float
-    churn: bool
-    latency_ms: float
-
-
-class BatchEntry(NamedTuple):
-    """One /predict/batch call: one log line per row, sharing ``request_id``."""
-
-    ts: float
-    request_id: str
-    model_version: str
-    features: Sequence[Mapping[str, Any]]
-    churn_probability: Sequence[float]
-    churn: Sequence[bool]
-    latency_ms: float
-
-
-Entry = RowEntry | BatchEntry
-
-
-def encode(entry: Entry) -> bytes:
-    """The JSON lines for one entry (each ends with a newline).
-
-    Built from byte templates rather than one dict + ``orjson.dumps`` per line: the
-    fields shared by a batch's rows are encoded once, which makes a 10,000-row batch
-    three times cheaper to log. Strings still go through orjson (escaping), floats
-    through ``repr`` (shortest round-trip form, valid JSON for the finite values here).
-    """
-    dumps = orjson.dumps
-    head = b'{"ts":%s,"request_id":%s,"model_version":%s' % (
-        dumps(rfc3339(entry.ts)),
-        dumps(entry.request_id),
-        dumps(entry.model_version),
-    )
-    tail = b',"latency_ms":%s}\n' % repr(round(entry.latency_ms, 3)).encode()
-    if isinstance(entry, RowEntry):
-        return b'%s,"features":%s,"churn_probability":%s,"churn":%s%s' % (
-            head,
-            dumps(entry.features),
-            repr(float(entry.churn_probability)).encode(),
-            b"true" if entry.churn else b"false",
-            tail,
-        )
-    return b"".join(
-        b'%s,"item":%d,"features":%s,"churn_probability":%s,"churn":%s%s'
-        % (head, i, dumps(f), repr(float(p)).encode(), b"true" if c else b"false", tail)
-        for i, (f, p, c) in enumerate(zip(entry.features, entry.churn_probability, entry.churn, strict=True))
-    )
 
 
 # --------------------------------------------------------------------------- the file
@@ -165,16 +99,13 @@ class LogFile:
         return self._fd
 
     def _rotate(self) -> None:
-        numbers = sorted((int(m.group(1)) for p in self.path.parent.glob(self.path.name + ".*")
-                          if (m := _ROTATED.search(p.name)) and p.name == f"{self.path.name}.{m.group(1)}"),
-                         reverse=True)  # fmt: skip
-        for n in numbers:
-            src = self.path.with_name(f"{self.path.name}.{n}")
+        for n in reversed(rotated_numbers(self.path)):
+            src = rotated_path(self.path, n)
             if self.backups and n >= self.backups:
                 src.unlink(missing_ok=True)
             else:
-                os.replace(src, self.path.with_name(f"{self.path.name}.{n + 1}"))
-        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                os.replace(src, rotated_path(self.path, n + 1))
+        os.replace(self.path, rotated_path(self.path, 1))
 
     def close(self) -> None:
         for fd in (self._fd, self._lock_fd):
@@ -365,53 +296,3 @@ def open_log(mode: str, path: str | Path, max_bytes: int = 0, backups: int = 0) 
         return NullLog()
     sink = LogFile(path, max_bytes=max_bytes, backups=backups)
     return SyncLogWriter(sink) if mode == "sync" else BackgroundLogWriter(sink)
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass
-class ReadStats:
-    lines: int = 0
-    skipped: int = 0
-
-
-def log_files(path: str | Path) -> list[Path]:
-    """The current log and its rotated siblings, oldest first (``.N`` ... ``.1``, current)."""
-    path = Path(path)
-    rotated = []
-    for p in path.parent.glob(path.name + ".*"):
-        m = _ROTATED.search(p.name)
-        if m and p.name == f"{path.name}.{m.group(1)}":
-            rotated.append((int(m.group(1)), p))
-    files = [p for _, p in sorted(rotated, reverse=True)]
-    if path.exists():
-        files.append(path)
-    return files
-
-
-def read_log(path: str | Path, stats: ReadStats | None = None, rotated: bool = False) -> Iterator[dict[str, Any]]:
-    """Yield the valid records of a prediction log, skipping partial or corrupt lines.
-
-    Args:
-        path: the log file.
-        stats: if given, counts lines read and lines skipped.
-        rotated: also read the rotated files, oldest first.
-    """
-    stats = stats if stats is not None else ReadStats()
-    for p in log_files(path) if rotated else [Path(path)]:
-        with open(p, "rb") as fh:
-            for line in fh:
-                stats.lines += 1
-                if not line.endswith(b"\n"):
-                    stats.skipped += 1  # the one line a killed writer may have left unfinished
-                    continue
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    stats.skipped += 1
-                    continue
-                if isinstance(rec, dict):
-                    yield rec
-                else:
-                    stats.skipped += 1
