@@ -16,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
+from churnops.service.predlog import log_rejection
+
 
 class InvalidRequest(Exception):
     """A request body failed validation; carries pydantic's error list."""
@@ -68,6 +70,7 @@ def install(app: FastAPI) -> None:
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidRequest)
+        log_rejection(request, exc.errors)  # the prediction log records what the API refused
         return error_response(exc.errors)
 
     async def on_request_validation(request: Request, exc: Exception) -> Response:

@@ -39,11 +39,13 @@ def test_service_logs_one_line_per_predicted_row(settings: Settings, logreg_mode
         one = client.post("/predict", json=GOOD, headers={"X-Request-ID": "single-1"}).json()
         items = [GOOD, {**GOOD, "plan": "premium"}, {**GOOD, "tenure_months": 100}]
         batch = client.post("/predict/batch", json={"items": items}, headers={"X-Request-ID": "batch-1"}).json()
-        assert client.post("/predict", json={}).status_code == 422  # rejected requests are not logged
+        assert client.post("/predict", json={}, headers={"X-Request-ID": "bad-1"}).status_code == 422
     # leaving the client ran the lifespan shutdown, which flushes the writer
     lines = settings.log_path.read_bytes().splitlines()
-    assert len(lines) == 4
-    recs = [orjson.loads(line) for line in lines]
+    assert len(lines) == 5
+    recs = [orjson.loads(line) for line in lines[:4]]
+    rejected = orjson.loads(lines[4])  # the refused request is logged as a rejection, not a prediction
+    assert rejected["kind"] == "rejected" and rejected["request_id"] == "bad-1" and rejected["n_errors"] == 5
     assert list(recs[0]) == [
         "ts",
         "request_id",
