@@ -256,6 +256,8 @@ class BackgroundLogWriter:
         self._drain(final=True)
 
     def _drain(self, final: bool = False) -> None:
+        if self._pending:
+            self._flush(final)  # lines a failed write left: they go first, and make room
         entries = self._entries
         encoded_bytes = 0
         count = 0
