@@ -37,8 +37,6 @@ Guarantees, and how they are kept:
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import logging
@@ -197,8 +195,6 @@ RETRY_SECONDS = 1.0
 """While writes fail, retry at most this often (a full disk is not fixed in 20 ms)."""
 WRITE_CHUNK_BYTES = 1024 * 1024
 """A backlog is appended in writes of about this size (a batch's lines always in one write)."""
-TRIM_AFTER_BYTES = 4 * 1024 * 1024
-"""After a drain that encoded more than this, give freed heap memory back to the OS."""
 
 
 class BackgroundLogWriter:
@@ -259,7 +255,6 @@ class BackgroundLogWriter:
         if self._pending:
             self._flush(final)  # lines a failed write left: they go first, and make room
         entries = self._entries
-        encoded_bytes = 0
         count = 0
         while True:
             try:
@@ -281,7 +276,6 @@ class BackgroundLogWriter:
             self._pending.append(data)
             self._pending_bytes += len(data)
             self._pending_lines += n
-            encoded_bytes += len(data)
             if self._pending_bytes >= WRITE_CHUNK_BYTES:
                 self._flush(final)  # write a long backlog in pieces: bounded buffers, no huge join
             if count % YIELD_EVERY == 0:
@@ -290,8 +284,6 @@ class BackgroundLogWriter:
                 # that showed as a p99 of 2-3x the hello endpoint's at one worker.
                 time.sleep(0)
         self._flush(final)
-        if encoded_bytes > TRIM_AFTER_BYTES:
-            _trim_heap()  # a burst's buffers are freed now; let RSS come back down
 
     def _flush(self, final: bool = False) -> None:
         if not self._pending:
@@ -341,23 +333,6 @@ class BackgroundLogWriter:
             "write_errors": self.write_errors,
             "encode_errors": self.encode_errors,
         }
-
-
-_libc: Any = None
-
-
-def _trim_heap() -> None:
-    """``malloc_trim(0)`` where glibc has it: freed arenas otherwise stay in the RSS."""
-    global _libc
-    if _libc is None:
-        name = ctypes.util.find_library("c")
-        try:
-            lib = ctypes.CDLL(name) if name else None
-            _libc = lib if lib is not None and hasattr(lib, "malloc_trim") else False
-        except OSError:
-            _libc = False
-    if _libc:
-        _libc.malloc_trim(0)
 
 
 class SyncLogWriter:
