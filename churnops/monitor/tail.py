@@ -5,8 +5,8 @@ A prediction log can hold millions of lines; the monitor needs the last few hund
 fixed-size blocks, so the time and memory of :func:`tail_records` depend on the number of
 records asked for, not on the size of the log.
 
-Rotation follows the service's convention: ``X`` is the live file, ``X.1`` the most
-recently rotated one, ``X.2`` older, and so on. "The last N records" are the newest N
+Rotation follows the format's naming (:func:`churnops.predlog.log_files`): ``X`` is the live
+file, ``X.1`` the most recently rotated one, ``X.2`` older, and so on. "The last N records" are the newest N
 across all of them. Compressed backups (``X.1.gz``) are not read.
 
 Lines that are not records (a partial last line after a crash, invalid JSON, binary
@@ -17,12 +17,13 @@ fatal. The log is opened read-only and never modified.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from churnops.predlog import log_files as rotated_files
 
 BLOCK_SIZE = 64 * 1024
 """Bytes read per backward step: about 250 log records, so last_n=500 takes ~3 reads."""
@@ -49,26 +50,6 @@ class Line:
     data: Any
     terminated: bool
     file_index: int
-
-
-def rotated_files(path: str | Path) -> list[Path]:
-    """The files of a log, newest first: ``X`` (if present), then ``X.1``, ``X.2``, ...
-
-    Backups are sorted by their number, not by name, so ``X.10`` comes after ``X.9``.
-    """
-    path = Path(path)
-    pattern = re.compile(re.escape(path.name) + r"\.(\d+)")
-    backups: list[tuple[int, Path]] = []
-    try:
-        siblings = list(path.parent.iterdir()) if path.parent.is_dir() else []
-    except OSError:
-        siblings = []
-    for p in siblings:
-        m = pattern.fullmatch(p.name)
-        if m:
-            backups.append((int(m.group(1)), p))
-    files = [path] if path.exists() or path.is_symlink() else []
-    return files + [p for _, p in sorted(backups)]
 
 
 def _reverse_lines(fh, size: int, file_index: int, block_size: int, max_line_bytes: int) -> Iterator[Line]:
