@@ -86,14 +86,6 @@ def run(args: argparse.Namespace) -> int:
 
     p, source = _monitor_params(args.params)
     p = _override(p, args)
-    if source is None:
-        print(
-            f"churnops monitor: no params.yaml in {Path.cwd()}: using the built-in defaults "
-            f"(last_n={p.last_n}, z_threshold={p.z_threshold:g}, chi2_alpha={p.chi2_alpha:g}, "
-            f"min_samples={p.min_samples}, max_invalid_fraction={p.max_invalid_fraction:g}); "
-            "pass --params FILE to use a project's",
-            file=sys.stderr,
-        )
     rules = Rules(
         z_threshold=p.z_threshold,
         chi2_alpha=p.chi2_alpha,
@@ -111,6 +103,14 @@ def run(args: argparse.Namespace) -> int:
             write_json(args.out, result.report)
         except OSError as err:
             raise ParamsError(f"--out {args.out}: cannot write: {err.strerror or err}") from None
+    if source is None:
+        print(
+            f"churnops monitor: no params.yaml in {Path.cwd()}: using the built-in defaults "
+            f"(last_n={p.last_n}, z_threshold={p.z_threshold:g}, chi2_alpha={p.chi2_alpha:g}, "
+            f"min_samples={p.min_samples}, max_invalid_fraction={p.max_invalid_fraction:g}); "
+            "pass --params FILE to use a project's",
+            file=sys.stderr,
+        )
     print(render_table(result.report))
     print(f"params: {source or 'built-in defaults'}; log: {', '.join([p.log] if isinstance(p.log, str) else p.log)}")
     if result.report["status"] == "insufficient_data" or (result.report["status"] == "drift" and args.fail_on_drift):
