@@ -101,7 +101,7 @@ def test_nulls_in_40_percent_of_the_newest_lines(capsys, tmp_path, stats_file) -
         for i, r in enumerate(records)
     ]
     write(log, records)
-    code, out, err = monitor(capsys, "--log", str(log), "--stats", str(stats_file))
+    code, _, err = monitor(capsys, "--log", str(log), "--stats", str(stats_file))
     assert code == 1
     assert "invalid lines 40.0% of 200" in err and "tenure_months: null 80" in err
 
@@ -133,7 +133,7 @@ def test_rejected_requests_carrying_a_new_category(capsys, tmp_path, stats_file)
         if i % 2:
             records.append(rejection(i))  # 75 refused requests among 150 served
     write(log, records)
-    code, out, err = monitor(capsys, "--log", str(log), "--stats", str(stats_file), "--last-n", "225")
+    code, _out, err = monitor(capsys, "--log", str(log), "--stats", str(stats_file), "--last-n", "225")
     assert code == 1
     assert (
         "invalid lines 33.3% of 225" in err

@@ -49,7 +49,7 @@ def no_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_ok_log_exits_0_and_prints_the_table(capsys, no_params, ok_log: Path, stats_file: Path) -> None:
-    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file), "--fail-on-drift")
+    code, out, _ = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file), "--fail-on-drift")
     assert code == 0, out
     assert out.startswith("status: ok")
     assert "tenure_months" in out and "prediction" in out
