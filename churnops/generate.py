@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from churnops.predlog import FEATURES, PROBABILITY, REQUEST_ID, SOURCE
 from churnops.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
 
 CHUNK_ROWS = 250_000
@@ -166,7 +167,7 @@ def traffic_records(
     shift: Mapping[str, float] | None = None,
     mix: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Iterator[dict]:
-    """Yield simulated prediction-log records in the service's log format.
+    """Yield simulated prediction records in the log format (:mod:`churnops.predlog`).
 
     Each record has ``features`` (the five fields as JSON types), the true
     ``churn_probability`` of that customer, and ``source: "simulated"``.
@@ -185,8 +186,8 @@ def traffic_records(
             for name, categories in cats.items():
                 features[name] = categories[cols[name][i]]
             yield {
-                "request_id": f"sim-{seed}-{start + i}",
-                "source": "simulated",
-                "features": features,
-                "churn_probability": round(float(proba[i]), 6),
+                REQUEST_ID: f"sim-{seed}-{start + i}",
+                SOURCE: "simulated",
+                FEATURES: features,
+                PROBABILITY: round(float(proba[i]), 6),
             }

@@ -29,7 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rotate the log at this size into <log>.1, <log>.2... (0: never; default: %(default)s)",
     )
     parser.add_argument(
-        "--log-backups", type=int, default=0, help="rotated files to keep; 0 keeps all (default: %(default)s)"
+        "--log-backups",
+        type=int,
+        default=5,
+        help="rotated files to keep, older ones are deleted; 0 keeps all (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-queue-lines",
+        type=int,
+        default=100_000,
+        help="log lines a worker may queue; beyond, lines are dropped and counted (default: %(default)s)",
     )
     parser.add_argument("--repo", default=".", help="directory with dvc.lock and models/model.json (default: cwd)")
     parser.add_argument(
@@ -50,6 +59,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ParamsError(f"--max-log-bytes: {args.max_log_bytes} must be >= 0")
     if args.log_backups < 0:
         raise ParamsError(f"--log-backups: {args.log_backups} must be >= 0")
+    if args.log_queue_lines < 1:
+        raise ParamsError(f"--log-queue-lines: {args.log_queue_lines} must be >= 1")
     if not Path(args.repo).is_dir():
         raise ParamsError(f"--repo: {args.repo} is not a directory")
 
@@ -68,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 "log_path": Path(args.log_path).resolve(),
                 "max_log_bytes": args.max_log_bytes,
                 "log_backups": args.log_backups,
+                "log_queue_lines": args.log_queue_lines,
                 "log_mode": args.log_mode,
                 "max_body_bytes": args.max_body_bytes,
                 "admin_token": os.environ.get(ADMIN_TOKEN_ENV) or None,

@@ -1,6 +1,7 @@
 """Classify one prediction-log line for the monitor: what it says about traffic and data quality.
 
-The log holds two record kinds (the format is the service's, see ``docs/service.md``):
+The log format is :mod:`churnops.predlog`'s (its one owner, which parses the structure);
+this module checks the values against :mod:`churnops.schema`. Two record kinds:
 
 - a prediction: ``{"features": {...}, "churn_probability": p, "ts": ..., ...}``;
 - a rejection (``"kind": "rejected"``): a request the API refused with 422, with up to 20
@@ -21,8 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from churnops import predlog
 from churnops.schema import FEATURES, CategoricalFeature
 
 LINE_REASONS = (
@@ -43,9 +43,6 @@ allowance) come from the tail reader."""
 
 FEATURE_REASONS = ("missing", "null", "wrong_type", "out_of_range", "not_integer", "unseen_category")
 """Why one feature value is invalid (checked against :mod:`churnops.schema`)."""
-
-REJECTION_KIND = "rejected"
-"""The ``kind`` of a rejection record (predictions carry no ``kind``)."""
 
 _MISSING = object()
 
@@ -107,56 +104,48 @@ class Entry:
     ts: Any = None
 
 
-def _json_failure(line: bytes) -> str:
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return "binary"
-    return "binary" if "\x00" in text else "invalid_json"
-
-
 def _probability(p: Any) -> float | None:
     if (type(p) is not float and type(p) is not int) or not (0.0 <= p <= 1.0) or math.isnan(p):
         return None
     return float(p)
 
 
-def _rejection(obj: dict) -> Entry:
+# The service's rejection reasons (churnops.predlog) that name a per-feature reason here.
+_SERVICE_REASONS = {
+    predlog.UNKNOWN_CATEGORY: "unseen_category",
+    predlog.OUT_OF_RANGE: "out_of_range",
+    predlog.WRONG_TYPE: "wrong_type",
+    predlog.MISSING: "missing",
+}
+
+
+def _rejection(rej: predlog.Rejection) -> Entry:
     problems: list[Problem] = []
-    reasons: list[str] = []
-    errors = obj.get("errors")
-    for e in errors if type(errors) is list else ():
-        if type(e) is not dict:
-            continue
-        reason = e.get("reason")
-        reason = reason[:64] if type(reason) is str and reason else "unknown"
-        reasons.append(reason)
-        field = e.get("field")
-        check = CHECKS.get(field) if type(field) is str else None
+    for e in rej.errors:
+        check = CHECKS.get(e.field) if e.field is not None else None
         if check is None:
             continue  # not about one feature's value (a missing body, an unknown key...)
-        value = e.get("value", _MISSING)
-        why = "missing" if value is _MISSING else check(value)
-        # The service refused the value, so it is invalid even if our check passes it
-        # (a value the writer truncated): then its own reason names the problem.
-        problems.append((field, why or reason, None if value is _MISSING else value))
-    return Entry(reason="rejected", problems=tuple(problems), rejected_reasons=tuple(reasons), ts=obj.get("ts"))
+        if e.value is None and e.reason != predlog.MISSING:
+            why = "null"
+        else:
+            # The service's reason first: its value may be cut short or a container's type name.
+            why = _SERVICE_REASONS.get(e.reason) or check(e.value) or e.reason
+        problems.append((e.field, why, e.value))
+    return Entry(
+        reason="rejected", problems=tuple(problems), rejected_reasons=tuple(e.reason for e in rej.errors), ts=rej.ts
+    )
 
 
 def parse_line(line: bytes) -> Entry:
-    """Classify one log line (without its newline)."""
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return Entry(reason=_json_failure(line))
-    if type(obj) is not dict:
-        return Entry(reason="not_an_object")
-    kind = obj.get("kind")
-    if kind is not None:
-        return _rejection(obj) if kind == REJECTION_KIND else Entry(reason="unknown_kind", ts=obj.get("ts"))
-    features = obj.get("features")
-    if type(features) is not dict:
-        return Entry(reason="no_features", ts=obj.get("ts"))
+    """Classify one log line (without its newline): structure by :mod:`churnops.predlog`, values by the schema."""
+    parsed = predlog.parse_line(line)
+    if isinstance(parsed, predlog.Invalid):
+        return Entry(reason=parsed.reason)
+    if isinstance(parsed, predlog.Rejection):
+        return _rejection(parsed)
+    features = parsed.features
+    if features is None:
+        return Entry(reason="no_features", ts=parsed.ts)
     values: list[Any] = []
     problems: list[Problem] = []
     for name, check in CHECKS.items():
@@ -170,7 +159,7 @@ def parse_line(line: bytes) -> Entry:
     return Entry(
         reason="schema" if problems else None,
         values=tuple(values),
-        probability=_probability(obj.get("churn_probability")),
+        probability=_probability(parsed.churn_probability),
         problems=tuple(problems),
-        ts=obj.get("ts"),
+        ts=parsed.ts,
     )

@@ -5,10 +5,10 @@ A prediction log can hold millions of lines; the monitor needs the last few hund
 fixed-size blocks, so the time and memory of :func:`read_window` depend on the window
 size, not on the size of the log nor on what its tail holds.
 
-Rotation follows the service's convention: ``X`` is the live file, ``X.1`` the most
-recently rotated one, ``X.2`` older, and so on. "The newest N lines" are the newest N
-across all of them. Compressed backups (``X.1.gz``) are not read. Several logs (one per
-replica) are merged by time stamp into one window.
+Rotation follows the format's naming (:func:`churnops.predlog.log_files`): ``X`` is the live
+file, ``X.1`` the most recently rotated one, ``X.2`` older, and so on. "The newest N lines"
+are the newest N across all of them. Compressed backups (``X.1.gz``) are not read. Several
+logs (one per replica) are merged by time stamp into one window.
 
 Every non-blank line is part of the window, valid or not (a partial last line after a
 crash, invalid JSON, binary junk, a rejected request): bad traffic counts against data
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from churnops.monitor.records import Entry
+from churnops.predlog import log_files as rotated_files
 
 BLOCK_SIZE = 64 * 1024
 """Bytes read per backward step: about 250 log records, so last_n=500 takes ~3 reads."""
@@ -55,26 +56,6 @@ class Line:
     data: Any
     terminated: bool
     file_index: int
-
-
-def rotated_files(path: str | Path) -> list[Path]:
-    """The files of a log, newest first: ``X`` (if present), then ``X.1``, ``X.2``, ...
-
-    Backups are sorted by their number, not by name, so ``X.10`` comes after ``X.9``.
-    """
-    path = Path(path)
-    pattern = re.compile(re.escape(path.name) + r"\.(\d+)")
-    backups: list[tuple[int, Path]] = []
-    try:
-        siblings = list(path.parent.iterdir()) if path.parent.is_dir() else []
-    except OSError:
-        siblings = []
-    for p in siblings:
-        m = pattern.fullmatch(p.name)
-        if m:
-            backups.append((int(m.group(1)), p))
-    files = [path] if path.exists() or path.is_symlink() else []
-    return files + [p for _, p in sorted(backups)]
 
 
 def _reverse_lines(fh, size: int, file_index: int, block_size: int, max_line_bytes: int) -> Iterator[Line]:

@@ -58,7 +58,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ModelState(loader or RepoModelLoader(settings.repo), settings.run_dir)
         await asyncio.get_running_loop().run_in_executor(None, state.load_now)
-        plog = log or open_log(settings.log_mode, settings.log_path, settings.max_log_bytes, settings.log_backups)
+        plog = log or open_log(settings.log_mode, settings.log_path, settings.max_log_bytes, settings.log_backups,
+                               settings.log_queue_lines)  # fmt: skip
         app.state.model_state = state
         app.state.prediction_log = plog
         hup = _install_sighup(state) if handle_sighup else False

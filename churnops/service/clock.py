@@ -1,13 +1,13 @@
 """The clock seam: the only place the service asks for wall time.
 
 Requests capture ``clock.time()`` (a float, cheap); the log writer formats it as
-RFC 3339 UTC off the request path. Tests pass a :class:`FixedClock`.
+RFC 3339 UTC off the request path
+(:func:`churnops.predlog.rfc3339`, part of the log format). Tests pass a :class:`FixedClock`.
 """
 
 from __future__ import annotations
 
 import time as _time
-from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -30,21 +30,3 @@ class FixedClock:
 
     def time(self) -> float:
         return self.t
-
-
-_last: tuple[int, str] = (-1, "")
-
-
-def rfc3339(ts: float) -> str:
-    """``2023-11-14T22:13:20.250000Z``: RFC 3339, UTC, microseconds.
-
-    The whole-second prefix is cached: the log formats thousands of stamps per second.
-    """
-    global _last
-    us = round(ts * 1_000_000)
-    sec, frac = divmod(us, 1_000_000)
-    cached_sec, prefix = _last
-    if sec != cached_sec:
-        prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _last = (sec, prefix)
-    return f"{prefix}.{frac:06d}Z"

@@ -16,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
+from churnops.service.predlog import log_rejection
+
 
 class InvalidRequest(Exception):
     """A request body failed validation; carries pydantic's error list."""
@@ -68,7 +70,10 @@ def install(app: FastAPI) -> None:
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidRequest)
-        return error_response(exc.errors)
+        response = error_response(exc.errors)
+        if response.status_code == 422:
+            log_rejection(request, exc.errors)  # the prediction log records what the API refused
+        return response
 
     async def on_request_validation(request: Request, exc: Exception) -> Response:
         # Parameters FastAPI itself validates (headers, query): same shape as ours.

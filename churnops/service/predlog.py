@@ -1,27 +1,34 @@
-"""The prediction log: one JSON line per predicted row, written off the request path.
+"""The prediction-log writer: one JSON line per predicted row, written off the request path.
 
-Record format (keys in this order)::
-
-    {"ts": "2024-05-01T12:00:00.123456Z", "request_id": "...", "model_version": "<md5>",
-     "item": 3,                      # batch rows only: the row's index in the request
-     "features": {...five fields...}, "churn_probability": 0.83, "churn": true, "latency_ms": 0.41}
+The record format, its encoding and the rotated files' names belong to :mod:`churnops.predlog`;
+this module only gets the lines onto disk, and turns a refused request into a rejection record.
 
 Guarantees, and how they are kept:
 
 - **Off the hot path.** A request only puts one small tuple on an in-memory queue
   (:class:`BackgroundLogWriter`); a writer thread per worker encodes with orjson and
-  appends whatever has accumulated in one ``write()``. ``bench/serve.py`` measures this
-  against writing inside the request (``log_mode="sync"``).
+  appends whatever has accumulated. ``bench/serve.py`` measures this against writing
+  inside the request (``log_mode="sync"``).
 - **No torn or interleaved lines across workers.** Every append of whole lines happens
   under an exclusive ``flock`` on a sibling lock file (``<log>.lock``), on an
   ``O_APPEND`` descriptor, with the write completed before the lock is released.
-- **Rotation loses nothing.** The size check, the renames (``.1`` newest) and the append
-  all happen under that same lock; a worker whose descriptor points at a renamed file
-  notices (inode changed) and reopens before writing. By default no rotated file is ever
-  deleted (``backups=0``).
-- **A killed writer leaves at most one partial line**, at the end of the file.
-  :func:`read_log` skips it, and the next writer to open the file ends that fragment
-  with a newline first, so the next record is never glued onto it.
+- **Every append starts on a fresh line**, whatever another process left. Under the
+  lock, the writer reads the file's last byte (one ``pread`` at the size it just
+  ``fstat``-ed); if a killed peer left a fragment, the append starts with a newline, so
+  the fragment stays one bad line and the next record is never glued onto it.
+- **A failed write leaves nothing behind.** If a write fails part-way (a full disk), the
+  file is truncated back to its size before the write, still under the lock.
+- **Rotation is bounded and loses nothing it keeps.** The size check, the renames
+  (``.1`` newest) and the append all happen under that same lock; a worker whose
+  descriptor points at a renamed file notices (inode changed) and reopens before
+  writing. ``backups`` rotated files are kept (the service's default is 5 of 100 MB);
+  older ones are deleted. ``backups=0`` keeps every file.
+- **Bounded memory, never blocking a request.** The queue holds at most
+  ``max_queue_lines`` lines; a request that finds it full is answered as usual and its
+  lines are dropped (the newest are dropped, and counted in ``dropped_lines``). While
+  the disk fails, at most ``max_pending_bytes`` of encoded lines wait for a retry; what
+  does not fit is dropped and counted the same way. ``stats()`` (shown on ``/health``)
+  says whether the last write succeeded and why not.
 - **Shutdown flushes everything.** ``close()`` drains the queue before returning; the
   app's lifespan calls it. Lines still queued when a process is SIGKILLed are lost (the
   price of keeping disk I/O out of the request); lines already written never are.
@@ -30,85 +37,45 @@ Guarantees, and how they are kept:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import orjson
 
-from churnops.service.clock import rfc3339
+from churnops import predlog
+from churnops.predlog import (
+    BatchEntry,
+    Entry,
+    RejectedValue,
+    RejectionEntry,
+    RowEntry,
+    encode,
+    entry_lines,
+    rotated_numbers,
+    rotated_path,
+)
+from churnops.schema import BY_NAME
+
+__all__ = ["BackgroundLogWriter", "BatchEntry", "LogFile", "RowEntry", "SyncLogWriter", "log_rejection", "open_log"]
 
 logger = logging.getLogger("churnops.service")
 
-_ROTATED = re.compile(r"\.(\d+)$")
-
-
-# --------------------------------------------------------------------------- entries
-
-
-class RowEntry(NamedTuple):
-    """One /predict call, as captured on the request path (no formatting yet)."""
-
-    ts: float
-    request_id: str
-    model_version: str
-    features: Mapping[str, Any]
-    churn_probability: float
-    churn: bool
-    latency_ms: float
-
-
-class BatchEntry(NamedTuple):
-    """One /predict/batch call: one log line per row, sharing ``request_id``."""
-
-    ts: float
-    request_id: str
-    model_version: str
-    features: Sequence[Mapping[str, Any]]
-    churn_probability: Sequence[float]
-    churn: Sequence[bool]
-    latency_ms: float
-
-
-Entry = RowEntry | BatchEntry
-
-
-def encode(entry: Entry) -> bytes:
-    """The JSON lines for one entry (each ends with a newline).
-
-    Built from byte templates rather than one dict + ``orjson.dumps`` per line: the
-    fields shared by a batch's rows are encoded once, which makes a 10,000-row batch
-    three times cheaper to log. Strings still go through orjson (escaping), floats
-    through ``repr`` (shortest round-trip form, valid JSON for the finite values here).
-    """
-    dumps = orjson.dumps
-    head = b'{"ts":%s,"request_id":%s,"model_version":%s' % (
-        dumps(rfc3339(entry.ts)),
-        dumps(entry.request_id),
-        dumps(entry.model_version),
-    )
-    tail = b',"latency_ms":%s}\n' % repr(round(entry.latency_ms, 3)).encode()
-    if isinstance(entry, RowEntry):
-        return b'%s,"features":%s,"churn_probability":%s,"churn":%s%s' % (
-            head,
-            dumps(entry.features),
-            repr(float(entry.churn_probability)).encode(),
-            b"true" if entry.churn else b"false",
-            tail,
-        )
-    return b"".join(
-        b'%s,"item":%d,"features":%s,"churn_probability":%s,"churn":%s%s'
-        % (head, i, dumps(f), repr(float(p)).encode(), b"true" if c else b"false", tail)
-        for i, (f, p, c) in enumerate(zip(entry.features, entry.churn_probability, entry.churn, strict=True))
-    )
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+"""Rotate the log at this size."""
+DEFAULT_BACKUPS = 5
+"""Rotated files kept: with the current one, at most ~600 MB of log per log path."""
+DEFAULT_QUEUE_LINES = 100_000
+"""Lines a worker may hold in memory waiting for the writer (~10 full batches, ~25 MB of records)."""
+DEFAULT_PENDING_BYTES = 8 * 1024 * 1024
+"""Encoded bytes a worker keeps for a retry while the disk fails."""
 
 
 # --------------------------------------------------------------------------- the file
@@ -133,7 +100,11 @@ class LogFile:
         self._ino: int | None = None
 
     def append(self, data: bytes) -> None:
-        """Append ``data`` (whole lines) under the cross-process lock, rotating first if due."""
+        """Append ``data`` (whole lines) under the cross-process lock, rotating first if due.
+
+        Raises:
+            OSError: the write failed; the file is as it was before the call.
+        """
         if not data:
             return
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -143,9 +114,27 @@ class LogFile:
             if self.max_bytes and size > 0 and size + len(data) > self.max_bytes:
                 self._rotate()
                 fd = self._current_fd()
-            _write_all(fd, data)
+                size = os.fstat(fd).st_size
+            if size:
+                data = self._separator(fd, size) + data
+            try:
+                _write_all(fd, data)
+            except OSError:
+                # A short write (ENOSPC, EIO) must not leave half a line for the next append
+                # to glue onto: cut the file back to where this append began.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _separator(self, fd: int, size: int) -> bytes:
+        """``b"\\n"`` when the file does not end with one (a peer died mid-line), else nothing.
+
+        Checked on every append, under the lock: a writer that opened the file long ago
+        must still not append onto a fragment another process left since.
+        """
+        return b"" if os.pread(fd, 1, size - 1) == b"\n" else b"\n"
 
     def _current_fd(self) -> int:
         """Our descriptor for ``path``, reopened if a sibling rotated the file away."""
@@ -156,25 +145,19 @@ class LogFile:
         if self._fd is None or ino != self._ino:
             if self._fd is not None:
                 os.close(self._fd)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            st = os.fstat(self._fd)
-            self._ino = st.st_ino
-            if st.st_size and not _ends_with_newline(self.path, st.st_size):
-                # A writer died mid-line: close the fragment so our first record stands alone.
-                _write_all(self._fd, b"\n")
+            # Read access too: _separator preads the last byte.
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._ino = os.fstat(self._fd).st_ino
         return self._fd
 
     def _rotate(self) -> None:
-        numbers = sorted((int(m.group(1)) for p in self.path.parent.glob(self.path.name + ".*")
-                          if (m := _ROTATED.search(p.name)) and p.name == f"{self.path.name}.{m.group(1)}"),
-                         reverse=True)  # fmt: skip
-        for n in numbers:
-            src = self.path.with_name(f"{self.path.name}.{n}")
+        for n in reversed(rotated_numbers(self.path)):
+            src = rotated_path(self.path, n)
             if self.backups and n >= self.backups:
                 src.unlink(missing_ok=True)
             else:
-                os.replace(src, self.path.with_name(f"{self.path.name}.{n + 1}"))
-        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                os.replace(src, rotated_path(self.path, n + 1))
+        os.replace(self.path, rotated_path(self.path, 1))
 
     def close(self) -> None:
         for fd in (self._fd, self._lock_fd):
@@ -188,13 +171,9 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
+        if n == 0:  # pragma: no cover - write(2) returns 0 only for a zero-length request
+            raise OSError(errno.EIO, "write returned 0")
         view = view[n:]
-
-
-def _ends_with_newline(path: Path, size: int) -> bool:
-    with open(path, "rb") as fh:
-        fh.seek(size - 1)
-        return fh.read(1) == b"\n"
 
 
 # --------------------------------------------------------------------------- writers
@@ -212,35 +191,59 @@ class PredictionLog(Protocol):
 
 YIELD_EVERY = 32
 """Entries the background writer encodes between two hand-backs of the GIL (~0.1 ms of work)."""
+RETRY_SECONDS = 1.0
+"""While writes fail, retry at most this often (a full disk is not fixed in 20 ms)."""
+WRITE_CHUNK_BYTES = 1024 * 1024
+"""A backlog is appended in writes of about this size (a batch's lines always in one write)."""
 
 
 class BackgroundLogWriter:
     """Collects entries on the request path; a daemon thread encodes and appends them in bulk.
 
-    The request side is one ``deque.append`` (atomic under the GIL, ~50 ns, no lock, no
-    wake-up). The writer thread wakes every ``interval`` seconds, drains the deque,
-    encodes and appends everything in one ``write()``. Waking it on every entry instead
-    cost more (GIL hand-offs) than writing in the request. A failing disk does not fail
-    requests: lines are kept and retried (up to ``max_pending_bytes``; beyond that the
-    oldest are dropped and counted).
+    The request side is a length check and one ``deque.append`` (no lock, no wake-up).
+    ``submit`` runs on the event loop thread only, and only the writer thread counts lines
+    taken off the queue, so each counter has one writer and needs no lock. The writer
+    thread wakes every ``interval`` seconds, drains the deque, encodes and appends
+    everything in one ``write()`` (in ~1 MB pieces for a long backlog). Waking it on every entry instead cost more (GIL
+    hand-offs) than writing in the request. See the module docstring for what happens
+    when the queue is full or the disk fails.
     """
 
-    def __init__(self, sink: LogFile, interval: float = 0.02, max_pending_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        sink: LogFile,
+        interval: float = 0.02,
+        max_queue_lines: int = DEFAULT_QUEUE_LINES,
+        max_pending_bytes: int = DEFAULT_PENDING_BYTES,
+    ) -> None:
         self.sink = sink
         self.interval = interval
+        self.max_queue_lines = max_queue_lines
         self.max_pending_bytes = max_pending_bytes
         self._entries: deque[Entry] = deque()
         self._stop = threading.Event()
+        self._submitted = 0  # lines queued; written by submit() only
+        self._taken = 0  # lines taken off the queue; written by the writer thread only
+        self.dropped_full_queue = 0  # submit() only
+        self.dropped_unwritten = 0  # writer thread only
         self.lines_written = 0
         self.write_errors = 0
         self.encode_errors = 0
-        self.dropped_bytes = 0
+        self.last_error: str | None = None
+        self._retry_at = 0.0
         self._pending: list[bytes] = []
-        self.submit = self._entries.append  # the hot path: no Python frame at all
+        self._pending_bytes = 0
+        self._pending_lines = 0
         self._thread = threading.Thread(target=self._run, name="churnops-predlog", daemon=True)
         self._thread.start()
 
-    def submit(self, entry: Entry) -> None:  # replaced per instance by deque.append (see __init__)
+    def submit(self, entry: Entry) -> None:
+        """Queue ``entry``; never blocks. When the queue is full the entry is dropped and counted."""
+        n = entry_lines(entry)
+        if self._submitted - self._taken + n > self.max_queue_lines:
+            self.dropped_full_queue += n
+            return
+        self._submitted += n
         self._entries.append(entry)
 
     def _run(self) -> None:
@@ -249,21 +252,33 @@ class BackgroundLogWriter:
         self._drain(final=True)
 
     def _drain(self, final: bool = False) -> None:
+        if self._pending:
+            self._flush(final)  # lines a failed write left: they go first, and make room
         entries = self._entries
-        pending = self._pending
-        encoded = 0
+        count = 0
         while True:
             try:
                 entry = entries.popleft()
             except IndexError:
                 break
+            n = entry_lines(entry)
+            self._taken += n
+            count += 1
+            if self._pending_bytes >= self.max_pending_bytes:
+                self.dropped_unwritten += n  # the disk is failing and the retry buffer is full
+                continue
             try:
-                pending.append(encode(entry))
+                data = encode(entry)
             except Exception:  # a bug must not kill the thread and let the deque grow forever
                 self.encode_errors += 1
                 logger.exception("prediction log: cannot encode an entry; dropped")
-            encoded += 1
-            if encoded % YIELD_EVERY == 0:
+                continue
+            self._pending.append(data)
+            self._pending_bytes += len(data)
+            self._pending_lines += n
+            if self._pending_bytes >= WRITE_CHUNK_BYTES:
+                self._flush(final)  # write a long backlog in pieces: bounded buffers, no huge join
+            if count % YIELD_EVERY == 0:
                 # Hand the GIL back to the event loop. Otherwise encoding a 20 ms backlog
                 # holds it for up to the 5 ms switch interval, and requests queue behind it:
                 # that showed as a p99 of 2-3x the hello endpoint's at one worker.
@@ -271,24 +286,34 @@ class BackgroundLogWriter:
         self._flush(final)
 
     def _flush(self, final: bool = False) -> None:
+        if not self._pending:
+            return
         attempts = 5 if final else 1
         for attempt in range(attempts):
-            if not self._pending:
+            if not final and time.monotonic() < self._retry_at:
                 return
             data = b"".join(self._pending)
             try:
                 self.sink.append(data)
             except OSError as err:
                 self.write_errors += 1
-                logger.error("prediction log %s: write failed, will retry: %s", self.sink.path, err)
+                first = self.last_error is None
+                self.last_error = err.strerror or str(err)
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                if first:
+                    logger.error("prediction log %s: write failed, will retry: %s", self.sink.path, self.last_error)
                 if attempt + 1 < attempts:
                     time.sleep(0.2)
                 continue
-            self.lines_written += data.count(b"\n")
-            self._pending = []
+            if self.last_error is not None:
+                logger.warning("prediction log %s: writing again after: %s", self.sink.path, self.last_error)
+            self.last_error = None
+            self.lines_written += self._pending_lines
+            self._pending, self._pending_bytes, self._pending_lines = [], 0, 0
             return
-        while self._pending and sum(map(len, self._pending)) > self.max_pending_bytes:
-            self.dropped_bytes += len(self._pending.pop(0))
+        if final:  # shutting down with a failing disk: what is left is lost, and counted
+            self.dropped_unwritten += self._pending_lines
+            self._pending, self._pending_bytes, self._pending_lines = [], 0, 0
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything submitted so far, then stop the thread and close the file."""
@@ -300,10 +325,13 @@ class BackgroundLogWriter:
         return {
             "path": str(self.sink.path),
             "mode": "background",
+            "ok": self.last_error is None,
+            "error": self.last_error,
             "lines_written": self.lines_written,
+            "dropped_lines": self.dropped_full_queue + self.dropped_unwritten,
+            "queued_lines": max(0, self._submitted - self._taken) + self._pending_lines,
             "write_errors": self.write_errors,
             "encode_errors": self.encode_errors,
-            "dropped_bytes": self.dropped_bytes,
         }
 
 
@@ -313,17 +341,32 @@ class SyncLogWriter:
     def __init__(self, sink: LogFile) -> None:
         self.sink = sink
         self.lines_written = 0
+        self.dropped_lines = 0
+        self.last_error: str | None = None
 
     def submit(self, entry: Entry) -> None:
         data = encode(entry)
-        self.sink.append(data)
-        self.lines_written += data.count(b"\n")
+        try:
+            self.sink.append(data)
+        except OSError as err:  # a full disk must not turn a prediction into a 500
+            self.dropped_lines += entry_lines(entry)
+            self.last_error = err.strerror or str(err)
+            return
+        self.last_error = None
+        self.lines_written += entry_lines(entry)
 
     def close(self) -> None:
         self.sink.close()
 
     def stats(self) -> dict[str, Any]:
-        return {"path": str(self.sink.path), "mode": "sync", "lines_written": self.lines_written}
+        return {
+            "path": str(self.sink.path),
+            "mode": "sync",
+            "ok": self.last_error is None,
+            "error": self.last_error,
+            "lines_written": self.lines_written,
+            "dropped_lines": self.dropped_lines,
+        }
 
 
 class NullLog:
@@ -359,59 +402,86 @@ class MemoryLog:
         return [orjson.loads(line) for e in self.entries for line in encode(e).splitlines()]
 
 
-def open_log(mode: str, path: str | Path, max_bytes: int = 0, backups: int = 0) -> PredictionLog:
+def open_log(
+    mode: str,
+    path: str | Path,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    backups: int = DEFAULT_BACKUPS,
+    queue_lines: int = DEFAULT_QUEUE_LINES,
+) -> PredictionLog:
     """The writer that ``Settings.log_mode`` names."""
     if mode == "off":
         return NullLog()
     sink = LogFile(path, max_bytes=max_bytes, backups=backups)
-    return SyncLogWriter(sink) if mode == "sync" else BackgroundLogWriter(sink)
+    return SyncLogWriter(sink) if mode == "sync" else BackgroundLogWriter(sink, max_queue_lines=queue_lines)
 
 
-# --------------------------------------------------------------------------- reading
+# --------------------------------------------------------------------------- rejections
+
+_REASONS = {
+    "missing": predlog.MISSING,
+    "extra_forbidden": predlog.UNKNOWN_KEY,
+    "literal_error": predlog.UNKNOWN_CATEGORY,
+    "enum": predlog.UNKNOWN_CATEGORY,
+    "greater_than": predlog.OUT_OF_RANGE,
+    "greater_than_equal": predlog.OUT_OF_RANGE,
+    "less_than": predlog.OUT_OF_RANGE,
+    "less_than_equal": predlog.OUT_OF_RANGE,
+    "finite_number": predlog.OUT_OF_RANGE,
+    "too_short": predlog.BATCH_SIZE,
+    "too_long": predlog.BATCH_SIZE,
+    "dict_type": predlog.NOT_AN_OBJECT,
+    "model_type": predlog.NOT_AN_OBJECT,
+    "typed_dict_type": predlog.NOT_AN_OBJECT,
+    "model_attributes_type": predlog.NOT_AN_OBJECT,
+}
+"""pydantic error types -> the log's rejection reasons; any other ``*_type``/``*_parsing`` is a wrong type."""
 
 
-@dataclass
-class ReadStats:
-    lines: int = 0
-    skipped: int = 0
+def rejected_value(error: Mapping[str, Any]) -> RejectedValue:
+    """One pydantic validation error of a /predict or /predict/batch body, in log terms."""
+    loc = tuple(error.get("loc", ()))
+    kind = str(error.get("type", ""))
+    item: int | None = None
+    path = loc
+    if path[:1] == ("items",):  # a batch: ("items", 3, "plan")
+        path = path[1:]
+        if path and type(path[0]) is int:
+            item, path = path[0], path[1:]
+    name = path[0] if len(path) == 1 and isinstance(path[0], str) else None
+    reason = _REASONS.get(kind)
+    if reason is None:
+        reason = predlog.WRONG_TYPE if kind.endswith(("_type", "_parsing", "_from_float")) else predlog.INVALID
+    value = error.get("input")
+    if reason == predlog.UNKNOWN_CATEGORY and not isinstance(value, str):
+        reason = predlog.WRONG_TYPE
+    if reason == predlog.MISSING:
+        value = None
+    field = name if name in BY_NAME and reason != predlog.UNKNOWN_KEY else None
+    return RejectedValue(field, item, reason, predlog.small_value(value), ".".join(map(str, loc)) or "(body)")
 
 
-def log_files(path: str | Path) -> list[Path]:
-    """The current log and its rotated siblings, oldest first (``.N`` ... ``.1``, current)."""
-    path = Path(path)
-    rotated = []
-    for p in path.parent.glob(path.name + ".*"):
-        m = _ROTATED.search(p.name)
-        if m and p.name == f"{path.name}.{m.group(1)}":
-            rotated.append((int(m.group(1)), p))
-    files = [p for _, p in sorted(rotated, reverse=True)]
-    if path.exists():
-        files.append(path)
-    return files
+def log_rejection(request: Any, errors: Sequence[Mapping[str, Any]], n_errors: int | None = None) -> None:
+    """Queue a rejection record for a request refused with 422 (the errors handler calls this).
 
-
-def read_log(path: str | Path, stats: ReadStats | None = None, rotated: bool = False) -> Iterator[dict[str, Any]]:
-    """Yield the valid records of a prediction log, skipping partial or corrupt lines.
-
-    Args:
-        path: the log file.
-        stats: if given, counts lines read and lines skipped.
-        rotated: also read the rotated files, oldest first.
+    Converts at most :data:`churnops.predlog.MAX_REJECTION_ERRORS` errors, so the cost is
+    bounded whatever the request held. Never raises: logging must not change the answer.
     """
-    stats = stats if stats is not None else ReadStats()
-    for p in log_files(path) if rotated else [Path(path)]:
-        with open(p, "rb") as fh:
-            for line in fh:
-                stats.lines += 1
-                if not line.endswith(b"\n"):
-                    stats.skipped += 1  # the one line a killed writer may have left unfinished
-                    continue
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    stats.skipped += 1
-                    continue
-                if isinstance(rec, dict):
-                    yield rec
-                else:
-                    stats.skipped += 1
+    try:
+        state = request.app.state
+        log = getattr(state, "prediction_log", None)
+        if log is None:
+            return
+        head = [rejected_value(e) for e in errors[: predlog.MAX_REJECTION_ERRORS]]
+        scope_state = request.scope.get("state") or {}
+        log.submit(
+            RejectionEntry(
+                state.clock.time(),
+                str(scope_state.get("request_id", "")),
+                request.scope.get("path", ""),
+                head,
+                len(errors) if n_errors is None else n_errors,
+            )
+        )
+    except Exception:  # pragma: no cover - defensive: a 422 must stay a 422
+        logger.exception("prediction log: cannot record a rejected request")

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnops.errors import ParamsError
+from churnops.service.predlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_QUEUE_LINES
 
 ENV_PREFIX = "CHURNOPS_"
 ADMIN_TOKEN_ENV = "CHURNOPS_ADMIN_TOKEN"
@@ -30,10 +31,14 @@ class Settings(BaseModel):
     repo: Path = Path(".")
     """Directory holding ``dvc.lock``, the model file and ``metrics/evaluate.json``."""
     log_path: Path = Path("logs/predictions.jsonl")
-    max_log_bytes: Annotated[int, Field(ge=0)] = 100 * 1024 * 1024
+    max_log_bytes: Annotated[int, Field(ge=0)] = DEFAULT_MAX_BYTES
     """Rotate the prediction log once it reaches this size; 0 disables rotation."""
-    log_backups: Annotated[int, Field(ge=0)] = 0
-    """Rotated files to keep (``.1`` newest); 0 keeps them all, so rotation never deletes."""
+    log_backups: Annotated[int, Field(ge=0)] = DEFAULT_BACKUPS
+    """Rotated files to keep (``.1`` newest; older ones are deleted). 0 keeps them all:
+    then nothing bounds the log's disk use."""
+    log_queue_lines: Annotated[int, Field(ge=1)] = DEFAULT_QUEUE_LINES
+    """Lines a worker holds in memory for its log writer; beyond, new lines are dropped and
+    counted (``dropped_lines`` on ``/health``), and requests are answered as usual."""
     log_mode: Literal["background", "sync", "off"] = "background"
     """``background``: a writer thread per worker (default). ``sync``: write inside the
     request (only to measure what that costs). ``off``: no log (benchmarks only)."""

@@ -12,20 +12,13 @@ from pathlib import Path
 
 import orjson
 
+from churnops.predlog import RowEntry, encode, log_files, rfc3339
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock, rfc3339
-from churnops.service.predlog import (
-    BackgroundLogWriter,
-    LogFile,
-    ReadStats,
-    RowEntry,
-    SyncLogWriter,
-    encode,
-    log_files,
-    read_log,
-)
+from churnops.service.clock import FixedClock
+from churnops.service.predlog import BackgroundLogWriter, LogFile, SyncLogWriter
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient, Trained
+from tests.service.logread import read_log
 from tests.service.test_api import GOOD
 
 FEATURES = dict(GOOD)
@@ -46,11 +39,13 @@ def test_service_logs_one_line_per_predicted_row(settings: Settings, logreg_mode
         one = client.post("/predict", json=GOOD, headers={"X-Request-ID": "single-1"}).json()
         items = [GOOD, {**GOOD, "plan": "premium"}, {**GOOD, "tenure_months": 100}]
         batch = client.post("/predict/batch", json={"items": items}, headers={"X-Request-ID": "batch-1"}).json()
-        assert client.post("/predict", json={}).status_code == 422  # rejected requests are not logged
+        assert client.post("/predict", json={}, headers={"X-Request-ID": "bad-1"}).status_code == 422
     # leaving the client ran the lifespan shutdown, which flushes the writer
     lines = settings.log_path.read_bytes().splitlines()
-    assert len(lines) == 4
-    recs = [orjson.loads(line) for line in lines]
+    assert len(lines) == 5
+    recs = [orjson.loads(line) for line in lines[:4]]
+    rejected = orjson.loads(lines[4])  # the refused request is logged as a rejection, not a prediction
+    assert rejected["kind"] == "rejected" and rejected["request_id"] == "bad-1" and rejected["n_errors"] == 5
     assert list(recs[0]) == [
         "ts",
         "request_id",
@@ -87,8 +82,7 @@ def test_background_writer_flushes_everything_on_close(tmp_path: Path) -> None:
     for i in range(1000):
         writer.submit(row(i))
     writer.close()
-    ids = [r["request_id"] for r in read_log(tmp_path / "p.jsonl")]
-    assert ids == [f"r-{i}" for i in range(1000)]
+    assert read_log(tmp_path / "p.jsonl").ids == [f"r-{i}" for i in range(1000)]
     assert writer.stats()["lines_written"] == 1000
 
 
@@ -106,7 +100,7 @@ def test_background_writer_retries_a_failing_disk(tmp_path: Path) -> None:
     for i in range(10):
         writer.submit(row(i))
     writer.close()
-    assert len(list(read_log(tmp_path / "p.jsonl"))) == 10
+    assert len(read_log(tmp_path / "p.jsonl").predictions) == 10
     assert writer.stats()["write_errors"] == 2
 
 
@@ -116,7 +110,7 @@ def test_an_unencodable_entry_is_dropped_not_fatal(tmp_path: Path) -> None:
     writer.submit(RowEntry(0.0, "bad", "v", {"x": object()}, 0.5, True, 0.1))  # type: ignore[arg-type]
     writer.submit(row(1))
     writer.close()
-    assert [r["request_id"] for r in read_log(tmp_path / "p.jsonl")] == ["r-0", "r-1"]
+    assert read_log(tmp_path / "p.jsonl").ids == ["r-0", "r-1"]
     assert writer.stats()["encode_errors"] == 1
 
 
@@ -128,9 +122,9 @@ def test_rotation_keeps_every_line(tmp_path: Path) -> None:
     writer.close()
     files = log_files(path)
     assert len(files) > 5
-    assert files[-1] == path and files[0].name.endswith(f".{len(files) - 1}")
+    assert files[0] == path and files[-1].name.endswith(f".{len(files) - 1}")  # newest first
     assert all(f.stat().st_size <= 4096 for f in files)
-    ids = [r["request_id"] for r in read_log(path, rotated=True)]
+    ids = read_log(path, rotated=True).ids
     assert ids == [f"r-{i}" for i in range(300)]  # oldest file first, nothing lost or repeated
 
 
@@ -141,7 +135,7 @@ def test_rotation_with_a_backup_limit_keeps_the_newest(tmp_path: Path) -> None:
         writer.submit(row(i))
     writer.close()
     assert sorted(p.name for p in log_files(path)) == ["p.jsonl", "p.jsonl.1", "p.jsonl.2"]
-    ids = [r["request_id"] for r in read_log(path, rotated=True)]
+    ids = read_log(path, rotated=True).ids
     assert ids == [f"r-{i}" for i in range(200 - len(ids), 200)]
 
 
@@ -162,11 +156,11 @@ def test_concurrent_processes_never_tear_or_lose_lines_across_rotation(tmp_path:
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    stats = ReadStats()
-    recs = list(read_log(path, stats, rotated=True))
-    assert stats.skipped == 0
+    log = read_log(path, rotated=True)
+    recs = log.predictions
+    assert not log.skipped
     expected = sum(1 + i % 7 for i in range(400)) * 4
-    assert len(recs) == expected == stats.lines
+    assert len(recs) == expected == log.lines
     assert len(log_files(path)) > 3  # it did rotate, under contention
     ids = [r["request_id"] for r in recs]
     assert len(set(ids)) == expected  # none duplicated
@@ -180,20 +174,21 @@ def test_a_partial_line_is_skipped_and_never_glued_to_the_next(tmp_path: Path) -
     path = tmp_path / "p.jsonl"
     whole = encode(row(0)) + encode(row(1))
     path.write_bytes(whole + encode(row(2))[:37])  # a writer died in the middle of line 3
-    stats = ReadStats()
-    assert [r["request_id"] for r in read_log(path, stats)] == ["r-0", "r-1"]
-    assert stats.skipped == 1
+    log = read_log(path)
+    assert log.ids == ["r-0", "r-1"]
+    assert log.skipped == {"partial": 1}
     sink = LogFile(path)
     sink.append(encode(row(3)))
     sink.close()
-    stats = ReadStats()
-    assert [r["request_id"] for r in read_log(path, stats)] == ["r-0", "r-1", "r-3"]
-    assert stats.skipped == 1  # the fragment, now on a line of its own
+    log = read_log(path)
+    assert log.ids == ["r-0", "r-1", "r-3"]
+    assert log.skipped == {"invalid_json": 1}  # the fragment, now on a line of its own
 
 
 _KILLED_WRITER = """
 import sys
-from churnops.service.predlog import LogFile, RowEntry, encode
+from churnops.predlog import RowEntry, encode
+from churnops.service.predlog import LogFile
 sink = LogFile(sys.argv[1])
 big = {"tenure_months": 1, "num_complaints": 1, "avg_session_minutes": 1.0, "plan": "basic", "region": "north"}
 i = 0
@@ -216,10 +211,9 @@ def test_a_killed_writer_leaves_only_valid_complete_lines(tmp_path: Path) -> Non
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
-    stats = ReadStats()
-    recs = list(read_log(path, stats))
-    assert len(recs) >= 1000
-    assert stats.skipped <= 1
+    log = read_log(path)
+    assert len(log.predictions) >= 1000
+    assert sum(log.skipped.values()) <= 1
     data = path.read_bytes()
     complete = data[: data.rfind(b"\n") + 1]
     assert all(orjson.loads(line) for line in complete.splitlines())

@@ -16,10 +16,10 @@ import pytest
 
 from churnops.cli import main as cli_main
 from churnops.errors import ParamsError
-from churnops.service.predlog import ReadStats, read_log
 from churnops.service.server import nodelay_socket
 from churnops.service.settings import Settings
 from tests.service.conftest import TOKEN, Trained, write_repo
+from tests.service.logread import read_log
 from tests.service.test_api import GOOD
 from tests.utils.server import running_server
 
@@ -82,9 +82,9 @@ def test_two_workers_log_exactly_one_line_per_returned_prediction(tmp_path: Path
 
     assert not failures
     assert sum(expected.values()) == 8 * (288 + 12 * 4)
-    stats = ReadStats()
-    recs = list(read_log(log, stats))
-    assert stats.skipped == 0  # no torn or interleaved line
+    contents = read_log(log)
+    recs = contents.predictions
+    assert not contents.skipped  # no torn or interleaved line
     logged = Counter((r["request_id"], r.get("item")) for r in recs)
     assert logged == expected  # none lost, none duplicated
     assert {r["model_version"] for r in recs} == {logreg_model.md5}
