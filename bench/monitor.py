@@ -112,31 +112,41 @@ def child(body: str, *argv: str) -> tuple[int, float]:
     return int(rss), float(seconds)
 
 
-def time_check(log: Path, stats: dict, repeats: int) -> tuple[float, float, float]:
-    """Median seconds of the full check, of reading the raw last 500 lines, and tracemalloc peak MiB."""
+def time_checks(logs: list[Path], stats: dict, repeats: int) -> list[tuple[float, float, float]]:
+    """Per log: median seconds of the full check, of reading the raw last 500 lines, tracemalloc peak MiB.
+
+    The logs are timed in turn within each repeat (interleaved), so a burst of load on the
+    shared machine hits them alike and their ratio stays meaningful.
+    """
     import tracemalloc
 
     from churnops.monitor.check import check
     from churnops.monitor.drift import Rules
     from churnops.monitor.tail import iter_lines_newest_first
 
-    check(log, stats, Rules(), 500)  # warm: imports (scipy) and page cache
-    full, raw = [], []
+    for log in logs:
+        check(log, stats, Rules(), 500)  # warm: imports (scipy) and page cache
+    full: list[list[float]] = [[] for _ in logs]
+    raw: list[list[float]] = [[] for _ in logs]
     for _ in range(repeats):
-        t = time.perf_counter()
+        for i, log in enumerate(logs):
+            t = time.perf_counter()
+            check(log, stats, Rules(), 500)
+            full[i].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            it = iter_lines_newest_first(log)
+            for _, _line in zip(range(500), it, strict=False):
+                pass
+            it.close()
+            raw[i].append(time.perf_counter() - t)
+    out = []
+    for i, log in enumerate(logs):
+        tracemalloc.start()
         check(log, stats, Rules(), 500)
-        full.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        it = iter_lines_newest_first(log)
-        for _, _line in zip(range(500), it, strict=False):
-            pass
-        it.close()
-        raw.append(time.perf_counter() - t)
-    tracemalloc.start()
-    check(log, stats, Rules(), 500)
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return statistics.median(full), statistics.median(raw), peak
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        out.append((statistics.median(full[i]), statistics.median(raw[i]), peak))
+    return out
 
 
 def garbage_block() -> bytes:
@@ -162,12 +172,13 @@ def garbage_tail(tmp: Path, block: bytes, stats: dict, lines: int, repeats: int)
     with open(dirty, "ab") as fh:
         for _ in range(lines // BLOCK_LINES):
             fh.write(bad)
-    rows = []
-    for name, log in ((f"{lines // 1000}k clean lines", clean), (f"same + {lines // 1000}k garbage lines", dirty)):
-        full, _, peak = time_check(log, stats, repeats)
-        from churnops.monitor.check import check
-        from churnops.monitor.drift import Rules
+    from churnops.monitor.check import check
+    from churnops.monitor.drift import Rules
 
+    rows = []
+    named = ((f"{lines // 1000}k clean lines", clean), (f"same + {lines // 1000}k garbage lines", dirty))
+    timed = time_checks([clean, dirty], stats, repeats)
+    for (name, log), (full, _, peak) in zip(named, timed, strict=True):
         report = check(log, stats, Rules(), 500).report
         rows.append((name, log.stat().st_size, full, peak, report["status"], report["invalid_fraction"]))
     print("| log | size | monitor, last_n=500 (ms) | tracemalloc peak (MiB) | status | invalid fraction |")
@@ -228,7 +239,7 @@ def main() -> None:
     parser.add_argument("--pandas-lines", type=int, default=200_000)
     parser.add_argument("--garbage-lines", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--delay-trials", type=int, default=50)
+    parser.add_argument("--delay-trials", type=int, default=50, help="0 skips the detection-delay table")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-monitor-"))
@@ -249,8 +260,8 @@ def main() -> None:
 
         base_rss, _ = child(_BASELINE, str(stats_path))
         rows = []
-        for name, log in logs.items():
-            full, raw, peak = time_check(log, stats, args.repeats)
+        timed = time_checks(list(logs.values()), stats, args.repeats)
+        for (name, log), (full, raw, peak) in zip(logs.items(), timed, strict=True):
             rss, _ = child(_CHECK, str(stats_path), str(log))
             rows.append((name, log.stat().st_size, full, raw, peak, rss))
 
@@ -291,6 +302,8 @@ def main() -> None:
         )
         print()
         garbage_tail(tmp, block, stats, args.garbage_lines, args.repeats)
+        if not args.delay_trials:
+            return
         print()
         print(
             f"Detection delay after a sudden -0.5 sd shift of tenure_months ({args.delay_trials} seeds; "

@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 import pytest
 
+from churnops import predlog
 from churnops.cli import main
 from churnops.generate import traffic_records
 from churnops.monitor.check import check
@@ -45,18 +46,12 @@ def with_feature(records: list[dict], name: str, value, every: int = 1) -> list[
 
 
 def rejection(i: int, value: str = "enterprise", field: str = "plan") -> dict:
-    """A rejection record as the service writes it for a 422 (docs/service.md)."""
-    return {
-        "ts": f"2025-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000000Z",
-        "request_id": f"rej-{i}",
-        "kind": "rejected",
-        "endpoint": "/predict/batch",
-        "n_errors": 2,
-        "errors": [
-            {"field": field, "item": 0, "reason": "unknown category", "value": value},
-            {"field": field, "item": 3, "reason": "unknown category", "value": value},
-        ],
-    }
+    """A rejection record for a 422, encoded by the log format's owner as the service writes it."""
+    errors = [
+        predlog.RejectedValue(field, item, predlog.UNKNOWN_CATEGORY, value, f"items.{item}.{field}") for item in (0, 3)
+    ]
+    entry = predlog.RejectionEntry(1_700_000_000 + i, f"rej-{i}", "/predict/batch", errors, n_errors=2)
+    return json.loads(predlog.encode(entry))
 
 
 def monitor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -144,12 +139,16 @@ def test_rejected_requests_carrying_a_new_category(capsys, tmp_path, stats_file)
 
 
 def test_rejections_not_about_a_feature_are_counted_by_the_services_reason(tmp_path, train_stats) -> None:
-    body = {"ts": "2025-01-01T00:00:00Z", "kind": "rejected", "endpoint": "/predict", "n_errors": 1,
-            "errors": [{"field": None, "item": None, "reason": "body is not JSON", "value": "str"}]}  # fmt: skip
-    log = write(tmp_path / "p.jsonl", clean(11, 190) + [body] * 10)
+    errors = [predlog.RejectedValue(None, None, predlog.UNKNOWN_KEY, 1, "colour")]
+    body = json.loads(predlog.encode(predlog.RejectionEntry(1_700_000_000, "r", "/predict", errors, n_errors=1)))
+    container = [predlog.RejectedValue("plan", None, predlog.WRONG_TYPE, {"a": 1}, "plan")]
+    wrong = json.loads(predlog.encode(predlog.RejectionEntry(1_700_000_001, "s", "/predict", container, n_errors=1)))
+    log = write(tmp_path / "p.jsonl", clean(11, 188) + [body] * 10 + [wrong] * 2)
     q = check(log, train_stats, Rules(), 200).report["quality"]
-    assert q["reasons"]["rejected"] == {"lines": 10, "share": 0.05}
-    assert q["rejected_reasons"] == {"body is not JSON": 10} and q["features"] == {}
+    assert q["reasons"]["rejected"] == {"lines": 12, "share": 0.06}
+    assert q["rejected_reasons"] == {predlog.UNKNOWN_KEY: 10, predlog.WRONG_TYPE: 2}
+    # An object sent as plan is logged as its type name: a wrong type, not an unseen category "object".
+    assert q["features"] == {"plan": {"wrong_type": {"lines": 2, "share": 0.01}}} and q["unseen_categories"] == {}
 
 
 def test_spread_times_1_5_at_last_n_500_in_90_percent_of_seeds(capsys, tmp_path, stats_file, train_stats) -> None:
