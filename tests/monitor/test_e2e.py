@@ -26,7 +26,9 @@ def test_shift_param_shows_drift_in_dvc_exp(built_project: Path, tmp_path: Path)
 
     shown = run(["dvc", "exp", "show", "--json"], built_project).stdout
     assert '"status": "drift"' in shown
-    assert "drift_details" not in shown  # the breakdowns are not a DVC metric
+    metrics = json.loads(shown)[0]["data"]["metrics"]
+    assert metrics["metrics/drift.json"]["data"].keys() == {"status", "flagged", "lines", "invalid_fraction"}
+    assert "metrics/drift_details.json" not in metrics  # the breakdowns are not a DVC metric
 
     # Plots render (custom template found, every feature file valid).
     html = tmp_path / "plots"
