@@ -125,6 +125,29 @@ def test_overall_false_alarm_rates_are_the_documented_ones(train_stats: dict, z:
     assert within(measured, documented, seeds), f"z={z}, n={n}: {measured:.2%}, documented {documented:.2%}"
 
 
+@pytest.mark.slow
+def test_the_documented_power_table_holds(train_stats: dict) -> None:
+    # docs/monitoring.md: | tenure shift | any flag | tenure flagged | z rule alone |
+    text = (REPO_ROOT / "docs" / "monitoring.md").read_text()
+    rows = re.findall(r"^\| (0\.\d) std \| (\d+) % \| (\d+) % \| (\d+) %", text, flags=re.M)
+    assert len(rows) == 4, "docs/monitoring.md lost its power table"
+    std = train_stats["numeric"]["tenure_months"]["std"]
+    seeds = 300
+    for shift, *documented in rows:
+        reports = [
+            drift_report(draw(s, 200, shift={"tenure_months": float(shift) * std}), train_stats, RULES, 200)
+            for s in range(seeds)
+        ]
+        measured = (
+            np.mean([r["status"] == "drift" for r in reports]),
+            np.mean([r["features"]["tenure_months"]["drifted"] for r in reports]),
+            np.mean(["z" in r["features"]["tenure_months"]["rules"] for r in reports]),
+        )
+        for m, d in zip(measured, documented, strict=True):
+            # Documented as whole percents: allow the rounding plus three standard errors.
+            assert abs(m - int(d) / 100) <= 0.005 + 3 * math.sqrt(max(m * (1 - m), 0.01) / seeds), (shift, m, d)
+
+
 def test_psi_rule_keeps_small_samples_from_false_alarms(train_stats: dict) -> None:
     # At n=30 (min_samples) pure noise often exceeds PSI 0.2 with 4-10 bins; the critical
     # value that follows n (what noise exceeds with probability chi2_alpha) keeps the rule

@@ -36,3 +36,4 @@ def test_shift_param_shows_drift_in_dvc_exp(built_project: Path, tmp_path: Path)
     page = (html / "index.html").read_text()
     for feature in ("tenure_months", "num_complaints", "avg_session_minutes", "plan", "region"):
         assert f"{feature}: training vs recent share per bin" in page
+    assert "recent, flagged" in page and "drift (z, psi)" in page  # the plots say what was flagged
