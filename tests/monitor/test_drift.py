@@ -112,9 +112,9 @@ def test_overall_false_alarm_rate_at_200_is_the_documented_one(null_reports: lis
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("z", [2.0, 2.5, 3.0])
-@pytest.mark.parametrize("n", [200, 500])
+@pytest.mark.parametrize(("z", "n"), [(2.0, 500), (2.5, 200), (2.5, 500), (3.0, 200), (3.0, 500)])
 def test_overall_false_alarm_rates_are_the_documented_ones(train_stats: dict, z: float, n: int) -> None:
+    # (2.0, 200) is test_overall_false_alarm_rate_at_200_is_the_documented_one, not slow.
     documented = documented_overall_rates()[z][0 if n == 200 else 1]
     seeds = 1000
     rules = Rules(z_threshold=z)
