@@ -13,8 +13,9 @@ counts for the other features.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -148,16 +149,7 @@ def _explain(report: Mapping[str, Any], limit: int = 3) -> str:
     for name, why, c in problems[:limit]:
         text = f"{name}: {why} {c}"
         if why == "unseen_category" and name in report["unseen_categories"]:
-            shown = ", ".join(f"{v!r} {n}" for v, n in _first(report["unseen_categories"][name].items(), 3))
+            shown = ", ".join(f"{v!r} {n}" for v, n in itertools.islice(report["unseen_categories"][name].items(), 3))
             text += f" [{shown}]"
         parts.append(text)
     return "; ".join(parts)
-
-
-def _first(items: Iterable[Any], k: int) -> list[Any]:
-    out = []
-    for item in items:
-        if len(out) == k:
-            break
-        out.append(item)
-    return out

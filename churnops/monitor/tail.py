@@ -195,9 +195,12 @@ class Window:
 class _Stream:
     """One source's lines newest first, classified, with a merge key from ``ts``."""
 
-    def __init__(self, path: Path, parse: Callable[[bytes], Any], block_size: int, max_line_bytes: int) -> None:
+    def __init__(
+        self, path: Path, parse: Callable[[bytes], Any], block_size: int, max_line_bytes: int, merge: bool
+    ) -> None:
         self.lines = iter_lines_newest_first(path, block_size, max_line_bytes)
         self.parse = parse
+        self.merge = merge  # only a merge of several logs needs the time stamps
         self.key = math.inf  # a line without ts sorts with its newer neighbour (the first: first)
         self.head: Any = None
         self.done = False
@@ -220,9 +223,10 @@ class _Stream:
             # disk, or a write in progress): its own reason, so it is recognisable.
             if not line.terminated and entry.reason in ("invalid_json", "binary"):
                 entry = _invalid("partial")
-            key = _ts_key(entry.ts)
-            if key is not None:
-                self.key = key
+            if self.merge:
+                key = _ts_key(entry.ts)
+                if key is not None:
+                    self.key = key
             self.head = entry
             return
         self.done = True
@@ -263,7 +267,7 @@ def read_window(
     allowance = n if blank_allowance is None else blank_allowance
     if n <= 0:
         return window
-    streams = [_Stream(s, parse, block_size, max_line_bytes) for s in sources]
+    streams = [_Stream(s, parse, block_size, max_line_bytes, merge=len(sources) > 1) for s in sources]
     for s in streams:
         s.advance(window, allowance)
     newest_first: list[Any] = []
