@@ -8,16 +8,20 @@
 3. Worker memory after a burst: a fresh process submits 50 batches of 10,000 rows (fresh
    dicts, as pydantic makes them), waits until the writer has drained, and reports RSS
    before, at the peak and 1 s after, with the default bounded queue and an unbounded one.
+4. With ``--live``: a real ``churnops serve`` (1 worker, 127.0.0.1) under 4 clients sending
+   10,000-row batches for ``--live-seconds``; the worker's RSS before, at the peak and 3 s
+   after, and what ``/health`` says the log wrote and dropped, for both queue bounds.
 
 Prints markdown tables. Writes only to a temporary directory, removed at the end.
 
-    .venv/bin/python bench/predlog.py [--rounds 5]
+    .venv/bin/python bench/predlog.py [--rounds 5] [--live] [--live-seconds 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -37,6 +41,18 @@ class NoCheckLogFile(LogFile):
 
     def _separator(self, fd: int, size: int) -> bytes:
         return b""
+
+    def append(self, data: bytes) -> None:
+        self._end = None  # always take the _separator path, which does nothing here
+        super().append(data)
+
+
+class PeerWroteLogFile(LogFile):
+    """The current writer when another worker appended since its last append: it preads every time."""
+
+    def append(self, data: bytes) -> None:
+        self._end = None
+        super().append(data)
 
 
 def chunk(lines: int) -> bytes:
@@ -112,35 +128,97 @@ def rss_after_burst(path: Path, queue_lines: int) -> dict[str, float]:
     return json.loads(out)
 
 
+def worker_rss(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def live_burst(tmp: Path, queue_lines: int, seconds: float) -> dict[str, float]:
+    """One server, one burst of batch load; see the module docstring (part 4)."""
+    import asyncio
+
+    import httpx
+    from serve import build_repo, free_port, server
+
+    repo = tmp / f"repo-{queue_lines}"
+    build_repo(repo)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / f"log-{queue_lines}" / "p.jsonl"
+    cmd = [str(Path(sys.executable).parent / "churnops"), "serve", "--port", str(port), "--repo", str(repo),
+           "--log-path", str(log), "--log-queue-lines", str(queue_lines)]  # fmt: skip
+    rows = [dict(CUSTOMER, tenure_months=j % 200) for j in range(10_000)]
+    body = json.dumps({"items": rows}).encode()
+    with server(cmd, port, "/health"):
+        pid = httpx.get(f"{url}/health").json()["pid"]
+        out = {"before": worker_rss(pid), "peak": 0.0, "served": 0}
+
+        async def load() -> None:
+            end = time.monotonic() + seconds
+            async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
+                async def one() -> None:
+                    while time.monotonic() < end:
+                        r = await client.post("/predict/batch", content=body,
+                                              headers={"Content-Type": "application/json"})  # fmt: skip
+                        assert r.status_code == 200, r.text
+                        out["served"] += 10_000
+
+                async def watch() -> None:
+                    while time.monotonic() < end + 0.5:
+                        out["peak"] = max(out["peak"], worker_rss(pid))
+                        await asyncio.sleep(0.05)
+
+                await asyncio.gather(*(one() for _ in range(4)), watch())
+
+        t0 = time.monotonic()
+        asyncio.run(load())
+        out["rows_per_s"] = out["served"] / (time.monotonic() - t0)
+        time.sleep(3)
+        out["after"] = worker_rss(pid)
+        log = httpx.get(f"{url}/health").json()["log"]
+        out["written"], out["dropped"] = log["lines_written"], log["dropped_lines"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per cell (default: 5)")
     parser.add_argument("--seconds", type=float, default=0.5, help="seconds per append measurement (default: 0.5)")
+    parser.add_argument("--live", action="store_true", help="also load a real churnops serve with batches")
+    parser.add_argument("--live-seconds", type=float, default=8.0, help="seconds of batch load (default: 8)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-predlog-"))
     try:
         cells = [("1 record", 1), ("20 ms of /predict (280 records)", 280), ("one 10,000-row batch", 10_000)]
-        print("| append of | bytes | before: appends/s | after (fresh-line check): appends/s | after / before |")
-        print("|---|---:|---:|---:|---:|")
+        print(
+            "Appends/s, median of interleaved rounds. *after, sole writer*: the file still has the size our"
+            " last append left (no pread). *after, a peer wrote since*: the last byte is pread every time."
+        )
+        print()
+        print("| append of | bytes | before | after, sole writer | ratio | after, a peer wrote since | ratio |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        variants = (("before", NoCheckLogFile), ("sole", LogFile), ("peer", PeerWroteLogFile))
         for label, lines in cells:
             data = chunk(lines)
-            rates: dict[str, list[float]] = {"before": [], "after": []}
+            rates: dict[str, list[float]] = {name: [] for name, _ in variants}
             for _ in range(args.rounds):
-                for name, cls in (("before", NoCheckLogFile), ("after", LogFile)):
+                for name, cls in variants:
                     rates[name].append(append_rate(cls, tmp / f"{name}.jsonl", data, args.seconds))
                     for p in tmp.glob(f"{name}.jsonl*"):
                         p.unlink()
-            b, a = statistics.median(rates["before"]), statistics.median(rates["after"])
-            print(f"| {label} | {len(data):,} | {b:,.0f} | {a:,.0f} | {a / b:.3f} |")
+            b, s, p_ = (statistics.median(rates[name]) for name, _ in variants)
+            print(f"| {label} | {len(data):,} | {b:,.0f} | {s:,.0f} | {s / b:.3f} | {p_:,.0f} | {p_ / b:.3f} |")
         print()
         rows: dict[str, list[float]] = {"before": [], "after": []}
         for _ in range(args.rounds):
-            for name, cls in (("before", NoCheckLogFile), ("after", LogFile)):
+            for name, cls in (("before", NoCheckLogFile), ("after", PeerWroteLogFile)):
                 rows[name].append(writer_rows_per_second(cls, tmp / f"w-{name}.jsonl", 20))
                 for p in tmp.glob(f"w-{name}.jsonl*"):
                     p.unlink()
         b, a = statistics.median(rows["before"]), statistics.median(rows["after"])
-        print("| background writer, 20 batches of 10,000 rows | before: rows/s | after: rows/s | after / before |")
+        print("| background writer, 20 batches of 10,000 rows | before: rows/s | after (pread on every append): rows/s "
+              "| after / before |")  # fmt: skip
         print("|---|---:|---:|---:|")
         print(f"| encode + append, median of {args.rounds} | {b:,.0f} | {a:,.0f} | {a / b:.3f} |")
         print()
@@ -150,6 +228,15 @@ def main() -> None:
             r = rss_after_burst(tmp / "rss.jsonl", queue)
             print(f"| {label} | {r['before']:.0f} | {r['peak']:.0f} | {r['after']:.0f} | {r['written']:,} "
                   f"| {r['dropped']:,} |")  # fmt: skip
+        if args.live:
+            print()
+            print(f"| churnops serve, 1 worker, 4 clients x 10,000-row batches for {args.live_seconds:g} s "
+                  "| rows/s served | RSS before (MiB) | peak | 3 s after | log lines written | dropped |")  # fmt: skip
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            for queue, label in ((10**9, "unbounded queue (as before)"), (DEFAULT_QUEUE_LINES, "bounded (default)")):
+                r = live_burst(tmp, queue, args.live_seconds)
+                print(f"| {label} | {r['rows_per_s']:,.0f} | {r['before']:.0f} | {r['peak']:.0f} | {r['after']:.0f} "
+                      f"| {r['written']:,} | {r['dropped']:,} |")  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

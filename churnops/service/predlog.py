@@ -13,9 +13,10 @@ Guarantees, and how they are kept:
   under an exclusive ``flock`` on a sibling lock file (``<log>.lock``), on an
   ``O_APPEND`` descriptor, with the write completed before the lock is released.
 - **Every append starts on a fresh line**, whatever another process left. Under the
-  lock, the writer reads the file's last byte (one ``pread`` at the size it just
-  ``fstat``-ed); if a killed peer left a fragment, the append starts with a newline, so
-  the fragment stays one bad line and the next record is never glued onto it.
+  lock, unless the file still has the size our own last append left it at, the writer
+  reads the file's last byte (one ``pread`` at the size it just ``fstat``-ed); if a
+  killed peer left a fragment, the append starts with a newline, so the fragment stays
+  one bad line and the next record is never glued onto it.
 - **A failed write leaves nothing behind.** If a write fails part-way (a full disk), the
   file is truncated back to its size before the write, still under the lock.
 - **Rotation is bounded and loses nothing it keeps.** The size check, the renames
@@ -98,6 +99,8 @@ class LogFile:
         self._lock_fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
         self._fd: int | None = None
         self._ino: int | None = None
+        self._end: int | None = None  # the file's size after our last write to this inode
+        self._end_newline = True  # ...and whether that write ended with a newline
 
     def append(self, data: bytes) -> None:
         """Append ``data`` (whole lines) under the cross-process lock, rotating first if due.
@@ -115,24 +118,30 @@ class LogFile:
                 self._rotate()
                 fd = self._current_fd()
                 size = os.fstat(fd).st_size
-            if size:
-                data = self._separator(fd, size) + data
+            if size == self._end:  # nobody wrote since our last append: its last byte is ours
+                sep = b"" if self._end_newline else b"\n"
+            else:
+                sep = self._separator(fd, size) if size else b""
             try:
-                _write_all(fd, data)
+                _write_all(fd, sep + data if sep else data)
             except OSError:
                 # A short write (ENOSPC, EIO) must not leave half a line for the next append
                 # to glue onto: cut the file back to where this append began.
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, size)
+                self._end = None
                 raise
+            self._end = size + len(sep) + len(data)
+            self._end_newline = data.endswith(b"\n")
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _separator(self, fd: int, size: int) -> bytes:
         """``b"\\n"`` when the file does not end with one (a peer died mid-line), else nothing.
 
-        Checked on every append, under the lock: a writer that opened the file long ago
-        must still not append onto a fragment another process left since.
+        Checked under the lock on every append that follows someone else's write (the size
+        is not the one our last append left): a writer that opened the file long ago must
+        still not append onto a fragment another process left since.
         """
         return b"" if os.pread(fd, 1, size - 1) == b"\n" else b"\n"
 
@@ -148,6 +157,7 @@ class LogFile:
             # Read access too: _separator preads the last byte.
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             self._ino = os.fstat(self._fd).st_ino
+            self._end = None
         return self._fd
 
     def _rotate(self) -> None:

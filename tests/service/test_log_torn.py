@@ -65,3 +65,13 @@ def test_a_failed_write_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: p
     sink.append(b'{"n":3}\n')
     sink.close()
     assert p.read_bytes() == b'{"n":0}\n{"n":3}\n'
+
+
+def test_a_sole_writer_that_wrote_a_fragment_itself_still_starts_a_fresh_line(tmp_path: Path) -> None:
+    p = tmp_path / "p.jsonl"
+    sink = LogFile(p)
+    sink.append(b'{"n":0}\n')
+    sink.append(b'{"n":1,"tor')  # no peer wrote since: the writer knows its own last byte
+    sink.append(b'{"n":2}\n')
+    sink.close()
+    assert p.read_bytes() == b'{"n":0}\n{"n":1,"tor\n{"n":2}\n'
