@@ -1,13 +1,24 @@
-"""Benchmark: the monitor's cost for last_n=500 is flat in the size of the log.
+"""Benchmark: the monitor's cost is flat in the size of the log and in what its tail holds;
+how fast it sees a sudden shift.
 
-Builds a 10k-line and a 5M-line (~1.2 GB) prediction log in a temporary directory,
-times the whole drift check (tail + parse + statistics) on both, side by side in one
-run, and measures peak memory of a fresh process doing one check on each. For contrast
-it times ``pandas.read_json(lines=True)`` on a 200k-line log and extrapolates linearly
-to 5M lines (loading 5M lines with pandas would need >10 GB of RAM; the extrapolation is
-labelled as such). Prints a markdown table. Everything it writes is removed at the end.
+1. Builds a 10k-line and a 5M-line (~1.5 GB) prediction log in a temporary directory,
+   times the whole drift check (tail + parse + statistics) on both, side by side in one
+   run, and measures peak memory of a fresh process doing one check on each. For contrast
+   it times ``pandas.read_json(lines=True)`` on a 200k-line log and extrapolates linearly
+   to 5M lines (labelled as such).
+2. A 200k-line clean log against the same log followed by 200k schema-failing lines
+   (``plan: "enterprise"``): the check reads the newest ``last_n`` lines whatever they
+   are, so both cost the same.
+3. Detection delay: clean traffic, then a sudden shift of ``tenure_months`` by -0.5
+   training standard deviations; after each new line the window of the newest
+   ``last_n`` lines is checked (the same rules as ``check``, on in-memory lines), and the
+   number of shifted lines until status ``drift`` is recorded, over ``--delay-trials``
+   seeds. Trials whose window was already in (false) alarm when the shift started are
+   counted apart.
 
-    .venv/bin/python bench/monitor.py [--big-lines 5000000] [--repeats 15]
+Prints markdown tables. Everything it writes is removed at the end.
+
+    .venv/bin/python bench/monitor.py [--big-lines 5000000] [--repeats 15] [--delay-trials 50]
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ from churnops.monitor.check import check
 from churnops.monitor.drift import Rules
 stats = json.load(open(sys.argv[1]))
 report = check(sys.argv[2], stats, Rules(), 500).report
-assert report["n"] == 500, report
+assert report["lines"] == 500, report
 """
 
 _BASELINE = """
@@ -101,38 +112,134 @@ def child(body: str, *argv: str) -> tuple[int, float]:
     return int(rss), float(seconds)
 
 
-def time_check(log: Path, stats: dict, repeats: int) -> tuple[float, float, float]:
-    """Median seconds of the full check, of reading the raw last 500 lines, and tracemalloc peak MiB."""
+def time_checks(logs: list[Path], stats: dict, repeats: int) -> list[tuple[float, float, float]]:
+    """Per log: median seconds of the full check, of reading the raw last 500 lines, tracemalloc peak MiB.
+
+    The logs are timed in turn within each repeat (interleaved), so a burst of load on the
+    shared machine hits them alike and their ratio stays meaningful.
+    """
     import tracemalloc
 
     from churnops.monitor.check import check
     from churnops.monitor.drift import Rules
     from churnops.monitor.tail import iter_lines_newest_first
 
-    check(log, stats, Rules(), 500)  # warm: imports (scipy) and page cache
-    full, raw = [], []
+    for log in logs:
+        check(log, stats, Rules(), 500)  # warm: imports (scipy) and page cache
+    full: list[list[float]] = [[] for _ in logs]
+    raw: list[list[float]] = [[] for _ in logs]
     for _ in range(repeats):
-        t = time.perf_counter()
+        for i, log in enumerate(logs):
+            t = time.perf_counter()
+            check(log, stats, Rules(), 500)
+            full[i].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            it = iter_lines_newest_first(log)
+            for _, _line in zip(range(500), it, strict=False):
+                pass
+            it.close()
+            raw[i].append(time.perf_counter() - t)
+    out = []
+    for i, log in enumerate(logs):
+        tracemalloc.start()
         check(log, stats, Rules(), 500)
-        full.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        it = iter_lines_newest_first(log)
-        for _, _line in zip(range(500), it, strict=False):
-            pass
-        it.close()
-        raw.append(time.perf_counter() - t)
-    tracemalloc.start()
-    check(log, stats, Rules(), 500)
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return statistics.median(full), statistics.median(raw), peak
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        out.append((statistics.median(full[i]), statistics.median(raw[i]), peak))
+    return out
+
+
+def garbage_block() -> bytes:
+    """10k schema-failing lines: a client sending a plan the model never saw."""
+    import orjson
+
+    from churnops.generate import traffic_records
+
+    out = bytearray()
+    for r in traffic_records(2, BLOCK_LINES):
+        r = {"ts": "2025-01-02T00:00:00.000000Z", **r}
+        r["features"]["plan"] = "enterprise"
+        out += orjson.dumps(r) + b"\n"
+    return bytes(out)
+
+
+def garbage_tail(tmp: Path, block: bytes, stats: dict, lines: int, repeats: int) -> None:
+    """Print the check's time on a clean log and on the same log with a garbage tail."""
+    clean, dirty = tmp / "clean.jsonl", tmp / "garbage_tail.jsonl"
+    write_log(clean, block, lines)
+    write_log(dirty, block, lines)
+    bad = garbage_block()
+    with open(dirty, "ab") as fh:
+        for _ in range(lines // BLOCK_LINES):
+            fh.write(bad)
+    from churnops.monitor.check import check
+    from churnops.monitor.drift import Rules
+
+    rows = []
+    named = ((f"{lines // 1000}k clean lines", clean), (f"same + {lines // 1000}k garbage lines", dirty))
+    timed = time_checks([clean, dirty], stats, repeats)
+    for (name, log), (full, _, peak) in zip(named, timed, strict=True):
+        report = check(log, stats, Rules(), 500).report
+        rows.append((name, log.stat().st_size, full, peak, report["status"], report["invalid_fraction"]))
+    print("| log | size | monitor, last_n=500 (ms) | tracemalloc peak (MiB) | status | invalid fraction |")
+    print("|---|---:|---:|---:|---|---:|")
+    for name, size, full, peak, status, frac in rows:
+        print(f"| {name} | {size / 2**20:,.0f} MiB | {full * 1e3:.2f} | {peak:.2f} | {status} | {frac:.0%} |")
+    print(f"| ratio garbage tail / clean | | **{rows[1][2] / rows[0][2]:.2f}x** | {rows[1][3] / rows[0][3]:.2f}x | | |")
+
+
+def detection_delay(stats: dict, last_n: int, trials: int, shift_sd: float = -0.5) -> dict[str, float]:
+    """Median new lines after a sudden shift until status ``drift`` (and until tenure is flagged)."""
+    import orjson
+
+    from churnops.generate import traffic_records
+    from churnops.monitor.drift import Rules, drift_report
+    from churnops.monitor.quality import quality_report, summarize
+    from churnops.monitor.records import parse_line
+
+    rules = Rules()
+    shift = {"tenure_months": shift_sd * stats["numeric"]["tenure_months"]["std"]}
+    delays, tenure_delays, already = [], [], 0
+    for seed in range(trials):
+        before = [parse_line(orjson.dumps(r)) for r in traffic_records(1000 + seed, last_n)]
+        after = [parse_line(orjson.dumps(r)) for r in traffic_records(5000 + seed, last_n, shift=shift)]
+        lines = before + after
+
+        def status(k: int, lines: list = lines) -> dict:
+            window = lines[k : k + last_n]
+            cols, counts = summarize(window)
+            return drift_report(cols, stats, rules, last_n, quality=quality_report(counts, rules.max_invalid_fraction))
+
+        if status(0)["status"] == "drift":
+            already += 1
+            continue
+        first = tenure = None
+        for k in range(1, last_n + 1):
+            report = status(k)
+            if first is None and report["status"] == "drift":
+                first = k
+            if report["features"]["tenure_months"]["drifted"]:
+                tenure = k
+                break
+        delays.append(first if first is not None else last_n + 1)
+        tenure_delays.append(tenure if tenure is not None else last_n + 1)
+    return {
+        "trials": trials,
+        "already": already,
+        "median": statistics.median(delays),
+        "p90": sorted(delays)[int(0.9 * (len(delays) - 1))],
+        "tenure_median": statistics.median(tenure_delays),
+        "tenure_p90": sorted(tenure_delays)[int(0.9 * (len(tenure_delays) - 1))],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big-lines", type=int, default=5_000_000)
     parser.add_argument("--pandas-lines", type=int, default=200_000)
+    parser.add_argument("--garbage-lines", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--delay-trials", type=int, default=50, help="0 skips the detection-delay table")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-monitor-"))
@@ -153,8 +260,8 @@ def main() -> None:
 
         base_rss, _ = child(_BASELINE, str(stats_path))
         rows = []
-        for name, log in logs.items():
-            full, raw, peak = time_check(log, stats, args.repeats)
+        timed = time_checks(list(logs.values()), stats, args.repeats)
+        for (name, log), (full, raw, peak) in zip(logs.items(), timed, strict=True):
             rss, _ = child(_CHECK, str(stats_path), str(log))
             rows.append((name, log.stat().st_size, full, raw, peak, rss))
 
@@ -193,6 +300,24 @@ def main() -> None:
             f"| linear extrapolation (x{factor:g}), not measured | {args.big_lines:,} | ~{pd_seconds * factor:.0f} "
             f"| ~{pd_rss / 1024 * factor:,.0f} |"
         )
+        print()
+        garbage_tail(tmp, block, stats, args.garbage_lines, args.repeats)
+        if not args.delay_trials:
+            return
+        print()
+        print(
+            f"Detection delay after a sudden -0.5 sd shift of tenure_months ({args.delay_trials} seeds; "
+            "new lines until the window's status is drift, and until tenure_months itself is flagged):"
+        )
+        print()
+        print("| last_n | median lines to `drift` | p90 | median lines to tenure flagged | p90 | already in alarm |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for last_n in (200, 500):
+            d = detection_delay(stats, last_n, args.delay_trials)
+            print(
+                f"| {last_n} | {d['median']:g} | {d['p90']:g} | {d['tenure_median']:g} | {d['tenure_p90']:g} "
+                f"| {d['already']} of {d['trials']} |"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -102,12 +102,22 @@ class TrainParams(_Section):
 
 
 class MonitorParams(_Section):
-    log: str = "data/traffic/predictions.jsonl"
+    log: str | Annotated[list[str], Field(min_length=1)] = "data/traffic/predictions.jsonl"
+    """One log, a glob (``logs/*/predictions.jsonl``) or a list of them: replicas are one window."""
     last_n: Annotated[int, Field(ge=1, le=10_000_000)] = 200
     z_threshold: Annotated[float, Field(gt=0)] = 2.0
     min_samples: Annotated[int, Field(ge=1)] = 30
-    psi_threshold: Annotated[float, Field(gt=0)] = 0.2
     chi2_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    max_invalid_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """More invalid lines than this share of the window is drift (data quality)."""
+
+    @field_validator("log")
+    @classmethod
+    def _log_not_blank(cls, value: str | list[str]) -> str | list[str]:
+        for item in [value] if isinstance(value, str) else value:
+            if not item.strip():
+                raise ValueError("a log path must not be empty")
+        return value
 
 
 class Params(_Section):

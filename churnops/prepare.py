@@ -204,13 +204,19 @@ def decile_bins(x: np.ndarray) -> dict[str, list]:
     taken as data values (``inverted_cdf``), de-duplicated, and above the minimum, so every
     bin holds training rows: an integer feature with many ties (``num_complaints``) gets
     fewer, but never empty, bins, and its shares are counts, not interpolations.
+
+    ``x`` keeps its column dtype, and each cut is stored as the decimal that value is
+    (a float32 10.8 is stored as 10.8, not as its float64 widening 10.800000190734863),
+    so a logged 10.8 falls in the same bin as the training 10.8 did.
     """
     if x.size == 0:
         return {"cuts": [], "counts": []}
     cuts = np.unique(np.quantile(x, DECILES, method="inverted_cdf"))
     cuts = cuts[cuts > x.min()]
     counts = np.bincount(np.searchsorted(cuts, x, side="right"), minlength=cuts.size + 1)
-    return {"cuts": [float(c) for c in cuts], "counts": [int(c) for c in counts]}
+    # str() of a numpy scalar is the shortest decimal that round-trips in its own dtype.
+    exact = [float(str(c)) if isinstance(c, np.floating) else float(c) for c in cuts]
+    return {"cuts": exact, "counts": [int(c) for c in counts]}
 
 
 def training_stats(train: pd.DataFrame, bins: int) -> dict:
@@ -233,7 +239,7 @@ def training_stats(train: pd.DataFrame, bins: int) -> dict:
             "max": float(x.max()),
             "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)},
             "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
-            "psi_bins": decile_bins(x),
+            "psi_bins": decile_bins(train[f.name].to_numpy()),
         }
     for f in CATEGORICAL:
         counts = train[f.name].value_counts(sort=False).reindex(list(f.categories), fill_value=0)

@@ -3,6 +3,10 @@
 A drift finding is reported (``metrics/drift.json`` status ``drift``), not a failure: the
 stage exits 0 so the pipeline and ``dvc exp`` keep their results. Failing on drift is
 ``churnops monitor --fail-on-drift``'s job, for cron or CI.
+
+``metrics/drift.json`` (the DVC metric) holds the headline scalars only, so ``dvc exp
+show`` stays narrow; the breakdowns (per-reason and per-feature invalid shares, unseen
+categories, every rule's statistics) go to ``--details``, a plain JSON file.
 """
 
 from __future__ import annotations
@@ -21,22 +25,26 @@ from churnops.stage import run_stage
 def main(args: argparse.Namespace) -> None:
     p = load_params(args.params).monitor
     rules = Rules(
-        z_threshold=p.z_threshold, psi_threshold=p.psi_threshold, chi2_alpha=p.chi2_alpha, min_samples=p.min_samples
+        z_threshold=p.z_threshold,
+        chi2_alpha=p.chi2_alpha,
+        min_samples=p.min_samples,
+        max_invalid_fraction=p.max_invalid_fraction,
     )
     stats = load_stats(args.stats)
-    result = check(args.log, stats, rules, p.last_n)
+    result = check(p.log, stats, rules, p.last_n)
     plots_dir = Path(args.plots)
     for name, rows in result.plots.items():
         write_json(plots_dir / f"{name}.json", rows)
-    write_json(args.out, result.report)
+    write_json(args.details, result.report)
+    write_json(args.out, result.headline)
     print(f"monitor: {result.report['status']}: {result.report['message']}", file=sys.stderr)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--log", required=True, help="prediction log (JSON lines; rotated X.1, X.2... are read too)")
+    parser.add_argument("--params", default="params.yaml", help="params file; monitor.log names the log(s)")
     parser.add_argument("--stats", required=True, help="training statistics written by prepare")
-    parser.add_argument("--out", required=True, help="drift metrics (JSON)")
+    parser.add_argument("--out", required=True, help="drift metrics: the headline scalars (JSON)")
+    parser.add_argument("--details", required=True, help="the full drift report (JSON, not a DVC metric)")
     parser.add_argument("--plots", required=True, help="directory for one <feature>.json plot file per feature")
     run_stage("monitor", main, parser)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from churnops.errors import DataError
-from churnops.monitor.drift import Rules, columns, drift_report, plot_rows
+from churnops.monitor.drift import Rules, drift_report, headline, plot_rows
+from churnops.monitor.quality import quality_report, summarize
 from churnops.monitor.records import parse_line
-from churnops.monitor.tail import BLOCK_SIZE, LogReadError, tail_records
+from churnops.monitor.tail import BLOCK_SIZE, LogReadError, read_window
 
 
 class InputError(DataError):
@@ -23,30 +25,47 @@ class InputError(DataError):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """A drift report (the content of ``metrics/drift.json``) and its plot rows per feature."""
+    """The full drift report, its headline (``metrics/drift.json``) and its plot rows per feature."""
 
     report: dict[str, Any]
     plots: dict[str, list[dict]]
 
+    @property
+    def headline(self) -> dict[str, Any]:
+        return headline(self.report)
 
-def check(log: str | Path, stats: dict, rules: Rules, last_n: int, block_size: int = BLOCK_SIZE) -> CheckResult:
-    """Compare the newest ``last_n`` usable records of ``log`` (and its rotations) with ``stats``.
 
-    A missing or empty log is not an error: the report's status is ``insufficient_data``
-    and its message says why (a fresh deployment has no traffic yet).
+def _names(logs: str | Path | Sequence[str | Path]) -> str:
+    items = [logs] if isinstance(logs, str | Path) else list(logs)
+    return ", ".join(str(x) for x in items)
+
+
+def check(
+    logs: str | Path | Sequence[str | Path],
+    stats: dict,
+    rules: Rules,
+    last_n: int,
+    block_size: int = BLOCK_SIZE,
+) -> CheckResult:
+    """Compare the newest ``last_n`` lines of ``logs`` (and their rotations) with ``stats``.
+
+    ``logs`` is one log, or several (replicas: their lines are merged by time stamp), or
+    glob patterns. A missing or empty log is not an error: the report's status is
+    ``insufficient_data`` and its message says why (a fresh deployment has no traffic yet).
 
     Raises:
-        InputError: the log exists but cannot be read (permissions, a directory...).
+        InputError: a log exists but cannot be read (permissions, a directory...).
     """
     try:
-        tail = tail_records(log, last_n, parse_line, block_size=block_size)
+        window = read_window(logs, last_n, parse_line, block_size=block_size)
     except LogReadError as err:
         raise InputError(str(err)) from None
     note = None
-    if not tail.files:
-        note = f"log {log} not found (has a service or the generate stage written it yet?)"
-    elif not tail.records and not tail.skipped_lines:
-        note = f"log {log} is empty"
-    cols = columns(tail.records)
-    report = drift_report(cols, stats, rules, last_n, skipped=tail.skipped, note=note)
-    return CheckResult(report=report, plots=plot_rows(cols, stats))
+    if not window.files:
+        note = f"log {_names(logs)} not found (has a service or the generate stage written it yet?)"
+    elif not window.entries:
+        note = f"log {_names(logs)} is empty"
+    cols, counts = summarize(window.entries, window.blank_lines)
+    quality = quality_report(counts, rules.max_invalid_fraction)
+    report = drift_report(cols, stats, rules, last_n, quality=quality, note=note)
+    return CheckResult(report=report, plots=plot_rows(cols, stats, report))

@@ -3,21 +3,26 @@
 Every rule here is a pure function of arrays and the ``train_stats.json`` mapping, so the
 tests can check the rules' error rates on thousands of generated samples in seconds.
 
-Rules (``docs/monitoring.md`` explains them and their limits):
+Rules (``docs/monitoring.md`` explains them, their power and their false-alarm rates):
 
-- numeric features, the z rule: ``z = (mean_recent - mean_train) / (std_train / sqrt(n))``
-  flags ``|z| > z_threshold``; ``effect = (mean_recent - mean_train) / std_train``;
-- every feature, PSI on training bins (the exact training-decile bins that ``prepare``
-  records for numeric features, the categories for categorical ones) flags
-  ``psi >= max(psi_threshold, psi_floor)``, where ``psi_floor`` is what sampling noise
-  alone exceeds with probability ``chi2_alpha`` at this ``n``;
+- data quality: the share of invalid lines in the window (see
+  :mod:`churnops.monitor.quality`) flags above ``max_invalid_fraction``;
+- numeric features, the z rule (location): ``z = (mean_recent - mean_train) /
+  (std_train / sqrt(n))`` flags ``|z| > z_threshold``; ``effect = (mean_recent -
+  mean_train) / std_train``;
+- numeric features, the PSI rule (shape: spread, skew, a new mode): PSI on the exact
+  training-decile bins that ``prepare`` records flags ``psi >= psi_crit``, the value
+  sampling noise alone exceeds with probability ``chi2_alpha`` at this ``n`` (``n * PSI``
+  is approximately chi-square with ``bins - 1`` degrees of freedom); no fixed 0.2 gate;
 - categorical features, a chi-square goodness-of-fit test on the counts flags
-  ``p_value < chi2_alpha``;
+  ``p_value < chi2_alpha`` (their PSI is reported, as a size);
 - predictions: the recent mean churn probability against the training churn rate, with
   the z rule and the binomial standard error ``sqrt(r (1 - r) / n)``.
 
-The status is ``drift`` when any feature or the predictions are flagged, ``ok`` otherwise,
-and ``insufficient_data`` below ``min_samples`` usable records (nothing is flagged then).
+Each feature is judged on its own valid values, the predictions on the records that
+carry a valid probability. The status is ``drift`` when any rule flags, ``ok`` otherwise,
+and ``insufficient_data`` when the window holds fewer than ``min_samples`` lines or no
+feature has ``min_samples`` valid values (nothing is flagged then).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from churnops.errors import DataError
-from churnops.schema import CATEGORICAL, FEATURE_NAMES, FEATURES, NUMERIC, CategoricalFeature
+from churnops.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
 
 PSI_STABLE = 0.1
 """Below this PSI a distribution is read as stable (the usual reading; >= 0.2 is shifted)."""
@@ -46,9 +51,9 @@ class Rules:
     """The thresholds of the drift rules (``monitor.*`` in params.yaml)."""
 
     z_threshold: float = 2.0
-    psi_threshold: float = 0.2
     chi2_alpha: float = 0.01
     min_samples: int = 30
+    max_invalid_fraction: float = 0.05
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -56,6 +61,13 @@ def _r(x: float | None, digits: int = 6) -> float | None:
     if x is None or not math.isfinite(x):
         return None
     return round(float(x), digits)
+
+
+def _sig(x: float | None, digits: int = 3) -> float | None:
+    """Keep ``digits`` significant digits (p-values: 1.9e-09, not 0.0); inf/NaN become null."""
+    if x is None or not math.isfinite(x):
+        return None
+    return float(f"{float(x):.{digits}g}")
 
 
 # --------------------------------------------------------------------------- training stats
@@ -206,14 +218,15 @@ def psi(recent_counts: np.ndarray, train_counts: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def psi_floor(n: int, bins: int, alpha: float) -> float:
+def psi_crit(n: int, bins: int, alpha: float) -> float:
     """The PSI that sampling noise alone exceeds with probability about ``alpha``.
 
     For a sample from the training distribution, ``n * PSI`` is approximately
     chi-square with ``bins - 1`` degrees of freedom (PSI is the symmetrised
-    Kullback-Leibler divergence; for small differences it equals Pearson's X^2 / n).
-    At n=200 and 6 bins this is 0.075, below the usual 0.2; at n=30 it is 0.50, where a
-    fixed 0.2 threshold would flag many pure-noise samples.
+    Kullback-Leibler divergence; for small differences it equals Pearson's X^2 / n). At
+    alpha=0.01 and 10 bins this is 0.108 at n=200, 0.043 at n=500 and 0.72 at n=30: a
+    threshold that follows n, where a fixed 0.2 misses real shape changes at large n
+    and flags noise at small n.
     """
     from scipy.stats import chi2
 
@@ -222,14 +235,15 @@ def psi_floor(n: int, bins: int, alpha: float) -> float:
     return float(chi2.isf(alpha, bins - 1) / n)
 
 
-def psi_rule(recent_counts: np.ndarray, train_counts: np.ndarray, rules: Rules) -> tuple[float, float, bool]:
-    """PSI over the bins, its noise floor at this sample size, and whether it flags drift.
+def psi_rule(recent_counts: np.ndarray, train_counts: np.ndarray, alpha: float) -> tuple[float, float, float, bool]:
+    """PSI over the bins, its critical value and p-value at this sample size, and whether it flags."""
+    from scipy.stats import chi2
 
-    Flags when PSI reaches both ``psi_threshold`` and the floor (see :func:`psi_floor`).
-    """
+    n = int(recent_counts.sum())
     value = psi(recent_counts, train_counts)
-    floor = psi_floor(int(recent_counts.sum()), train_counts.size, rules.chi2_alpha)
-    return value, floor, value >= max(rules.psi_threshold, floor)
+    crit = psi_crit(n, train_counts.size, alpha)
+    p = float(chi2.sf(n * value, train_counts.size - 1)) if train_counts.size >= 2 else 1.0
+    return value, crit, p, value >= crit
 
 
 def z_score(mean_recent: float, mean_train: float, std_train: float, n: int) -> float | None:
@@ -240,7 +254,7 @@ def z_score(mean_recent: float, mean_train: float, std_train: float, n: int) -> 
 
 
 def numeric_drift(x: np.ndarray, feature_stats: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
-    """The z rule, effect size and PSI of one numeric feature."""
+    """The z rule (location), effect size and PSI rule (shape) of one numeric feature."""
     n = x.size
     mean_r = float(x.mean())
     mean_t = float(feature_stats["mean"])
@@ -249,24 +263,28 @@ def numeric_drift(x: np.ndarray, feature_stats: Mapping[str, Any], rules: Rules)
     effect = (mean_r - mean_t) / std_t if std_t > 0 else None
     bins = numeric_bins(feature_stats)
     counts = np.bincount(bins.assign(x), minlength=bins.train_counts.size)
-    value, floor, by_psi = psi_rule(counts, bins.train_counts, rules)
+    value, crit, p, by_psi = psi_rule(counts, bins.train_counts, rules.chi2_alpha)
     by_z = abs(z) > rules.z_threshold if z is not None else mean_r != mean_t
+    if bins.train_counts.size < 2:  # a constant training feature: the z rule's fallback decides
+        by_psi = False
     return {
         "drifted": bool(by_z or by_psi),
         "rules": [r for r, hit in (("z", by_z), ("psi", by_psi)) if hit],
+        "n": int(n),
         "z": _r(z, 4),
         "effect": _r(effect, 4),
         "mean_recent": _r(mean_r, 4),
         "mean_train": _r(mean_t, 4),
         "psi": _r(value, 4),
-        "psi_floor": _r(floor, 4),
+        "psi_crit": _r(crit, 4),
+        "psi_p": _sig(p),
     }
 
 
 def categorical_drift(
     codes: np.ndarray, feature: CategoricalFeature, feature_stats: Mapping[str, Any], rules: Rules
 ) -> dict[str, Any]:
-    """Chi-square goodness of fit and PSI of one categorical feature (``codes`` index its categories)."""
+    """Chi-square goodness of fit of one categorical feature (``codes`` index its categories); PSI as a size."""
     from scipy.stats import chisquare
 
     k = len(feature.categories)
@@ -283,15 +301,14 @@ def categorical_drift(
         expected = train[present] / train[present].sum() * n
         res = chisquare(observed[present], expected)
         stat, p_value = float(res.statistic), float(res.pvalue)
-    value, floor, by_psi = psi_rule(observed, train, rules)
     by_chi2 = p_value < rules.chi2_alpha
     return {
-        "drifted": bool(by_chi2 or by_psi),
-        "rules": [r for r, hit in (("chi2", by_chi2), ("psi", by_psi)) if hit],
+        "drifted": bool(by_chi2),
+        "rules": ["chi2"] if by_chi2 else [],
+        "n": int(n),
         "chi2": _r(stat, 4),
-        "p_value": _r(p_value, 6),
-        "psi": _r(value, 4),
-        "psi_floor": _r(floor, 4),
+        "p_value": _sig(p_value),
+        "psi": _r(psi(observed, train), 4),
         "shares": {c: _r(observed[i] / n, 4) for i, c in enumerate(feature.categories)},
     }
 
@@ -311,6 +328,7 @@ def prediction_drift(proba: np.ndarray, churn_rate: float, rules: Rules) -> dict
     drifted = abs(z) > rules.z_threshold if z is not None else mean != churn_rate
     return {
         "drifted": bool(drifted),
+        "n": int(n),
         "mean_probability": _r(mean, 4),
         "train_churn_rate": _r(churn_rate, 4),
         "difference": _r(mean - churn_rate, 4),
@@ -322,10 +340,12 @@ def prediction_drift(proba: np.ndarray, churn_rate: float, rules: Rules) -> dict
 
 
 def columns(records: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
-    """Turn parsed records (feature values in schema order, then the probability) into arrays.
+    """Turn complete records (feature values in schema order, then the probability) into arrays.
 
     Numeric features become float64; categorical ones int codes into the schema's
-    categories; the probability is under ``"churn_probability"``.
+    categories; the probability is under ``"churn_probability"``. (The monitor builds its
+    columns from a window with :func:`churnops.monitor.quality.summarize`, where each
+    feature keeps its own valid values.)
     """
     n = len(records)
     cols: dict[str, np.ndarray] = {}
@@ -340,15 +360,22 @@ def columns(records: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
 
 
 def feature_drift(cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], rules: Rules) -> dict[str, dict]:
-    """Per-feature results for every schema feature present in ``cols``."""
+    """Per-feature results for every schema feature in ``cols``.
+
+    A feature with fewer than ``min_samples`` valid values is not judged:
+    ``{"drifted": False, "rules": [], "n": n, "checked": False}``.
+    """
     out: dict[str, dict] = {}
     for f in FEATURES:
         if f.name not in cols:
             continue
-        if isinstance(f, CategoricalFeature):
-            out[f.name] = categorical_drift(cols[f.name], f, stats["categorical"][f.name], rules)
+        x = cols[f.name]
+        if x.size < rules.min_samples:
+            out[f.name] = {"drifted": False, "rules": [], "n": int(x.size), "checked": False}
+        elif isinstance(f, CategoricalFeature):
+            out[f.name] = categorical_drift(x, f, stats["categorical"][f.name], rules)
         else:
-            out[f.name] = numeric_drift(cols[f.name], stats["numeric"][f.name], rules)
+            out[f.name] = numeric_drift(x, stats["numeric"][f.name], rules)
     return out
 
 
@@ -357,75 +384,134 @@ def drift_report(
     stats: Mapping[str, Any],
     rules: Rules,
     last_n: int,
-    skipped: Mapping[str, int] | None = None,
+    quality: Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> dict[str, Any]:
-    """The content of ``metrics/drift.json``: deterministic (no time, no absolute path).
+    """The full drift report (``metrics/drift_details.json``): deterministic, no time, no absolute path.
 
     Args:
-        cols: recent records as arrays (see :func:`columns`).
+        cols: recent values per feature (each feature its valid values) and
+            ``churn_probability`` (the valid probabilities).
         stats: validated training statistics.
         rules: thresholds.
-        last_n: how many records were asked for.
-        skipped: skipped-line counts per reason.
+        last_n: the window size asked for.
+        quality: the window's data quality (:func:`churnops.monitor.quality.quality_report`);
+            None for arrays that are all valid (the window is then the longest column).
         note: why there is no data, when there is none (e.g. the log is missing).
     """
-    n = int(cols["churn_probability"].size) if "churn_probability" in cols else 0
-    skipped = dict(sorted((k, int(v)) for k, v in (skipped or {}).items() if v))
+    if quality is None:
+        lines = max((int(c.size) for c in cols.values()), default=0)
+        quality = {"lines": lines, "invalid_lines": 0, "invalid_fraction": 0.0, "drifted": False}
+    lines = int(quality["lines"])
     report: dict[str, Any] = {
-        "n": n,
+        "status": "insufficient_data",
+        "message": "",
+        "flagged": [],
+        "lines": lines,
         "last_n": last_n,
-        "z_threshold": rules.z_threshold,
-        "psi_threshold": rules.psi_threshold,
-        "chi2_alpha": rules.chi2_alpha,
-        "min_samples": rules.min_samples,
-        "skipped_lines": sum(skipped.values()),
-        "skipped_reasons": skipped,
+        "invalid_fraction": quality["invalid_fraction"],
+        "thresholds": {
+            "z_threshold": rules.z_threshold,
+            "chi2_alpha": rules.chi2_alpha,
+            "min_samples": rules.min_samples,
+            "max_invalid_fraction": rules.max_invalid_fraction,
+        },
+        "quality": dict(quality),
         "features": {},
         "prediction": {},
     }
-    if n < rules.min_samples:
-        report["status"] = "insufficient_data"
-        why = note or f"{n} usable record(s) in the log"
+    if lines < rules.min_samples:
+        why = note or f"{lines} line(s) in the window"
         report["message"] = f"{why}; at least monitor.min_samples={rules.min_samples} are needed to judge drift"
         return report
-    report["features"] = feature_drift(cols, stats, rules)
-    report["prediction"] = prediction_drift(cols["churn_probability"], float(stats["churn_rate"]), rules)
-    flagged = [f"{name} ({', '.join(r['rules'])})" for name, r in report["features"].items() if r["drifted"]]
+    report["features"] = features = feature_drift(cols, stats, rules)
+    proba = cols.get("churn_probability", np.zeros(0))
+    if proba.size >= rules.min_samples:
+        report["prediction"] = prediction_drift(proba, float(stats["churn_rate"]), rules)
+    else:
+        report["prediction"] = {"drifted": False, "n": int(proba.size), "checked": False}
+    causes: list[str] = []
+    flagged: list[str] = []
+    if quality.get("drifted"):
+        flagged.append("invalid_lines")
+        causes.append(str(quality["cause"]))
+    for name, r in features.items():
+        if r["drifted"]:
+            flagged.append(name)
+            causes.append(f"{name} ({', '.join(r['rules'])})")
     if report["prediction"]["drifted"]:
         flagged.append("prediction")
-    report["status"] = "drift" if flagged else "ok"
-    report["message"] = (
-        f"drift in {'; '.join(flagged)}"
-        if flagged
-        else f"no drift in {len(FEATURE_NAMES)} features and the predictions"
-    )
+        causes.append("prediction")
+    unchecked = [name for name, r in features.items() if r.get("checked") is False]
+    if not report["prediction"].get("checked", True):
+        unchecked.append("prediction")
+    report["flagged"] = flagged
+    if flagged:
+        report["status"] = "drift"
+        report["message"] = "drift in " + "; ".join(causes)
+    elif len(unchecked) == len(features) and features:
+        report["message"] = f"no feature has monitor.min_samples={rules.min_samples} valid values in {lines} lines"
+    else:
+        report["status"] = "ok"
+        checked = len(features) - len([u for u in unchecked if u != "prediction"])
+        report["message"] = f"no drift in {checked} features" + (
+            " and the predictions" if "prediction" not in unchecked else ""
+        )
+    if unchecked and report["status"] != "insufficient_data":
+        report["message"] += f" (not checked, fewer than {rules.min_samples} valid values: {', '.join(unchecked)})"
     return report
 
 
-def plot_rows(cols: Mapping[str, np.ndarray], stats: Mapping[str, Any]) -> dict[str, list[dict]]:
+def headline(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The few scalars of ``metrics/drift.json``, the DVC metric (``dvc exp show`` columns).
+
+    ``flagged`` names what fired, space-separated (``"-"`` when nothing did); the
+    breakdowns stay in the full report, which is not a DVC metric.
+    """
+    return {
+        "status": report["status"],
+        "flagged": " ".join(report["flagged"]) or "-",
+        "lines": report["lines"],
+        "invalid_fraction": report["invalid_fraction"],
+    }
+
+
+def plot_rows(
+    cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], report: Mapping[str, Any] | None = None
+) -> dict[str, list[dict]]:
     """Per feature, the training and recent share of each bin, for DVC's bar plots.
 
-    Rows are ``{"bin", "share", "source": "train" | "recent"}``, training rows first,
-    bins in their natural order (the template keeps data order).
+    Rows are ``{"bin", "share", "source": "train" | "recent", "series", "verdict"}``,
+    training rows first, bins in their natural order (the template keeps data order).
+    ``series`` is ``"recent, flagged"`` for the recent bars of a feature the report flags
+    (drawn in red), and ``verdict`` says which rules fired (``"drift (z, psi)"``), so
+    the plot says which features are alarms and which are noise.
     """
     out: dict[str, list[dict]] = {}
-    n = int(cols["churn_probability"].size) if "churn_probability" in cols else 0
+    results = (report or {}).get("features") or {}
     for f in FEATURES:
+        x = cols.get(f.name, np.zeros(0, dtype=np.int64))
+        n = int(x.size)
         if isinstance(f, CategoricalFeature):
             labels = list(f.categories)
             train = np.array([stats["categorical"][f.name]["counts"][c] for c in labels], dtype=np.float64)
-            recent = np.bincount(cols[f.name], minlength=len(labels)) if n else np.zeros(len(labels))
+            recent = np.bincount(x.astype(np.int64), minlength=len(labels)) if n else np.zeros(len(labels))
         else:
             bins = numeric_bins(stats["numeric"][f.name])
             labels = bins.labels(integer=f.integer)
             train = bins.train_counts.astype(np.float64)
-            recent = np.bincount(bins.assign(cols[f.name]), minlength=len(labels)) if n else np.zeros(len(labels))
+            recent = np.bincount(bins.assign(x), minlength=len(labels)) if n else np.zeros(len(labels))
+        r = results.get(f.name) or {}
+        if r.get("drifted"):
+            series, verdict = "recent, flagged", f"drift ({', '.join(r['rules'])})"
+        else:
+            series, verdict = "recent", "no drift" if r.get("checked", bool(r)) else "not checked"
         rows = [
-            {"bin": b, "share": _r(c / train.sum(), 4), "source": "train"} for b, c in zip(labels, train, strict=True)
+            {"bin": b, "share": _r(c / train.sum(), 4), "source": "train", "series": "train", "verdict": verdict}
+            for b, c in zip(labels, train, strict=True)
         ]
         rows += [
-            {"bin": b, "share": _r(c / n if n else 0.0, 4), "source": "recent"}
+            {"bin": b, "share": _r(c / n if n else 0.0, 4), "source": "recent", "series": series, "verdict": verdict}
             for b, c in zip(labels, recent, strict=True)
         ]
         out[f.name] = rows
@@ -445,31 +531,42 @@ def _fmt(x: Any, spec: str = ".3f") -> str:
 
 def render_table(report: Mapping[str, Any]) -> str:
     """A compact, fixed-width summary of a drift report for the terminal."""
+    q = report.get("quality") or {}
+    t = report["thresholds"]
     lines = [f"status: {report['status']}  ({report['message']})"]
-    skipped = report.get("skipped_reasons") or {}
-    detail = ", ".join(f"{k} {v}" for k, v in skipped.items())
+    invalid = q.get("invalid_lines", 0)
+    detail = ", ".join(f"{k} {v['lines']}" for k, v in (q.get("reasons") or {}).items())
     lines.append(
-        f"records: {report['n']} of last_n={report['last_n']}; skipped lines: {report['skipped_lines']}"
-        + (f" ({detail})" if detail else "")
+        f"lines: {report['lines']} of last_n={report['last_n']}; invalid: {invalid}"
+        f" ({report['invalid_fraction']:.1%}{'; ' + detail if detail else ''})"
     )
+    for feature, values in (q.get("unseen_categories") or {}).items():
+        shown = ", ".join(f"{v!r} {c}" for v, c in values.items())
+        lines.append(f"unseen {feature} categories: {shown}")
     if not report["features"]:
         return "\n".join(lines)
-    header = f"{'feature':<22}{'drift':<7}{'rules':<10}{'z':>9}{'effect':>9}{'psi':>8}{'chi2':>9}{'p':>10}"
+    header = (
+        f"{'feature':<22}{'drift':<7}{'rules':<9}{'n':>6}{'z':>9}{'effect':>8}{'psi':>7}{'psi p':>9}{'chi2':>8}{'p':>9}"
+    )
     lines += ["", header, "-" * len(header)]
     for name, r in report["features"].items():
+        drift = "YES" if r["drifted"] else ("no" if r.get("checked", True) else "n/a")
         lines.append(
-            f"{name:<22}{'YES' if r['drifted'] else 'no':<7}{','.join(r['rules']) or '-':<10}"
-            f"{_fmt(r.get('z'), '.2f'):>9}{_fmt(r.get('effect'), '.3f'):>9}{_fmt(r.get('psi'), '.3f'):>8}"
-            f"{_fmt(r.get('chi2'), '.1f'):>9}{_fmt(r.get('p_value'), '.2g'):>10}"
+            f"{name:<22}{drift:<7}{','.join(r['rules']) or '-':<9}{r['n']:>6}"
+            f"{_fmt(r.get('z'), '.2f'):>9}{_fmt(r.get('effect'), '.3f'):>8}{_fmt(r.get('psi'), '.3f'):>7}"
+            f"{_fmt(r.get('psi_p'), '.2g'):>9}{_fmt(r.get('chi2'), '.1f'):>8}{_fmt(r.get('p_value'), '.2g'):>9}"
         )
     p = report["prediction"]
+    if p.get("checked", True):
+        lines.append(
+            f"{'prediction':<22}{'YES' if p['drifted'] else 'no':<7}{'z' if p['drifted'] else '-':<9}{p['n']:>6}"
+            f"{_fmt(p['z'], '.2f'):>9}   mean {p['mean_probability']:.3f}"
+            f" vs training churn rate {p['train_churn_rate']:.3f}"
+        )
+    else:
+        lines.append(f"{'prediction':<22}{'n/a':<7}{'-':<9}{p['n']:>6}   (no valid churn_probability)")
     lines.append(
-        f"{'prediction':<22}{'YES' if p['drifted'] else 'no':<7}{'z' if p['drifted'] else '-':<10}"
-        f"{_fmt(p['z'], '.2f'):>9}   mean {p['mean_probability']:.3f}"
-        f" vs training churn rate {p['train_churn_rate']:.3f}"
-    )
-    lines.append(
-        f"thresholds: |z| > {report['z_threshold']:g}, psi >= {report['psi_threshold']:g} (and above its noise floor), "
-        f"chi2 p < {report['chi2_alpha']:g}"
+        f"thresholds: |z| > {t['z_threshold']:g}; psi above its noise level and chi2 at p < {t['chi2_alpha']:g}; "
+        f"invalid lines <= {t['max_invalid_fraction']:.0%}"
     )
     return "\n".join(lines)

@@ -1,35 +1,41 @@
-"""Read the newest records of a (rotated) JSON-lines log without reading the whole log.
+"""Read the newest lines of one or several (rotated) JSON-lines logs without reading them whole.
 
 A prediction log can hold millions of lines; the monitor needs the last few hundred.
 :func:`iter_lines_newest_first` seeks to the end of each file and reads it backwards in
-fixed-size blocks, so the time and memory of :func:`tail_records` depend on the number of
-records asked for, not on the size of the log.
+fixed-size blocks, so the time and memory of :func:`read_window` depend on the window
+size, not on the size of the log nor on what its tail holds.
 
 Rotation follows the format's naming (:func:`churnops.predlog.log_files`): ``X`` is the live
-file, ``X.1`` the most recently rotated one, ``X.2`` older, and so on. "The last N records" are the newest N
-across all of them. Compressed backups (``X.1.gz``) are not read.
+file, ``X.1`` the most recently rotated one, ``X.2`` older, and so on. "The newest N lines"
+are the newest N across all of them. Compressed backups (``X.1.gz``) are not read. Several
+logs (one per replica) are merged by time stamp into one window.
 
-Lines that are not records (a partial last line after a crash, invalid JSON, binary
-junk, a record failing the feature schema) are skipped and counted by reason, never
-fatal. The log is opened read-only and never modified.
+Every non-blank line is part of the window, valid or not (a partial last line after a
+crash, invalid JSON, binary junk, a rejected request): bad traffic counts against data
+quality instead of being replaced by older lines. The logs are opened read-only and
+never modified.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections import Counter
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from churnops.monitor.records import Entry
 from churnops.predlog import log_files as rotated_files
 
 BLOCK_SIZE = 64 * 1024
 """Bytes read per backward step: about 250 log records, so last_n=500 takes ~3 reads."""
-MAX_LINE_BYTES = 1024 * 1024
-"""Longer lines are skipped as ``too_long`` without ever being held in memory whole
-(a record is ~250 bytes; a megabyte of bytes without a newline is junk, not a record)."""
+MAX_LINE_BYTES = 64 * 1024
+"""Longer lines count as ``too_long`` without ever being held in memory whole (a prediction
+is ~300 bytes, a rejection record < 4 KiB): a window of ``last_n`` lines never reads more
+than ``last_n * MAX_LINE_BYTES`` bytes, whatever the tail holds."""
 
 TOO_LONG = object()
 """Sentinel yielded instead of the bytes of a line longer than ``max_line_bytes``."""
@@ -138,65 +144,143 @@ def iter_lines_newest_first(
             fh.close()
 
 
+GLOB_CHARS = frozenset("*?[")
+_BACKUP = re.compile(r".*\.(\d+|gz)$")
+
+
+def resolve_logs(logs: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The live log files named by ``logs``: paths, or glob patterns (``logs/*/predictions.jsonl``).
+
+    A glob's matches are sorted; rotated backups (``X.1``, ``X.1.gz``) are never matched
+    themselves, they are read through their live file. Duplicates are dropped. A path
+    that does not exist is kept (it reads as empty, and its backups are still found).
+    """
+    items = [logs] if isinstance(logs, str | Path) else list(logs)
+    out: list[Path] = []
+    for item in items:
+        text = str(item)
+        if GLOB_CHARS & set(text):
+            root = Path(text).anchor or "."
+            rel = text[len(root) :] if Path(text).is_absolute() else text
+            matches = sorted(p for p in Path(root).glob(rel) if not _BACKUP.fullmatch(p.name))
+        else:
+            matches = [Path(text)]
+        out.extend(m for m in matches if m not in out)
+    return out
+
+
+def _ts_key(ts: Any) -> float | None:
+    if type(ts) is not str:
+        return None
+    try:
+        return datetime.fromisoformat(ts).timestamp()
+    except ValueError:
+        return None
+
+
 @dataclass
-class Tail:
-    """The outcome of :func:`tail_records`."""
+class Window:
+    """The outcome of :func:`read_window`."""
 
-    records: list[Any]
-    """Accepted records, oldest first (the newest record is last)."""
-    skipped: Counter[str] = field(default_factory=Counter)
-    """Lines examined but not accepted, per reason."""
+    entries: list[Any]
+    """Classified lines, oldest first (the newest line is last)."""
     files: list[Path] = field(default_factory=list)
-    """The log files that exist, newest first."""
-
-    @property
-    def skipped_lines(self) -> int:
-        return sum(self.skipped.values())
-
-
-ParseResult = tuple[Any, None] | tuple[None, str]
-"""``(record, None)`` for an accepted line, ``(None, reason)`` for a skipped one."""
+    """The log files that exist, per source newest first."""
+    blank_lines: int = 0
+    """Blank lines passed over (not traffic; at most the allowance)."""
+    lines_read: int = 0
+    """Every line looked at, blank ones included: at most ``2 n + sources``."""
 
 
-def tail_records(
-    path: str | Path,
+class _Stream:
+    """One source's lines newest first, classified, with a merge key from ``ts``."""
+
+    def __init__(
+        self, path: Path, parse: Callable[[bytes], Any], block_size: int, max_line_bytes: int, merge: bool
+    ) -> None:
+        self.lines = iter_lines_newest_first(path, block_size, max_line_bytes)
+        self.parse = parse
+        self.merge = merge  # only a merge of several logs needs the time stamps
+        self.key = math.inf  # a line without ts sorts with its newer neighbour (the first: first)
+        self.head: Any = None
+        self.done = False
+
+    def advance(self, window: Window, blank_allowance: int) -> None:
+        """Load the next non-blank line into ``head`` (``done`` when there is none)."""
+        for line in self.lines:
+            window.lines_read += 1
+            if line.data is TOO_LONG:
+                self.head = _invalid("too_long")
+                return
+            if not line.data.strip():
+                if window.blank_lines < blank_allowance:
+                    window.blank_lines += 1
+                    continue
+                self.head = _invalid("empty")
+                return
+            entry = self.parse(line.data)
+            # An unterminated last line that is not JSON is a write cut short (crash, full
+            # disk, or a write in progress): its own reason, so it is recognisable.
+            if not line.terminated and entry.reason in ("invalid_json", "binary"):
+                entry = _invalid("partial")
+            if self.merge:
+                key = _ts_key(entry.ts)
+                if key is not None:
+                    self.key = key
+            self.head = entry
+            return
+        self.done = True
+        self.head = None
+
+
+def _invalid(reason: str) -> Entry:
+    return Entry(reason=reason)
+
+
+def read_window(
+    logs: str | Path | Sequence[str | Path],
     n: int,
-    parse: Callable[[bytes], ParseResult],
+    parse: Callable[[bytes], Any],
     block_size: int = BLOCK_SIZE,
     max_line_bytes: int = MAX_LINE_BYTES,
-) -> Tail:
-    """Return the newest ``n`` lines that ``parse`` accepts, across rotated files.
+    blank_allowance: int | None = None,
+) -> Window:
+    """The newest ``n`` lines of one or several logs, valid or not, classified by ``parse``.
 
-    Only the lines between the end of the log and the ``n``-th accepted record are
-    examined, so skipped-line counts describe that window, not the whole log.
+    Invalid lines are part of the window; they are never replaced by older lines, so a
+    check reads at most ``n`` lines plus ``blank_allowance`` blank ones (default ``n``):
+    its cost is bounded whatever the tail holds. With several logs (replicas), lines
+    are merged newest first by their ``ts``; a line without a readable ``ts`` keeps the
+    position of its newer neighbour in its own log.
 
     Args:
-        path: the live log file ``X`` (backups ``X.1``, ``X.2``... are found beside it).
-        n: how many accepted records to return (fewer if the log holds fewer).
-        parse: turns one line (without newline) into ``(record, None)`` or ``(None, reason)``.
+        logs: live log files or glob patterns (see :func:`resolve_logs`); each one's
+            backups ``X.1``, ``X.2``... are read after it.
+        n: window size in lines.
+        parse: turns one line (without newline) into an entry with ``reason`` and ``ts``.
 
     Raises:
         LogReadError: a log file exists but cannot be read.
     """
-    records: list[Any] = []
-    skipped: Counter[str] = Counter()
-    files = rotated_files(path)
-    if n > 0:
-        for line in iter_lines_newest_first(path, block_size, max_line_bytes):
-            if line.data is TOO_LONG:
-                skipped["too_long"] += 1
-                continue
-            if not line.data.strip():
-                skipped["empty"] += 1
-                continue
-            record, reason = parse(line.data)
-            if reason is not None:
-                # An unterminated last line that does not parse is a write cut short (crash,
-                # full disk, or a write in progress): its own reason, so it is recognisable.
-                skipped["partial" if not line.terminated else reason] += 1
-                continue
-            records.append(record)
-            if len(records) >= n:
-                break
-    records.reverse()
-    return Tail(records=records, skipped=skipped, files=files)
+    sources = resolve_logs(logs)
+    window = Window(entries=[], files=[f for s in sources for f in rotated_files(s)])
+    allowance = n if blank_allowance is None else blank_allowance
+    if n <= 0:
+        return window
+    streams = [_Stream(s, parse, block_size, max_line_bytes, merge=len(sources) > 1) for s in sources]
+    for s in streams:
+        s.advance(window, allowance)
+    newest_first: list[Any] = []
+    while len(newest_first) < n:
+        live = [s for s in streams if not s.done]
+        if not live:
+            break
+        best = live[0] if len(live) == 1 else max(live, key=lambda s: s.key)
+        newest_first.append(best.head)
+        if len(newest_first) < n:
+            best.advance(window, allowance)
+    for s in streams:
+        s.lines.close()
+    newest_first.reverse()
+    window.entries = newest_first
+    return window

@@ -12,7 +12,7 @@ import pytest
 
 from churnops.generate import churn_probability, sample_features
 from churnops.prepare import training_stats
-from churnops.schema import CATEGORICAL, NUMERIC
+from churnops.schema import BY_NAME, CATEGORICAL, NUMERIC
 
 TRAIN_ROWS = 200_000
 
@@ -30,6 +30,15 @@ def draw(
     out.update({f.name: cols[f.name].astype(np.int64) for f in CATEGORICAL})
     out["churn_probability"] = churn_probability(cols)
     return out
+
+
+def spread(cols: dict[str, np.ndarray], feature: str, factor: float, center: float) -> dict[str, np.ndarray]:
+    """``cols`` with ``feature`` spread by ``factor`` about ``center`` (the same mean), rounded and
+    clipped to the schema's range as a logged value would be."""
+    f = BY_NAME[feature]
+    x = center + factor * (cols[feature] - center)
+    x = np.round(x) if f.integer else np.round(x, 1)  # type: ignore[union-attr]
+    return {**cols, feature: np.clip(x, f.low, f.high)}  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="session")

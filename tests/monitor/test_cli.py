@@ -15,7 +15,7 @@ from churnops.generate import traffic_records
 from churnops.io import write_jsonl
 from churnops.monitor.check import InputError, check
 from churnops.monitor.drift import Rules
-from tests.utils.project import REPO_ROOT
+from tests.utils.project import REPO_ROOT, set_params
 
 
 def write_log(path: Path, rows: int = 400, seed: int = 11, **kwargs) -> Path:
@@ -49,10 +49,20 @@ def no_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_ok_log_exits_0_and_prints_the_table(capsys, no_params, ok_log: Path, stats_file: Path) -> None:
-    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file), "--fail-on-drift")
+    code, out, _ = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file), "--fail-on-drift")
     assert code == 0, out
     assert out.startswith("status: ok")
-    assert "tenure_months" in out and "prediction" in out and err == ""
+    assert "tenure_months" in out and "prediction" in out
+
+
+def test_outside_a_project_it_says_which_params_it_used(capsys, no_params, ok_log, stats_file) -> None:
+    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
+    assert code == 0
+    assert "no params.yaml in" in err and "built-in defaults" in err and "last_n=200" in err and "--params" in err
+    assert "params: built-in defaults" in out
+    (no_params / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
+    assert code == 0 and err == "" and "params: params.yaml" in out
 
 
 def test_drift_exits_1_only_with_fail_on_drift(capsys, no_params, drifted_log: Path, stats_file: Path) -> None:
@@ -73,7 +83,8 @@ def test_out_writes_the_report_and_flags_override_params(capsys, no_params, ok_l
     )  # fmt: skip
     assert code == 0
     report = json.loads(out_file.read_text())
-    assert (report["n"], report["last_n"], report["z_threshold"], report["min_samples"]) == (120, 120, 3.5, 30)
+    assert (report["lines"], report["last_n"]) == (120, 120)
+    assert (report["thresholds"]["z_threshold"], report["thresholds"]["min_samples"]) == (3.5, 30)
 
 
 def test_missing_log_is_insufficient_data_with_a_clear_message(capsys, no_params, tmp_path, stats_file) -> None:
@@ -82,7 +93,7 @@ def test_missing_log_is_insufficient_data_with_a_clear_message(capsys, no_params
     )
     assert code == 0
     assert out.startswith("status: insufficient_data")
-    assert "nope.jsonl not found" in err and len(err.strip().splitlines()) == 1
+    assert "nope.jsonl not found" in err.strip().splitlines()[-1] and len(err.strip().splitlines()) == 2
 
 
 def test_empty_log_is_insufficient_data(capsys, no_params, tmp_path, stats_file) -> None:
@@ -94,10 +105,11 @@ def test_empty_log_is_insufficient_data(capsys, no_params, tmp_path, stats_file)
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--last-n", "0"], "--last-n must be an integer >= 1 (got '0')"),
-        (["--last-n", "ten"], "--last-n must be an integer >= 1 (got 'ten')"),
-        (["--z-threshold", "-1"], "--z-threshold must be a number > 0"),
-        (["--z-threshold", "nan"], "--z-threshold must be a number > 0"),
+        (["--last-n", "0"], "--last-n input should be greater than or equal to 1 (got 0)"),
+        (["--last-n", "20000000"], "--last-n input should be less than or equal to 10000000"),
+        (["--last-n", "ten"], "--last-n must be an integer (got 'ten')"),
+        (["--z-threshold", "-1"], "--z-threshold input should be greater than 0"),
+        (["--z-threshold", "nan"], "--z-threshold input should be greater than 0"),
         (["--stats", "missing.json"], "missing.json: training statistics not found"),
         (["--params", "missing.yaml"], "missing.yaml: params file not found"),
     ],
@@ -120,14 +132,18 @@ def test_unreadable_log_and_bad_stats_exit_2(capsys, no_params, tmp_path, ok_log
     assert code == 2 and "not valid training statistics" in err
 
 
-def test_corrupt_lines_are_counted_in_the_report(tmp_path: Path, train_stats: dict) -> None:
+def test_corrupt_lines_are_counted_in_the_window(tmp_path: Path, train_stats: dict) -> None:
     log = write_log(tmp_path / "p.jsonl", rows=100)
     with open(log, "ab") as fh:
         fh.write(b'\x00\x01garbage\n{"features": {"plan": "gold"}}\n{"truncat')
     report = check(log, train_stats, Rules(), 50).report
-    assert report["n"] == 50
-    assert report["skipped_lines"] == 3
-    assert report["skipped_reasons"] == {"binary": 1, "partial": 1, "schema": 1}
+    q = report["quality"]
+    assert report["lines"] == 50 and q["invalid_lines"] == 3 and report["invalid_fraction"] == 0.06
+    assert {k: v["lines"] for k, v in q["reasons"].items()} == {"binary": 1, "partial": 1, "schema": 1}
+    assert q["unseen_categories"] == {"plan": {"gold": 1}}
+    # The record with plan "gold" has no other feature: every other one is reported missing.
+    assert q["features"]["tenure_months"] == {"missing": {"lines": 1, "share": 0.02}}
+    assert report["status"] == "drift" and report["flagged"] == ["invalid_lines"]
 
 
 def test_check_never_modifies_the_log(tmp_path: Path, train_stats: dict) -> None:
@@ -150,13 +166,23 @@ def test_check_raises_input_error_for_unreadable_log(tmp_path: Path, train_stats
 def test_stage_reports_drift_without_failing(tmp_path: Path, stats_file: Path) -> None:
     log = write_log(tmp_path / "p.jsonl", shift={"tenure_months": -24})
     out, plots = tmp_path / "metrics" / "drift.json", tmp_path / "metrics" / "drift_plots"
+    details = tmp_path / "metrics" / "drift_details.json"
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO_ROOT / "params.yaml").read_text())
+    set_params(tmp_path, {"monitor.log": str(log)})
     proc = subprocess.run(
-        [sys.executable, "stages/monitor.py", "--params", "params.yaml", "--log", str(log), "--stats", str(stats_file),
-         "--out", str(out), "--plots", str(plots)],
+        [sys.executable, "stages/monitor.py", "--params", str(params), "--stats", str(stats_file),
+         "--out", str(out), "--details", str(details), "--plots", str(plots)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(out.read_text())
+    assert json.loads(out.read_text()) == {
+        "status": "drift",
+        "flagged": "tenure_months prediction",
+        "lines": 200,
+        "invalid_fraction": 0.0,
+    }
+    report = json.loads(details.read_text())
     assert report["status"] == "drift" and report["features"]["tenure_months"]["drifted"]
     assert sorted(p.name for p in plots.iterdir()) == sorted(
         f"{n}.json" for n in ("tenure_months", "num_complaints", "avg_session_minutes", "plan", "region")
@@ -164,3 +190,22 @@ def test_stage_reports_drift_without_failing(tmp_path: Path, stats_file: Path) -
     rows = json.loads((plots / "plan.json").read_text())
     assert {r["source"] for r in rows} == {"train", "recent"}
     assert str(tmp_path) not in out.read_text()  # no absolute paths in the metric
+    assert {r["series"] for r in json.loads((plots / "tenure_months.json").read_text())} == {"train", "recent, flagged"}
+
+
+def test_dvc_yaml_monitor_stage_lists_every_monitor_param_and_the_default_log() -> None:
+    # The stage reads monitor.log itself (DVC cannot interpolate a list), so the DAG edge
+    # to generate's simulated log is a dep written out: hold the copies together.
+    import yaml
+
+    from churnops.params import MonitorParams
+
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    stage = stages["monitor"]
+    assert set(stage["params"]) == {f"monitor.{k}" for k in MonitorParams.model_fields}
+    default_log = MonitorParams().log
+    params_log = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["monitor"]["log"]
+    assert default_log == params_log and default_log in stage["deps"] and default_log in stages["generate"]["outs"]
+    assert f"--traffic-out {default_log}" in stages["generate"]["cmd"]
+    monitor_modules = {f"churnops/monitor/{p.name}" for p in (REPO_ROOT / "churnops" / "monitor").glob("*.py")}
+    assert monitor_modules <= set(stage["deps"])

@@ -1,4 +1,4 @@
-"""The tail reader returns exactly the newest N records, whatever the file looks like."""
+"""The tail reader returns exactly the newest N lines, whatever the files look like, and no more."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from churnops.monitor.records import parse_line
-from churnops.monitor.tail import LogReadError, iter_lines_newest_first, rotated_files, tail_records
+from churnops.monitor.tail import LogReadError, iter_lines_newest_first, read_window, resolve_logs, rotated_files
 
 
-def rec(i: int, pad: int = 0) -> bytes:
+def rec(i: int, pad: int = 0, ts: str | None = None) -> bytes:
     features = {
         "tenure_months": i % 200,
         "num_complaints": 1,
@@ -23,18 +23,38 @@ def rec(i: int, pad: int = 0) -> bytes:
         "region": "east",
     }
     body = {"request_id": f"r{i}", "features": features, "churn_probability": 0.25, "pad": "x" * pad}
+    if ts is not None:
+        body["ts"] = ts
     return json.dumps(body).encode()
 
 
-def ids(tail) -> list[int]:
-    return [r[0] for r in tail.records]  # tenure_months carries i % 200
+def tail_records(path, n: int, parse=parse_line, **kwargs):
+    return read_window(path, n, parse, **kwargs)
+
+
+def ids(window) -> list[int]:
+    return [e.values[0] for e in window.entries if e.reason is None]  # tenure_months carries i % 200
+
+
+def reasons(window) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for e in window.entries:
+        if e.reason is not None:
+            out[e.reason] = out.get(e.reason, 0) + 1
+    return out
 
 
 def reference(lines: list[tuple[bytes, bool]], n: int) -> list:
-    """The obvious (whole-file) answer: parse every line, keep the last n accepted ones."""
-    ok = [parse_line(data)[0] for data, _ in lines]
-    ok = [r for r in ok if r is not None]
-    return ok[-n:] if n else []
+    """The obvious (whole-file) answer: the last n non-blank lines (up to n blank ones are passed over)."""
+    kept, blanks = [], 0
+    for data, _ in reversed(lines):
+        if len(kept) == n:
+            break
+        if not data.strip() and blanks < n:
+            blanks += 1
+            continue
+        kept.append(parse_line(data) if data.strip() else "empty")
+    return list(reversed(kept))
 
 
 @pytest.mark.parametrize("trailing_newline", [True, False])
@@ -45,17 +65,17 @@ def test_exact_last_n_with_and_without_trailing_newline(
     log = tmp_path / "p.jsonl"
     log.write_bytes(b"\n".join(rec(i) for i in range(50)) + (b"\n" if trailing_newline else b""))
     for n in (1, 2, 10, 49, 50, 51, 1000):
-        tail = tail_records(log, n, parse_line, block_size=block_size)
+        tail = tail_records(log, n, block_size=block_size)
         assert ids(tail) == list(range(max(0, 50 - n), 50)), n
-        assert tail.skipped_lines == 0
+        assert reasons(tail) == {}
 
 
 def test_records_larger_than_the_block_size(tmp_path: Path) -> None:
     log = tmp_path / "p.jsonl"
     log.write_bytes(b"".join(rec(i, pad=5000 + 997 * i) + b"\n" for i in range(12)))
-    tail = tail_records(log, 5, parse_line, block_size=512)
+    tail = tail_records(log, 5, block_size=512)
     assert ids(tail) == [7, 8, 9, 10, 11]
-    assert tail.skipped_lines == 0
+    assert reasons(tail) == {}
 
 
 def test_across_rotation_newest_first(tmp_path: Path) -> None:
@@ -69,9 +89,9 @@ def test_across_rotation_newest_first(tmp_path: Path) -> None:
     (tmp_path / "p.jsonl.bak").write_bytes(b"junk\n")
     assert [p.name for p in rotated_files(log)] == ["p.jsonl", "p.jsonl.1", "p.jsonl.2"]
     for n, expected in ((3, range(22, 25)), (5, range(20, 25)), (12, range(13, 25)), (100, range(25))):
-        tail = tail_records(log, n, parse_line, block_size=64)
+        tail = tail_records(log, n, block_size=64)
         assert ids(tail) == list(expected)
-        assert tail.skipped_lines == 0
+        assert reasons(tail) == {}
 
 
 def test_rotation_numbers_sort_numerically_and_missing_live_file_is_fine(tmp_path: Path) -> None:
@@ -79,10 +99,10 @@ def test_rotation_numbers_sort_numerically_and_missing_live_file_is_fine(tmp_pat
     for k in (1, 2, 10):
         (tmp_path / f"p.jsonl.{k}").write_bytes(rec(k) + b"\n")
     assert [p.name for p in rotated_files(log)] == ["p.jsonl.1", "p.jsonl.2", "p.jsonl.10"]
-    assert ids(tail_records(log, 2, parse_line)) == [2, 1]
+    assert ids(tail_records(log, 2)) == [2, 1]
 
 
-def test_corrupt_partial_and_binary_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+def test_invalid_lines_are_part_of_the_window_with_their_reason(tmp_path: Path) -> None:
     log = tmp_path / "p.jsonl"
     bad_schema = json.loads(rec(1))
     bad_schema["features"]["plan"] = "gold"
@@ -100,29 +120,43 @@ def test_corrupt_partial_and_binary_lines_are_skipped_and_counted(tmp_path: Path
         rec(4),
     ]
     log.write_bytes(b"\n".join(lines) + b"\n" + rec(5)[:40])  # the last line after a crash
-    tail = tail_records(log, 100, parse_line, block_size=16)
-    assert ids(tail) == [0, 1, 2, 4]
-    assert dict(tail.skipped) == {
+    tail = tail_records(log, 100, block_size=16)
+    # A bad probability keeps the record's features (3 here) out of nothing but the prediction rule.
+    assert ids(tail) == [0, 1, 2, 3, 4]
+    assert reasons(tail) == {
         "partial": 1,
         "binary": 1,
         "invalid_json": 1,
         "schema": 1,
         "not_an_object": 1,
         "no_features": 1,
-        "empty": 1,
-        "bad_probability": 1,
     }
-    # Only the window up to the n-th accepted record is examined (and counted).
-    tail = tail_records(log, 1, parse_line, block_size=16)
-    assert ids(tail) == [4] and dict(tail.skipped) == {"partial": 1}
+    assert tail.blank_lines == 1 and len(tail.entries) == 11
+    # The window is the newest n lines, valid or not: never filled from older ones.
+    tail = tail_records(log, 2, block_size=16)
+    assert ids(tail) == [4] and reasons(tail) == {"partial": 1}
 
 
-def test_overlong_lines_are_skipped_without_holding_them(tmp_path: Path) -> None:
+def test_a_garbage_tail_is_read_no_further_than_the_window(tmp_path: Path) -> None:
+    log = tmp_path / "p.jsonl"
+    garbage = json.loads(rec(0))
+    garbage["features"]["plan"] = "enterprise"
+    log.write_bytes(b"".join(rec(i) + b"\n" for i in range(1000)) + (json.dumps(garbage).encode() + b"\n") * 20_000)
+    tail = tail_records(log, 200)
+    assert reasons(tail) == {"schema": 200} and ids(tail) == []
+    assert tail.lines_read <= 201
+    # Blank lines are passed over, but only up to an allowance of n: the cost stays bounded.
+    log.write_bytes(b"".join(rec(i) + b"\n" for i in range(10)) + b"\n" * 1000)
+    tail = tail_records(log, 50)
+    assert tail.blank_lines == 50 and reasons(tail) == {"empty": 50} and tail.lines_read <= 101
+
+
+def test_overlong_lines_are_counted_without_holding_them(tmp_path: Path) -> None:
     log = tmp_path / "p.jsonl"
     log.write_bytes(rec(0) + b"\n" + b"z" * 50_000 + b"\n" + rec(1) + b"\n" + b"y" * 50_000)
-    tail = tail_records(log, 10, parse_line, block_size=1000, max_line_bytes=10_000)
+    tail = tail_records(log, 10, block_size=1000, max_line_bytes=10_000)
     assert ids(tail) == [0, 1]
-    assert dict(tail.skipped) == {"too_long": 2}
+    assert reasons(tail) == {"too_long": 2}
 
 
 def test_matches_the_whole_file_reading_on_random_logs(tmp_path: Path) -> None:
@@ -138,8 +172,33 @@ def test_matches_the_whole_file_reading_on_random_logs(tmp_path: Path) -> None:
         log = tmp_path / f"p{trial}.jsonl"
         log.write_bytes(data)
         n = rnd.randint(1, 45)
-        got = tail_records(log, n, parse_line, block_size=rnd.choice([1, 3, 17, 128, 4096])).records
-        assert got == reference(lines, n), trial
+        got = tail_records(log, n, block_size=rnd.choice([1, 3, 17, 128, 4096])).entries
+        want = reference(lines, n)
+        # The unterminated last line, if not JSON, is "partial" instead of its parse reason.
+        strip = lambda es: [(e.reason if e != "empty" else "empty", getattr(e, "values", None)) for e in es]  # noqa: E731
+        got_s, want_s = strip(got), [("empty", None) if e == "empty" else (e.reason, e.values) for e in want]
+        if got_s and got_s[-1][0] == "partial":
+            want_s[-1] = got_s[-1]
+        assert got_s == want_s, trial
+
+
+def test_replicas_are_merged_newest_first_by_time_stamp(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "predictions.jsonl", tmp_path / "b" / "predictions.jsonl"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    # Replica a served the even seconds, b the odd ones; b's garbage line takes its neighbour's time.
+    a.write_bytes(b"".join(rec(i, ts=f"2025-01-01T00:00:{i:02d}.000000Z") + b"\n" for i in range(0, 40, 2)))
+    b_lines = [rec(i, ts=f"2025-01-01T00:00:{i:02d}.5Z") + b"\n" for i in range(1, 40, 2)]
+    b_lines.insert(10, b"{garbage\n")
+    b.write_bytes(b"".join(b_lines))
+    window = read_window([a, b], 10, parse_line)
+    assert ids(window) == list(range(30, 40)) and reasons(window) == {}
+    window = read_window([a, b], 30, parse_line)
+    assert ids(window) == list(range(11, 40)) and reasons(window) == {"invalid_json": 1}
+    # A glob names the same replicas (rotated backups are reached through their live file).
+    (tmp_path / "a" / "predictions.jsonl.1").write_bytes(rec(999) + b"\n")
+    assert resolve_logs(str(tmp_path / "*" / "predictions.jsonl*")) == [a, b]
+    assert ids(read_window(str(tmp_path / "*" / "predictions.jsonl"), 10, parse_line)) == list(range(30, 40))
 
 
 def test_iterates_lines_newest_first_and_flags_the_unterminated_one(tmp_path: Path) -> None:
@@ -152,20 +211,20 @@ def test_iterates_lines_newest_first_and_flags_the_unterminated_one(tmp_path: Pa
 
 
 def test_missing_log_has_no_files_and_no_records(tmp_path: Path) -> None:
-    tail = tail_records(tmp_path / "absent.jsonl", 10, parse_line)
-    assert tail.records == [] and tail.files == [] and tail.skipped_lines == 0
+    tail = tail_records(tmp_path / "absent.jsonl", 10)
+    assert tail.entries == [] and tail.files == [] and tail.lines_read == 0
 
 
 def test_unreadable_log_raises(tmp_path: Path) -> None:
     (tmp_path / "dir.jsonl").mkdir()
     with pytest.raises(LogReadError, match=r"dir\.jsonl"):
-        tail_records(tmp_path / "dir.jsonl", 10, parse_line)
+        tail_records(tmp_path / "dir.jsonl", 10)
     if os.geteuid() != 0:  # root reads anything
         locked = tmp_path / "locked.jsonl"
         locked.write_bytes(rec(0) + b"\n")
         locked.chmod(0)
         with pytest.raises(LogReadError, match=r"locked\.jsonl"):
-            tail_records(locked, 10, parse_line)
+            tail_records(locked, 10)
 
 
 def test_never_modifies_the_log(tmp_path: Path) -> None:
@@ -176,7 +235,7 @@ def test_never_modifies_the_log(tmp_path: Path) -> None:
         p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns, p.stat().st_size)
         for p in tmp_path.iterdir()
     }
-    tail_records(log, 1000, parse_line, block_size=100)
+    tail_records(log, 1000, block_size=100)
     after = {
         p: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns, p.stat().st_size)
         for p in tmp_path.iterdir()

@@ -11,7 +11,7 @@ import pytest
 
 from churnops.generate import traffic_records
 from churnops.monitor.records import parse_line as monitor_parse
-from churnops.monitor.tail import tail_records
+from churnops.monitor.tail import read_window
 from churnops.schema import FEATURES
 from tests.service.conftest import Trained, write_repo
 from tests.service.logread import read_log
@@ -60,7 +60,8 @@ def test_live_service_never_glues_a_record_and_the_monitor_reads_every_value_bac
     assert len(contents.predictions) == 120  # the record after the fragment was not swallowed
     assert contents.skipped == {"invalid_json": 1}  # the fragment, alone on its line
 
-    tail = tail_records(log, 1000, monitor_parse)
-    assert tail.skipped == {"invalid_json": 1}
-    assert Counter(tail.records) == sent  # every feature and probability, exactly as served
+    window = read_window(log, 1000, monitor_parse)
+    assert Counter(e.reason for e in window.entries if e.reason) == {"invalid_json": 1}
+    served = Counter((*e.values, e.probability) for e in window.entries if e.reason is None)
+    assert served == sent  # every feature and probability, exactly as served
     assert sum(sent.values()) == 120
