@@ -35,6 +35,13 @@ EXAMPLE_CUSTOMER: dict[str, Any] = {
 }
 
 
+def _whole(value: float) -> int:
+    # Exact, unlike pydantic's float multiple_of (which has a tolerance: it took 2.6e-42).
+    if not value.is_integer():
+        raise ValueError("not a whole number")
+    return int(value)
+
+
 def _integer(low: float, high: float, description: str) -> Any:
     """An integer feature: a JSON integer, or a float with no fractional part (92.0 -> 92).
 
@@ -43,7 +50,7 @@ def _integer(low: float, high: float, description: str) -> Any:
     with no Python call; only a float pays for ``int()``. Strings and booleans stay refused.
     """
     whole_float = core_schema.no_info_after_validator_function(
-        int, core_schema.float_schema(strict=True, allow_inf_nan=False, multiple_of=1.0)
+        _whole, core_schema.float_schema(strict=True, allow_inf_nan=False)
     )
     either = core_schema.union_schema(
         [core_schema.int_schema(strict=True), whole_float],
