@@ -16,6 +16,7 @@ rebuilt from a trimmed copy of the body instead (:func:`first_errors`).
 
 from __future__ import annotations
 
+import json
 from itertools import islice
 from typing import Any
 
@@ -71,8 +72,11 @@ def first_errors(err: ValidationError, body: bytes, batch: bool) -> InvalidReque
 
     try:
         doc = orjson.loads(body)
-    except orjson.JSONDecodeError:  # pydantic parsed it, orjson did not (e.g. 1e999): say so briefly
-        return InvalidRequest([{"loc": (), "msg": f"{count} invalid fields", "type": "too_many_errors"}], count)
+    except orjson.JSONDecodeError:  # pydantic parsed it, orjson did not: 1e999 (json.loads makes it inf)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return InvalidRequest([{"loc": (), "msg": f"{count} invalid fields", "type": "too_many_errors"}], count)
     if not batch:
         trimmed = _trim(doc, _FEATURES)
         adapter = CUSTOMER
