@@ -57,48 +57,55 @@ HEAD_TIMEOUT = 10.0
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus a deadline from a request's first byte to its last header.
+    """uvicorn's httptools protocol, plus a deadline from a request's start to its last header.
 
-    The timer starts when the connection opens and again when a keep-alive connection's
-    next request begins; the complete head cancels it. The deadline comes from the
-    Config (``config.head_timeout``), which uvicorn hands to every worker process.
+    A request's head starts when the connection opens (first request) or when its first
+    byte arrives (later keep-alive requests); the complete head clears it. One sweep per
+    worker, every ``min(1, head_timeout / 2)`` s, closes the connections whose head is
+    overdue. A timer per request would be simpler, but ``call_later`` + ``cancel`` cost
+    3.3 µs, ~5% of a hello request; marking the start costs ~0.1 µs. The deadline comes
+    from the Config (``config.head_timeout``), which uvicorn hands to every worker process.
     """
+
+    _swept_loop: Any = None  # the event loop this worker's sweep runs on
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.head_timeout: float | None = getattr(config, "head_timeout", None)
-        self.head_timer: asyncio.TimerHandle | None = None
+        self.head_since: float | None = None
 
-    def _arm(self) -> None:
-        if self.head_timeout and self.head_timer is None:
-            self.head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.head_timeout:
+            self.head_since = self.loop.time()
+            if HeadTimeoutProtocol._swept_loop is not self.loop:
+                HeadTimeoutProtocol._swept_loop = self.loop
+                _sweep(self.loop, self.connections, self.head_timeout)
 
-    def _disarm(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.head_since is None and self.head_timeout:
+            self.head_since = self.loop.time()
 
-    def _head_too_slow(self) -> None:
-        self.head_timer = None
+    def on_headers_complete(self) -> None:
+        self.head_since = None
+        super().on_headers_complete()
+
+    def head_overdue(self) -> None:
+        self.head_since = None
         if not self.transport.is_closing():
             logger.info("closing a connection from %s: no request head in %g s", self.client, self.head_timeout)
             self.transport.close()
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm()
-
-    def on_headers_complete(self) -> None:
-        self._disarm()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], timeout: float) -> None:
+    """Close every connection of this worker whose request head is overdue; run again shortly."""
+    now = loop.time()
+    for proto in list(connections):
+        since = getattr(proto, "head_since", None)
+        if since is not None and now - since > timeout:
+            proto.head_overdue()
+    loop.call_later(min(1.0, timeout / 2), _sweep, loop, connections, timeout)
 
 
 def make_config(
