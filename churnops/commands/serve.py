@@ -48,6 +48,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="background writer thread (default), or sync/off to measure what logging costs",
     )
     parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this body size")
+    slow = parser.add_argument_group(
+        "connections", "bounds on what slow or many clients can hold; in production put a reverse proxy with "
+        "its own timeouts in front (docs/service.md)"
+    )  # fmt: skip
+    slow.add_argument(
+        "--timeout-keep-alive", type=int, default=5, metavar="S",
+        help="close an idle keep-alive connection after S seconds (default: %(default)s)",
+    )  # fmt: skip
+    slow.add_argument(
+        "--timeout-request-head", type=float, default=10.0, metavar="S",
+        help="close a connection whose request line and headers take longer than S seconds (default: %(default)s)",
+    )  # fmt: skip
+    slow.add_argument(
+        "--limit-concurrency", type=int, default=1000, metavar="N",
+        help="per worker: answer 503 to new requests past N open connections or tasks (default: %(default)s)",
+    )  # fmt: skip
+    slow.add_argument(
+        "--backlog", type=int, default=2048, metavar="N",
+        help="connections the kernel queues before the server accepts them (default: %(default)s)",
+    )  # fmt: skip
+    slow.add_argument(
+        "--timeout-graceful-shutdown", type=int, default=30, metavar="S",
+        help="on SIGINT/SIGTERM, wait at most S seconds for requests in flight (default: %(default)s)",
+    )  # fmt: skip
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -63,6 +87,40 @@ def _check(args: argparse.Namespace) -> None:
         raise ParamsError(f"--log-queue-lines: {args.log_queue_lines} must be >= 1")
     if not Path(args.repo).is_dir():
         raise ParamsError(f"--repo: {args.repo} is not a directory")
+    from churnops.service.loader import PROJECT_MARKERS, is_project
+
+    if not is_project(Path(args.repo)):
+        raise ParamsError(
+            f"--repo: no churnops project found at {Path(args.repo).resolve()} (no {' or '.join(PROJECT_MARKERS)} "
+            "there): run from the project's root or pass --repo PATH"
+        )
+    for flag, low in (("timeout_keep_alive", 1), ("limit_concurrency", 1), ("backlog", 1),
+                      ("timeout_graceful_shutdown", 0), ("timeout_request_head", 0.1)):  # fmt: skip
+        if getattr(args, flag) < low:
+            raise ParamsError(f"--{flag.replace('_', '-')}: {getattr(args, flag)} must be >= {low}")
+
+
+def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) -> str:
+    """What ``churnops serve`` prints once it listens: where, which model, where predictions go.
+
+    The version is the md5 dvc.lock records; each worker verifies the file against it and
+    ``/health`` says if it refused (the server then answers 503 with the reason).
+    """
+    from churnops.errors import ChurnopsError
+    from churnops.lockfile import read_locked_model
+
+    try:
+        locked = read_locked_model(repo / "dvc.lock")
+        model = f"{locked.md5} ({locked.path}, as dvc.lock records it)"
+    except ChurnopsError as err:
+        model = f"none yet: {err}; /health answers 503 until it is fixed and the server reloads"
+    log = "off" if log_mode == "off" else str(log_path)
+    plural = "s" if workers != 1 else ""
+    return (
+        f"churnops serve: listening on {url} ({workers} worker{plural}); API docs at {url}/docs\n"
+        f"  model: {model}\n"
+        f"  prediction log: {log}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,8 +149,21 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ParamsError(str(err).replace("\n", " ")) from None
     os.environ.update(settings.to_env())
+    connections = {
+        "timeout_keep_alive": args.timeout_keep_alive,
+        "limit_concurrency": args.limit_concurrency,
+        "backlog": args.backlog,
+        "timeout_graceful_shutdown": args.timeout_graceful_shutdown,
+    }
+
+    def announce(url: str) -> None:
+        print(banner(url, settings.repo, settings.log_path, args.workers, args.log_mode), flush=True)
+
     try:
-        serve("churnops.service.app:create_app", args.host, args.port, args.workers)
+        serve(
+            "churnops.service.app:create_app", args.host, args.port, args.workers,
+            head_timeout=args.timeout_request_head, announce=announce, **connections,
+        )  # fmt: skip
     except OSError as err:  # e.g. the port is taken
         raise ParamsError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
     finally:

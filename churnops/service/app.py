@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from churnops.service import errors
 from churnops.service.clock import Clock, SystemClock
@@ -77,12 +80,15 @@ def create_app(
         summary="Churn predictions from the model that dvc.lock records",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served by _offline_docs from local files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     for routes in (predict, health, admin):
         routes.register(app)
     errors.install(app)
+    _offline_docs(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     _document_bodies(app)
     return app
@@ -105,6 +111,42 @@ def _install_sighup(state: ModelState) -> bool:
 
 
 _tasks: set[asyncio.Task[Any]] = set()
+
+
+DOCS_ASSETS = "/docs-assets"
+"""Where /docs loads Swagger UI's JS and CSS from: this server, never a CDN."""
+
+
+def swagger_ui_dir() -> Path:
+    """Swagger UI's files as the pinned ``swagger-ui-py`` package ships them (found, not imported:
+    importing it would pull in Jinja2 and PyYAML for nothing)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed (it is in requirements.lock: run `make setup`)")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs`` renders with no network: Swagger UI 5 from local files (ReDoc is off).
+
+    Air-gapped machines are common where models are served; FastAPI's default page
+    loads everything from a CDN and stays white there.
+    """
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.staticfiles import StaticFiles
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_dir()), name="docs-assets")
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
 def _document_bodies(app: FastAPI) -> None:

@@ -13,17 +13,20 @@ app declares the same models to OpenAPI (see :func:`churnops.service.app.create_
 
 from __future__ import annotations
 
+import json
+import zlib
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 
+from churnops.schema import FEATURE_NAMES
 from churnops.service.clock import Clock
-from churnops.service.errors import InvalidRequest
+from churnops.service.errors import InvalidRequest, first_errors
 from churnops.service.loader import LoadedModel
 from churnops.service.predlog import PredictionLog
-from churnops.service.schemas import BATCH, CUSTOMER
+from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES
 from churnops.service.settings import Settings
 from churnops.service.state import ModelState
 
@@ -75,30 +78,116 @@ async def request_id(request: Request) -> str:
     return request.scope["state"]["request_id"]
 
 
-async def _read_json(request: Request, adapter: TypeAdapter[Any]) -> Any:
-    ctype = request.headers.get("content-type")
-    if ctype:
-        media = ctype.split(";", 1)[0].strip().lower().encode()
-        if media not in _JSON_TYPES and not media.endswith(b"+json"):
-            raise HTTPException(415, f"Content-Type must be application/json, got {ctype!r}")
+async def _read_json(request: Request, adapter: TypeAdapter[Any], batch: bool) -> Any:
+    """Read, decode and validate a JSON body; every client mistake becomes a 4xx naming it.
+
+    - no Content-Type, or a non-JSON one -> 415 (a client must say what it sends);
+    - ``Content-Encoding: gzip`` is decoded, with the decoded size held to the body limit
+      (413 past it); any other encoding -> 415;
+    - a ``/predict`` body over :data:`~churnops.service.schemas.MAX_CUSTOMER_BYTES` -> 413;
+    - invalid fields -> 422 listing at most 20 problems (:func:`~churnops.service.errors.first_errors`);
+    - a key given twice in one object -> 422 naming it (:func:`duplicate_key`).
+    """
+    headers = request.headers
+    ctype = headers.get("content-type")
+    if not ctype:
+        raise HTTPException(415, "Content-Type must be application/json, got none")
+    media = ctype.split(";", 1)[0].strip().lower().encode()
+    if media not in _JSON_TYPES and not media.endswith(b"+json"):
+        raise HTTPException(415, f"Content-Type must be application/json, got {ctype!r}")
     try:
-        body = await request.body()
+        body = await request.body()  # the middleware holds it to max_body_bytes as it arrives
     except ClientDisconnect:
         raise HTTPException(400, "client disconnected before sending the whole body") from None
+    encoding = headers.get("content-encoding")
+    if encoding is not None:
+        limit = request.app.state.settings.max_body_bytes if batch else MAX_CUSTOMER_BYTES
+        body = decode_body(body, encoding, limit)
+    if not batch and len(body) > MAX_CUSTOMER_BYTES:
+        raise HTTPException(413, f"request body exceeds the {MAX_CUSTOMER_BYTES}-byte limit of /predict")
     try:
-        return adapter.validate_json(body)
+        value = adapter.validate_json(body)
     except ValidationError as err:
-        raise InvalidRequest(err.errors(include_url=False)) from None
+        raise first_errors(err, body, batch) from None
+    # A valid body has exactly one ':' per key (values are numbers or categories, none
+    # holds a ':'), so a count that differs means a key was repeated: only then parse again.
+    # (Were a category ever to hold a ':', this would cost speed, never correctness.)
+    keys = 1 + len(value["items"]) * len(FEATURE_NAMES) if batch else len(FEATURE_NAMES)
+    if body.count(b":") != keys:
+        dup = duplicate_key(body)
+        if dup is not None:
+            loc, key = dup
+            msg = f"Key {key!r} is given more than once (JSON keeps only one: which is ambiguous)"
+            raise InvalidRequest([{"loc": (*loc, key), "msg": msg, "type": "duplicate_key"}])
+    return value
+
+
+def decode_body(body: bytes, encoding: str, limit: int) -> bytes:
+    """The body as sent before ``Content-Encoding``: gzip is decoded, never past ``limit`` bytes.
+
+    Raises:
+        HTTPException: 415 for an encoding other than gzip/identity; 413 when the decoded
+            body exceeds ``limit`` (a 4 KB gzip bomb stops at the limit); 400 for a corrupt stream.
+    """
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return body
+    if name not in ("gzip", "x-gzip"):
+        raise HTTPException(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as err:
+        raise HTTPException(400, f"malformed gzip body: {err}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise HTTPException(413, f"request body exceeds the {limit}-byte limit once decompressed")
+    if not inflater.eof:
+        raise HTTPException(400, "malformed gzip body: truncated stream")
+    return out
+
+
+def duplicate_key(body: bytes) -> tuple[tuple[Any, ...], str] | None:
+    """Where a JSON object in ``body`` repeats a key: (location of the object, key), or None.
+
+    Only called when the cheap ':' count says a repeat is possible; ``json.loads`` with an
+    ``object_pairs_hook`` sees every pair, where orjson and pydantic keep the last silently.
+    """
+
+    class Repeated(dict):
+        key: str | None = None
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = Repeated()
+        for k, v in items:
+            if k in obj and obj.key is None:
+                obj.key = k
+            obj[k] = v
+        return obj
+
+    try:
+        doc = json.loads(body, object_pairs_hook=pairs)
+    except ValueError:
+        return None
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), doc)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, Repeated):
+            if value.key is not None:
+                return loc, value.key
+            stack.extend(((*loc, k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in reversed(list(enumerate(value))))
+    return None
 
 
 async def customer_body(request: Request) -> dict[str, Any]:
     """The validated customer (a fresh dict) of a ``/predict`` body; 400/413/415/422 otherwise."""
-    return await _read_json(request, CUSTOMER)
+    return await _read_json(request, CUSTOMER, batch=False)
 
 
 async def batch_body(request: Request) -> list[dict[str, Any]]:
     """The validated customers of a ``/predict/batch`` body, in input order."""
-    return (await _read_json(request, BATCH))["items"]
+    return (await _read_json(request, BATCH, batch=True))["items"]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -5,20 +5,35 @@ it records for ``models/model.json``, and :meth:`churnops.model.Scorer.from_byte
 checks the file's bytes against it *before* parsing them. The model format is plain
 JSON (numbers only), so even a verified file cannot execute code. Tests replace the
 loader with anything that has a ``load()`` method.
+
+A refusal's message is shown to unauthenticated callers (``/health``, the 503 body), so
+it names files relative to the served repository and says what fixes it; the server log
+gets the absolute repository path as well.
 """
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from churnops.errors import ModelIntegrityError
+from churnops.errors import ChurnopsError, LockfileError, ModelIntegrityError
 
 if TYPE_CHECKING:
     from churnops.model import Scorer
+
+logger = logging.getLogger("churnops.service")
+
+PROJECT_MARKERS = ("dvc.yaml", "dvc.lock")
+"""A directory holding neither is not a churnops project: nothing there can be served."""
+
+
+def is_project(repo: Path) -> bool:
+    """Whether ``repo`` looks like a churnops project (has ``dvc.yaml`` or ``dvc.lock``)."""
+    return any((repo / name).is_file() for name in PROJECT_MARKERS)
 
 
 @dataclass(frozen=True)
@@ -81,12 +96,33 @@ class RepoModelLoader:
         """Read the lock, verify and parse the model, and gather its metadata.
 
         Raises:
-            LockfileError: dvc.lock is missing, unreadable or records no model.
+            LockfileError: no project at ``repo``, or dvc.lock is missing, unreadable or records no model.
             ModelIntegrityError: the model file is missing or its md5 differs from the lock's.
+            Either way the message names files relative to ``repo`` (it is shown to callers).
         """
-        from churnops.lockfile import read_locked_model
-        from churnops.model import Scorer
+        try:
+            return self._load()
+        except ChurnopsError as err:
+            public = self.relative(str(err))
+            logger.error("cannot load a model from %s: %s", self.repo.resolve(), err)
+            raise type(err)(public) from None
 
+    def relative(self, message: str) -> str:
+        """``message`` with the repository's own path dropped from every file it names."""
+        for prefix in {str(self.repo.resolve()), str(self.repo)}:
+            if prefix not in ("", "."):
+                message = message.replace(prefix + "/", "").replace(prefix, ".")
+        return message
+
+    def _load(self) -> LoadedModel:
+        from churnops.lockfile import read_locked_model
+        from churnops.model import Scorer, md5_bytes
+
+        if not is_project(self.repo):
+            raise LockfileError(
+                "no churnops project at the served path (no dvc.yaml or dvc.lock there): "
+                "start `churnops serve --repo PATH` with PATH the project's root"
+            )
         locked = read_locked_model(self.repo / "dvc.lock")
         path = self.repo / locked.path
         try:
@@ -95,7 +131,14 @@ class RepoModelLoader:
             raise ModelIntegrityError(f"{path}: model file not found (run `dvc checkout` or `dvc pull`)") from None
         except OSError as err:
             raise ModelIntegrityError(f"{path}: cannot read model file: {err}") from None
-        scorer = Scorer.from_bytes(data, expected_md5=locked.md5, source=str(path))
+        try:
+            scorer = Scorer.from_bytes(data, expected_md5=locked.md5, source=str(path))
+        except ModelIntegrityError as err:
+            if md5_bytes(data) != locked.md5:  # the file is not the one dvc.lock records: say how to get it
+                raise ModelIntegrityError(
+                    f"{err} (run `dvc checkout {locked.path}` to restore the recorded model)"
+                ) from None
+            raise
         return LoadedModel(
             scorer=scorer,
             version=locked.md5,

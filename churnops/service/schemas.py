@@ -3,21 +3,28 @@
 :class:`Customer` is built from :data:`churnops.schema.FEATURES`, so a new feature is
 a one-file change. Validation is strict where it protects the model: unknown fields are
 errors (``extra="forbid"``), strings are not numbers, booleans are not integers, an
-integer feature needs a JSON integer, NaN/Infinity are refused, ranges and categories
-come from the schema. Errors carry locations such as ``items.3.plan``.
+integer feature takes a JSON number with no fractional part (``92`` or ``92.0``, as the
+OpenAPI ``type: integer`` says; ``92.5`` is refused), NaN/Infinity are refused, ranges
+and categories come from the schema. Errors carry locations such as ``items.3.plan``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, WithJsonSchema
+from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
 from churnops.schema import FEATURES, NumericFeature
 
 MAX_BATCH = 10_000
 """Largest accepted batch: bounded so one request cannot monopolise a worker."""
+
+MAX_CUSTOMER_BYTES = 64 * 1024
+"""Largest ``/predict`` body (413 above). A customer is ~120 bytes; the cap bounds what a
+malformed body (say 300,000 unknown keys) costs to parse. Batches have the server's
+``max_body_bytes``."""
 
 EXAMPLE_CUSTOMER: dict[str, Any] = {
     "tenure_months": 14,
@@ -28,11 +35,40 @@ EXAMPLE_CUSTOMER: dict[str, Any] = {
 }
 
 
+def _whole(value: float) -> int:
+    # Exact, unlike pydantic's float multiple_of (which has a tolerance: it took 2.6e-42).
+    if not value.is_integer():
+        raise ValueError("not a whole number")
+    return int(value)
+
+
+def _integer(low: float, high: float, description: str) -> Any:
+    """An integer feature: a JSON integer, or a float with no fractional part (92.0 -> 92).
+
+    JSON Schema's ``type: integer`` admits 92.0, so the validator does too (OpenAPI and
+    validator agree). Built in pydantic-core: a JSON integer takes the strict-int branch
+    with no Python call; only a float pays for ``int()``. Strings and booleans stay refused.
+    """
+    whole_float = core_schema.no_info_after_validator_function(
+        _whole, core_schema.float_schema(strict=True, allow_inf_nan=False)
+    )
+    either = core_schema.union_schema(
+        [core_schema.int_schema(strict=True), whole_float],
+        custom_error_type="int_type",  # one error, as for a plain int, not one per branch
+    )
+    ranged = core_schema.chain_schema([either, core_schema.int_schema(strict=True, ge=int(low), le=int(high))])
+    return Annotated[
+        int,
+        GetPydanticSchema(lambda _type, _handler: ranged),
+        WithJsonSchema({"type": "integer", "minimum": int(low), "maximum": int(high), "description": description}),
+    ]
+
+
 def _field_type(feature: Any) -> Any:
     if isinstance(feature, NumericFeature):
         description = f"{feature.description} ({feature.low:g} to {feature.high:g})"
         if feature.integer:
-            return Annotated[int, Field(ge=feature.low, le=feature.high, strict=True, description=description)]
+            return _integer(feature.low, feature.high, description)
         # strict float still takes JSON integers (20 is a fine session length), not strings.
         return Annotated[
             float,
@@ -126,8 +162,9 @@ class ErrorDetail(BaseModel):
 
 
 class ValidationErrorResponse(BaseModel):
-    detail: list[ErrorDetail]
-    message: str = Field(description="All problems in one line, each prefixed by its field")
+    detail: list[ErrorDetail] = Field(description="The first 20 problems, each named (e.g. items.3.plan)")
+    message: str = Field(description="The listed problems in one line, each prefixed by its field")
+    error_count: int = Field(description="How many problems the body has in all (the list stops at 20)")
 
 
 class ErrorResponse(BaseModel):

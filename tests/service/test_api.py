@@ -171,7 +171,7 @@ def test_batch_rejects_bad_input_with_422_naming_the_field(client: TestClient, b
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"{", b'{"tenure_months": 3,}', b"nope", b"\xff\xfe\x00", b'{"a": NaN}', b"[" * 100_000],
+    [b"", b"{", b'{"tenure_months": 3,}', b"nope", b"\xff\xfe\x00", b'{"a": NaN}', b"[" * 60_000],
     ids=["empty", "truncated", "trailing-comma", "not-json", "binary", "nan", "deep-nesting"],
 )
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch"])

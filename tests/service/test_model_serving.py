@@ -33,28 +33,35 @@ def test_a_tampered_model_is_refused(repo: Path, settings: Settings) -> None:
         body = r.json()
         assert body["status"] == "unavailable"
         assert "does not match" in body["reason"] and "dvc.lock" in body["reason"]
+        assert "run `dvc checkout models/model.json`" in body["reason"]  # the fix, not just the fault
         p = client.post("/predict", json=GOOD)
         assert p.status_code == 503
         assert "does not match" in p.json()["detail"]
+        # Callers are unauthenticated: no server path in what they see.
+        assert str(repo) not in body["reason"] and str(repo) not in p.json()["detail"]
+        assert body["reason"].startswith("models/model.json: md5 ")
         assert client.post("/predict/batch", json={"items": [GOOD]}).status_code == 503
 
 
 @pytest.mark.parametrize(
     ("damage", "words"),
     [
-        (lambda repo: (repo / "dvc.lock").unlink(), "not found"),
+        (lambda repo: ((repo / "dvc.lock").unlink(), (repo / "dvc.yaml").write_text("stages: {}\n")), "not found"),
+        (lambda repo: (repo / "dvc.lock").unlink(), "no churnops project at the served path"),
         (lambda repo: (repo / "dvc.lock").write_text("stages: [unclosed"), "not valid YAML"),
         (lambda repo: (repo / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n"), "records no models/model.json"),
         (lambda repo: (repo / "models" / "model.json").unlink(), "model file not found"),
     ],
-    ids=["no-lock", "bad-yaml", "no-model-in-lock", "no-model-file"],
+    ids=["no-lock", "no-project", "bad-yaml", "no-model-in-lock", "no-model-file"],
 )
 def test_unavailable_says_why(repo: Path, settings: Settings, damage, words: str) -> None:
     damage(repo)
     with TestClient(create_app(settings, handle_sighup=False)) as client:
         r = client.get("/health")
         assert r.status_code == 503
-        assert words in r.json()["reason"]
+        reason = r.json()["reason"]
+        assert words in reason
+        assert str(repo) not in reason and str(repo.resolve()) not in reason
 
 
 def test_loader_refuses_a_model_whose_lock_hash_differs(repo: Path, logreg_model_b: Trained) -> None:

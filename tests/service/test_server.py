@@ -162,6 +162,7 @@ def test_serve_reports_a_taken_port(
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
+        (tmp_path / "dvc.yaml").write_text("stages: {}\n")  # a project, so serve gets as far as the socket
         code = cli_main(["serve", "--port", str(port), "--repo", str(tmp_path)])
     assert code == 2
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err

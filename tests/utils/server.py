@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,17 +24,23 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    repo: Path, log: Path, *, workers: int = 1, token: str | None = None, timeout: float = 60
+    repo: Path,
+    log: Path,
+    *,
+    workers: int = 1,
+    token: str | None = None,
+    timeout: float = 60,
+    args: Sequence[str] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`churnops serve` for ``repo`` in its own process group; yields (url, process) once /health is 200.
 
     The server's output goes to a file beside ``log`` (a pipe nobody reads could fill and
     stall it) and is shown if it fails to start. On exit the whole group gets SIGINT, then
-    SIGKILL after 30 s, so no worker outlives the test.
+    SIGKILL after 30 s, so no worker outlives the test. ``args`` are extra ``churnops serve`` flags.
     """
     port = free_port()
     cmd = [str(VENV_BIN / "churnops"), "serve", "--workers", str(workers), "--host", "127.0.0.1",
-           "--port", str(port), "--repo", str(repo), "--log-path", str(log)]  # fmt: skip
+           "--port", str(port), "--repo", str(repo), "--log-path", str(log), *args]  # fmt: skip
     extra = {"CHURNOPS_ADMIN_TOKEN": token} if token else {}
     output = log.parent / f"server-{port}.out"
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,13 @@ from churnops.service.schemas import (
 )
 
 _ERRORS: dict[int | str, dict] = {
-    400: {"model": ErrorResponse, "description": "Malformed JSON"},
-    413: {"model": ErrorResponse, "description": "Body over the size limit"},
-    415: {"model": ErrorResponse, "description": "Body not declared as JSON"},
-    422: {"model": ValidationErrorResponse, "description": "Invalid fields, each named (e.g. items.3.plan)"},
+    400: {"model": ErrorResponse, "description": "Malformed JSON, or a corrupt gzip body"},
+    413: {"model": ErrorResponse, "description": "Body over the size limit (also once gunzipped)"},
+    415: {"model": ErrorResponse, "description": "No JSON Content-Type, or a Content-Encoding other than gzip"},
+    422: {
+        "model": ValidationErrorResponse,
+        "description": "Invalid fields or a repeated key, each named (e.g. items.3.plan); the first 20 and a count",
+    },
     503: {"model": ErrorResponse, "description": "No verified model is loaded"},
 }
 

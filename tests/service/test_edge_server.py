@@ -1,0 +1,125 @@
+"""The HTTP edge on a real `churnops serve`: what it prints, slow clients, a path with no
+project, and /docs rendered by headless Chromium with no network."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from churnops.cli import main as cli_main
+from churnops.service.server import make_config
+from tests.service.conftest import Trained, write_repo
+from tests.utils.server import running_server
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the server closed ``sock`` (reads b''), or None if it stayed open."""
+    sock.settimeout(seconds)
+    start = time.monotonic()
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return time.monotonic() - start
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        return time.monotonic() - start
+
+
+def test_serve_refuses_a_path_with_no_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli_main(["serve", "--repo", str(tmp_path), "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no churnops project found at" in err and str(tmp_path) in err
+    assert "--repo PATH" in err
+
+
+@pytest.mark.parametrize("flag", ["--timeout-keep-alive", "--limit-concurrency", "--backlog", "--timeout-request-head"])
+def test_serve_refuses_a_nonpositive_connection_bound(tmp_path: Path, flag: str, capsys) -> None:
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    assert cli_main(["serve", "--repo", str(tmp_path), flag, "0"]) == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_connection_bounds_reach_uvicorn() -> None:
+    config = make_config("x:y", "127.0.0.1", 0, 1, head_timeout=2.5, timeout_keep_alive=3, limit_concurrency=7)
+    assert (config.timeout_keep_alive, config.limit_concurrency, config.head_timeout) == (3, 7, 2.5)
+    assert config.http.endswith(":HeadTimeoutProtocol")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_serve_announces_url_model_and_log_and_drops_slow_clients(tmp_path: Path, logreg_model: Trained) -> None:
+    repo = write_repo(tmp_path / "repo", logreg_model)
+    log = tmp_path / "logs" / "predictions.jsonl"
+    flags = ["--timeout-request-head", "1", "--timeout-keep-alive", "1"]
+    with running_server(repo, log, args=flags) as (url, _proc):
+        out = next(log.parent.glob("server-*.out")).read_text()
+        assert f"listening on {url} (1 worker)" in out
+        assert f"model: {logreg_model.md5}" in out
+        assert f"prediction log: {log}" in out
+        port = int(url.rsplit(":", 1)[1])
+
+        # Half a request head, then silence: closed by the head deadline (it used to stay open).
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+            waited = _closed_within(s, 10)
+        assert waited is not None and waited < 5, waited
+
+        # A kept-alive connection whose next head stalls: closed too.
+        body = b'{"tenure_months":3,"num_complaints":4,"avg_session_minutes":8.5,"plan":"basic","region":"south"}'
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+            s.settimeout(10)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            s.sendall(b"GET /health HTTP/1.1\r\nHo")
+            waited = _closed_within(s, 10)
+        assert waited is not None and waited < 5, waited
+
+        # An idle keep-alive connection: closed after --timeout-keep-alive.
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(10)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            waited = _closed_within(s, 10)
+        assert waited is not None and waited < 5, waited
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_docs_render_in_headless_chromium_with_no_network(tmp_path: Path, logreg_model: Trained) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: CI must run this test (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
+    repo = write_repo(tmp_path / "repo", logreg_model)
+    with running_server(repo, tmp_path / "logs" / "predictions.jsonl") as (url, _proc):
+        cmd = [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+            # No network but this server: any CDN URL fails to resolve, as on an air-gapped machine.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=15000", "--dump-dom", f"{url}/docs",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    dom = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # Swagger UI rendered the spec: one operation block per endpoint, with its path.
+    blocks = re.findall(r'class="opblock opblock-(?:post|get)', dom)
+    assert len(blocks) >= 4, dom[:2000]
+    for path in ("/predict", "/predict/batch", "/health", "/admin/reload"):
+        assert f'data-path="{path}"' in dom, path
