@@ -173,6 +173,22 @@ def make_project(dest: Path, params: Mapping[str, Any] | None = None, commit: bo
     return dest
 
 
+def build(project: Path) -> Path:
+    """Run the pipeline in a project copy and commit the lock, as the shipped repo has it."""
+    run(["dvc", "repro", "--quiet"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", "pipeline: first accepted model"], project)
+    return project
+
+
+def fresh_clone(built: Path, dest: Path) -> Path:
+    """What a new user gets from ``git clone``: code, params, the committed lock and metrics;
+    no data, no model, no DVC cache (those come from ``dvc repro`` or a DVC remote)."""
+    run(["git", "clone", "-q", str(built), str(dest)], built.parent)
+    run(["git", "remote", "remove", "origin"], dest)
+    return dest
+
+
 def clone_built(template: Path, dest: Path) -> Path:
     """Copy an already-built project (repo, workspace and DVC cache) to ``dest``."""
     shutil.copytree(template, dest, symlinks=True)
