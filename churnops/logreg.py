@@ -23,10 +23,12 @@ several OpenBLAS kernels and numpy SIMD levels.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 
 _BLOCK = 65_536
 """Rows per block: the sums run block by block in a fixed order, and temporaries stay small."""
@@ -114,6 +116,12 @@ class NewtonLogisticRegression(ClassifierMixin, BaseEstimator):
         self.intercept_ = np.array([result.intercept])
         self.n_iter_ = np.array([result.n_iter])
         self.converged_ = result.converged
+        if not result.converged:  # as scikit-learn's solvers do: the stage shows it on stderr
+            warnings.warn(
+                f"logistic regression did not converge in {self.max_iter} Newton steps (train.logreg.max_iter)",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -50,6 +50,10 @@ def test_the_estimator_works_in_a_pipeline_and_refuses_one_class() -> None:
     assert list(clf.classes_) == ["churn", "stay"] and clf.coef_.shape == (1, 2)
     with pytest.raises(ValueError, match="two classes"):
         NewtonLogisticRegression().fit(x, np.zeros(300))
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="1 Newton steps"):
+        NewtonLogisticRegression(max_iter=1).fit(x, y)
 
 
 def test_the_same_inputs_give_the_same_bits_in_blocks_of_any_layout() -> None:
