@@ -63,9 +63,10 @@ def build_pipeline(params: TrainParams) -> Pipeline:
     """The unfitted scikit-learn pipeline that ``params.model`` selects."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from churnops.logreg import NewtonLogisticRegression
 
     pre = ColumnTransformer(
         [
@@ -84,7 +85,8 @@ def build_pipeline(params: TrainParams) -> Pipeline:
         sparse_threshold=0.0,
     )
     if params.model == "logreg":
-        clf = LogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter, random_state=params.seed)
+        # Not sklearn's LogisticRegression: its solvers' last bits depend on the CPU (see churnops.logreg).
+        clf = NewtonLogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter)
     else:
         h = params.hgb
         clf = HistGradientBoostingClassifier(
@@ -172,7 +174,8 @@ def check_gate(result: TrainResult) -> None:
 def export_model(pipeline: Pipeline, threshold: float) -> dict[str, Any]:
     """Turn a fitted pipeline into the JSON-able model document."""
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
+
+    from churnops.logreg import NewtonLogisticRegression
 
     pre = pipeline.named_steps["pre"]
     scaler = pre.named_transformers_["num"]
@@ -196,7 +199,7 @@ def export_model(pipeline: Pipeline, threshold: float) -> dict[str, Any]:
             ],
         },
     }
-    if isinstance(clf, LogisticRegression):
+    if isinstance(clf, NewtonLogisticRegression):
         doc["kind"] = "logreg"
         doc["logreg"] = {"coef": [float(v) for v in clf.coef_[0]], "intercept": float(clf.intercept_[0])}
     elif isinstance(clf, HistGradientBoostingClassifier):

@@ -140,18 +140,48 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "; ".join(lines)
 
 
+def missing_keys(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the keys of ``model`` (recursively, section by section) absent from ``data``.
+
+    The models have defaults, for code that builds params without a file; the file itself
+    must set every key, so that a renamed or deleted key is an error, not a silent default.
+    """
+    out = []
+    for name, field in model.model_fields.items():
+        value = data.get(name, _ABSENT)
+        if value is _ABSENT:
+            out.append(f"{prefix}{name}")
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, _Section) and isinstance(value, dict):
+            out += missing_keys(field.annotation, value, f"{prefix}{name}.")
+    return out
+
+
+_ABSENT = object()
+
+
 def parse_params(data: Any, source: str = "params.yaml") -> Params:
-    """Validate an already-parsed params mapping.
+    """Validate an already-parsed params mapping: every key present, none unknown, all in range.
 
     Raises:
-        ParamsError: naming the dotted key of every invalid value.
+        ParamsError: naming the dotted key of every invalid, unknown or missing value.
     """
     if not isinstance(data, dict):
         raise ParamsError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+    problems = []
     try:
-        return Params.model_validate(data)
+        params = Params.model_validate(data)
     except ValidationError as err:
-        raise ParamsError(format_validation_error(err, source)) from None
+        problems.append(format_validation_error(err, source))
+    missing = [k for k in missing_keys(Params, data) if "." in k]  # pydantic already names missing sections
+    problems += [f"{source}: {key}: Field required" for key in missing]
+    if problems:
+        raise ParamsError("; ".join(problems))
+    return params
+
+
+def params_schema() -> dict[str, Any]:
+    """The JSON schema of params.yaml: its keys, types and bounds, none of its values."""
+    return Params.model_json_schema()
 
 
 def load_params(path: str | Path = DEFAULT_PATH) -> Params:

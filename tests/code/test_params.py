@@ -1,4 +1,4 @@
-"""The typed params loader: defaults, the real params.yaml, and every class of bad value."""
+"""The typed params loader: defaults, the fixture params.yaml, and every class of bad value."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 import yaml
 
 from churnops.errors import ParamsError
-from churnops.params import load_params, parse_params
-from tests.utils.project import REPO_ROOT
+from churnops.params import GenerateParams, MonitorParams, Params, PrepareParams, TrainParams, load_params, parse_params
+from tests.utils.project import FIXTURE_PARAMS, fixture_params
 
 
 def base() -> dict:
-    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    return yaml.safe_load(fixture_params())
 
 
 def with_value(dotted: str, value: object) -> dict:
@@ -26,12 +26,16 @@ def with_value(dotted: str, value: object) -> dict:
     return data
 
 
-def test_the_committed_params_yaml_is_valid_and_has_the_lab_defaults() -> None:
-    p = load_params(REPO_ROOT / "params.yaml")
-    assert p.train.gate_f1 == 0.70
-    assert p.monitor.z_threshold == 2.0
-    assert p.monitor.last_n == 200
-    assert p.generate.dirty_fraction > 0
+def test_the_fixture_params_yaml_holds_exactly_the_params_models_defaults() -> None:
+    """Tests build projects from tests/utils/params.yaml, never the user's params.yaml."""
+    p = load_params(FIXTURE_PARAMS)
+    defaults = Params(generate=GenerateParams(), prepare=PrepareParams(), train=TrainParams(), monitor=MonitorParams())
+    # The file spells out a zero shift per feature where the model's default is "no shift".
+    assert set(p.generate.traffic.shift.values()) == {0}
+    got = p.model_dump()
+    got["generate"]["traffic"]["shift"] = {}
+    assert got == defaults.model_dump()
+    assert p.train.gate_f1 == 0.70 and p.monitor.z_threshold == 2.0 and p.monitor.last_n == 200
 
 
 @pytest.mark.parametrize(
@@ -68,6 +72,19 @@ def test_unknown_keys_are_rejected_at_any_depth() -> None:
         parse_params(data)
     assert "train.gate_fl: Extra inputs are not permitted" in str(err.value)
     assert "train.hgb.depth: Extra inputs are not permitted" in str(err.value)
+
+
+def test_every_key_must_be_set_so_a_rename_is_not_a_silent_default() -> None:
+    data = base()
+    data["train"]["gate_fl"] = data["train"].pop("gate_f1")
+    del data["train"]["hgb"]["max_depth"]  # null is a value; an absent key is not
+    with pytest.raises(ParamsError) as err:
+        parse_params(data)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "params.yaml: train.gate_fl: Extra inputs are not permitted" in message
+    assert "params.yaml: train.gate_f1: Field required" in message
+    assert "params.yaml: train.hgb.max_depth: Field required" in message
 
 
 def test_missing_section_and_non_mapping_are_rejected() -> None:

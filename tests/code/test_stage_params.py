@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from churnops.params import load_params
-from tests.utils.project import REPO_ROOT, set_params
+from tests.utils.project import REPO_ROOT, fixture_params, set_params
 
 
 class Recorder:
@@ -68,7 +68,7 @@ def run_stage(name: str, params_file: Path, argv: dict[str, str], monkeypatch: p
 @pytest.mark.slow
 def test_every_stage_lists_exactly_the_params_it_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     params = tmp_path / "params.yaml"
-    params.write_text((REPO_ROOT / "params.yaml").read_text())
+    params.write_text(fixture_params())
     set_params(tmp_path, {"generate.rows": 3000, "generate.traffic.rows": 50})
     d = tmp_path
     read: dict[str, set[str]] = {}

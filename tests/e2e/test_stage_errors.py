@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.project import REPO_ROOT, run, set_params
+from tests.utils.project import REPO_ROOT, fixture_params, run, set_params
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def stage(name: str, *args: str, cwd: Path):
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(fixture_params())
     set_params(tmp_path, {"generate.rows": 3000, "generate.traffic.rows": 20})
     return tmp_path
 

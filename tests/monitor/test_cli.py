@@ -15,7 +15,7 @@ from churnops.generate import traffic_records
 from churnops.io import write_jsonl
 from churnops.monitor.check import InputError, check
 from churnops.monitor.drift import Rules
-from tests.utils.project import REPO_ROOT, set_params
+from tests.utils.project import REPO_ROOT, fixture_params, set_params
 
 
 def write_log(path: Path, rows: int = 400, seed: int = 11, **kwargs) -> Path:
@@ -76,7 +76,7 @@ def test_drift_exits_1_only_with_fail_on_drift(capsys, no_params, drifted_log: P
 def test_out_writes_the_report_and_flags_override_params(capsys, no_params, ok_log: Path, stats_file: Path) -> None:
     out_file = no_params / "reports" / "drift.json"
     params = no_params / "params.yaml"
-    params.write_text((REPO_ROOT / "params.yaml").read_text())
+    params.write_text(fixture_params())
     code, _, _ = monitor(
         capsys, "--log", str(ok_log), "--stats", str(stats_file), "--out", str(out_file), "--last-n", "120",
         "--z-threshold", "3.5",

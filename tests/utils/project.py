@@ -1,13 +1,16 @@
 """Factories for end-to-end tests: a throw-away copy of this project as its own Git repo.
 
 The copy is taken from the working tree (tracked and untracked, not ignored files), so
-the tests exercise the code as it is, committed or not. It gets small ``params.yaml``
-values so a whole ``dvc repro`` takes seconds.
+the tests exercise the code as it is, committed or not. Its ``params.yaml`` is never the
+workspace's, which the user edits: it is ``tests/utils/params.yaml`` (the shipped file, at
+the defaults of ``churnops/params.py``, comments and all) with small row counts, so a
+whole ``dvc repro`` takes seconds and a test's outcome does not depend on the user's knobs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +22,9 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+
+FIXTURE_PARAMS = Path(__file__).with_name("params.yaml")
+"""The params every test project starts from: the defaults, laid out as the shipped file."""
 
 SMALL_PARAMS: dict[str, Any] = {
     "generate.rows": 4000,
@@ -73,17 +79,69 @@ def run(
     return proc
 
 
+def fixture_params() -> str:
+    """The text of the fixture ``params.yaml`` (see the module docstring)."""
+    return FIXTURE_PARAMS.read_text()
+
+
+_KEY_LINE = re.compile(
+    r"^(?P<indent> *)(?P<key>[A-Za-z_]\w*):(?P<sep> *)(?P<value>[^#\n]*?)(?P<pad> *)(?P<comment>#.*)?$"
+)
+
+
+def _set_line(text: str, dotted: str, value: Any) -> str | None:
+    """``text`` with the scalar at ``dotted`` replaced in place (comments kept), or None."""
+    lines = text.splitlines(keepends=True)
+    stack: list[tuple[int, str]] = []
+    for i, line in enumerate(lines):
+        m = _KEY_LINE.match(line.rstrip("\n"))
+        if not m:
+            continue
+        indent = len(m["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, m["key"]))
+        if ".".join(k for _, k in stack) != dotted or not m["value"]:
+            continue
+        new = yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
+        pad = " " * max(1, len(m["value"]) + len(m["pad"]) - len(new)) if m["comment"] else ""
+        lines[i] = f"{m['indent']}{m['key']}:{m['sep']}{new}{pad}{m['comment'] or ''}\n"
+        return "".join(lines)
+    return None
+
+
 def set_params(project: Path, values: Mapping[str, Any]) -> None:
-    """Set dotted keys in ``params.yaml`` (keeps the rest of the file's values)."""
+    """Set dotted keys in ``params.yaml``, editing the lines in place like a person would.
+
+    Comments and number formats elsewhere survive (the docs' walkthrough shows ``git diff``
+    of this file); a key that is not a one-line scalar falls back to rewriting the file.
+    """
     path = project / "params.yaml"
-    data = yaml.safe_load(path.read_text())
+    text = path.read_text()
     for dotted, value in values.items():
-        node = data
+        edited = _set_line(text, dotted, value)
+        if edited is not None and _get(yaml.safe_load(edited), dotted) == value:
+            text = edited
+            continue
+        data = yaml.safe_load(text)
         *parents, leaf = dotted.split(".")
+        node = data
         for key in parents:
             node = node[key]
         node[leaf] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+        text = yaml.safe_dump(data, sort_keys=False)
+    path.write_text(text)
+
+
+def _get(data: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return _MISSING
+        data = data[key]
+    return data
+
+
+_MISSING = object()
 
 
 def working_tree_files(root: Path = REPO_ROOT) -> list[str]:
@@ -96,21 +154,38 @@ def working_tree_files(root: Path = REPO_ROOT) -> list[str]:
 def make_project(dest: Path, params: Mapping[str, Any] | None = None, commit: bool = True) -> Path:
     """Copy the project into ``dest`` as a fresh Git repo with small params.
 
-    ``dvc.lock`` is left out: it belongs to the full-size params, so the copy starts
-    without one and its first ``dvc repro`` writes it.
+    ``dvc.lock`` and ``params.yaml`` are left out: they are the user's, at full size. The
+    copy gets the fixture params (small) and no lock; its first ``dvc repro`` writes one.
     """
     dest.mkdir(parents=True, exist_ok=True)
     for rel in working_tree_files():
-        if rel == "dvc.lock":
+        if rel in ("dvc.lock", "params.yaml"):
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, target)
+    (dest / "params.yaml").write_text(fixture_params())
     set_params(dest, {**SMALL_PARAMS, **(params or {})})
     run(["git", "init", "-q", "-b", "main"], dest)
     if commit:
         run(["git", "add", "-A"], dest)
         run(["git", "commit", "-q", "-m", "initial: churnops project"], dest)
+    return dest
+
+
+def build(project: Path) -> Path:
+    """Run the pipeline in a project copy and commit the lock, as the shipped repo has it."""
+    run(["dvc", "repro", "--quiet"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", "pipeline: first accepted model"], project)
+    return project
+
+
+def fresh_clone(built: Path, dest: Path) -> Path:
+    """What a new user gets from ``git clone``: code, params, the committed lock and metrics;
+    no data, no model, no DVC cache (those come from ``dvc repro`` or a DVC remote)."""
+    run(["git", "clone", "-q", str(built), str(dest)], built.parent)
+    run(["git", "remote", "remove", "origin"], dest)
     return dest
 
 

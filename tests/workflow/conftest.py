@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.project import clone_built, lock_md5, run, set_params
+from tests.utils.project import clone_built, fresh_clone, lock_md5, run, set_params
 
 V2_PARAMS = {"train.logreg.C": 0.1}
 STAGE_EDIT = "stages/evaluate.py"
@@ -46,6 +46,12 @@ def history_template(built_template: Path, tmp_path_factory: pytest.TempPathFact
     v2 = lock_md5(project)
     assert v1 != v2
     return History(project, v1, v2)
+
+
+@pytest.fixture
+def new_user_clone(built_template: Path, tmp_path: Path) -> Path:
+    """A fresh clone of a small project that ships its dvc.lock, as a new user gets one."""
+    return fresh_clone(built_template, tmp_path / "project")
 
 
 @pytest.fixture

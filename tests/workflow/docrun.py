@@ -152,11 +152,11 @@ def run_steps(
 
 
 def main(argv: list[str]) -> int:
-    """Run a document's steps in a fresh small project under ``argv[1]`` (for writing the doc)."""
-    from tests.utils.project import env, make_project
+    """Run a document's steps in a fresh clone of a small project under ``argv[1]`` (for writing the doc)."""
+    from tests.utils.project import build, env, fresh_clone, make_project
 
     doc, where = Path(argv[0]), Path(argv[1])
-    project = make_project(where / "project")
+    project = fresh_clone(build(make_project(where / "built")), where / "project")
     e = {**env(), "GIT_EDITOR": "true", "COLUMNS": "160", "TERM": "dumb"}
 
     def show(o: Outcome) -> None:

@@ -86,16 +86,16 @@ def test_the_document_only_has_console_blocks_and_covers_the_issue() -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_every_step_of_the_document_works(fresh_project: Path) -> None:
+def test_every_step_of_the_document_works(new_user_clone: Path) -> None:
     steps = parse_steps(DOC.read_text())
     e = {**env(), "GIT_EDITOR": "true", "TERM": "dumb", "COLUMNS": "160"}
     try:
-        outcomes = run_steps(steps, fresh_project, e, timeout=600)
+        outcomes = run_steps(steps, new_user_clone, e, timeout=600)
     finally:
         # Queue workers are background processes: never leave one behind, even on failure.
-        run(["dvc", "queue", "stop", "--kill"], fresh_project, check=False, timeout=60)
+        run(["dvc", "queue", "stop", "--kill"], new_user_clone, check=False, timeout=60)
     assert len(outcomes) == len(steps) > 100
     # Where the walkthrough ends: main holds the swept model, nothing left uncommitted.
-    assert run(["git", "status", "--porcelain"], fresh_project).stdout == ""
-    assert run(["git", "branch", "--show-current"], fresh_project).stdout.strip() == "main"
-    assert (fresh_project.parent / "dvc-storage").is_dir()
+    assert run(["git", "status", "--porcelain"], new_user_clone).stdout == ""
+    assert run(["git", "branch", "--show-current"], new_user_clone).stdout.strip() == "main"
+    assert (new_user_clone.parent / "dvc-storage").is_dir()

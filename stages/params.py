@@ -1,0 +1,28 @@
+"""DVC stage `params`: validate the whole of params.yaml before any other stage runs.
+
+Every other stage depends on this one's output, so a typo'd, missing or out-of-range key
+anywhere in params.yaml stops ``dvc repro`` here, in one line naming the dotted key. The
+output is the params *schema* (keys, types, bounds), not the values: it changes only when
+``churnops/params.py`` does, so editing a value re-runs this stage and then only the
+stages that list that key.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from churnops.io import write_json
+from churnops.params import load_params, params_schema
+from churnops.stage import run_stage
+
+
+def main(args: argparse.Namespace) -> None:
+    load_params(args.params)
+    write_json(args.out, params_schema())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", required=True, help="where to write the params schema (JSON)")
+    run_stage("params", main, parser)
