@@ -177,6 +177,8 @@ def test_cli_table_json_and_current_marker(tmp_path: Path) -> None:
         "roc_auc": 0.95,
         "gate_f1": 0.7,
         "current": False,
+        "change": "model",
+        "params_changed": {},
     }
     assert [d["current"] for d in data] == [True, False, False]
 
