@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only report a rollback in progress or an interrupted one awaiting recovery (exit 0 if none, 3 if any)",
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for another churnops command to release the repository (default: 3)",
+    )
     parser.add_argument("--repo", type=Path, default=Path("."), help="the project's Git work tree (default: .)")
 
 
@@ -41,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     something to report, 75 another churnops command holds the repository lock,
     128+N killed by signal N (SIGINT, SIGTERM, SIGHUP: undone).
     """
+    from churnops.git import LOCK_WAIT_SECONDS
     from churnops.rollback import Interrupted, rollback, status
     from churnops.service.settings import ADMIN_TOKEN_ENV
 
@@ -60,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             rebuild_missing=args.rebuild,
             reload_url=args.reload_url,
             admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+            lock_wait=LOCK_WAIT_SECONDS if args.wait is None else max(0.0, args.wait),
         )
     except Interrupted as sig:
         print(f"churnops rollback: interrupted by {sig}; nothing was changed", file=sys.stderr)

@@ -1,9 +1,8 @@
 """The DVC operations of a rollback: status, cache look-ups, remote fetches, checkout.
 
-Reads (``dvc status``, which objects the cache lacks, the remote's configuration) use
-DVC's Python API or a subprocess; the one write to the workspace, ``dvc checkout``, runs
-as a subprocess so that a signal can stop it without leaving DVC's in-process state
-half-changed. Every remote failure (refused, unreachable, denied, missing, a file where a
+Everything runs in-process through DVC's Python API (one interpreter start saved per
+step); only the rebuild's ``dvc repro`` is a subprocess (:func:`dvc`), in its own worktree.
+Every remote failure (refused, unreachable, denied, missing, a file where a
 directory should be) becomes one :class:`RemoteError` line that names the remote.
 """
 
@@ -55,18 +54,20 @@ def dvc_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def dvc_status(root: Path) -> dict[str, Any]:
-    """``dvc status --json`` of the workspace: ``{}`` when outputs, deps and lock agree.
+    """What ``dvc status --json`` prints for the workspace: ``{}`` when outputs, deps and lock agree.
+
+    In-process (a read; it saves a second interpreter start per call).
 
     Raises:
-        RollbackError: DVC failed or printed something that is not JSON.
+        RollbackError: DVC failed (its message is in ours).
     """
-    proc = dvc(["status", "--json"], root)
-    if proc.returncode != 0:
-        raise RollbackError(f"dvc status failed: {dvc_error(proc)}")
-    try:
-        status = json.loads(proc.stdout or "{}")
-    except ValueError:
-        raise RollbackError("dvc status --json printed something that is not JSON") from None
+    from dvc.exceptions import DvcException
+
+    with _repo(root) as repo, _quiet_dvc_logs():
+        try:
+            status = repo.status()
+        except DvcException as err:
+            raise RollbackError(f"dvc status failed: {err}".splitlines()[0]) from None
     return status if isinstance(status, dict) else {}
 
 
@@ -99,13 +100,20 @@ def summarize_status(status: Mapping[str, Any]) -> str:
 def checkout(root: Path, targets: Sequence[str]) -> None:
     """``dvc checkout TARGETS``: replace the outputs with the cache's copies the lock names.
 
+    In-process, like the reads: a signal raises in the middle of it, and the transaction
+    puts back what it had saved (a SIGKILL is undone by the next run's recovery).
+
     Raises:
         RollbackError: DVC failed (its first error line is in the message).
     """
+    from dvc.exceptions import DvcException
+
     fault("dvc-checkout")
-    proc = dvc(["checkout", "--quiet", *targets], root)
-    if proc.returncode != 0:
-        raise RollbackError(f"dvc checkout failed: {dvc_error(proc)}")
+    with _repo(root) as repo, _quiet_dvc_logs():
+        try:
+            repo.checkout(targets=list(targets))
+        except DvcException as err:
+            raise RollbackError(f"dvc checkout failed: {err}".splitlines()[0]) from None
     fault("checked-out")
 
 
