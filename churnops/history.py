@@ -276,7 +276,7 @@ def model_history(
                 f1=_number(metrics.get("f1")),
                 roc_auc=_number(metrics.get("roc_auc")),
                 gate_f1=gate,
-                current=locked is not None and locked.md5 == current_md5,
+                current=new_model and locked is not None and locked.md5 == current_md5,
                 change="model" if new_model else "params",
                 params_changed=changed,
             )
@@ -321,7 +321,7 @@ def format_table(entries: Sequence[ModelEntry], current_md5: str | None = None, 
     rows = [tuple(header)]
     for e in entries:
         row = [
-            "*" if e.current and e.change == "model" else "",
+            "*" if e.current else "",
             e.short,
             e.date[:19].replace("T", " "),
             (e.md5 or "-")[:12],

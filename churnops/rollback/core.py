@@ -76,7 +76,7 @@ def _ensure_objects(root: Path, plan: Plan, rebuild_missing: bool, result: Rollb
             dvcops.pull_objects(root, remote, missing)
         except RemoteError as err:
             if not rebuild_missing:
-                raise RollbackError(str(err)) from None
+                raise RollbackError(f"{err}; nothing was changed") from None
             log(f"warning: {err}; rebuilding instead")
         still = dvcops.missing_objects(root, missing)
         result.fetched = len(missing) - len(still)

@@ -196,13 +196,23 @@ _CAUSES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the errors behind it (``__cause__``, ``__context__``, aiohttp's ``os_error``)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [err]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        inner = getattr(e, "os_error", None)
+        todo += [e.__cause__, e.__context__, inner if isinstance(inner, BaseException) else None]
+    return seen
+
+
 def describe_failure(err: BaseException) -> str:
     """The cause of a remote failure in a few words, from the innermost error that says it."""
-    seen: list[BaseException] = []
-    e: BaseException | None = err
-    while e is not None and e not in seen:
-        seen.append(e)
-        e = e.__cause__ or e.__context__
+    seen = _chain(err)
     for candidate in reversed(seen):
         for kind, words in _CAUSES:
             if isinstance(candidate, kind):
@@ -245,8 +255,32 @@ def pull_objects(root: Path, remote: Remote, object_ids: Iterable[str]) -> None:
     from dvc_data.hashfile.hash_info import HashInfo
 
     check_local_remote(remote)
+    wanted = [HashInfo("md5", oid) for oid in object_ids]
     with _repo(root) as repo, _quiet_dvc_logs():
         try:
-            repo.cloud.pull([HashInfo("md5", oid) for oid in object_ids])
+            result = repo.cloud.pull(wanted)
+            if len(result.transferred) < len(wanted):
+                _probe(repo, remote)
+        except RemoteError:
+            raise
         except Exception as err:  # any failure of a remote (DVC, OSError, SSH, HTTP) is one line
             raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
+
+
+def _probe(repo: Any, remote: Remote) -> None:
+    """Tell "the remote lacks the objects" from "the remote cannot be reached".
+
+    DVC counts an object it could not ask about (connection refused, say) as missing.
+    One ``info`` on the remote's root tells: a bare "not found" is normal (an HTTP remote
+    has no directory listing), anything behind it (a refused connection) is the failure.
+
+    Raises:
+        RemoteError: the remote cannot be reached.
+    """
+    odb = repo.cloud.get_remote(remote.name)
+    try:
+        odb.fs.info(odb.path)
+    except Exception as err:  # the same breadth as the pull's: the cause is what we report
+        if all(isinstance(e, FileNotFoundError) for e in _chain(err)):
+            return
+        raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
