@@ -155,7 +155,7 @@ def _apply(
                     f"{err}; restoring the previous state also failed ({undo_err}); the backup and its journal are "
                     f"kept in {tx.journal.base}, and the next rollback retries the restore"
                 ) from err
-        if isinstance(err, ChurnopsError):
+        if isinstance(err, ChurnopsError | OSError):  # OSError: a full disk, a permission, ...
             raise RollbackError(f"{err}; nothing was changed") from None
         raise
 

@@ -313,13 +313,14 @@ class Transaction:
         """Restore the work tree, index and HEAD as :meth:`begin` found them."""
         state = self.journal.read()
         if state is not None:
-            restore(self.root, self.journal, state)
+            restore(self.root, self.journal, state, after_crash=False)
 
 
-def restore(root: Path, journal: Journal, state: Mapping[str, Any]) -> str:
+def restore(root: Path, journal: Journal, state: Mapping[str, Any], *, after_crash: bool = True) -> str:
     """Make the workspace what the journal says it was before the run, or finish a done run.
 
-    Idempotent: a restore killed half-way is completed by running it again.
+    Idempotent: a restore killed half-way is completed by running it again. After a crash
+    (not for the run's own undo), HEAD must not have moved beyond the run's own commit.
 
     Returns:
         ``"finished"`` or ``"undone"``.
@@ -330,7 +331,8 @@ def restore(root: Path, journal: Journal, state: Mapping[str, Any]) -> str:
         return "finished" if phase == "done" else "undone"
     backup = journal.backup
     applying = phase == "applying"
-    if applying:
+    if applying and after_crash:
+        _check_head_is_ours(root, state, journal)
         # A git process killed mid-write leaves its lock files; the journal proves it was ours.
         gd = git_dir(root)
         for lock in ("index.lock", "HEAD.lock"):
@@ -369,6 +371,34 @@ def restore(root: Path, journal: Journal, state: Mapping[str, Any]) -> str:
     return "undone"
 
 
+def _check_head_is_ours(root: Path, state: Mapping[str, Any], journal: Journal) -> None:
+    """HEAD is where the run left it: its start, or the rollback commit right on top of it.
+
+    Anything else means someone committed after the crash; resetting HEAD would hide that work.
+
+    Raises:
+        RollbackError: HEAD moved otherwise; the journal and backup are kept.
+    """
+    before, now = state.get("head"), head(root)
+    if not before or now == before:
+        return
+    parent = git(["rev-parse", "--verify", "--quiet", f"{now}^"], root, check=False).decode().strip()
+    subject = git(["log", "-1", "--format=%s", str(now)], root, check=False).decode().strip()
+    if parent == before and subject.startswith("rollback: model "):
+        return
+    raise RollbackError(
+        f"an interrupted rollback to {state.get('rev', '?')} left a journal, but HEAD has moved since "
+        f"(from {before[:8]} to {str(now)[:8]}): not undoing it automatically; its journal and backup "
+        f"are in {journal.base}"
+    )
+
+
+def legacy_backups(root: Path) -> list[Path]:
+    """Backup folders of churnops versions before the journal (``tmp*``), never removed automatically."""
+    base = git_dir(root) / JOURNAL_DIR
+    return sorted(base.glob("tmp*")) if base.is_dir() else []
+
+
 def recover(root: Path, log: Log) -> str | None:
     """Undo (or finish) a run that died, and delete whatever it left; ``None`` if there was none.
 
@@ -376,12 +406,19 @@ def recover(root: Path, log: Log) -> str | None:
     are removed even when there is no journal to act on.
     """
     journal = Journal(root)
+    if old := legacy_backups(root):
+        log(f"warning: {len(old)} backup folder(s) of an older churnops in {old[0].parent} (tmp*): check, then delete")
     state = journal.read()
     if state is None:
         journal.remove_leftovers()
         return None
-    with shielded():
-        outcome = restore(root, journal, state)
+    try:
+        with shielded():
+            outcome = restore(root, journal, state)
+    except OSError as err:
+        raise RollbackError(
+            f"recovering an interrupted rollback failed ({err}); its journal and backup are kept in {journal.base}"
+        ) from None
     what = f"rollback to {state.get('rev', '?')} (pid {state.get('pid', '?')}, started at {state.get('started', '?')})"
     message = f"an interrupted {what} was found and {outcome}"
     log(message)

@@ -116,6 +116,10 @@ def test_sigkill_at_every_step_is_recovered_by_a_plain_retry(history: History) -
         target, md5 = other(p, history)
         rc, err = finish(start(p, target, fault=case))
         assert rc in (-signal.SIGKILL, 0) if "@" in case else rc == -signal.SIGKILL, (case, rc, err)
+        if case == "backed-up:kill":
+            status = run(["churnops", "rollback", "--status"], p, check=False)
+            assert status.returncode == 3, status
+            assert f"an interrupted rollback to {target}" in status.stdout and "undone by the next" in status.stdout
         recovered += "an interrupted rollback" in retry(p, target, md5, case)
 
     rng = random.Random(9)
