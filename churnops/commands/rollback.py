@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, default=Path("."), help="the project's Git work tree (default: .)")
 
 
+def _admin_token() -> str | None:
+    # Imported only when a reload is asked for: the service's settings pull in pydantic.
+    from churnops.service.settings import ADMIN_TOKEN_ENV
+
+    return os.environ.get(ADMIN_TOKEN_ENV) or None
+
+
 def run(args: argparse.Namespace) -> int:
     """Roll back; one summary line on stdout, progress on stderr.
 
@@ -50,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     """
     from churnops.git import LOCK_WAIT_SECONDS
     from churnops.rollback import Interrupted, rollback, status
-    from churnops.service.settings import ADMIN_TOKEN_ENV
 
     if args.status:
         lines = status(args.repo)
@@ -67,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             rebuild_missing=args.rebuild,
             reload_url=args.reload_url,
-            admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+            admin_token=_admin_token() if args.reload_url else None,
             lock_wait=LOCK_WAIT_SECONDS if args.wait is None else max(0.0, args.wait),
         )
     except Interrupted as sig:

@@ -181,9 +181,10 @@ def rollback(
         ServiceReloadError: the commit stands, but the service did not reload.
         KeyboardInterrupt: Ctrl-C, SIGTERM or SIGHUP (:class:`.journal.Interrupted`); undone.
     """
-    from churnops.service.client import check_target, reload_service
+    if reload_url is not None:
+        from churnops.service.client import check_target
 
-    check_target(reload_url, admin_token)
+        check_target(reload_url, admin_token)
     root = repo_root(repo)
     with repo_lock(root, f"churnops rollback {rev}", lock_wait), interrupts_raise():
         fault("locked")
@@ -207,6 +208,8 @@ def rollback(
         _apply(root, plan, before, commit, force, result, log)
 
     if reload_url is not None and admin_token:
+        from churnops.service.client import reload_service
+
         try:
             result.reload = reload_service(reload_url, admin_token, plan.model.md5)
         except ServiceReloadError as err:
