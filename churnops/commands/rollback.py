@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     128+N killed by signal N (SIGINT, SIGTERM, SIGHUP: undone).
     """
     from churnops.git import LOCK_WAIT_SECONDS
-    from churnops.rollback import Interrupted, rollback, status
+    from churnops.rollback import DataUnavailableError, DirtyTreeError, Interrupted, rollback, status
 
     if args.status:
         lines = status(args.repo)
@@ -76,6 +76,14 @@ def run(args: argparse.Namespace) -> int:
             admin_token=_admin_token() if args.reload_url else None,
             lock_wait=LOCK_WAIT_SECONDS if args.wait is None else max(0.0, args.wait),
         )
+    except DirtyTreeError as err:
+        # The core says what is wrong; the flags that override it are this edge's business.
+        err.args = (f"{err}, or use --force",)
+        raise
+    except DataUnavailableError as err:
+        if err.rebuildable:
+            err.args = (f"{err} (`--rebuild` reproduces it from REV's pipeline)",)
+        raise
     except Interrupted as sig:
         print(f"churnops rollback: interrupted by {sig}; nothing was changed", file=sys.stderr)
         return 128 + sig.signum

@@ -16,7 +16,16 @@ The Git plumbing (and the repository lock) is :mod:`churnops.git`; the reload cl
 
 from __future__ import annotations
 
-from churnops.rollback.core import RollbackResult, rollback, status
+from churnops.rollback.core import DataUnavailableError, RollbackResult, rollback, status
 from churnops.rollback.journal import Interrupted, Transaction
+from churnops.rollback.plan import DirtyTreeError
 
-__all__ = ["Interrupted", "RollbackResult", "Transaction", "rollback", "status"]
+__all__ = [
+    "DataUnavailableError",
+    "DirtyTreeError",
+    "Interrupted",
+    "RollbackResult",
+    "Transaction",
+    "rollback",
+    "status",
+]

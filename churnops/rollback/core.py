@@ -30,6 +30,14 @@ from churnops.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths,
 from churnops.rollback.rebuild import rebuild
 
 
+class DataUnavailableError(RollbackError):
+    """REV's outputs are in neither the cache nor the remote; ``rebuildable`` if no rebuild was tried."""
+
+    def __init__(self, message: str, rebuildable: bool) -> None:
+        super().__init__(message)
+        self.rebuildable = rebuildable
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -95,8 +103,7 @@ def _ensure_objects(root: Path, plan: Plan, rebuild_missing: bool, result: Rollb
         names = ", ".join(f"{by_path.get(m, '?')} ({m[:12]})" for m in missing[:6])
         if len(missing) > 6:
             names += f" and {len(missing) - 6} more"
-        hint = "" if rebuild_missing else " (`--rebuild` reproduces it from REV's pipeline)"
-        raise RollbackError(f"{plan.rev}: {names}: {where}; nothing was changed{hint}")
+        raise DataUnavailableError(f"{plan.rev}: {names}: {where}; nothing was changed", not rebuild_missing)
 
 
 def _apply(

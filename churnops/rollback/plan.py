@@ -29,6 +29,10 @@ from churnops.lockfile import MODEL_PATH, LockedModel, locked_model, parse_lock
 PIPELINE_FILE = "dvc.yaml"
 
 
+class DirtyTreeError(RollbackError):
+    """Uncommitted work a rollback would overwrite (the CLI adds how to override)."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a rollback to ``rev`` restores, computed from Git objects only."""
@@ -191,8 +195,8 @@ def refuse_dirty(dirty: list[str]) -> None:
     """Raise if there is uncommitted work a rollback could overwrite.
 
     Raises:
-        RollbackError: naming up to 8 of the paths.
+        DirtyTreeError: naming up to 8 of the paths.
     """
     if dirty:
         shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
-        raise RollbackError(f"the working tree has uncommitted changes ({shown}); commit or stash them, or use --force")
+        raise DirtyTreeError(f"the working tree has uncommitted changes ({shown}); commit or stash them")

@@ -60,10 +60,14 @@ def mismatch_cause(root: Path, plan: Plan) -> str:
     drift = version_drift(root, plan.sha)
     if drift:
         shown = ", ".join(drift[:3]) + (f" and {len(drift) - 3} more" if len(drift) > 3 else "")
-        return f"likely cause: installed library versions differ from {plan.rev}'s {REQUIREMENTS_LOCK}: {shown}"
+        return (
+            f"likely cause: installed library versions differ from {plan.rev}'s {REQUIREMENTS_LOCK}: {shown}; "
+            f"install {plan.rev}'s versions and retry, or fetch its outputs from a DVC remote"
+        )
     return (
         f"the installed libraries match {plan.rev}'s {REQUIREMENTS_LOCK}, so the likely cause is the platform "
-        "(CPU and BLAS kernel, OS) or a lock that no run of this pipeline produced"
+        "(CPU and BLAS kernel, OS) or a lock that no run of this pipeline produced; fetch its outputs from a "
+        "DVC remote that has them"
     )
 
 

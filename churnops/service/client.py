@@ -1,6 +1,6 @@
 """The client side of the service's admin API: ask a running service to reload its model.
 
-Used by ``churnops rollback --reload-url``. It speaks the contract of
+Used by ``churnops rollback`` to reload a service after the rollback. It speaks the contract of
 :class:`churnops.service.schemas.ReloadResponse` and ``/health`` and imports neither
 FastAPI nor the app: only httpx, when a reload is actually asked for.
 """
@@ -23,10 +23,10 @@ def check_target(url: str | None, token: str | None) -> None:
     if url is None:
         return
     if not url.startswith(("http://", "https://")):
-        raise ServiceReloadError(f"--reload-url {url!r}: expected an http:// or https:// URL")
+        raise ServiceReloadError(f"reload URL {url!r}: expected an http:// or https:// URL")
     if not token:
         raise ServiceReloadError(
-            f"--reload-url needs the service's admin token in ${ADMIN_TOKEN_ENV}; nothing was changed"
+            f"reloading needs the service's admin token in ${ADMIN_TOKEN_ENV}; nothing was changed"
         )
 
 
