@@ -9,6 +9,7 @@ Then lists its models three ways, side by side in one run:
   ``git cat-file`` processes (plus three quick ``rev-parse``) whatever the history's length;
 - ``process per commit``: the obvious script, ``git show REV:path`` for the lock of
   each commit and its parent, the metrics and the params, parsed with PyYAML;
+- ``--all``: the same plumbing, also listing commits that changed params without a new model;
 - ``churnops models --json``: the CLI end to end, interpreter start-up included.
 
     python bench/models.py                # 500 commits
@@ -137,12 +138,17 @@ def main() -> None:
         build = time.perf_counter() - t0
 
         plumbing, entries = timed(lambda: model_history(root, current_md5="none"), args.repeat)
+        with_params, all_entries = timed(
+            lambda: model_history(root, current_md5="none", include_params=True), args.repeat
+        )
         naive, naive_entries = timed(lambda: naive_history(root), 1)
         cli_cmd = [sys.executable, "-m", "churnops.cli", "models", "--json", "--repo", str(root)]
         cli, cli_out = timed(lambda: subprocess.run(cli_cmd, capture_output=True, check=True).stdout, args.repeat)
 
         assert len(entries) == models == len(naive_entries) == len(json.loads(cli_out)), "the methods disagree"
         assert [e.md5 for e in entries] == [e["md5"] for e in naive_entries]
+        # --all adds the gate-only commits (one in three lock commits keeps its model, changes the gate).
+        assert len(all_entries) > len(entries)
         lock_commits = sum(1 for i in range(args.commits) if i % 5 != 4)
 
         print(f"History: {args.commits} commits, {lock_commits} touching dvc.lock, {models} models")
@@ -152,6 +158,7 @@ def main() -> None:
         rows = [
             # 3 rev-parse (work tree, HEAD, the revision) + log + cat-file --batch-check + --batch
             ("plumbing: `model_history()`", "6", plumbing),
+            ("`model_history(include_params=True)` (`--all`)", "6", with_params),
             ("`churnops models --json` (CLI, start-up included)", "6", cli),
             ("process per commit (`git show` x4)", f"{1 + 4 * lock_commits}", naive),
         ]

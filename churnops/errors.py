@@ -11,7 +11,10 @@ and an exit code, the HTTP layer into status codes.
      ├── ModelIntegrityError  a model file does not match the hash that dvc.lock records
      ├── LockfileError        dvc.lock is missing, unreadable or records no model
      ├── GitError             a git command failed, or the directory is not a Git work tree
-     └── RollbackError        a rollback cannot be carried out safely
+     ├── RollbackError        a rollback cannot be carried out safely
+     ├── RepositoryBusyError  another churnops command holds the repository lock (exit 75)
+     ├── RemoteError          a DVC remote is unreachable, refuses access, or is not a directory
+     └── ServiceReloadError   a running service did not reload the model it was asked to
 """
 
 from __future__ import annotations
@@ -54,3 +57,17 @@ class GitError(ChurnopsError):
 
 class RollbackError(ChurnopsError):
     """A rollback was refused or could not complete; nothing was changed."""
+
+
+class RepositoryBusyError(ChurnopsError):
+    """Another churnops command holds the repository's workspace lock; nothing was changed."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class RemoteError(ChurnopsError):
+    """A DVC remote could not be read (unreachable, refused, missing, not a directory)."""
+
+
+class ServiceReloadError(ChurnopsError):
+    """A running service could not be told to reload, or serves another model afterwards."""

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from churnops.errors import GitError, LockfileError
+from churnops.git import cat_file_blobs, cat_file_check, git, repo_root
 from churnops.lockfile import MODEL_PATH, LockedModel, locked_model
 
 LOCK_PATH = "dvc.lock"
@@ -36,107 +35,6 @@ PARAMS_PATH = "params.yaml"
 GATE_KEY = "train.gate_f1"
 
 _FIELD = "\x1f"  # unit separator: cannot appear in a sha, a date, a ref name or a one-line subject
-
-
-# --------------------------------------------------------------------------- git plumbing
-
-
-def git_env() -> dict[str, str]:
-    """The environment for git subprocesses: no pager, no prompts, stable output, literal paths."""
-    env = dict(os.environ)
-    # Literal pathspecs: a file named ``*.json`` or ``:x`` means that file, never a pattern.
-    env.update({"GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_LITERAL_PATHSPECS": "1"})
-    return env
-
-
-def git(args: Sequence[str], cwd: str | Path, *, input: bytes | None = None, check: bool = True) -> bytes:
-    """Run ``git ARGS`` in ``cwd`` and return its stdout.
-
-    Raises:
-        GitError: git is missing or exits non-zero (its first stderr line is in the message).
-    """
-    try:
-        proc = subprocess.run(
-            ["git", "-c", "core.quotepath=off", *args],
-            cwd=cwd,
-            input=input,
-            capture_output=True,
-            env=git_env(),
-            check=False,
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed (or not on PATH)") from None
-    except NotADirectoryError:
-        raise GitError(f"{cwd}: not a directory") from None
-    if check and proc.returncode != 0:
-        lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = lines[0] if lines else f"exit status {proc.returncode}"
-        raise GitError(f"git {args[0]} failed: {detail}")
-    return proc.stdout
-
-
-def repo_root(path: str | Path = ".") -> Path:
-    """The top directory of the Git work tree containing ``path``.
-
-    Raises:
-        GitError: ``path`` does not exist or is not inside a Git work tree.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise GitError(f"{path}: no such directory")
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, env=git_env(), check=False
-    )
-    if proc.returncode != 0:
-        raise GitError(f"{path.resolve()}: not inside a Git repository")
-    return Path(proc.stdout.strip())
-
-
-def cat_file_check(root: Path, names: Sequence[str]) -> list[str | None]:
-    """Resolve object names (``REV:path``) to blob ids in one process; ``None`` where missing."""
-    if not names:
-        return []
-    if any("\n" in n for n in names):
-        raise GitError("object names cannot contain a newline")
-    out = git(
-        ["cat-file", "--batch-check=%(objectname) %(objecttype)"], root, input="".join(f"{n}\n" for n in names).encode()
-    )
-    result: list[str | None] = []
-    for line in out.decode().splitlines():
-        oid, _, kind = line.partition(" ")
-        # A missing object prints "<name> missing"; a path naming a tree is no file for us.
-        result.append(oid if kind == "blob" else None)
-    if len(result) != len(names):
-        raise GitError("git cat-file --batch-check answered an unexpected number of lines")
-    return result
-
-
-def cat_file_blobs(root: Path, oids: Iterable[str]) -> dict[str, bytes]:
-    """Read blobs by id in one ``git cat-file --batch`` process."""
-    wanted = list(dict.fromkeys(oids))
-    if not wanted:
-        return {}
-    out = git(["cat-file", "--batch"], root, input="".join(f"{o}\n" for o in wanted).encode())
-    blobs: dict[str, bytes] = {}
-    pos = 0
-    for oid in wanted:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].decode().split()
-        pos = end + 1
-        if len(header) != 3:  # "<oid> missing"
-            continue
-        size = int(header[2])
-        blobs[oid] = out[pos : pos + size]
-        pos += size + 1  # the content is followed by a newline
-    return blobs
-
-
-def show_file(root: Path, rev: str, path: str) -> bytes | None:
-    """The bytes of ``path`` at ``rev``, or ``None`` when that commit has no such file."""
-    (oid,) = cat_file_check(root, [f"{rev}:{path}"])
-    if oid is None:
-        return None
-    return cat_file_blobs(root, [oid]).get(oid)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -178,7 +76,8 @@ def _metrics(data: bytes | None) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _gate_from_params(data: bytes | None) -> float | None:
+def _params(data: bytes | None) -> dict[str, Any] | None:
+    """``params.yaml`` flattened to dotted keys (``train.gate_f1``), or ``None`` if absent or broken."""
     if data is None:
         return None
     import yaml
@@ -187,8 +86,19 @@ def _gate_from_params(data: bytes | None) -> float | None:
         doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return None
-    train = doc.get("train") if isinstance(doc, dict) else None
-    return _number(train.get("gate_f1")) if isinstance(train, dict) else None
+    if not isinstance(doc, dict):
+        return None
+    flat: dict[str, Any] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(doc, "")
+    return flat
 
 
 def file_md5(path: Path) -> str | None:
@@ -215,18 +125,25 @@ def workspace_model_md5(root: Path) -> str | None:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One accepted model: the commit whose dvc.lock first recorded it (again)."""
+    """One listed commit: a new model (``change == "model"``), or with ``--all`` a params change.
+
+    ``params_changed`` maps each dotted params key that differs from the first parent to
+    ``[old, new]`` (``None`` for a key that is absent); it is filled only when the listing
+    includes params changes.
+    """
 
     commit: str
     short: str
     date: str
     tags: tuple[str, ...]
     subject: str
-    md5: str
+    md5: str | None
     f1: float | None
     roc_auc: float | None
     gate_f1: float | None
     current: bool
+    change: str = "model"
+    params_changed: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -244,7 +161,7 @@ class _Commit:
     subject: str
 
 
-def _log(root: Path, rev: str) -> list[_Commit]:
+def _log(root: Path, rev: str, paths: Sequence[str]) -> list[_Commit]:
     fmt = _FIELD.join(["%H", "%P", "%h", "%aI", "%D", "%s"])
     out = git(
         [
@@ -257,7 +174,7 @@ def _log(root: Path, rev: str) -> list[_Commit]:
             f"--format={fmt}",
             rev,
             "--",
-            LOCK_PATH,
+            *paths,
         ],
         root,
     ).decode("utf-8", errors="replace")
@@ -272,13 +189,22 @@ def _log(root: Path, rev: str) -> list[_Commit]:
     return commits
 
 
-def model_history(root: str | Path, rev: str = "HEAD", current_md5: str | None = None) -> list[ModelEntry]:
+def _diff_params(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, list[Any]]:
+    old = old or {}
+    return {k: [old.get(k), new.get(k)] for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)}
+
+
+def model_history(
+    root: str | Path, rev: str = "HEAD", current_md5: str | None = None, *, include_params: bool = False
+) -> list[ModelEntry]:
     """Every model accepted in the history of ``rev``, newest first.
 
     A commit is listed when the model hash its ``dvc.lock`` records differs from the one
     recorded by each of its parents (a first model, a retrain, a rollback, or a merge whose
-    re-run produced a new model). ``current_md5`` marks the matching entries ``current``;
-    by default it is the workspace's model.
+    re-run produced a new model). With ``include_params``, a commit whose ``params.yaml``
+    differs from each of its parents is listed too (``change == "params"``), so a gate
+    change that kept the model (``train.gate_f1: 0.6 -> 0.75``) shows. ``current_md5``
+    marks the matching entries ``current``; by default it is the workspace's model.
 
     Raises:
         GitError: not a Git repository, or ``rev`` is not a commit.
@@ -291,15 +217,18 @@ def model_history(root: str | Path, rev: str = "HEAD", current_md5: str | None =
     if current_md5 is None:
         current_md5 = workspace_model_md5(root)
 
-    commits = _log(root, rev)
+    commits = _log(root, rev, [LOCK_PATH, PARAMS_PATH] if include_params else [LOCK_PATH])
     parents = sorted({p for c in commits for p in c.parents})
     names = [f"{p}:{LOCK_PATH}" for p in parents]
+    if include_params:
+        names += [f"{p}:{PARAMS_PATH}" for p in parents]
     for c in commits:
         names += [f"{c.sha}:{LOCK_PATH}", f"{c.sha}:{EVALUATE_METRICS}", f"{c.sha}:{PARAMS_PATH}"]
     oids = dict(zip(names, cat_file_check(root, names), strict=True))
     blobs = cat_file_blobs(root, (o for o in oids.values() if o is not None))
 
     locks: dict[str, LockedModel | None] = {}
+    params: dict[str, dict[str, Any] | None] = {}
 
     def lock_at(sha: str) -> LockedModel | None:
         oid = oids.get(f"{sha}:{LOCK_PATH}")
@@ -309,6 +238,14 @@ def model_history(root: str | Path, rev: str = "HEAD", current_md5: str | None =
             locks[oid] = parse_lock_fast(blobs[oid], f"{sha[:8]}:{LOCK_PATH}")
         return locks[oid]
 
+    def params_at(sha: str) -> dict[str, Any] | None:
+        oid = oids.get(f"{sha}:{PARAMS_PATH}")
+        if oid is None or oid not in blobs:
+            return None
+        if oid not in params:
+            params[oid] = _params(blobs[oid])
+        return params[oid]
+
     def blob(sha: str, path: str) -> bytes | None:
         oid = oids.get(f"{sha}:{path}")
         return blobs.get(oid) if oid else None
@@ -316,15 +253,18 @@ def model_history(root: str | Path, rev: str = "HEAD", current_md5: str | None =
     entries = []
     for c in commits:
         locked = lock_at(c.sha)
-        if locked is None:
-            continue
         before = {m.md5 for m in (lock_at(p) for p in c.parents) if m is not None}
-        if locked.md5 in before:
+        new_model = locked is not None and locked.md5 not in before
+        changed: dict[str, list[Any]] = {}
+        now = params_at(c.sha) if include_params and c.parents else None
+        if now is not None and all(params_at(p) != now for p in c.parents):
+            changed = _diff_params(params_at(c.parents[0]), now)
+        if not new_model and not changed:
             continue
         metrics = _metrics(blob(c.sha, EVALUATE_METRICS))
-        gate = _number(locked.params.get(GATE_KEY))
+        gate = _number(locked.params.get(GATE_KEY)) if locked else None
         if gate is None:
-            gate = _gate_from_params(blob(c.sha, PARAMS_PATH))
+            gate = _number((params_at(c.sha) or {}).get(GATE_KEY))
         entries.append(
             ModelEntry(
                 commit=c.sha,
@@ -332,40 +272,68 @@ def model_history(root: str | Path, rev: str = "HEAD", current_md5: str | None =
                 date=c.date,
                 tags=c.tags,
                 subject=c.subject,
-                md5=locked.md5,
+                md5=locked.md5 if locked else None,
                 f1=_number(metrics.get("f1")),
                 roc_auc=_number(metrics.get("roc_auc")),
                 gate_f1=gate,
-                current=locked.md5 == current_md5,
+                current=new_model and locked is not None and locked.md5 == current_md5,
+                change="model" if new_model else "params",
+                params_changed=changed,
             )
         )
     return entries
+
+
+def distinct_digits(values: Sequence[float | None], minimum: int = 4, maximum: int = 10) -> int:
+    """The fewest decimals (at least ``minimum``) that print different values differently."""
+    distinct = {v for v in values if v is not None}
+    for digits in range(minimum, maximum):
+        if len({f"{v:.{digits}f}" for v in distinct}) == len(distinct):
+            return digits
+    return maximum
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def format_table(entries: Sequence[ModelEntry], current_md5: str | None = None) -> str:
-    """The human listing: one row per model, ``*`` marks the workspace's model."""
+def _changes(e: ModelEntry, shown: int = 3) -> str:
+    parts = [f"{k} {old}->{new}" for k, (old, new) in e.params_changed.items()]
+    text = ", ".join(parts[:shown]) + (f" (+{len(parts) - shown})" if len(parts) > shown else "")
+    if e.change == "model":
+        return "model" + (f": {text}" if text else "")
+    return text
+
+
+def format_table(entries: Sequence[ModelEntry], current_md5: str | None = None, *, changes: bool = False) -> str:
+    """The human listing: one row per entry, ``*`` marks the workspace's model.
+
+    F1 and ROC AUC get as many decimals as it takes to tell apart models whose values
+    differ (at least 4). ``changes`` adds a CHANGE column (``model``, or the params keys
+    that changed with their old and new values).
+    """
     if not entries:
         return "no accepted model in this history (dvc.lock never recorded models/model.json)\n"
-    header = ("", "COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS", "SUBJECT")
-    rows = [header]
+    f1_digits = distinct_digits([e.f1 for e in entries])
+    auc_digits = distinct_digits([e.roc_auc for e in entries])
+    header = ["", "COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS"]
+    header += ["CHANGE", "SUBJECT"] if changes else ["SUBJECT"]
+    rows = [tuple(header)]
     for e in entries:
-        rows.append(
-            (
-                "*" if e.current else "",
-                e.short,
-                e.date[:19].replace("T", " "),
-                e.md5[:12],
-                _fmt(e.f1),
-                _fmt(e.roc_auc),
-                _fmt(e.gate_f1, 2),
-                ",".join(e.tags) or "-",
-                e.subject,
-            )
-        )
+        row = [
+            "*" if e.current else "",
+            e.short,
+            e.date[:19].replace("T", " "),
+            (e.md5 or "-")[:12],
+            _fmt(e.f1, f1_digits),
+            _fmt(e.roc_auc, auc_digits),
+            _fmt(e.gate_f1, 2),
+            ",".join(e.tags) or "-",
+        ]
+        if changes:
+            row.append(_changes(e))
+        row.append(e.subject)
+        rows.append(tuple(row))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1] for r in rows]
     text = "\n".join(line.rstrip() for line in lines) + "\n"

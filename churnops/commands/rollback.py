@@ -10,35 +10,86 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``churnops rollback``."""
-    parser.add_argument("rev", metavar="REV", help="the revision whose model to restore (tag, branch, sha, HEAD~2)")
+    parser.add_argument(
+        "rev", metavar="REV", nargs="?", help="the revision whose model to restore (tag, branch, sha, HEAD~2)"
+    )
     parser.add_argument("--no-commit", action="store_true", help="stage the changes but do not commit them")
     parser.add_argument("--force", action="store_true", help="proceed on a dirty working tree (local changes are lost)")
     parser.add_argument(
         "--rebuild",
         action="store_true",
-        help="if REV's data is in neither the cache nor the remote, reproduce it in a temporary worktree",
+        help="if REV's data is in neither the cache nor the remote (or the remote fails), reproduce it "
+        "in a temporary worktree",
     )
     parser.add_argument(
         "--reload-url",
         metavar="URL",
         help="afterwards, POST URL/admin/reload (token from $CHURNOPS_ADMIN_TOKEN) and check URL/health",
     )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="only report a rollback in progress or an interrupted one awaiting recovery (exit 0 if none, 3 if any)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for another churnops command to release the repository (default: 3)",
+    )
     parser.add_argument("--repo", type=Path, default=Path("."), help="the project's Git work tree (default: .)")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Roll back; one summary line on stdout, progress on stderr."""
-    from churnops.rollback import ADMIN_TOKEN_ENV, rollback
+def _admin_token() -> str | None:
+    # Imported only when a reload is asked for: the service's settings pull in pydantic.
+    from churnops.service.settings import ADMIN_TOKEN_ENV
 
-    result = rollback(
-        args.repo,
-        args.rev,
-        commit=not args.no_commit,
-        force=args.force,
-        rebuild_missing=args.rebuild,
-        reload_url=args.reload_url,
-        admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
-    )
+    return os.environ.get(ADMIN_TOKEN_ENV) or None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Roll back; one summary line on stdout, progress on stderr.
+
+    Exit codes: 0 done, 1 refused or failed (nothing changed), 2 usage, 3 (``--status``)
+    something to report, 75 another churnops command holds the repository lock,
+    128+N killed by signal N (SIGINT, SIGTERM, SIGHUP: undone).
+    """
+    from churnops.git import LOCK_WAIT_SECONDS
+    from churnops.rollback import DataUnavailableError, DirtyTreeError, Interrupted, rollback, status
+
+    if args.status:
+        lines = status(args.repo)
+        print("\n".join(lines) if lines else "no rollback in progress or awaiting recovery")
+        return 3 if lines else 0
+    if not args.rev:
+        print("churnops rollback: REV is required (or --status)", file=sys.stderr)
+        return 2
+    try:
+        result = rollback(
+            args.repo,
+            args.rev,
+            commit=not args.no_commit,
+            force=args.force,
+            rebuild_missing=args.rebuild,
+            reload_url=args.reload_url,
+            admin_token=_admin_token() if args.reload_url else None,
+            lock_wait=LOCK_WAIT_SECONDS if args.wait is None else max(0.0, args.wait),
+        )
+    except DirtyTreeError as err:
+        # The core says what is wrong; the flags that override it are this edge's business.
+        err.args = (f"{err}, or use --force",)
+        raise
+    except DataUnavailableError as err:
+        if err.rebuildable:
+            err.args = (f"{err} (`--rebuild` reproduces it from REV's pipeline)",)
+        raise
+    except Interrupted as sig:
+        print(f"churnops rollback: interrupted by {sig}; nothing was changed", file=sys.stderr)
+        return 128 + sig.signum
+    except KeyboardInterrupt:
+        print("churnops rollback: interrupted; nothing was changed", file=sys.stderr)
+        return 130
     where = f"{args.rev} ({result.sha[:8]})"
     if result.noop:
         print(f"already at model {result.md5} from {where}: nothing to roll back")

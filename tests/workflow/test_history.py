@@ -177,6 +177,8 @@ def test_cli_table_json_and_current_marker(tmp_path: Path) -> None:
         "roc_auc": 0.95,
         "gate_f1": 0.7,
         "current": False,
+        "change": "model",
+        "params_changed": {},
     }
     assert [d["current"] for d in data] == [True, False, False]
 
@@ -193,3 +195,36 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     proc = run(["churnops", "models", "--repo", str(tmp_path)], tmp_path, check=False)
     assert proc.returncode == 1 and "not inside a Git repository" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_all_lists_params_changes_without_a_new_model(tmp_path: Path) -> None:
+    # The lab's gate story: 0.60 on a branch, 0.75 on another, merged to 0.70; one model throughout.
+    repo = Repo(tmp_path / "r")
+    first = repo.model("first model", A, 0.80, gate=0.6)
+    stricter = repo.model("gate 0.75", A, 0.80, gate=0.75)
+    relaxed = repo.commit("gate 0.70, params only", {"params.yaml": "train:\n  gate_f1: 0.7\n"})
+    repo.commit("docs only", {"README": "y\n"})
+
+    assert [e.commit for e in model_history(repo.root, current_md5=A)] == [first]
+
+    entries = model_history(repo.root, current_md5=A, include_params=True)
+    assert [(e.commit, e.change) for e in entries] == [(relaxed, "params"), (stricter, "params"), (first, "model")]
+    assert entries[0].params_changed == {"train.gate_f1": [0.75, 0.7]}
+    assert entries[1].params_changed == {"train.gate_f1": [0.6, 0.75]}
+    assert entries[1].md5 == A and not entries[1].current  # only the model's own row is "current"
+
+    out = run(["churnops", "models", "--all", "--repo", str(repo.root)], tmp_path).stdout.splitlines()
+    assert out[0].split()[-2:] == ["CHANGE", "SUBJECT"]
+    assert "train.gate_f1 0.75->0.7" in out[1] and "train.gate_f1 0.6->0.75" in out[2]
+    data = json.loads(run(["churnops", "models", "--all", "--json", "--repo", str(repo.root)], tmp_path).stdout)
+    assert [d["change"] for d in data] == ["params", "params", "model"]
+
+
+def test_f1_gets_the_digits_that_tell_models_apart(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    repo.model("one", A, 0.804012)
+    repo.model("two", B, 0.804049)
+    repo.model("three", C, 0.8040)
+    table = run(["churnops", "models", "--repo", str(repo.root)], tmp_path).stdout
+    # Equal to 4 digits (0.8040), told apart with 5.
+    assert "0.80401" in table and "0.80405" in table and "0.80400" in table

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from churnops.errors import RollbackError
-from churnops.rollback import _check_reload_args, reload_service
+from churnops.errors import ServiceReloadError
+from churnops.service.client import check_target, reload_service
 
 URL = "http://127.0.0.1:8000"
 OLD, NEW = "0" * 31 + "1", "f" * 31 + "2"
@@ -51,7 +51,7 @@ def test_health_is_polled_until_every_worker_serves_the_model() -> None:
 
 def test_health_reporting_another_model_is_an_error() -> None:
     transport, _ = service(versions=[OLD])
-    with pytest.raises(RollbackError, match=f"/health reports model_version '{OLD}', expected {NEW}"):
+    with pytest.raises(ServiceReloadError, match=f"/health reports model_version '{OLD}', expected {NEW}"):
         reload_service(URL, "tok", NEW, transport=transport, health_attempts=3, health_interval=0)
 
 
@@ -66,7 +66,7 @@ def test_health_reporting_another_model_is_an_error() -> None:
 )
 def test_reload_refusals_are_one_clear_error(status: int, message: str) -> None:
     transport, _ = service(reload_status=status, reload_body={"detail": "no"})
-    with pytest.raises(RollbackError, match=message):
+    with pytest.raises(ServiceReloadError, match=message):
         reload_service(URL, "tok", NEW, transport=transport)
 
 
@@ -74,26 +74,26 @@ def test_non_json_answers_and_unreachable_services() -> None:
     def text_handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text="<html>proxy</html>")
 
-    with pytest.raises(RollbackError, match="/admin/reload did not answer JSON"):
+    with pytest.raises(ServiceReloadError, match="/admin/reload did not answer JSON"):
         reload_service(URL, "tok", NEW, transport=httpx.MockTransport(text_handler))
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    with pytest.raises(RollbackError, match=f"cannot reach {URL}: ConnectError"):
+    with pytest.raises(ServiceReloadError, match=f"cannot reach {URL}: ConnectError"):
         reload_service(URL, "tok", NEW, transport=httpx.MockTransport(refuse))
 
 
 def test_reload_arguments_are_checked_before_anything_changes() -> None:
-    _check_reload_args(None, None)
-    _check_reload_args(URL, "tok")
-    with pytest.raises(RollbackError, match=r"needs the service's admin token in \$CHURNOPS_ADMIN_TOKEN"):
-        _check_reload_args(URL, None)
-    with pytest.raises(RollbackError, match="expected an http:// or https:// URL"):
-        _check_reload_args("127.0.0.1:8000", "tok")
+    check_target(None, None)
+    check_target(URL, "tok")
+    with pytest.raises(ServiceReloadError, match=r"needs the service's admin token in \$CHURNOPS_ADMIN_TOKEN"):
+        check_target(URL, None)
+    with pytest.raises(ServiceReloadError, match="expected an http:// or https:// URL"):
+        check_target("127.0.0.1:8000", "tok")
 
 
 def test_the_json_body_is_the_service_contract() -> None:
     transport, _ = service(reload_body=["not", "an", "object"])
-    with pytest.raises(RollbackError, match="did not answer a JSON object"):
+    with pytest.raises(ServiceReloadError, match="did not answer a JSON object"):
         reload_service(URL, "tok", NEW, transport=transport)

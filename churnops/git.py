@@ -1,0 +1,235 @@
+"""Git plumbing shared by the model history and the rollback, and the repository lock.
+
+Everything here runs ``git`` as a subprocess with a fixed environment (no pager, no
+prompts, ``LC_ALL=C``, literal pathspecs), so its output is stable and a file named
+``*.json`` or ``:x`` means that file.
+
+The repository lock (:func:`repo_lock`) lets one workspace-writing churnops command run
+at a time per repository. It is an ``flock`` on ``<git common dir>/churnops.lock``:
+
+- the kernel releases it when its holder dies, even by SIGKILL, so a crash never leaves a
+  stale lock behind (the file itself stays; only the ``flock`` counts);
+- the subprocesses a holder starts (``git``, ``dvc``) inherit the locked descriptor, so a
+  killed holder whose ``dvc checkout`` child is still running keeps the repository
+  locked until that child is gone too;
+- the holder writes its pid, command and start time into the file, so a second command
+  can say who holds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from churnops.errors import GitError, RepositoryBusyError
+
+LOCK_FILE = "churnops.lock"
+LOCK_WAIT_SECONDS = 3.0
+"""How long a second command waits for the lock before it is refused."""
+
+_held_fds: list[int] = []
+"""Descriptors of the locks this process holds; passed on to every subprocess."""
+
+
+def held_fds() -> tuple[int, ...]:
+    """The lock descriptors a subprocess must inherit (``subprocess.run(pass_fds=...)``)."""
+    return tuple(_held_fds)
+
+
+def git_env() -> dict[str, str]:
+    """The environment for git subprocesses: no pager, no prompts, stable output, literal paths."""
+    env = dict(os.environ)
+    # Literal pathspecs: a file named ``*.json`` or ``:x`` means that file, never a pattern.
+    env.update({"GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_LITERAL_PATHSPECS": "1"})
+    return env
+
+
+def git(args: Sequence[str], cwd: str | Path, *, input: bytes | None = None, check: bool = True) -> bytes:
+    """Run ``git ARGS`` in ``cwd`` and return its stdout.
+
+    Raises:
+        GitError: git is missing or exits non-zero (its first stderr line is in the message).
+    """
+    try:
+        proc = subprocess.run(
+            ["git", "-c", "core.quotepath=off", *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            env=git_env(),
+            check=False,
+            pass_fds=held_fds(),
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH)") from None
+    except NotADirectoryError:
+        raise GitError(f"{cwd}: not a directory") from None
+    if check and proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        detail = lines[0] if lines else f"exit status {proc.returncode}"
+        raise GitError(f"git {args[0]} failed: {detail}")
+    return proc.stdout
+
+
+def repo_root(path: str | Path = ".") -> Path:
+    """The top directory of the Git work tree containing ``path``.
+
+    Raises:
+        GitError: ``path`` does not exist or is not inside a Git work tree.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise GitError(f"{path}: no such directory")
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, env=git_env(), check=False
+    )
+    if proc.returncode != 0:
+        raise GitError(f"{path.resolve()}: not inside a Git repository")
+    return Path(proc.stdout.strip())
+
+
+def git_dir(root: Path) -> Path:
+    """This work tree's own Git directory (``.git``, or ``.git/worktrees/NAME`` in a linked worktree)."""
+    return Path(git(["rev-parse", "--absolute-git-dir"], root).decode().strip())
+
+
+def common_git_dir(root: Path) -> Path:
+    """The Git directory every work tree of the repository shares."""
+    out = git(["rev-parse", "--path-format=absolute", "--git-common-dir"], root).decode().strip()
+    return Path(out)
+
+
+def head(root: Path) -> str | None:
+    """The sha HEAD points at, or ``None`` in a repository without commits."""
+    return git(["rev-parse", "--verify", "--quiet", "HEAD"], root, check=False).decode().strip() or None
+
+
+def tracked(root: Path, rev: str | None) -> set[str]:
+    """Files Git tracks at ``rev`` (or in the index when ``rev`` is None)."""
+    args = ["ls-tree", "-r", "-z", "--name-only", rev] if rev else ["ls-files", "-z"]
+    return {p for p in git(args, root).decode().split("\0") if p}
+
+
+def cat_file_check(root: Path, names: Sequence[str]) -> list[str | None]:
+    """Resolve object names (``REV:path``) to blob ids in one process; ``None`` where missing."""
+    if not names:
+        return []
+    if any("\n" in n for n in names):
+        raise GitError("object names cannot contain a newline")
+    out = git(
+        ["cat-file", "--batch-check=%(objectname) %(objecttype)"], root, input="".join(f"{n}\n" for n in names).encode()
+    )
+    result: list[str | None] = []
+    for line in out.decode().splitlines():
+        oid, _, kind = line.partition(" ")
+        # A missing object prints "<name> missing"; a path naming a tree is no file for us.
+        result.append(oid if kind == "blob" else None)
+    if len(result) != len(names):
+        raise GitError("git cat-file --batch-check answered an unexpected number of lines")
+    return result
+
+
+def cat_file_blobs(root: Path, oids: Iterable[str]) -> dict[str, bytes]:
+    """Read blobs by id in one ``git cat-file --batch`` process."""
+    wanted = list(dict.fromkeys(oids))
+    if not wanted:
+        return {}
+    out = git(["cat-file", "--batch"], root, input="".join(f"{o}\n" for o in wanted).encode())
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for oid in wanted:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].decode().split()
+        pos = end + 1
+        if len(header) != 3:  # "<oid> missing"
+            continue
+        size = int(header[2])
+        blobs[oid] = out[pos : pos + size]
+        pos += size + 1  # the content is followed by a newline
+    return blobs
+
+
+def show_file(root: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``rev``, or ``None`` when that commit has no such file."""
+    (oid,) = cat_file_check(root, [f"{rev}:{path}"])
+    if oid is None:
+        return None
+    return cat_file_blobs(root, [oid]).get(oid)
+
+
+# --------------------------------------------------------------------------- the repository lock
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict) or "pid" not in info:
+        return "held by another process"
+    return f"held by pid {info.get('pid')} ({info.get('command', '?')}), started at {info.get('started', '?')}"
+
+
+def lock_holder(root: Path) -> str | None:
+    """Who holds the repository lock right now, or ``None`` when nobody does."""
+    path = common_git_dir(root) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def repo_lock(root: Path, command: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Hold the repository's workspace lock for the duration of the ``with`` block.
+
+    Args:
+        root: the work tree.
+        command: what the holder is doing, shown to whoever has to wait (``churnops rollback v1``).
+        wait: seconds to wait for a busy lock before giving up.
+
+    Raises:
+        RepositoryBusyError: another process still holds the lock after ``wait`` seconds.
+    """
+    path = common_git_dir(root) / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RepositoryBusyError(
+                        f"another churnops command is changing {root} ({_holder(fd)}); "
+                        "nothing was changed: try again when it has finished"
+                    ) from None
+                time.sleep(0.05)
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "started": started}).encode(), 0)
+        _held_fds.append(fd)
+        try:
+            yield
+        finally:
+            _held_fds.remove(fd)
+            os.ftruncate(fd, 0)  # still ours: nobody reads a stale holder after a clean exit
+    finally:
+        os.close(fd)  # releases the flock

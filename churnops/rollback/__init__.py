@@ -1,0 +1,31 @@
+"""Roll the workspace back to the model of an earlier revision, as one forward commit.
+
+One concern per module:
+
+- :mod:`.plan`     what REV's pipeline state is, from Git objects only;
+- :mod:`.dvcops`   DVC: status, cache look-ups, remote fetches (one line per failure), checkout;
+- :mod:`.journal`  the transaction: a journal fsync'd before anything is touched, the
+                   backup, and the recovery that undoes (or finishes) a run that died;
+- :mod:`.rebuild`  ``--rebuild``: reproduce REV in a temporary worktree, bit for bit or not at all;
+- :mod:`.core`     the orchestration: lock, recover, plan, fetch, apply, commit;
+- :mod:`.faults`   named fault points for the kill tests (``$CHURNOPS_FAULT``).
+
+The Git plumbing (and the repository lock) is :mod:`churnops.git`; the reload client is
+:mod:`churnops.service.client`.
+"""
+
+from __future__ import annotations
+
+from churnops.rollback.core import DataUnavailableError, RollbackResult, rollback, status
+from churnops.rollback.journal import Interrupted, Transaction
+from churnops.rollback.plan import DirtyTreeError
+
+__all__ = [
+    "DataUnavailableError",
+    "DirtyTreeError",
+    "Interrupted",
+    "RollbackResult",
+    "Transaction",
+    "rollback",
+    "status",
+]

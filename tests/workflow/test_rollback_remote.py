@@ -1,0 +1,78 @@
+"""A DVC remote that fails, every way we know: one line naming the remote and the cause, nothing changed."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.utils.project import run
+from tests.workflow.conftest import History, churnops, empty_cache, snapshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def use_remote(project: Path, url: str) -> None:
+    config = run(["dvc", "remote", "list"], project).stdout
+    if "storage" in config:
+        run(["dvc", "remote", "modify", "storage", "url", url], project)
+    else:
+        run(["dvc", "remote", "add", "-d", "storage", url], project)
+    run(["git", "commit", "-q", "-am", f"dvc: remote {url}"], project)
+
+
+def test_every_remote_failure_is_one_line_and_changes_nothing(history: History, tmp_path: Path) -> None:
+    p = history.root
+    empty_cache(p)
+    (tmp_path / "a-file").write_text("not a directory\n")
+    port = closed_port()
+    cases = {
+        str(tmp_path / "a-file"): "not a directory (the path is a file)",
+        str(tmp_path / "missing"): "no such directory",
+        f"http://127.0.0.1:{port}/remote": "connection refused",
+        # Without the dvc-ssh plugin DVC says so; with it, the port refuses. Either way one line.
+        f"ssh://127.0.0.1:{port}/remote": "",
+    }
+    for url, cause in cases.items():
+        use_remote(p, url)
+        before = snapshot(p)
+        proc = churnops(p, "rollback", "v1")
+        assert proc.returncode == 1, (url, proc.stderr)
+        error = proc.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 2, proc.stderr
+        assert error.startswith(f"churnops rollback: DVC remote 'storage' ({url}): {cause}"), error
+        assert error.endswith("; nothing was changed"), error
+        assert snapshot(p) == before, url
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
+def test_an_unreadable_remote_is_one_line(history: History, tmp_path: Path) -> None:
+    p = history.root
+    empty_cache(p)
+    remote = tmp_path / "locked"
+    remote.mkdir(mode=0o000)
+    use_remote(p, str(remote))
+    proc = churnops(p, "rollback", "v1")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith(f"DVC remote 'storage' ({remote}): permission denied; nothing was changed")
+
+
+def test_rebuild_falls_back_to_rebuilding_when_the_remote_fails(history: History) -> None:
+    p = history.root
+    empty_cache(p)
+    use_remote(p, f"http://127.0.0.1:{closed_port()}/remote")
+    proc = churnops(p, "rollback", "v1", "--rebuild")
+    assert proc.returncode == 0, proc.stderr
+    assert "connection refused; rebuilding instead" in proc.stderr
+    assert "rebuilding v1" in proc.stderr
+    assert run(["dvc", "status", "--json"], p).stdout.strip() == "{}"
+    assert run(["git", "status", "--porcelain"], p).stdout == ""
