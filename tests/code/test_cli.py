@@ -140,3 +140,11 @@ def test_make_help_is_aligned_and_coloured_only_on_a_terminal(tty: bool) -> None
     assert [row.split()[0] for row in rows] == makefile_targets
     starts = {len(row) - len(row.lstrip()[len(row.split()[0]) :].lstrip()) for row in rows}
     assert len(starts) == 1, f"descriptions start at {sorted(starts)}:\n{plain}"
+
+
+def test_readme_documents_the_exit_codes_of_every_command() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `churnops (\w+)` \|(.+)\|$", readme, re.M)
+    assert sorted(name for name, _ in rows) == sorted(COMMANDS)
+    for name, cells in rows:
+        assert all(cell.strip() for cell in cells.split("|")[:1]), f"{name}: exit 0 undocumented"

@@ -117,8 +117,6 @@ def test_plots_page_renders_offline_in_headless_chromium(built_project: Path, tm
     non_white, coloured = ink(png)
     assert non_white > 0.05, f"page is blank: {non_white:.2%} non-white pixels"
     assert coloured > 0.01, f"no chart marks drawn: {coloured:.2%} coloured pixels"
-    if os.environ.get("CHURNOPS_SAVE_PLOTS_SCREENSHOT"):  # how docs/img/plots.png is made
-        shutil.copy(tmp_path / "shot.png", os.environ["CHURNOPS_SAVE_PLOTS_SCREENSHOT"])
 
 
 def test_a_blank_page_counts_as_blank(tmp_path: Path) -> None:
