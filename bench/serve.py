@@ -287,6 +287,7 @@ def main() -> int:
         return 0
 
     use_wrk = shutil.which("wrk") is not None and not args.python_load
+    load_start = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-"))
     try:
         repo = tmp / "repo"
@@ -343,8 +344,11 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     loader = "wrk -t1" if use_wrk else "python asyncio"
+    # The machine may be shared: a high load average means low absolute figures (the ratios,
+    # measured side by side within a round, are what to compare).
+    load = f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     print(f"model {md5[:12]} (logreg); load: {loader}, {args.connections} connections, {args.duration:g} s per cell,"
-          f" {args.rounds} interleaved rounds (median, min–max); {os.cpu_count()} cores\n")  # fmt: skip
+          f" {args.rounds} interleaved rounds (median, min–max); {os.cpu_count()} cores; {load}\n")  # fmt: skip
     print(
         "| endpoint | workers | req/s | rows/s | p50 ms | p99 ms "
         "| req/s vs hello (range) | p99 vs hello (range) | errors |"
