@@ -3,9 +3,15 @@
 A declared DVC metrics file, ``metrics/<stage>.json``, holds only the headline scalars listed
 in :data:`HEADLINE`, so that ``dvc metrics show`` and ``dvc exp show`` (as the README writes
 them) fit a 160-column terminal. Every other figure of a stage (per-reason counts, row counts,
-the decision threshold...) goes to ``metrics/details/<stage>.json``: plain JSON, tracked by Git
-like the metrics (a ``cache: false`` out in dvc.yaml), but not a DVC metric, so it never widens
-a table. Read it with ``cat`` or ``git show REV:metrics/details/<stage>.json``.
+the decision threshold...) goes to ``metrics/details/<stage>.json``: plain JSON, an ordinary
+DVC output (in the DVC cache like the data, restored by ``dvc checkout``), not a DVC metric, so
+it never widens a table. Read it with ``cat``, or ``dvc get . metrics/details/<stage>.json
+--rev REV`` for another revision.
+
+Why not ``cache: false`` (in Git, like the metrics): DVC turns its run-cache off for a stage
+with a ``cache: false`` output that is not a metric or a plot, and the run-cache is what lets
+``dvc repro`` restore ``train`` instead of re-running it when params return to a value already
+run (docs/git-workflow.md relies on it).
 """
 
 from __future__ import annotations
