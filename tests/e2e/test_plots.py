@@ -189,4 +189,7 @@ def test_revision_facets_follow_dvcs_order_in_every_template() -> None:
             if isinstance(enc, dict) and enc.get("field") == "rev"
         ]
         for facet in facets:
-            assert "sort" in facet and facet["sort"] in (None, []), f"{name}: rev facet sorts {facet.get('sort')!r}"
+            # Vega-Lite's facet ignores input order even with "sort": null; a row_number window
+            # over the input (DVC's order) and a sort by its minimum keep it.
+            assert facet.get("sort") == {"field": "dvc_order", "op": "min"}, f"{name}: sorts {facet.get('sort')}"
+            assert {"window": [{"op": "row_number", "as": "dvc_order"}]} in spec.get("transform", []), name
