@@ -20,18 +20,26 @@ $(STAMP): requirements.lock pyproject.toml
 
 .PHONY: help
 help: ## List the targets with a one-line description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@# Width from the longest target name; colour only when stdout is a terminal.
+	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} \
+		{name[NR] = $$1; desc[NR] = $$2; if (length($$1) > w) w = length($$1)} \
+		END {for (i = 1; i <= NR; i++) printf "  %s%-*s%s  %s\n", on, w, name[i], off, desc[i]}'
 
 .PHONY: setup
 setup: $(STAMP) ## Create .venv and install the pinned dependencies (requirements.lock)
 
 .PHONY: run
 run: setup ## Set up, run the whole pipeline (dvc repro) and print the metrics
+	python -m churnops.plotpage check
 	dvc repro
-	@# One table per file: a single `dvc metrics show` is one row per file with every column of all.
-	dvc metrics show metrics/evaluate.json
-	dvc metrics show metrics/train.json
+	dvc metrics show
 	churnops monitor
+
+.PHONY: assets
+assets: setup ## Re-download the pinned Vega libraries (npm) into the offline plots page
+	python -m churnops.plotpage fetch
 
 .PHONY: test
 test: setup ## Set up and run the whole test suite, slow and end-to-end tests included

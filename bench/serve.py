@@ -6,7 +6,8 @@ It trains a model in-process on generated data into a temporary repo with a matc
 ``dvc.lock``, then, for 1 and 2 workers, starts on 127.0.0.1 (each in turn, same
 uvicorn settings via :func:`churnops.service.server.serve`):
 
-- ``hello``: ``GET /hello`` returning a constant JSON object;
+- ``hello``: ``POST /hello`` sent the same body as ``/predict`` (one customer's JSON), which
+  it reads and answers with a constant JSON object: the same request bytes, minus the work;
 - ``churnops serve`` with the background log writer: ``POST /predict``, and
   ``POST /predict/batch`` with 10,000 rows;
 - ``churnops serve --log-mode sync``: ``POST /predict`` with the log written inside the
@@ -18,7 +19,9 @@ Load comes from ``wrk`` (bounded by ``--duration``) when it is installed
 Unless ``--no-nagle``, it also shows the multi-worker Nagle stall: hello on uvicorn's own
 socket with plain asyncio, against the same with our TCP_NODELAY socket.
 
-Prints one markdown table. Every server is stopped, even on failure.
+Each cell is measured ``--rounds`` times, interleaved round by round, and every ratio to
+hello is taken within one round (side by side); the table gives the median and the range
+over the rounds. Prints one markdown table. Every server is stopped, even on failure.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# At module level: FastAPI resolves the (postponed) annotation `request: Request` in this module.
+from fastapi import Request
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 PY = sys.executable
@@ -53,14 +59,23 @@ BATCH_ROWS = 10_000
 
 
 def hello_app() -> Any:
-    """A FastAPI app with one constant-JSON endpoint: the ceiling a FastAPI service can reach."""
+    """A FastAPI app whose ``POST /hello`` reads the body and answers constant JSON.
+
+    It is the ceiling a FastAPI service can reach for the same request: /predict receives the
+    same bytes, so the difference is validation, scoring, logging and the response.
+    """
     from fastapi import FastAPI
 
     app = FastAPI()
 
-    @app.get("/hello")
-    async def hello() -> dict[str, str]:
+    @app.post("/hello")
+    async def hello(request: Request) -> dict[str, str]:
+        await request.body()
         return {"message": "hello"}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
 
     return app
 
@@ -251,11 +266,16 @@ def python_load(url: str, body: bytes | None, duration: float, connections: int)
 # --------------------------------------------------------------------------- main
 
 
+def median(runs: list[Load]) -> Load:
+    """The run with the median req/s."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per measurement")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved repeats of each cell; the median is kept")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved repeats of each cell: median and range")
     parser.add_argument("--no-nagle", action="store_true", help="skip the TCP_NODELAY demonstration")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
     parser.add_argument("--serve-hello", help=argparse.SUPPRESS)
@@ -267,6 +287,7 @@ def main() -> int:
         return 0
 
     use_wrk = shutil.which("wrk") is not None and not args.python_load
+    load_start = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-"))
     try:
         repo = tmp / "repo"
@@ -280,27 +301,24 @@ def main() -> int:
                 return wrk_load(url, body, args.duration, connections, tmp)
             return python_load(url, body, args.duration, connections)
 
-        def median(runs: list[Load]) -> Load:
-            return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
-
         def churnops_cmd(port: int, workers: int, mode: str) -> list[str]:
             log = tmp / f"log-{mode}-{workers}-{port}" / "predictions.jsonl"
             return [CHURNOPS, "serve", "--repo", str(repo), "--port", str(port), "--workers", str(workers),
                     "--log-path", str(log), "--log-mode", mode,
                     "--max-log-bytes", str(64 * 1024 * 1024), "--log-backups", "2"]  # bounded disk use  # fmt: skip
 
-        results: dict[tuple[str, int], Load] = {}
+        results: dict[tuple[str, int], list[Load]] = {}
         for workers in (1, 2):
             # All servers of one worker count run at once (idle ones cost nothing) and the
             # measurements interleave round by round, so a neighbour's load on this shared
             # machine hits hello and /predict alike and the ratios stay fair.
             ports = {name: free_port() for name in ("hello", "background", "sync", "batch")}
             with contextlib.ExitStack() as stack:
-                stack.enter_context(server(hello_cmd(ports["hello"], workers), ports["hello"], "/hello"))
+                stack.enter_context(server(hello_cmd(ports["hello"], workers), ports["hello"], "/health"))
                 for mode in ("background", "sync"):
                     stack.enter_context(server(churnops_cmd(ports[mode], workers, mode), ports[mode], "/health"))
                 cells = {
-                    "hello": (f"http://127.0.0.1:{ports['hello']}/hello", None),
+                    "hello": (f"http://127.0.0.1:{ports['hello']}/hello", one),
                     "predict": (f"http://127.0.0.1:{ports['background']}/predict", one),
                     "predict-sync": (f"http://127.0.0.1:{ports['sync']}/predict", one),
                 }
@@ -309,49 +327,72 @@ def main() -> int:
                     for name, (url, body) in cells.items():
                         runs[name].append(load_once(url, body, args.connections))
                 for name in cells:
-                    results[name, workers] = median(runs[name])
+                    results[name, workers] = runs[name]
             # Batches on a server of their own, afterwards: logging 10,000 rows per request keeps
             # the writer busy for a while, which must not spill into the single-row cells.
             port = ports["batch"]
             with server(churnops_cmd(port, workers, "background"), port, "/health"):
                 url = f"http://127.0.0.1:{port}/predict/batch"
-                results["batch", workers] = median([load_once(url, batch, 4) for _ in range(args.rounds)])
+                results["batch", workers] = [load_once(url, batch, 4) for _ in range(args.rounds)]
         nagle: dict[str, Load] = {}
         if not args.no_nagle:
             for variant in ("uvicorn-asyncio", "churnops-asyncio"):
                 port = free_port()
-                with server(hello_cmd(port, 2, variant), port, "/hello"):
-                    nagle[variant] = load_once(f"http://127.0.0.1:{port}/hello", None, args.connections)
+                with server(hello_cmd(port, 2, variant), port, "/health"):
+                    nagle[variant] = load_once(f"http://127.0.0.1:{port}/hello", one, args.connections)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     loader = "wrk -t1" if use_wrk else "python asyncio"
+    # The machine may be shared: a high load average means low absolute figures (the ratios,
+    # measured side by side within a round, are what to compare).
+    load = f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     print(f"model {md5[:12]} (logreg); load: {loader}, {args.connections} connections, {args.duration:g} s per cell,"
-          f" median of {args.rounds} interleaved rounds; {os.cpu_count()} cores\n")  # fmt: skip
-    print("| endpoint | workers | req/s | rows/s | p50 ms | p99 ms | req/s vs hello | p99 vs hello | errors |")
+          f" {args.rounds} interleaved rounds (median, min–max); {os.cpu_count()} cores; {load}\n")  # fmt: skip
+    print(
+        "| endpoint | workers | req/s | rows/s | p50 ms | p99 ms "
+        "| req/s vs hello (range) | p99 vs hello (range) | errors |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, label in (
-        ("hello", "GET /hello (constant JSON)"),
+        ("hello", "POST /hello (same body, constant JSON)"),
         ("predict", "POST /predict (background log)"),
         ("predict-sync", "POST /predict (log written in-request)"),
         ("batch", f"POST /predict/batch ({BATCH_ROWS:,} rows, 4 conns)"),
     ):
         for workers in (1, 2):
-            r, h = results[name, workers], results["hello", workers]
-            rows = r.rps * (BATCH_ROWS if name == "batch" else 1)
-            vs = "" if name in ("hello", "batch") else f"{r.rps / h.rps:.0%}"
-            p99 = "" if name in ("hello", "batch") else f"{r.p99_ms / h.p99_ms:.2f}x"
-            cells = [label, workers, f"{r.rps:,.0f}", f"{rows:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", vs, p99]
-            print("| " + " | ".join(str(c) for c in [*cells, r.errors]) + " |")
-    for variant, label in (("uvicorn-asyncio", "GET /hello, uvicorn.run socket, asyncio loop"),
-                           ("churnops-asyncio", "GET /hello, TCP_NODELAY socket, asyncio loop")):  # fmt: skip
+            runs, hello = results[name, workers], results["hello", workers]
+            r = median(runs)
+            scale = BATCH_ROWS if name == "batch" else 1
+            rows = f"{r.rps * scale:,.0f} ({span([x.rps * scale for x in runs], '{:,.0f}')})"
+            vs = p99 = ""
+            if name not in ("hello", "batch"):
+                # Ratios within a round: both cells saw the same neighbours on this shared machine.
+                pairs = list(zip(runs, hello, strict=True))
+                vs = span([x.rps / h.rps for x, h in pairs], "{:.0%}", median_first=True)
+                p99 = span([x.p99_ms / h.p99_ms for x, h in pairs], "{:.2f}x", median_first=True)
+            cells = [label, workers, f"{r.rps:,.0f}", rows, f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", vs, p99]
+            print("| " + " | ".join(str(c) for c in [*cells, sum(x.errors for x in runs)]) + " |")
+    for variant, label in (("uvicorn-asyncio", "POST /hello, uvicorn.run socket, asyncio loop"),
+                           ("churnops-asyncio", "POST /hello, TCP_NODELAY socket, asyncio loop")):  # fmt: skip
         if variant in nagle:
             r = nagle[variant]
             print(f"| {label} | 2 | {r.rps:,.0f} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |  |  | {r.errors} |")
     print()
     for name in ("hello", "predict", "batch"):
-        print(f"- {name}: 2 workers / 1 worker = {results[name, 2].rps / results[name, 1].rps:.2f}x")
+        ratio = median(results[name, 2]).rps / median(results[name, 1]).rps
+        print(f"- {name}: 2 workers / 1 worker = {ratio:.2f}x (medians)")
     return 0
+
+
+def span(values: list[float], fmt: str, median_first: bool = False) -> str:
+    """``min–max`` of ``values`` (or ``median (min–max)``), each formatted with ``fmt``."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    spread = low if low == high else f"{low}–{high}"
+    if not median_first:
+        return spread
+    mid = sorted(values)[len(values) // 2]
+    return f"{fmt.format(mid)} ({spread})"
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,
-so ``churnops --help`` stays instant.
+so ``churnops --help`` stays instant. Exit codes (0 ok, 1 finding or failure, 2 bad usage
+or input) are mapped in :mod:`churnops.commands.common`, for every command alike.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from churnops.errors import ChurnopsError
+from churnops.commands.common import ArgumentParser, exit_code, run_command
+from churnops.errors import ParamsError
 
 COMMANDS: dict[str, str] = {
     "serve": "Serve the model that dvc.lock records (FastAPI + uvicorn)",
@@ -29,8 +31,11 @@ def _load(name: str):
 
 def build_parser(names: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only the subcommand being run is imported."""
-    parser = argparse.ArgumentParser(
-        prog="churnops", description="churnops: serve, monitor, simulate, list and roll back the churn model."
+    parser = ArgumentParser(
+        prog="churnops",
+        description="churnops: serve, monitor, simulate, list and roll back the churn model.",
+        epilog="Exit codes, every command: 0 ok, 1 a finding asked to fail on or a failed operation, "
+        "2 bad usage or input.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
@@ -44,15 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = [a for a in argv if a in COMMANDS][:1]
-    parser = build_parser(chosen or [])
-    args = parser.parse_args(argv)
+    name = chosen[0] if chosen else ""
     try:
-        return int(_load(args.command).run(args) or 0)
-    except ChurnopsError as err:
-        print(f"churnops {args.command}: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        return 130
+        args = build_parser(chosen).parse_args(argv)
+    except ParamsError as err:  # a usage error: one line, exit 2, like any bad input
+        print(f"churnops{' ' + name if name else ''}: {err}", file=sys.stderr)
+        return exit_code(err)
+    return run_command(args.command, _load(args.command).run, args)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[d
     """Compute test-set metrics and plot series.
 
     Returns:
-        ``(metrics, plots)`` where ``plots`` maps a plot name (``roc``, ``prc``,
-        ``confusion``) to its list of records.
+        ``(metrics, plots)``: ``metrics`` holds headline scalars only (the DVC metric
+        ``metrics/evaluate.json``); ``plots`` maps a plot name (``roc``, ``prc``,
+        ``confusion``) to its list of records. The confusion counts live only in
+        ``plots["confusion"]``: breakdowns are not DVC metrics (see the README's metrics rule).
     """
     from sklearn.metrics import (
         accuracy_score,
@@ -54,7 +56,6 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[d
         "roc_auc": _r(roc_auc_score(y_true, proba)) if both else None,
         "threshold": threshold,
         "n_test": len(y_true),
-        "counts": {"tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn)},
     }
     plots: dict[str, list] = {"roc": [], "prc": []}
     if both:

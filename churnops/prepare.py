@@ -154,6 +154,21 @@ class _LabelRule:
 _LABEL_RULE = _LabelRule()
 
 
+def report(v: Validated, train_rows: int, test_rows: int) -> dict[str, object]:
+    """Prepare's figures: row counts, the rejected fraction and the rejected rows per reason.
+
+    :func:`churnops.metrics.split` then keeps the headline for ``metrics/prepare.json``.
+    """
+    return {
+        "rows_in": v.rows_in,
+        "rows_rejected": len(v.quarantine),
+        "rejected_fraction": round(v.rejected_fraction, 6),
+        "rejected_by_reason": v.reasons,
+        "train_rows": train_rows,
+        "test_rows": test_rows,
+    }
+
+
 def check_rejected_fraction(v: Validated, max_fraction: float, source: str) -> None:
     """Fail when too many rows were rejected: the data, not the model, is then the problem.
 

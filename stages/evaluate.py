@@ -7,6 +7,7 @@ from pathlib import Path
 
 from churnops.evaluate import evaluate
 from churnops.io import read_parquet, write_json
+from churnops.metrics import split as split_metrics
 from churnops.model import Scorer
 from churnops.schema import FEATURE_NAMES, LABEL
 from churnops.stage import run_stage
@@ -19,13 +20,16 @@ def main(args: argparse.Namespace) -> None:
     plots_dir = Path(args.plots)
     for name, rows in plots.items():
         write_json(plots_dir / f"{name}.json", rows)
-    write_json(args.metrics, metrics)
+    headline, details = split_metrics("evaluate", metrics)
+    write_json(args.details, details)
+    write_json(args.metrics, headline)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True)
     parser.add_argument("--test", required=True)
-    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--metrics", required=True, help="headline figures (a DVC metric)")
+    parser.add_argument("--details", required=True, help="accuracy, threshold, n_test (plain JSON)")
     parser.add_argument("--plots", required=True, help="directory for roc.json, prc.json, confusion.json")
     run_stage("evaluate", main, parser)

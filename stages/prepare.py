@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from churnops.io import read_parquet, write_json, write_parquet
+from churnops.metrics import split as split_metrics
 from churnops.params import load_params
-from churnops.prepare import check_rejected_fraction, split, training_stats, validate
+from churnops.prepare import check_rejected_fraction, report, split, training_stats, validate
 from churnops.stage import run_stage
 
 
@@ -21,17 +22,9 @@ def main(args: argparse.Namespace) -> None:
     write_parquet(args.test, test)
     write_parquet(args.quarantine, v.quarantine)
     write_json(args.stats, stats)
-    write_json(
-        args.metrics,
-        {
-            "rows_in": v.rows_in,
-            "rows_rejected": len(v.quarantine),
-            "rejected_fraction": round(v.rejected_fraction, 6),
-            "rejected_by_reason": v.reasons,
-            "train_rows": len(train),
-            "test_rows": len(test),
-        },
-    )
+    metrics, details = split_metrics("prepare", report(v, len(train), len(test)))
+    write_json(args.details, details)
+    write_json(args.metrics, metrics)
 
 
 if __name__ == "__main__":
@@ -42,5 +35,6 @@ if __name__ == "__main__":
     parser.add_argument("--test", required=True)
     parser.add_argument("--quarantine", required=True)
     parser.add_argument("--stats", required=True)
-    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--metrics", required=True, help="headline figures (a DVC metric)")
+    parser.add_argument("--details", required=True, help="other figures: rejected rows per reason... (JSON)")
     run_stage("prepare", main, parser)

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from churnops.io import atomic_open, read_parquet, write_json
+from churnops.metrics import split as split_metrics
 from churnops.model import check_gate, export_model, model_bytes, train
 from churnops.params import load_params
 from churnops.schema import FEATURE_NAMES, LABEL
@@ -17,7 +18,9 @@ def main(args: argparse.Namespace) -> None:
     result = train(read_parquet(args.train, columns=[*FEATURE_NAMES, LABEL]), p)
     # The verdict is written either way, so a failed run can be inspected; the model
     # only when the gate passes, so a rejected model never reaches dvc.lock.
-    write_json(args.metrics, result.verdict())
+    metrics, details = split_metrics("train", result.verdict())
+    write_json(args.details, details)
+    write_json(args.metrics, metrics)
     check_gate(result)
     with atomic_open(args.model, "wb") as fh:
         fh.write(model_bytes(export_model(result.pipeline, p.threshold)))
@@ -29,5 +32,6 @@ if __name__ == "__main__":
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--train", required=True, help="prepared training data (parquet)")
     parser.add_argument("--model", required=True, help="where to write the model (JSON)")
-    parser.add_argument("--metrics", required=True, help="where to write the gate verdict (JSON)")
+    parser.add_argument("--metrics", required=True, help="where to write the gate verdict (JSON, a DVC metric)")
+    parser.add_argument("--details", required=True, help="the other figures: training and validation rows (JSON)")
     run_stage("train", main, parser)

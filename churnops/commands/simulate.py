@@ -6,8 +6,10 @@ the drift. Customers come from :func:`churnops.generate.traffic_records`, the sa
 generator as the simulated log of the generate stage, so ``--shift``/``--mix`` mean what
 ``generate.traffic.shift``/``mix`` mean in params.yaml.
 
-Exit codes: 0 all sent, 1 the service answered with an error, 2 bad arguments or the
-service cannot be reached.
+Exit codes (:mod:`churnops.commands.common`): 0 all sent, 1 the service answered with an
+error, 2 bad arguments or the service cannot be reached. ``--rows`` and ``--seed`` are
+``generate.traffic.rows``/``seed`` of params.yaml, with the same bounds; ``--batch`` is
+bounded by the service's own batch limit.
 """
 
 from __future__ import annotations
@@ -16,24 +18,22 @@ import argparse
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from churnops.commands.common import FAILURE, USAGE, field_type, value_type
 from churnops.errors import ChurnopsError, ParamsError
-
-MAX_BATCH = 10_000
-"""The service's limit on ``POST /predict/batch`` items."""
 
 
 class ServiceError(ChurnopsError):
     """The service answered with an error status or an unexpected body."""
 
-    exit_code = 1
+    exit_code = FAILURE
 
 
 class UnreachableError(ChurnopsError):
     """No service answers at the URL (wrong URL, or not started): a usage problem."""
 
-    exit_code = 2
+    exit_code = USAGE
 
 
 @dataclass
@@ -152,9 +152,19 @@ def send(client: Any, customers: Iterable[dict], batch: int) -> Summary:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags; values are checked in :func:`run` so a bad one gives a one-line message."""
+    """Flags; numbers are parsed and bounded by the params models (see :mod:`.common`)."""
+    from pydantic import Field
+
+    from churnops.params import TrafficParams
+    from churnops.service.schemas import MAX_BATCH
+
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
-    parser.add_argument("--rows", required=True, help="customers to send")
+    parser.add_argument(
+        "--rows",
+        required=True,
+        type=field_type(TrafficParams, "rows"),
+        help="customers to send (as generate.traffic.rows)",
+    )
     parser.add_argument(
         "--shift", action="append", metavar="FEATURE=NUMBER", help="additive shift of a numeric feature (repeatable)"
     )
@@ -165,54 +175,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replacement category weights of a categorical feature (repeatable), "
         "e.g. plan=basic:0.45,standard:0.35,premium:0.1",
     )
-    parser.add_argument("--seed", default="0", help="generator seed (default: %(default)s)")
-    parser.add_argument("--batch", default="500", help="customers per request; 1 uses /predict (default: %(default)s)")
-    parser.add_argument("--timeout", default="30", help="seconds per request (default: %(default)s)")
-
-
-def _int(raw: str, flag: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ParamsError(f"{flag} must be an integer in {low}..{high} (got {raw!r})")
-    return value
+    parser.add_argument(
+        "--seed", default="0", type=field_type(TrafficParams, "seed"), help="generator seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--batch",
+        default="500",
+        type=value_type(Annotated[int, Field(ge=1, le=MAX_BATCH)], "batch"),
+        help=f"customers per request, 1..{MAX_BATCH}; 1 uses /predict (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        default="30",
+        type=value_type(Annotated[float, Field(gt=0, allow_inf_nan=False)], "seconds"),
+        help="seconds per request (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Generate the customers, send them, print a one-line summary."""
     import httpx
+    from pydantic import ValidationError
 
     from churnops.generate import traffic_records
     from churnops.params import TrafficParams, format_validation_error
 
-    rows = _int(args.rows, "--rows", 1, 10_000_000)
-    seed = _int(args.seed, "--seed", 0, 2**32 - 1)
-    batch = _int(args.batch, "--batch", 1, MAX_BATCH)
-    try:
-        timeout = float(args.timeout)
-        if not timeout > 0:
-            raise ValueError
-    except ValueError:
-        raise ParamsError(f"--timeout must be a number > 0 (got {args.timeout!r})") from None
-    from pydantic import ValidationError
-
+    if args.rows == 0:  # valid for generate.traffic.rows (no log), but nothing to simulate
+        raise ParamsError("argument --rows: 0 customers: nothing to send")
     try:
         # The same validation as generate.traffic in params.yaml: names and categories from the schema.
         traffic = TrafficParams.model_validate(
-            {"rows": rows, "seed": seed, "shift": parse_shift(args.shift), "mix": parse_mix(args.mix)}
+            {"rows": args.rows, "seed": args.seed, "shift": parse_shift(args.shift), "mix": parse_mix(args.mix)}
         )
     except ValidationError as err:
         raise ParamsError(format_validation_error(err, "simulate").replace("simulate: ", "--")) from None
     url = args.url if "://" in args.url else f"http://{args.url}"
     customers = (r["features"] for r in traffic_records(traffic.seed, traffic.rows, traffic.shift, traffic.mix))
     try:
-        client = httpx.Client(base_url=url, timeout=timeout)
+        client = httpx.Client(base_url=url, timeout=args.timeout)
     except (httpx.InvalidURL, ValueError) as err:
         raise ParamsError(f"--url {args.url!r}: {err}") from None
     with client:
-        summary = send(client, customers, batch)
+        summary = send(client, customers, args.batch)
     versions = ", ".join(sorted(summary.model_versions)) or "-"
     print(
         f"sent {summary.sent} customers in {summary.requests} request(s) to {url} in {summary.seconds:.2f} s; "

@@ -387,7 +387,7 @@ def drift_report(
     quality: Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> dict[str, Any]:
-    """The full drift report (``metrics/drift_details.json``): deterministic, no time, no absolute path.
+    """The full drift report (``metrics/details/monitor.json``): deterministic, no time, no absolute path.
 
     Args:
         cols: recent values per feature (each feature its valid values) and

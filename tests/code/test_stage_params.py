@@ -85,6 +85,7 @@ def test_every_stage_lists_exactly_the_params_it_reads(tmp_path: Path, monkeypat
             "quarantine": f"{d}/q.parquet",
             "stats": f"{d}/stats.json",
             "metrics": f"{d}/prepare.json",
+            "details": f"{d}/prepare_details.json",
         },
         monkeypatch,
     )
@@ -94,7 +95,12 @@ def test_every_stage_lists_exactly_the_params_it_reads(tmp_path: Path, monkeypat
         read["train"] |= run_stage(
             "train",
             params,
-            {"train": f"{d}/train.parquet", "model": f"{d}/model.json", "metrics": f"{d}/train.json"},
+            {
+                "train": f"{d}/train.parquet",
+                "model": f"{d}/model.json",
+                "metrics": f"{d}/train.json",
+                "details": f"{d}/train_details.json",
+            },
             monkeypatch,
         )
     for stage, keys in read.items():

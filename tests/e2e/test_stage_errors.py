@@ -38,7 +38,7 @@ def assert_one_line_error(proc, prefix: str, *fragments: str, code: int = 1) -> 
 def prepare_args(raw: str) -> list[str]:
     return [
         "--raw", raw, "--train", "train.parquet", "--test", "test.parquet", "--quarantine", "q.parquet",
-        "--stats", "stats.json", "--metrics", "prepare.json",
+        "--stats", "stats.json", "--metrics", "prepare.json", "--details", "prepare_details.json",
     ]  # fmt: skip
 
 
@@ -69,7 +69,18 @@ def test_unknown_model_and_too_dirty_data(workdir: Path) -> None:
     assert_one_line_error(proc, "prepare: raw.parquet: ", "of rows rejected", "prepare.max_rejected_fraction=5.00%")
     assert not (workdir / "train.parquet").exists()
     set_params(workdir, {"generate.dirty_fraction": 0.01, "train.model": "forest"})
-    proc = stage("train", "--train", "train.parquet", "--model", "m.json", "--metrics", "t.json", cwd=workdir)
+    proc = stage(
+        "train",
+        "--train",
+        "train.parquet",
+        "--model",
+        "m.json",
+        "--metrics",
+        "t.json",
+        "--details",
+        "td.json",
+        cwd=workdir,
+    )
     assert_one_line_error(proc, "train: params.yaml: train.model: Input should be 'logreg' or 'hgb'", code=2)
 
 
@@ -80,7 +91,18 @@ def test_failed_gate_writes_no_model_and_keeps_the_old_one(workdir: Path) -> Non
     model = workdir / "model.json"
     model.write_bytes(b"the last accepted model")
     set_params(workdir, {"train.gate_f1": 0.99})
-    proc = stage("train", "--train", "train.parquet", "--model", "model.json", "--metrics", "t.json", cwd=workdir)
+    proc = stage(
+        "train",
+        "--train",
+        "train.parquet",
+        "--model",
+        "model.json",
+        "--metrics",
+        "t.json",
+        "--details",
+        "td.json",
+        cwd=workdir,
+    )
     assert_one_line_error(proc, "train: gate failed: f1=0.", "< gate_f1=0.990")
     assert model.read_bytes() == b"the last accepted model"
     assert '"passed": false' in (workdir / "t.json").read_text()

@@ -166,7 +166,7 @@ def test_check_raises_input_error_for_unreadable_log(tmp_path: Path, train_stats
 def test_stage_reports_drift_without_failing(tmp_path: Path, stats_file: Path) -> None:
     log = write_log(tmp_path / "p.jsonl", shift={"tenure_months": -24})
     out, plots = tmp_path / "metrics" / "drift.json", tmp_path / "metrics" / "drift_plots"
-    details = tmp_path / "metrics" / "drift_details.json"
+    details = tmp_path / "metrics" / "details" / "monitor.json"
     params = tmp_path / "params.yaml"
     params.write_text((REPO_ROOT / "params.yaml").read_text())
     set_params(tmp_path, {"monitor.log": str(log)})

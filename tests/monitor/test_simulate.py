@@ -114,12 +114,16 @@ def test_parse_shift_and_mix() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--rows", "0"], "--rows must be an integer in 1..10000000"),
-        (["--rows", "5", "--batch", "20000"], "--batch must be an integer in 1..10000"),
+        (["--rows", "0"], "--rows: 0 customers: nothing to send"),
+        (["--rows", "10000001"], "--rows: Input should be less than or equal to 10000000"),
+        (["--rows", "5", "--batch", "20000"], "--batch: Input should be less than or equal to 10000"),
         (["--rows", "5", "--shift", "plan=1"], "'plan' is not a numeric feature"),
         (["--rows", "5", "--mix", "plan=gold:1"], "plan: unknown categories ['gold']"),
-        (["--rows", "5", "--seed", "-1"], "--seed must be an integer"),
-        (["--rows", "5", "--timeout", "0"], "--timeout must be a number > 0"),
+        (["--rows", "5", "--seed", "-1"], "--seed: Input should be greater than or equal to 0"),
+        (["--rows", "5", "--timeout", "0"], "--timeout: Input should be greater than 0"),
+        (["--rows", "5", "--timeout", "nan"], "--timeout: Input should be a finite number"),
+        (["--rows", "five"], "--rows: Input should be a valid integer"),
+        (["--rows", "5", "--unknown"], "unrecognized arguments: --unknown"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

@@ -1,0 +1,136 @@
+"""What every ``churnops`` command shares: ``--repo``, value parsing, exit codes.
+
+- ``--repo DIR`` means the same everywhere: the project root, the directory holding
+  ``dvc.yaml`` (default ``.``). :func:`project_root` refuses a directory without one, naming
+  ``--repo``.
+- Flag values are parsed and bounded by pydantic, from the same annotations as
+  ``params.yaml`` (:func:`field_type`): ``--last-n`` holds ``monitor.last_n``'s
+  ``1..10_000_000`` because it *is* that field's type.
+- Exit codes are decided here, at the CLI edge, and nowhere else:
+
+  ====  =========  ======================================================================
+  code  name       meaning
+  ====  =========  ======================================================================
+  0     OK         the command did its job (a check ran, whatever it found)
+  1     FAILURE    a finding the caller asked to fail on (``--fail-on-drift``), or an
+                   operation that failed (the service answered an error, a rollback was
+                   refused, a model did not verify)
+  2     USAGE      bad usage or bad input: an unknown flag, a value out of range, no
+                   project at ``--repo``, an unreadable or malformed input file
+  130   -          interrupted (Ctrl-C)
+  ====  =========  ======================================================================
+
+  A :class:`~churnops.errors.ChurnopsError` carries its category (``exit_code``: 1, or 2 for
+  :class:`~churnops.errors.ParamsError` and the other input errors); :func:`exit_code` turns
+  any exception into one of the codes above, and :func:`run_command` prints the one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+from churnops.errors import ChurnopsError, ParamsError
+
+OK = 0
+FAILURE = 1
+USAGE = 2
+INTERRUPTED = 130
+
+PROJECT_MARKER = "dvc.yaml"
+"""The file that makes a directory a churnops project root."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a :class:`ParamsError`: one line, exit code 2.
+
+    The stock parser prints the whole usage block and calls ``sys.exit(2)`` itself; raising
+    instead lets :func:`run_command` print ``churnops CMD: <what is wrong>`` like any other error.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise ParamsError(f"{message} (see `{self.prog} --help`)")
+
+
+def add_repo_argument(parser: argparse.ArgumentParser) -> None:
+    """The one ``--repo`` option: a :class:`~pathlib.Path`, default ``.``."""
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help=f"the project root, the directory with {PROJECT_MARKER} (default: .)",
+    )
+
+
+def project_root(repo: Path) -> Path:
+    """``repo`` resolved, after checking that it is a churnops project root.
+
+    Raises:
+        ParamsError: ``repo`` is not a directory or holds no ``dvc.yaml`` (exit 2).
+    """
+    if not repo.is_dir():
+        raise ParamsError(f"--repo {repo}: no such directory")
+    if not (repo / PROJECT_MARKER).is_file():
+        raise ParamsError(
+            f"--repo {repo}: no churnops project here (no {PROJECT_MARKER}); "
+            "run from the project root or pass --repo DIR"
+        )
+    return repo.resolve()
+
+
+def value_type(annotation: Any, what: str = "value") -> Callable[[str], Any]:
+    """An argparse ``type=`` that parses a flag's text with pydantic against ``annotation``.
+
+    ``annotation`` may carry constraints (``Annotated[int, Field(ge=1, le=10_000)]``); a
+    value that breaks one is refused with pydantic's message, e.g. ``--rows: Input should be
+    less than or equal to 10000000 (got '2e9')``.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = TypeAdapter(annotation)
+
+    def parse(raw: str) -> Any:
+        try:
+            return adapter.validate_strings(raw, strict=False)
+        except ValidationError as err:
+            message = err.errors()[0]["msg"]
+            raise argparse.ArgumentTypeError(f"{message} (got {raw!r})") from None
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def field_type(model: Any, name: str) -> Callable[[str], Any]:
+    """:func:`value_type` of a params model's field: the CLI shares ``params.yaml``'s bounds.
+
+    Example: ``field_type(MonitorParams, "last_n")`` accepts ``1..10_000_000``.
+    """
+    info = model.model_fields[name]
+    annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return value_type(annotation, f"{model.__name__}.{name}")
+
+
+def exit_code(err: BaseException) -> int:
+    """The process exit code for an exception that reached the CLI edge."""
+    if isinstance(err, KeyboardInterrupt):
+        return INTERRUPTED
+    if isinstance(err, ChurnopsError):
+        return USAGE if err.exit_code == USAGE else FAILURE
+    return FAILURE
+
+
+def run_command(name: str, func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run a command's ``run(args)``; expected errors become one stderr line and an exit code.
+
+    An unexpected exception (a bug) keeps its traceback.
+    """
+    try:
+        return int(func(args) or OK)
+    except (ChurnopsError, KeyboardInterrupt) as err:
+        if isinstance(err, ChurnopsError):
+            print(f"churnops {name}: {err}", file=sys.stderr)
+        return exit_code(err)
