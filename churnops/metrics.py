@@ -21,7 +21,7 @@ from typing import Any
 HEADLINE: dict[str, tuple[str, ...]] = {
     "prepare": ("rejected_fraction",),
     "train": ("gate.f1", "gate.gate_f1", "gate.passed"),
-    "evaluate": ("f1", "precision", "recall", "roc_auc"),
+    "evaluate": ("f1", "roc_auc"),
 }
 """Dotted keys of the headline scalars of each stage's metrics file."""
 

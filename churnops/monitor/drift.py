@@ -471,7 +471,6 @@ def headline(report: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "status": report["status"],
         "flagged": " ".join(report["flagged"]) or "-",
-        "lines": report["lines"],
         "invalid_fraction": report["invalid_fraction"],
     }
 

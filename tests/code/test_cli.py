@@ -17,7 +17,7 @@ from churnops.errors import ChurnopsError, GateError, ParamsError
 from churnops.params import MonitorParams, TrafficParams
 from tests.utils.project import REPO_ROOT
 
-REQUIRED = {"rollback": "REV", "simulate": "--rows"}
+REQUIRED = {"simulate": "--rows"}
 """Commands whose required argument argparse reports before an unknown flag."""
 
 
