@@ -1,11 +1,17 @@
-"""``churnops models``: every accepted model in the Git history, newest first."""
+"""``churnops models``: every accepted model in the Git history, newest first.
+
+Exit codes (:mod:`churnops.commands.common`): 0 listed, 1 a git command failed (e.g. an
+unknown ``--rev``), 2 no project at ``--repo`` or ``--repo`` not inside a Git work tree.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from churnops.commands.common import add_repo_argument, project_root
+from churnops.errors import GitError, ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also list commits that changed params.yaml without a new model (e.g. train.gate_f1), with what changed",
     )
-    parser.add_argument("--repo", type=Path, default=Path("."), help="the project's Git work tree (default: .)")
+    add_repo_argument(parser)
     parser.add_argument("--rev", default="HEAD", help="list the history of this revision (default: HEAD)")
 
 
@@ -25,7 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from churnops.git import repo_root
     from churnops.history import format_table, model_history, to_json, workspace_model_md5
 
-    root = repo_root(args.repo)
+    project = project_root(args.repo)
+    try:
+        root = repo_root(project)
+    except GitError as err:  # bad input, not a failed operation: the fix is another --repo
+        raise ParamsError(f"--repo {args.repo}: {err}") from None
     current = workspace_model_md5(root)
     entries = model_history(root, args.rev, current_md5=current, include_params=args.all)
     if args.json:
