@@ -1,7 +1,8 @@
 """``churnops models``: every accepted model in the Git history, newest first.
 
 Exit codes (:mod:`churnops.commands.common`): 0 listed, 1 a git command failed (e.g. an
-unknown ``--rev``), 2 no project at ``--repo`` or ``--repo`` not inside a Git work tree.
+unknown ``--rev``), 2 ``--repo`` is not a
+directory inside a Git work tree.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import json
 import sys
 
-from churnops.commands.common import add_repo_argument, project_root
+from churnops.commands.common import add_repo_argument
 from churnops.errors import GitError, ParamsError
 
 
@@ -31,11 +32,17 @@ def run(args: argparse.Namespace) -> int:
     from churnops.git import repo_root
     from churnops.history import format_table, model_history, to_json, workspace_model_md5
 
-    project = project_root(args.repo)
+    # The history is Git's: --repo is the project root as everywhere, but its workspace need not
+    # hold dvc.yaml (a checkout of a branch before the pipeline existed still has a history).
+    if not args.repo.is_dir():
+        raise ParamsError(f"--repo {args.repo}: no such directory")
     try:
-        root = repo_root(project)
-    except GitError as err:  # bad input, not a failed operation: the fix is another --repo
-        raise ParamsError(f"--repo {args.repo}: {err}") from None
+        root = repo_root(args.repo)
+    except GitError:  # bad input, not a failed operation: the fix is another --repo
+        raise ParamsError(
+            f"--repo {args.repo}: not inside a Git repository (the models' history is Git's); "
+            "pass --repo PATH of a project's Git work tree"
+        ) from None
     current = workspace_model_md5(root)
     entries = model_history(root, args.rev, current_md5=current, include_params=args.all)
     if args.json:
