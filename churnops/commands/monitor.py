@@ -72,14 +72,14 @@ def _monitor_params(path: str | None, repo: Path):
 
 def _override(p, args: argparse.Namespace):
     """Apply the flags; their values were already parsed with the params model's own bounds."""
+    from pydantic import ValidationError
+
     from churnops.params import MonitorParams
 
     updates: dict[str, object] = {key: getattr(args, key) for key in ("last_n", "z_threshold")}
     updates = {key: value for key, value in updates.items() if value is not None}
     if args.log:
         updates["log"] = list(args.log)
-    from pydantic import ValidationError
-
     try:
         return MonitorParams.model_validate({**p.model_dump(), **updates})
     except ValidationError as err:
