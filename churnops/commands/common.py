@@ -1,9 +1,11 @@
 """What every ``churnops`` command shares: ``--repo``, value parsing, exit codes.
 
 - ``--repo PATH`` means the same everywhere: the project root, the directory holding
-  ``dvc.yaml`` (default ``.``). :func:`project_root` refuses a directory without one, naming
-  ``--repo``. Every command (``serve``, ``monitor``, ``simulate``, ``models``, ``rollback``)
-  takes it from :func:`add_repo_argument`.
+  ``dvc.yaml`` (or, in a copy that only serves, ``dvc.lock``; default ``.``).
+  :func:`project_root` refuses a directory with neither, naming ``--repo``. ``serve``,
+  ``monitor``, ``models`` and ``rollback`` take it from :func:`add_repo_argument` (``models``
+  only needs a Git work tree: the history is Git's); ``simulate``, a client of a running
+  service, reads nothing from a project and has none.
 - Flag values are parsed and bounded by pydantic, from the same annotations as
   ``params.yaml`` (:func:`field_type`): ``--last-n`` holds ``monitor.last_n``'s
   ``1..10_000_000`` because it *is* that field's type.
@@ -51,8 +53,9 @@ INTERRUPTED = 130
 SIGNALLED = 128
 """Plus the signal number: the shell's convention for a process that a signal ended."""
 
-PROJECT_MARKER = "dvc.yaml"
-"""The file that makes a directory a churnops project root."""
+PROJECT_MARKERS = ("dvc.yaml", "dvc.lock")
+"""Files that make a directory a churnops project root: the pipeline, or (a deployed copy
+that only serves) the lock that records the model. Same as ``churnops.service.loader``'s."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -73,7 +76,7 @@ def add_repo_argument(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path("."),
         metavar="PATH",
-        help=f"the project root, the directory with {PROJECT_MARKER} (default: .)",
+        help=f"the project root, the directory with {' or '.join(PROJECT_MARKERS)} (default: .)",
     )
 
 
@@ -81,13 +84,13 @@ def project_root(repo: Path) -> Path:
     """``repo`` resolved, after checking that it is a churnops project root.
 
     Raises:
-        ParamsError: ``repo`` is not a directory or holds no ``dvc.yaml`` (exit 2).
+        ParamsError: ``repo`` is not a directory or holds neither marker (exit 2).
     """
     if not repo.is_dir():
         raise ParamsError(f"--repo {repo}: no such directory")
-    if not (repo / PROJECT_MARKER).is_file():
+    if not any((repo / name).is_file() for name in PROJECT_MARKERS):
         raise ParamsError(
-            f"--repo {repo}: no churnops project found at {repo.resolve()} (no {PROJECT_MARKER} there); "
+            f"--repo {repo}: no churnops project found at {repo.resolve()} (no {' or '.join(PROJECT_MARKERS)} there); "
             "run from the project's root or pass --repo PATH"
         )
     return repo.resolve()

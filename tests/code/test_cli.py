@@ -145,11 +145,14 @@ def test_repo_is_a_path_and_must_hold_a_project(tmp_path: Path) -> None:
     assert parser.parse_args([]).repo == Path(".")
     assert parser.parse_args(["--repo", str(tmp_path)]).repo == tmp_path
     with pytest.raises(
-        ParamsError, match=r"--repo .*: no churnops project found at .* \(no dvc.yaml there\).*--repo PATH"
+        ParamsError, match=r"--repo .*: no churnops project found at .* \(no dvc.yaml or dvc.lock there\).*--repo PATH"
     ):
         common.project_root(tmp_path)
     with pytest.raises(ParamsError, match=r"--repo .*: no such directory"):
         common.project_root(tmp_path / "missing")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")  # a deployed copy that only serves
+    assert common.project_root(tmp_path) == tmp_path.resolve()
+    (tmp_path / "dvc.lock").unlink()
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     assert common.project_root(tmp_path) == tmp_path.resolve()
 
