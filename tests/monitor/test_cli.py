@@ -105,11 +105,11 @@ def test_empty_log_is_insufficient_data(capsys, no_params, tmp_path, stats_file)
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--last-n", "0"], "--last-n input should be greater than or equal to 1 (got 0)"),
-        (["--last-n", "20000000"], "--last-n input should be less than or equal to 10000000"),
-        (["--last-n", "ten"], "--last-n must be an integer (got 'ten')"),
-        (["--z-threshold", "-1"], "--z-threshold input should be greater than 0"),
-        (["--z-threshold", "nan"], "--z-threshold input should be greater than 0"),
+        (["--last-n", "0"], "--last-n: Input should be greater than or equal to 1 (got '0')"),
+        (["--last-n", "20000000"], "--last-n: Input should be less than or equal to 10000000"),
+        (["--last-n", "ten"], "--last-n: Input should be a valid integer, unable to parse string as an integer"),
+        (["--z-threshold", "-1"], "--z-threshold: Input should be greater than 0"),
+        (["--z-threshold", "nan"], "--z-threshold: Input should be greater than 0"),
         (["--stats", "missing.json"], "missing.json: training statistics not found"),
         (["--params", "missing.yaml"], "missing.yaml: params file not found"),
     ],
