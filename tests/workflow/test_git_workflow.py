@@ -78,7 +78,7 @@ def test_the_document_only_has_console_blocks_and_covers_the_issue() -> None:
         "dvc exp show",
         "dvc exp apply",
         "dvc exp run --queue",
-        "dvc queue start -j 2",
+        "dvc queue start",
         "feature/api-request-id",
     ]:
         assert needed in commands, needed
