@@ -22,6 +22,7 @@ def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "metrics").mkdir(parents=True)
     (root / "models").mkdir()
+    (root / "dvc.yaml").write_text("stages: {}\n")  # a project, as the CLI's --repo requires
     (root / "params.yaml").write_text("train:\n  C: 1.0\n")
     (root / "metrics" / "a.json").write_text("{}\n")
     (root / "models" / ".gitignore").write_text("/model.json\n")
