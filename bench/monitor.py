@@ -70,9 +70,9 @@ def training_stats_file(path: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from churnops.generate import churn_probability, sample_features
-    from churnops.prepare import training_stats
-    from churnops.schema import CATEGORICAL, NUMERIC
+    from churnops.core.schema import CATEGORICAL, NUMERIC
+    from churnops.pipeline.generate import churn_probability, sample_features
+    from churnops.pipeline.prepare import training_stats
 
     rng = np.random.default_rng(0)
     cols = sample_features(rng, 200_000)
@@ -87,7 +87,7 @@ def block_bytes() -> bytes:
     """10k log lines as the service writes them (compact JSON, one per line)."""
     import orjson
 
-    from churnops.generate import traffic_records
+    from churnops.pipeline.generate import traffic_records
 
     out = bytearray()
     for i, r in enumerate(traffic_records(1, BLOCK_LINES)):
@@ -153,7 +153,7 @@ def garbage_block() -> bytes:
     """10k schema-failing lines: a client sending a plan the model never saw."""
     import orjson
 
-    from churnops.generate import traffic_records
+    from churnops.pipeline.generate import traffic_records
 
     out = bytearray()
     for r in traffic_records(2, BLOCK_LINES):
@@ -192,10 +192,10 @@ def detection_delay(stats: dict, last_n: int, trials: int, shift_sd: float = -0.
     """Median new lines after a sudden shift until status ``drift`` (and until tenure is flagged)."""
     import orjson
 
-    from churnops.generate import traffic_records
     from churnops.monitor.drift import Rules, drift_report
     from churnops.monitor.quality import quality_report, summarize
     from churnops.monitor.records import parse_line
+    from churnops.pipeline.generate import traffic_records
 
     rules = Rules()
     shift = {"tenure_months": shift_sd * stats["numeric"]["tenure_months"]["std"]}

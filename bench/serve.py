@@ -89,10 +89,10 @@ def build_repo(repo: Path, rows: int = 20_000) -> str:
     import pandas as pd
     import yaml
 
-    from churnops.generate import churn_probability, sample_features
-    from churnops.model import export_model, md5_bytes, model_bytes, train
-    from churnops.params import TrainParams
-    from churnops.schema import CATEGORICAL, LABEL, NUMERIC
+    from churnops.core.params import TrainParams
+    from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+    from churnops.pipeline.generate import churn_probability, sample_features
+    from churnops.pipeline.model import export_model, md5_bytes, model_bytes, train
 
     rng = np.random.default_rng(0)
     cols = sample_features(rng, rows)

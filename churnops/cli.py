@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from churnops.commands.common import ArgumentParser, exit_code, run_command
-from churnops.errors import ParamsError
+from churnops.core.errors import ParamsError
 
 COMMANDS: dict[str, str] = {
     "serve": "Serve the model that dvc.lock records (FastAPI + uvicorn)",

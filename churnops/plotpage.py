@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from churnops.errors import ChurnopsError
+from churnops.core.errors import ChurnopsError
 
 ASSETS = Path(".dvc/plots/assets.json")
 """Pins: ``{package: {version, integrity, file, sha256}}`` (relative to the project root)."""
@@ -168,7 +168,7 @@ def fetch(root: Path, update: bool = False) -> None:
                 raise AssetError(f"{spec}: {pin['file']} sha256 {digest} != pinned {pin.get('sha256')}")
             pin.update(integrity=actual, sha256=digest)
             scripts[spec] = (js, licence, digest)
-    from churnops.io import atomic_open
+    from churnops.core.io import atomic_open
 
     with atomic_open(root / PAGE) as fh:
         fh.write(render(scripts))

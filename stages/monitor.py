@@ -15,11 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from churnops.io import write_json
+from churnops.core.io import write_json
+from churnops.core.params import load_params
+from churnops.core.stage import run_stage
 from churnops.monitor.check import check
 from churnops.monitor.drift import Rules, load_stats
-from churnops.params import load_params
-from churnops.stage import run_stage
 
 
 def main(args: argparse.Namespace) -> None:

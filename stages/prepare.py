@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from churnops.io import read_parquet, write_json, write_parquet
-from churnops.metrics import split as split_metrics
-from churnops.params import load_params
-from churnops.prepare import check_rejected_fraction, report, split, training_stats, validate
-from churnops.stage import run_stage
+from churnops.core.io import read_parquet, write_json, write_parquet
+from churnops.core.metrics import split as split_metrics
+from churnops.core.params import load_params
+from churnops.core.stage import run_stage
+from churnops.pipeline.prepare import check_rejected_fraction, report, split, training_stats, validate
 
 
 def main(args: argparse.Namespace) -> None:

@@ -20,8 +20,8 @@
   130   -          interrupted (Ctrl-C)
   ====  =========  ======================================================================
 
-  A :class:`~churnops.errors.ChurnopsError` carries its category (``exit_code``: 1, or 2 for
-  :class:`~churnops.errors.ParamsError` and the other input errors); :func:`exit_code` turns
+  A :class:`~churnops.core.errors.ChurnopsError` carries its category (``exit_code``: 1, or 2 for
+  :class:`~churnops.core.errors.ParamsError` and the other input errors); :func:`exit_code` turns
   any exception into one of the codes above, and :func:`run_command` prints the one line.
 """
 
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from churnops.errors import ChurnopsError, ParamsError
+from churnops.core.errors import ChurnopsError, ParamsError
 
 OK = 0
 FAILURE = 1

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the listing; the workspace's model is marked ``*`` (``"current": true``)."""
-    from churnops.git import repo_root
-    from churnops.history import format_table, model_history, to_json, workspace_model_md5
+    from churnops.versioning.git import repo_root
+    from churnops.versioning.history import format_table, model_history, to_json, workspace_model_md5
 
     root = repo_root(args.repo)
     current = workspace_model_md5(root)

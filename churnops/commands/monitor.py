@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from churnops.errors import DataError, ParamsError
+from churnops.core.errors import DataError, ParamsError
 
 DEFAULT_STATS = "data/prepared/train_stats.json"
 
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _monitor_params(path: str | None):
     """The ``monitor`` params and where they came from (a file, or the built-in defaults)."""
-    from churnops.params import MonitorParams, load_params
+    from churnops.core.params import MonitorParams, load_params
 
     if path is not None:
         return load_params(path).monitor, path
@@ -56,7 +56,7 @@ def _override(p, args: argparse.Namespace):
     """Apply the flags with the params model's own types and bounds (``--last-n`` <= 10,000,000)."""
     from pydantic import ValidationError
 
-    from churnops.params import MonitorParams
+    from churnops.core.params import MonitorParams
 
     updates: dict[str, object] = {}
     for key, flag in _FLAGS.items():
@@ -80,7 +80,7 @@ def _override(p, args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run the check; see the module docstring for the exit codes."""
-    from churnops.io import write_json
+    from churnops.core.io import write_json
     from churnops.monitor.check import InputError, check
     from churnops.monitor.drift import Rules, load_stats, render_table
 

@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     something to report, 75 another churnops command holds the repository lock,
     128+N killed by signal N (SIGINT, SIGTERM, SIGHUP: undone).
     """
-    from churnops.git import LOCK_WAIT_SECONDS
-    from churnops.rollback import DataUnavailableError, DirtyTreeError, Interrupted, rollback, status
+    from churnops.versioning.git import LOCK_WAIT_SECONDS
+    from churnops.versioning.rollback import DataUnavailableError, DirtyTreeError, Interrupted, rollback, status
 
     if args.status:
         lines = status(args.repo)

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from churnops.errors import ParamsError
+from churnops.core.errors import ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,8 +106,8 @@ def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) ->
     The version is the md5 dvc.lock records; each worker verifies the file against it and
     ``/health`` says if it refused (the server then answers 503 with the reason).
     """
-    from churnops.errors import ChurnopsError
-    from churnops.lockfile import read_locked_model
+    from churnops.core.errors import ChurnopsError
+    from churnops.versioning.lockfile import read_locked_model
 
     try:
         locked = read_locked_model(repo / "dvc.lock")

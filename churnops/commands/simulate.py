@@ -2,7 +2,7 @@
 
 It closes the loop a person can watch: ``churnops serve``, then ``churnops simulate
 --shift tenure_months=-24``, then ``churnops monitor --log logs/predictions.jsonl`` flags
-the drift. Customers come from :func:`churnops.generate.traffic_records`, the same
+the drift. Customers come from :func:`churnops.pipeline.generate.traffic_records`, the same
 generator as the simulated log of the generate stage, so ``--shift``/``--mix`` mean what
 ``generate.traffic.shift``/``mix`` mean in params.yaml.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from churnops.commands.common import FAILURE, USAGE, field_type, value_type
-from churnops.errors import ChurnopsError, ParamsError
+from churnops.core.errors import ChurnopsError, ParamsError
 
 
 class ServiceError(ChurnopsError):
@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags; numbers are parsed and bounded by the params models (see :mod:`.common`)."""
     from pydantic import Field
 
-    from churnops.params import TrafficParams
+    from churnops.core.params import TrafficParams
     from churnops.service.schemas import MAX_BATCH
 
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
@@ -197,8 +197,8 @@ def run(args: argparse.Namespace) -> int:
     import httpx
     from pydantic import ValidationError
 
-    from churnops.generate import traffic_records
-    from churnops.params import TrafficParams, format_validation_error
+    from churnops.core.params import TrafficParams, format_validation_error
+    from churnops.pipeline.generate import traffic_records
 
     if args.rows == 0:  # valid for generate.traffic.rows (no log), but nothing to simulate
         raise ParamsError("argument --rows: 0 customers: nothing to send")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import DataError
+from churnops.core.errors import DataError
 from churnops.monitor.drift import Rules, drift_report, headline, plot_rows
 from churnops.monitor.quality import quality_report, summarize
 from churnops.monitor.records import parse_line

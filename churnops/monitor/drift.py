@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from churnops.errors import DataError
-from churnops.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
+from churnops.core.errors import DataError
+from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
 
 PSI_STABLE = 0.1
 """Below this PSI a distribution is read as stable (the usual reading; >= 0.2 is shifted)."""
@@ -134,7 +134,7 @@ def load_stats(path: str | Path) -> dict:
     Raises:
         DataError: missing, unreadable or incomplete file, naming the path.
     """
-    from churnops.io import read_json
+    from churnops.core.io import read_json
 
     return validate_stats(read_json(path, "training statistics"), str(path))
 

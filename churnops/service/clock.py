@@ -2,7 +2,7 @@
 
 Requests capture ``clock.time()`` (a float, cheap); the log writer formats it as
 RFC 3339 UTC off the request path
-(:func:`churnops.predlog.rfc3339`, part of the log format). Tests pass a :class:`FixedClock`.
+(:func:`churnops.core.predlog.rfc3339`, part of the log format). Tests pass a :class:`FixedClock`.
 """
 
 from __future__ import annotations

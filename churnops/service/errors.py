@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from churnops.schema import FEATURE_NAMES
+from churnops.core.schema import FEATURE_NAMES
 from churnops.service.predlog import log_rejection
 
 MAX_ERRORS = 20

@@ -1,6 +1,6 @@
 """The prediction-log writer: one JSON line per predicted row, written off the request path.
 
-The record format, its encoding and the rotated files' names belong to :mod:`churnops.predlog`;
+The record format, its encoding and the rotated files' names belong to :mod:`churnops.core.predlog`;
 this module only gets the lines onto disk, and turns a refused request into a rejection record.
 
 Guarantees, and how they are kept:
@@ -51,8 +51,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from churnops import predlog
-from churnops.predlog import (
+from churnops.core import predlog
+from churnops.core.predlog import (
     BatchEntry,
     Entry,
     RejectedValue,
@@ -63,7 +63,7 @@ from churnops.predlog import (
     rotated_numbers,
     rotated_path,
 )
-from churnops.schema import BY_NAME
+from churnops.core.schema import BY_NAME
 
 __all__ = ["BackgroundLogWriter", "BatchEntry", "LogFile", "RowEntry", "SyncLogWriter", "log_rejection", "open_log"]
 
@@ -474,7 +474,7 @@ def rejected_value(error: Mapping[str, Any]) -> RejectedValue:
 def log_rejection(request: Any, errors: Sequence[Mapping[str, Any]], n_errors: int | None = None) -> None:
     """Queue a rejection record for a request refused with 422 (the errors handler calls this).
 
-    Converts at most :data:`churnops.predlog.MAX_REJECTION_ERRORS` errors, so the cost is
+    Converts at most :data:`churnops.core.predlog.MAX_REJECTION_ERRORS` errors, so the cost is
     bounded whatever the request held. Never raises: logging must not change the answer.
     """
     try:

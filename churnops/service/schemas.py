@@ -1,6 +1,6 @@
-"""Request and response models, derived from :mod:`churnops.schema`.
+"""Request and response models, derived from :mod:`churnops.core.schema`.
 
-:class:`Customer` is built from :data:`churnops.schema.FEATURES`, so a new feature is
+:class:`Customer` is built from :data:`churnops.core.schema.FEATURES`, so a new feature is
 a one-file change. Validation is strict where it protects the model: unknown fields are
 errors (``extra="forbid"``), strings are not numbers, booleans are not integers, an
 integer feature takes a JSON number with no fractional part (``92`` or ``92.0``, as the
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapte
 from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
-from churnops.schema import FEATURES, NumericFeature
+from churnops.core.schema import FEATURES, NumericFeature
 
 MAX_BATCH = 10_000
 """Largest accepted batch: bounded so one request cannot monopolise a worker."""

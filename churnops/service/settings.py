@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from churnops.errors import ParamsError
+from churnops.core.errors import ParamsError
 from churnops.service.predlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_QUEUE_LINES
 
 ENV_PREFIX = "CHURNOPS_"

@@ -13,8 +13,8 @@ import pytest
 
 from churnops.cli import COMMANDS, main
 from churnops.commands import common
-from churnops.errors import ChurnopsError, GateError, ParamsError
-from churnops.params import MonitorParams, TrafficParams
+from churnops.core.errors import ChurnopsError, GateError, ParamsError
+from churnops.core.params import MonitorParams, TrafficParams
 from tests.utils.project import REPO_ROOT
 
 REQUIRED = {"simulate": "--rows"}

@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churnops.errors import ParamsError
-from churnops.params import GenerateParams, MonitorParams, Params, PrepareParams, TrainParams, load_params, parse_params
+from churnops.core.errors import ParamsError
+from churnops.core.params import (
+    GenerateParams,
+    MonitorParams,
+    Params,
+    PrepareParams,
+    TrainParams,
+    load_params,
+    parse_params,
+)
 from tests.utils.project import FIXTURE_PARAMS, fixture_params
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnops.errors import DataError
-from churnops.prepare import check_rejected_fraction, decile_bins, split, training_stats, validate
-from churnops.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.core.errors import DataError
+from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.pipeline.prepare import check_rejected_fraction, decile_bins, split, training_stats, validate
 from tests.utils.factories import clean_customers
 
 GOOD = {"tenure_months": 12, "num_complaints": 1, "avg_session_minutes": 20.5, "plan": "basic", "region": "north"}

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnops.errors import DataError, GateError, ModelIntegrityError
-from churnops.model import Scorer, check_gate, export_model, md5_bytes, model_bytes, model_input, train
-from churnops.schema import BY_NAME, LABEL
+from churnops.core.errors import DataError, GateError, ModelIntegrityError
+from churnops.core.schema import BY_NAME, LABEL
+from churnops.pipeline.model import Scorer, check_gate, export_model, md5_bytes, model_bytes, model_input, train
 from tests.utils.factories import clean_customers, train_params
 
 MODELS = ["logreg", "hgb"]

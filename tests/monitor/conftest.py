@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnops.generate import churn_probability, sample_features
-from churnops.prepare import training_stats
-from churnops.schema import BY_NAME, CATEGORICAL, NUMERIC
+from churnops.core.schema import BY_NAME, CATEGORICAL, NUMERIC
+from churnops.pipeline.generate import churn_probability, sample_features
+from churnops.pipeline.prepare import training_stats
 
 TRAIN_ROWS = 200_000
 

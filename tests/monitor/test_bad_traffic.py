@@ -15,12 +15,12 @@ import numpy as np
 import orjson
 import pytest
 
-from churnops import predlog
 from churnops.cli import main
-from churnops.generate import traffic_records
+from churnops.core import predlog
+from churnops.core.params import MonitorParams
 from churnops.monitor.check import check
 from churnops.monitor.drift import Rules
-from churnops.params import MonitorParams
+from churnops.pipeline.generate import traffic_records
 
 
 def write(path: Path, records: Iterable[dict]) -> Path:

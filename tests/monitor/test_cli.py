@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from churnops.cli import main
-from churnops.generate import traffic_records
-from churnops.io import write_jsonl
+from churnops.core.io import write_jsonl
 from churnops.monitor.check import InputError, check
 from churnops.monitor.drift import Rules
+from churnops.pipeline.generate import traffic_records
 from tests.utils.project import REPO_ROOT, fixture_params, set_params
 
 
@@ -197,7 +197,7 @@ def test_dvc_yaml_monitor_stage_lists_every_monitor_param_and_the_default_log() 
     # to generate's simulated log is a dep written out: hold the copies together.
     import yaml
 
-    from churnops.params import MonitorParams
+    from churnops.core.params import MonitorParams
 
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
     stage = stages["monitor"]

@@ -15,7 +15,8 @@ import re
 import numpy as np
 import pytest
 
-from churnops.errors import DataError
+from churnops.core.errors import DataError
+from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES
 from churnops.monitor.drift import (
     Bins,
     Rules,
@@ -31,8 +32,7 @@ from churnops.monitor.drift import (
     render_table,
     validate_stats,
 )
-from churnops.prepare import decile_bins
-from churnops.schema import BY_NAME, CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES
+from churnops.pipeline.prepare import decile_bins
 from tests.monitor.conftest import draw, spread
 from tests.utils.project import REPO_ROOT
 

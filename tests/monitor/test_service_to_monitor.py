@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from churnops.generate import traffic_records
 from churnops.monitor.check import check
 from churnops.monitor.drift import Rules
+from churnops.pipeline.generate import traffic_records
 from churnops.service.app import create_app
 from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings

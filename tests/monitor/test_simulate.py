@@ -10,8 +10,8 @@ import pytest
 
 from churnops.cli import main
 from churnops.commands import simulate as sim
-from churnops.errors import ParamsError
-from churnops.generate import traffic_records
+from churnops.core.errors import ParamsError
+from churnops.pipeline.generate import traffic_records
 
 
 class StubService:

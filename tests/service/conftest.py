@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnops.generate import churn_probability, sample_features
-from churnops.model import TrainResult, export_model, md5_bytes, model_bytes, train
-from churnops.params import TrainParams
-from churnops.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.core.params import TrainParams
+from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.pipeline.generate import churn_probability, sample_features
+from churnops.pipeline.model import TrainResult, export_model, md5_bytes, model_bytes, train
 from churnops.service.app import create_app
 from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings

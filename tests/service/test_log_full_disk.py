@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from churnops.predlog import RowEntry, encode
+from churnops.core.predlog import RowEntry, encode
 from churnops.service.app import create_app
 from churnops.service.clock import FixedClock
 from churnops.service.predlog import BackgroundLogWriter, LogFile

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from churnops import predlog
-from churnops.predlog import RejectedValue
+from churnops.core import predlog
+from churnops.core.predlog import RejectedValue
 from churnops.service.app import create_app
 from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings

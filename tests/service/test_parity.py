@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from churnops.model import Scorer, model_input
+from churnops.pipeline.model import Scorer, model_input
 from tests.service.conftest import Trained, customers, records
 
 TOL = 1e-6

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from churnops.predlog import RowEntry, encode, log_files, rfc3339
+from churnops.core.predlog import RowEntry, encode, log_files, rfc3339
 from churnops.service.app import create_app
 from churnops.service.clock import FixedClock
 from churnops.service.predlog import BackgroundLogWriter, LogFile, SyncLogWriter
@@ -187,7 +187,7 @@ def test_a_partial_line_is_skipped_and_never_glued_to_the_next(tmp_path: Path) -
 
 _KILLED_WRITER = """
 import sys
-from churnops.predlog import RowEntry, encode
+from churnops.core.predlog import RowEntry, encode
 from churnops.service.predlog import LogFile
 sink = LogFile(sys.argv[1])
 big = {"tenure_months": 1, "num_complaints": 1, "avg_session_minutes": 1.0, "plan": "basic", "region": "north"}

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from churnops.cli import main as cli_main
-from churnops.errors import ParamsError
+from churnops.core.errors import ParamsError
 from churnops.service.server import nodelay_socket
 from churnops.service.settings import Settings
 from tests.service.conftest import TOKEN, Trained, write_repo

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from churnops.generate import generate_chunks
-from churnops.params import Params, TrainParams
-from churnops.prepare import validate
+from churnops.core.params import Params, TrainParams
+from churnops.pipeline.generate import generate_chunks
+from churnops.pipeline.prepare import validate
 
 
 def raw_customers(rows: int = 3000, seed: int = 1, dirty_fraction: float = 0.0) -> pd.DataFrame:

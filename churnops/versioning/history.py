@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import GitError, LockfileError
-from churnops.git import cat_file_blobs, cat_file_check, git, repo_root
-from churnops.lockfile import MODEL_PATH, LockedModel, locked_model
+from churnops.core.errors import GitError, LockfileError
+from churnops.versioning.git import cat_file_blobs, cat_file_check, git, repo_root
+from churnops.versioning.lockfile import MODEL_PATH, LockedModel, locked_model
 
 LOCK_PATH = "dvc.lock"
 EVALUATE_METRICS = "metrics/evaluate.json"

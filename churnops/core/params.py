@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from churnops.errors import ParamsError
-from churnops.io import read_text
-from churnops.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
+from churnops.core.errors import ParamsError
+from churnops.core.io import read_text
+from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
 
 DEFAULT_PATH = Path("params.yaml")
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from churnops.predlog import FEATURES, PROBABILITY, REQUEST_ID, SOURCE
-from churnops.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
+from churnops.core.predlog import FEATURES, PROBABILITY, REQUEST_ID, SOURCE
+from churnops.core.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
 
 CHUNK_ROWS = 250_000
 """Rows per generated chunk. Part of the data's definition: changing it changes the data."""
@@ -167,7 +167,7 @@ def traffic_records(
     shift: Mapping[str, float] | None = None,
     mix: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Iterator[dict]:
-    """Yield simulated prediction records in the log format (:mod:`churnops.predlog`).
+    """Yield simulated prediction records in the log format (:mod:`churnops.core.predlog`).
 
     Each record has ``features`` (the five fields as JSON types), the true
     ``churn_probability`` of that customer, and ``source: "simulated"``.

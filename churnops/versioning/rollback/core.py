@@ -1,6 +1,6 @@
 """The rollback itself: lock, recover, plan, make the data available, apply, commit.
 
-1. Take the repository lock (:func:`churnops.git.repo_lock`): one writer at a time.
+1. Take the repository lock (:func:`churnops.versioning.git.repo_lock`): one writer at a time.
 2. Recover an interrupted earlier run, if its journal is there (:func:`.journal.recover`).
 3. Plan from Git objects only (:mod:`.plan`); refuse a dirty tree.
 4. Make sure the cache holds every object REV needs, from the remote or by rebuilding
@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import ChurnopsError, ModelIntegrityError, RemoteError, RollbackError, ServiceReloadError
-from churnops.git import LOCK_WAIT_SECONDS, git, lock_holder, repo_lock, repo_root
-from churnops.history import file_md5
-from churnops.lockfile import MODEL_PATH
-from churnops.rollback import dvcops
-from churnops.rollback.faults import fault
-from churnops.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
-from churnops.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths, plan_rollback, refuse_dirty
-from churnops.rollback.rebuild import rebuild
+from churnops.core.errors import ChurnopsError, ModelIntegrityError, RemoteError, RollbackError, ServiceReloadError
+from churnops.versioning.git import LOCK_WAIT_SECONDS, git, lock_holder, repo_lock, repo_root
+from churnops.versioning.history import file_md5
+from churnops.versioning.lockfile import MODEL_PATH
+from churnops.versioning.rollback import dvcops
+from churnops.versioning.rollback.faults import fault
+from churnops.versioning.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
+from churnops.versioning.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths, plan_rollback, refuse_dirty
+from churnops.versioning.rollback.rebuild import rebuild
 
 
 class DataUnavailableError(RollbackError):

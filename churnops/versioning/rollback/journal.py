@@ -41,9 +41,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import RollbackError
-from churnops.git import git, git_dir, head
-from churnops.rollback.faults import fault
+from churnops.core.errors import RollbackError
+from churnops.versioning.git import git, git_dir, head
+from churnops.versioning.rollback.faults import fault
 
 JOURNAL_DIR = "churnops-rollback"
 JOURNAL_VERSION = 1

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import LockfileError, RollbackError
-from churnops.git import git, show_file, tracked
-from churnops.history import LOCK_PATH
-from churnops.lockfile import MODEL_PATH, LockedModel, locked_model, parse_lock
+from churnops.core.errors import LockfileError, RollbackError
+from churnops.versioning.git import git, show_file, tracked
+from churnops.versioning.history import LOCK_PATH
+from churnops.versioning.lockfile import MODEL_PATH, LockedModel, locked_model, parse_lock
 
 PIPELINE_FILE = "dvc.yaml"
 

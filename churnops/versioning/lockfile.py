@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from churnops.errors import LockfileError
-from churnops.io import read_text
+from churnops.core.errors import LockfileError
+from churnops.core.io import read_text
 
 MODEL_PATH = "models/model.json"
 TRAIN_STAGE = "train"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from churnops.errors import ChurnopsError
+from churnops.core.errors import ChurnopsError
 
 
 def run_stage(name: str, main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:

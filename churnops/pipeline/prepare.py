@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churnops.errors import DataError
-from churnops.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC
+from churnops.core.errors import DataError
+from churnops.core.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC
 
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 QUANTILES = (0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99)
@@ -157,7 +157,7 @@ _LABEL_RULE = _LabelRule()
 def report(v: Validated, train_rows: int, test_rows: int) -> dict[str, object]:
     """Prepare's figures: row counts, the rejected fraction and the rejected rows per reason.
 
-    :func:`churnops.metrics.split` then keeps the headline for ``metrics/prepare.json``.
+    :func:`churnops.core.metrics.split` then keeps the headline for ``metrics/prepare.json``.
     """
     return {
         "rows_in": v.rows_in,

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from churnops.errors import DataError, GateError, ModelIntegrityError
-from churnops.schema import CATEGORICAL, CATEGORICAL_NAMES, FEATURE_NAMES, LABEL, NUMERIC_NAMES
+from churnops.core.errors import DataError, GateError, ModelIntegrityError
+from churnops.core.schema import CATEGORICAL, CATEGORICAL_NAMES, FEATURE_NAMES, LABEL, NUMERIC_NAMES
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from churnops.params import TrainParams
+    from churnops.core.params import TrainParams
 
 MODEL_FORMAT = "churnops-model/1"
 
@@ -66,7 +66,7 @@ def build_pipeline(params: TrainParams) -> Pipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from churnops.logreg import NewtonLogisticRegression
+    from churnops.pipeline.logreg import NewtonLogisticRegression
 
     pre = ColumnTransformer(
         [
@@ -85,7 +85,7 @@ def build_pipeline(params: TrainParams) -> Pipeline:
         sparse_threshold=0.0,
     )
     if params.model == "logreg":
-        # Not sklearn's LogisticRegression: its solvers' last bits depend on the CPU (see churnops.logreg).
+        # Not sklearn's LogisticRegression: its solvers' last bits depend on the CPU (see churnops.pipeline.logreg).
         clf = NewtonLogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter)
     else:
         h = params.hgb
@@ -144,7 +144,7 @@ def train(frame: pd.DataFrame, params: TrainParams) -> TrainResult:
     from sklearn.metrics import f1_score
     from threadpoolctl import threadpool_limits
 
-    from churnops.prepare import split
+    from churnops.pipeline.prepare import split
 
     if frame[LABEL].nunique() < 2:
         raise DataError("training data holds a single class; cannot train a classifier")
@@ -175,7 +175,7 @@ def export_model(pipeline: Pipeline, threshold: float) -> dict[str, Any]:
     """Turn a fitted pipeline into the JSON-able model document."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from churnops.logreg import NewtonLogisticRegression
+    from churnops.pipeline.logreg import NewtonLogisticRegression
 
     pre = pipeline.named_steps["pre"]
     scaler = pre.named_transformers_["num"]

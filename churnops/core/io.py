@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from churnops.errors import ChurnopsError, DataError
+from churnops.core.errors import ChurnopsError, DataError
 
 
 @contextmanager
