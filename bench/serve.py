@@ -91,8 +91,10 @@ def build_repo(repo: Path, rows: int = 20_000) -> str:
 
     from churnops.core.params import TrainParams
     from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+    from churnops.pipeline.export import export_model
     from churnops.pipeline.generate import churn_probability, sample_features
-    from churnops.pipeline.model import export_model, md5_bytes, model_bytes, train
+    from churnops.pipeline.scorer import md5_bytes, model_bytes
+    from churnops.pipeline.train import train
 
     rng = np.random.default_rng(0)
     cols = sample_features(rng, rows)

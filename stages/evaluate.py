@@ -10,7 +10,7 @@ from churnops.core.metrics import split as split_metrics
 from churnops.core.schema import FEATURE_NAMES, LABEL
 from churnops.core.stage import run_stage
 from churnops.pipeline.evaluate import evaluate
-from churnops.pipeline.model import Scorer
+from churnops.pipeline.scorer import Scorer
 
 
 def main(args: argparse.Namespace) -> None:

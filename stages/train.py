@@ -10,7 +10,9 @@ from churnops.core.metrics import split as split_metrics
 from churnops.core.params import load_params
 from churnops.core.schema import FEATURE_NAMES, LABEL
 from churnops.core.stage import run_stage
-from churnops.pipeline.model import check_gate, export_model, model_bytes, train
+from churnops.pipeline.export import export_model
+from churnops.pipeline.scorer import model_bytes
+from churnops.pipeline.train import check_gate, train
 
 
 def main(args: argparse.Namespace) -> None:

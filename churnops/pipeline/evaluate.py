@@ -1,6 +1,6 @@
 """Test-set metrics and plot data for DVC.
 
-Evaluation scores the exported model with :class:`churnops.pipeline.model.Scorer`, i.e. with
+Evaluation scores the exported model with :class:`churnops.pipeline.scorer.Scorer`, i.e. with
 exactly the code and bytes that the service will serve, not with the in-memory
 scikit-learn object.
 """

@@ -1,7 +1,7 @@
 """The model-loading seam: from ``dvc.lock`` to a verified, immutable :class:`LoadedModel`.
 
 ``dvc.lock`` is the only authority on which model is accepted. The loader reads the md5
-it records for ``models/model.json``, and :meth:`churnops.pipeline.model.Scorer.from_bytes`
+it records for ``models/model.json``, and :meth:`churnops.pipeline.scorer.Scorer.from_bytes`
 checks the file's bytes against it *before* parsing them. The model format is plain
 JSON (numbers only), so even a verified file cannot execute code. Tests replace the
 loader with anything that has a ``load()`` method.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from churnops.core.errors import ChurnopsError, LockfileError, ModelIntegrityError
 
 if TYPE_CHECKING:
-    from churnops.pipeline.model import Scorer
+    from churnops.pipeline.scorer import Scorer
 
 logger = logging.getLogger("churnops.service")
 
@@ -115,7 +115,7 @@ class RepoModelLoader:
         return message
 
     def _load(self) -> LoadedModel:
-        from churnops.pipeline.model import Scorer, md5_bytes
+        from churnops.pipeline.scorer import Scorer, md5_bytes
         from churnops.versioning.lockfile import read_locked_model
 
         if not is_project(self.repo):

@@ -20,8 +20,10 @@ import yaml
 
 from churnops.core.params import TrainParams
 from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.pipeline.export import export_model
 from churnops.pipeline.generate import churn_probability, sample_features
-from churnops.pipeline.model import TrainResult, export_model, md5_bytes, model_bytes, train
+from churnops.pipeline.scorer import md5_bytes, model_bytes
+from churnops.pipeline.train import TrainResult, train
 from churnops.service.app import create_app
 from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings

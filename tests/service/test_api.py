@@ -41,7 +41,7 @@ def test_health_reports_the_served_model(client: TestClient, logreg_model) -> No
 
 
 def test_predict_returns_probability_decision_and_version(client: TestClient, logreg_model) -> None:
-    from churnops.pipeline.model import Scorer
+    from churnops.pipeline.scorer import Scorer
 
     r = client.post("/predict", json=GOOD)
     assert r.status_code == 200
