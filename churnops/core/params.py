@@ -13,11 +13,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from churnops.core import paths
 from churnops.core.errors import ParamsError
 from churnops.core.io import read_text
 from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
-
-DEFAULT_PATH = Path("params.yaml")
 
 Fraction01 = Annotated[float, Field(gt=0, lt=1)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -159,7 +158,7 @@ def missing_keys(model: type[BaseModel], data: dict[str, Any], prefix: str = "")
 _ABSENT = object()
 
 
-def parse_params(data: Any, source: str = "params.yaml") -> Params:
+def parse_params(data: Any, source: str = paths.PARAMS) -> Params:
     """Validate an already-parsed params mapping: every key present, none unknown, all in range.
 
     Raises:
@@ -184,7 +183,7 @@ def params_schema() -> dict[str, Any]:
     return Params.model_json_schema()
 
 
-def load_params(path: str | Path = DEFAULT_PATH) -> Params:
+def load_params(path: str | Path = paths.PARAMS) -> Params:
     """Read and validate ``params.yaml``.
 
     Raises:

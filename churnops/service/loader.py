@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from churnops.core import paths
 from churnops.core.errors import ChurnopsError, LockfileError, ModelIntegrityError
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("churnops.service")
 
-PROJECT_MARKERS = ("dvc.yaml", "dvc.lock")
+PROJECT_MARKERS = paths.PROJECT_MARKERS
 """A directory holding neither is not a churnops project: nothing there can be served."""
 
 
@@ -123,7 +124,7 @@ class RepoModelLoader:
                 "no churnops project at the served path (no dvc.yaml or dvc.lock there): "
                 "start `churnops serve --repo PATH` with PATH the project's root"
             )
-        locked = read_locked_model(self.repo / "dvc.lock")
+        locked = read_locked_model(self.repo / paths.LOCK)
         path = self.repo / locked.path
         try:
             data = path.read_bytes()
@@ -144,7 +145,7 @@ class RepoModelLoader:
             version=locked.md5,
             path=locked.path,
             params=dict(locked.params),
-            metrics=_read_metrics(self.repo / "metrics" / "evaluate.json"),
+            metrics=_read_metrics(self.repo / paths.EVALUATE_METRICS),
             git_commit=git_commit(self.repo),
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         )

@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
+from churnops.core import paths
 from churnops.core.errors import LockfileError
 from churnops.core.io import read_text
 
-MODEL_PATH = "models/model.json"
 TRAIN_STAGE = "train"
 
 
@@ -45,7 +45,7 @@ def parse_lock(text: str, source: str = "dvc.lock") -> dict[str, Any]:
     return data
 
 
-def locked_model(lock: dict[str, Any], model_path: str = MODEL_PATH, source: str = "dvc.lock") -> LockedModel:
+def locked_model(lock: dict[str, Any], model_path: str = paths.MODEL, source: str = "dvc.lock") -> LockedModel:
     """Find the model output and the train params in a parsed lock.
 
     Raises:
@@ -61,7 +61,7 @@ def locked_model(lock: dict[str, Any], model_path: str = MODEL_PATH, source: str
     raise LockfileError(f"{source}: records no {model_path} (has `dvc repro` run and committed?)")
 
 
-def read_locked_model(lock_path: str | Path = "dvc.lock", model_path: str = MODEL_PATH) -> LockedModel:
+def read_locked_model(lock_path: str | Path = paths.LOCK, model_path: str = paths.MODEL) -> LockedModel:
     """Read ``dvc.lock`` from disk and return the accepted model's record."""
     text = read_text(lock_path, "lock file", LockfileError, hint=" (run `dvc repro` first)")
     return locked_model(parse_lock(text, str(lock_path)), model_path, str(lock_path))

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from churnops.core import paths
 from churnops.core.errors import ChurnopsError, ModelIntegrityError, RemoteError, RollbackError, ServiceReloadError
 from churnops.versioning.git import LOCK_WAIT_SECONDS, git, lock_holder, repo_lock, repo_root
 from churnops.versioning.history import file_md5
-from churnops.versioning.lockfile import MODEL_PATH
 from churnops.versioning.rollback import dvcops
 from churnops.versioning.rollback.faults import fault
 from churnops.versioning.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
@@ -99,7 +99,7 @@ def _ensure_objects(root: Path, plan: Plan, rebuild_missing: bool, result: Rollb
             else "not in the DVC cache, and no default DVC remote is configured"
         )
         by_path = {md5: path for path, md5 in plan.cached_outs.items()}
-        missing.sort(key=lambda m: (by_path.get(m) != MODEL_PATH, by_path.get(m, "")))  # the model first
+        missing.sort(key=lambda m: (by_path.get(m) != paths.MODEL, by_path.get(m, "")))  # the model first
         names = ", ".join(f"{by_path.get(m, '?')} ({m[:12]})" for m in missing[:6])
         if len(missing) > 6:
             names += f" and {len(missing) - 6} more"
@@ -124,10 +124,11 @@ def _apply(
         fault("git-restored")
         if targets:
             dvcops.checkout(root, targets)
-        got = file_md5(root / MODEL_PATH)
+        got = file_md5(root / paths.MODEL)
         if got != plan.model.md5:
             raise ModelIntegrityError(
-                f"{MODEL_PATH} has md5 {got} after checkout, but {plan.rev} records {plan.model.md5} (corrupted cache?)"
+                f"{paths.MODEL} has md5 {got} after checkout, but {plan.rev} records {plan.model.md5}"
+                " (corrupted cache?)"
             )
         after = dvcops.dvc_status(root)
         fault("status-after")
@@ -148,7 +149,7 @@ def _apply(
             result.noop = True
         elif commit:
             message = f"rollback: model {plan.model.md5} from {plan.rev}"
-            body = f"Restored {MODEL_PATH} with the params, dvc.lock and metrics of commit {plan.sha}."
+            body = f"Restored {paths.MODEL} with the params, dvc.lock and metrics of commit {plan.sha}."
             git(["commit", "--quiet", "-m", message, "-m", body, "--", *result.restored], root)
             fault("committed")
             result.commit = git(["rev-parse", "HEAD"], root).decode().strip()
