@@ -80,7 +80,7 @@ def training_stats_file(path: Path) -> None:
     for f in CATEGORICAL:
         frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
     frame["churn"] = (rng.random(len(frame)) < churn_probability(cols)).astype(np.int8)
-    path.write_text(json.dumps(training_stats(frame, 20)))
+    path.write_text(json.dumps(training_stats(frame)))
 
 
 def block_bytes() -> bytes:

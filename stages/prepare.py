@@ -16,7 +16,7 @@ def main(args: argparse.Namespace) -> None:
     v = validate(read_parquet(args.raw), source=args.raw)
     check_rejected_fraction(v, p.max_rejected_fraction, source=args.raw)
     train, test = split(v.clean, p.test_fraction, p.seed)
-    stats = training_stats(train, p.histogram_bins)
+    stats = training_stats(train)
     # Everything is computed before anything is written: a failure leaves no output.
     write_parquet(args.train, train)
     write_parquet(args.test, test)

@@ -72,7 +72,6 @@ class PrepareParams(_Section):
     seed: Seed = 42
     test_fraction: Fraction01 = 0.2
     max_rejected_fraction: Probability = 0.05
-    histogram_bins: Annotated[int, Field(ge=2, le=1000)] = 20
 
 
 class LogregParams(_Section):

@@ -43,7 +43,6 @@ PSI_STABLE = 0.1
 """Below this PSI a distribution is read as stable (the usual reading; >= 0.2 is shifted)."""
 PSEUDO_COUNT = 0.5
 """Added to every bin's count before PSI, so an empty bin gives a large but finite term."""
-DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,21 +92,8 @@ def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
         for key in ("mean", "std"):
             _require(isinstance(s.get(key), int | float) and math.isfinite(s[key]), source, f"numeric.{f.name}.{key}")
         _require(s["std"] >= 0, source, f"numeric.{f.name}.std is negative")
-        h = s.get("histogram")
-        ok = (
-            isinstance(h, dict)
-            and isinstance(h.get("edges"), list)
-            and isinstance(h.get("counts"), list)
-            and len(h["edges"]) == len(h["counts"]) + 1
-            and len(h["counts"]) >= 1
-            and all(isinstance(c, int) and c >= 0 for c in h["counts"])
-            and sum(h["counts"]) > 0
-            and all(isinstance(e, int | float) for e in h["edges"])
-            and all(a <= b for a, b in zip(h["edges"], h["edges"][1:], strict=False))
-        )
-        _require(ok, source, f"numeric.{f.name}.histogram must hold sorted edges and one more edge than counts")
         b = s.get("psi_bins")
-        ok = b is None or (
+        ok = (
             isinstance(b, dict)
             and isinstance(b.get("cuts"), list)
             and isinstance(b.get("counts"), list)
@@ -170,39 +156,11 @@ class Bins:
 
 
 def numeric_bins(feature_stats: Mapping[str, Any]) -> Bins:
-    """Training-decile bins with exact training counts.
-
-    ``prepare`` records them as ``psi_bins`` (exact deciles, counted on the training
-    data). Statistics written before that have only the histogram: then each decile is
-    snapped to the histogram edge at which the training CDF is closest to it, so that
-    the training share of every bin is still an exact count. That matters for integer
-    features: ``num_complaints`` has so many ties that its deciles repeat, and the share
-    of a bin between two tied quantiles cannot be recovered from the quantiles alone.
-    Bins without training mass are dropped.
-    """
-    exact = feature_stats.get("psi_bins")
-    if exact is not None:
-        return Bins(
-            cuts=np.asarray(exact["cuts"], dtype=np.float64), train_counts=np.asarray(exact["counts"], dtype=np.int64)
-        )
-    h = feature_stats["histogram"]
-    edges = np.asarray(h["edges"], dtype=np.float64)
-    counts = np.asarray(h["counts"], dtype=np.int64)
-    cdf = np.cumsum(counts)[:-1] / counts.sum()  # training CDF just below interior edge j+1
-    interior = edges[1:-1]
-    chosen: list[int] = []
-    for p in DECILES:
-        if interior.size == 0:
-            break
-        j = int(np.argmin(np.abs(cdf - p)))
-        # A cut with no training mass on one side would make an empty training bin.
-        if 0 < cdf[j] < 1 and (not chosen or cdf[j] > cdf[chosen[-1]]):
-            chosen.append(j)
-    cuts = interior[chosen]
-    cum = np.concatenate([[0], np.cumsum(counts)])
-    bounds = [0, *(j + 1 for j in chosen), len(counts)]
-    train_counts = np.array([cum[b] - cum[a] for a, b in itertools.pairwise(bounds)], dtype=np.int64)
-    return Bins(cuts=cuts, train_counts=train_counts)
+    """The training-decile bins ``prepare`` records as ``psi_bins``, with exact training counts."""
+    exact = feature_stats["psi_bins"]
+    return Bins(
+        cuts=np.asarray(exact["cuts"], dtype=np.float64), train_counts=np.asarray(exact["counts"], dtype=np.int64)
+    )
 
 
 # --------------------------------------------------------------------------- rules

@@ -234,26 +234,24 @@ def decile_bins(x: np.ndarray) -> dict[str, list]:
     return {"cuts": exact, "counts": [int(c) for c in counts]}
 
 
-def training_stats(train: pd.DataFrame, bins: int) -> dict:
+def training_stats(train: pd.DataFrame) -> dict:
     """Describe the training set for the drift monitor.
 
     Returns:
         ``{"n": rows, "churn_rate": float, "numeric": {name: {mean, std, min, max,
-        quantiles: {q: value}, histogram: {edges, counts}}}, "categorical": {name:
+        quantiles: {q: value}, psi_bins}}, "categorical": {name:
         {counts, frequencies}}}``; ``std`` is the sample standard deviation (ddof=1).
-        Each numeric feature also has ``psi_bins`` (see :func:`decile_bins`).
+        ``psi_bins`` are the drift monitor's bins (see :func:`decile_bins`).
     """
     stats: dict = {"n": len(train), "churn_rate": float(train[LABEL].mean()), "numeric": {}, "categorical": {}}
     for f in NUMERIC:
         x = train[f.name].to_numpy(np.float64)
-        counts, edges = np.histogram(x, bins=bins)
         stats["numeric"][f.name] = {
             "mean": _clean_float(x.mean()),
             "std": _clean_float(x.std(ddof=1)) if len(x) > 1 else 0.0,
             "min": float(x.min()),
             "max": float(x.max()),
             "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)},
-            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
             "psi_bins": decile_bins(train[f.name].to_numpy()),
         }
     for f in CATEGORICAL:

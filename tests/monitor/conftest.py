@@ -55,7 +55,7 @@ def train_stats() -> dict:
     for f in CATEGORICAL:
         frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
     frame["churn"] = (rng.random(TRAIN_ROWS) < churn_probability(cols)).astype(np.int8)
-    return json.loads(json.dumps(training_stats(frame, bins=20)))
+    return json.loads(json.dumps(training_stats(frame)))
 
 
 @pytest.fixture

@@ -334,30 +334,27 @@ def test_plot_rows_hold_train_and_recent_shares_per_bin(train_stats: dict) -> No
 # --------------------------------------------------------------------------- pieces
 
 
-@pytest.mark.parametrize("source", ["psi_bins", "histogram fallback"])
-def test_numeric_bins_have_exact_training_shares(train_stats: dict, source: str) -> None:
+def test_numeric_bins_have_exact_training_shares(train_stats: dict) -> None:
     for feature in NUMERIC_NAMES:
-        s = dict(train_stats["numeric"][feature])
-        if source != "psi_bins":
-            del s["psi_bins"]  # statistics written before prepare recorded exact decile bins
+        s = train_stats["numeric"][feature]
         bins = numeric_bins(s)
-        assert bins.train_counts.sum() == sum(s["histogram"]["counts"])
+        assert bins.train_counts.sum() == train_stats["n"]
         assert (bins.train_counts > 0).all()
         assert 3 <= bins.train_counts.size <= 10
         assert np.all(np.diff(bins.cuts) > 0)
     tenure = numeric_bins(train_stats["numeric"]["tenure_months"])
-    if source == "psi_bins":  # a continuous-ish feature gets all ten decile bins, ~10 % each
-        assert tenure.train_counts.size == 10
-        assert np.allclose(tenure.train_counts / tenure.train_counts.sum(), 0.1, atol=0.02)
+    # A continuous-ish feature gets all ten decile bins, ~10 % each.
+    assert tenure.train_counts.size == 10
+    assert np.allclose(tenure.train_counts / tenure.train_counts.sum(), 0.1, atol=0.02)
 
 
-def test_bins_assign_like_numpy_histogram(train_stats: dict) -> None:
-    s = train_stats["numeric"]["tenure_months"]
-    x = draw(4, 1000)["tenure_months"]
-    bins = Bins(cuts=np.asarray(s["histogram"]["edges"][1:-1]), train_counts=np.asarray(s["histogram"]["counts"]))
-    inside = x <= s["histogram"]["edges"][-1]
-    expected, _ = np.histogram(x[inside], bins=s["histogram"]["edges"])
-    assert np.array_equal(np.bincount(bins.assign(x[inside]), minlength=expected.size), expected)
+def test_bins_assign_like_numpy_histogram() -> None:
+    edges = np.array([0.0, 2.5, 5.0, 7.5, 10.0])
+    x = np.random.default_rng(4).uniform(0, 9.99, size=1000)
+    x[:20] = 5.0  # a value on a cut goes right, as in np.histogram
+    bins = Bins(cuts=edges[1:-1], train_counts=np.ones(4, dtype=np.int64))
+    expected, _ = np.histogram(x, bins=edges)
+    assert np.array_equal(np.bincount(bins.assign(x), minlength=expected.size), expected)
 
 
 def test_psi_is_zero_for_identical_shares_and_finite_for_empty_bins() -> None:
@@ -379,7 +376,7 @@ def test_constant_training_feature_has_no_z_but_flags_a_change(train_stats: dict
     stats["numeric"]["num_complaints"] = {
         "mean": 0.0,
         "std": 0.0,
-        "histogram": {"edges": [0.0, 0.0], "counts": [1000]},
+        "psi_bins": {"cuts": [], "counts": [1000]},
     }
     cols = draw(1, 200)
     res = feature_drift(cols, stats, RULES)["num_complaints"]
@@ -391,7 +388,7 @@ def test_constant_training_feature_has_no_z_but_flags_a_change(train_stats: dict
     [
         (lambda s: s.pop("churn_rate"), "churn_rate"),
         (lambda s: s["numeric"].pop("tenure_months"), "numeric.tenure_months missing"),
-        (lambda s: s["numeric"]["avg_session_minutes"]["histogram"]["counts"].pop(), "avg_session_minutes.histogram"),
+        (lambda s: s["numeric"]["avg_session_minutes"]["psi_bins"]["counts"].pop(), "avg_session_minutes.psi_bins"),
         (lambda s: s["categorical"]["region"]["counts"].pop("west"), "categorical.region.counts.west"),
     ],
 )
