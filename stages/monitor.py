@@ -24,12 +24,7 @@ from churnops.monitor.drift import Rules, load_stats
 
 def main(args: argparse.Namespace) -> None:
     p = load_params(args.params).monitor
-    rules = Rules(
-        z_threshold=p.z_threshold,
-        chi2_alpha=p.chi2_alpha,
-        min_samples=p.min_samples,
-        max_invalid_fraction=p.max_invalid_fraction,
-    )
+    rules = Rules.from_params(p)
     stats = load_stats(args.stats)
     result = check(p.log, stats, rules, p.last_n)
     plots_dir = Path(args.plots)

@@ -32,12 +32,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from churnops.core.errors import DataError
 from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
+
+if TYPE_CHECKING:
+    from churnops.core.params import MonitorParams
 
 PSI_STABLE = 0.1
 """Below this PSI a distribution is read as stable (the usual reading; >= 0.2 is shifted)."""
@@ -47,12 +50,22 @@ PSEUDO_COUNT = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """The thresholds of the drift rules (``monitor.*`` in params.yaml)."""
+    """The thresholds of the drift rules (``monitor.*`` in params.yaml; values live only there)."""
 
-    z_threshold: float = 2.0
-    chi2_alpha: float = 0.01
-    min_samples: int = 30
-    max_invalid_fraction: float = 0.05
+    z_threshold: float
+    chi2_alpha: float
+    min_samples: int
+    max_invalid_fraction: float
+
+    @classmethod
+    def from_params(cls, p: MonitorParams) -> Rules:
+        """The rules a ``monitor`` params section sets (the one place that maps them)."""
+        return cls(
+            z_threshold=p.z_threshold,
+            chi2_alpha=p.chi2_alpha,
+            min_samples=p.min_samples,
+            max_invalid_fraction=p.max_invalid_fraction,
+        )
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:

@@ -13,8 +13,8 @@ import pytest
 from churnops.cli import main
 from churnops.core.io import write_jsonl
 from churnops.monitor.check import InputError, check
-from churnops.monitor.drift import Rules
 from churnops.pipeline.generate import traffic_records
+from tests.utils.factories import default_rules
 from tests.utils.project import REPO_ROOT, fixture_params, set_params
 
 
@@ -136,7 +136,7 @@ def test_corrupt_lines_are_counted_in_the_window(tmp_path: Path, train_stats: di
     log = write_log(tmp_path / "p.jsonl", rows=100)
     with open(log, "ab") as fh:
         fh.write(b'\x00\x01garbage\n{"features": {"plan": "gold"}}\n{"truncat')
-    report = check(log, train_stats, Rules(), 50).report
+    report = check(log, train_stats, default_rules(), 50).report
     q = report["quality"]
     assert report["lines"] == 50 and q["invalid_lines"] == 3 and report["invalid_fraction"] == 0.06
     assert {k: v["lines"] for k, v in q["reasons"].items()} == {"binary": 1, "partial": 1, "schema": 1}
@@ -150,7 +150,7 @@ def test_check_never_modifies_the_log(tmp_path: Path, train_stats: dict) -> None
     log = write_log(tmp_path / "p.jsonl", rows=300)
     digest = hashlib.sha256(log.read_bytes()).hexdigest()
     stat = log.stat()
-    check(log, train_stats, Rules(), 200)
+    check(log, train_stats, default_rules(), 200)
     assert hashlib.sha256(log.read_bytes()).hexdigest() == digest
     assert (log.stat().st_mtime_ns, log.stat().st_size) == (stat.st_mtime_ns, stat.st_size)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl"]
@@ -159,7 +159,7 @@ def test_check_never_modifies_the_log(tmp_path: Path, train_stats: dict) -> None
 def test_check_raises_input_error_for_unreadable_log(tmp_path: Path, train_stats: dict) -> None:
     (tmp_path / "d").mkdir()
     with pytest.raises(InputError) as info:
-        check(tmp_path / "d", train_stats, Rules(), 10)
+        check(tmp_path / "d", train_stats, default_rules(), 10)
     assert info.value.exit_code == 2
 
 
@@ -202,9 +202,8 @@ def test_dvc_yaml_monitor_stage_lists_every_monitor_param_and_the_default_log() 
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
     stage = stages["monitor"]
     assert set(stage["params"]) == {f"monitor.{k}" for k in MonitorParams.model_fields}
-    default_log = MonitorParams().log
-    params_log = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["monitor"]["log"]
-    assert default_log == params_log and default_log in stage["deps"] and default_log in stages["generate"]["outs"]
+    default_log = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["monitor"]["log"]
+    assert default_log in stage["deps"] and default_log in stages["generate"]["outs"]
     assert f"--traffic-out {default_log}" in stages["generate"]["cmd"]
     monitor_modules = {f"churnops/monitor/{p.name}" for p in (REPO_ROOT / "churnops" / "monitor").glob("*.py")}
     assert monitor_modules <= set(stage["deps"])

@@ -9,6 +9,7 @@ docs/monitoring.md's table, so the documentation cannot drift from the measureme
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -19,7 +20,6 @@ from churnops.core.errors import DataError
 from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES
 from churnops.monitor.drift import (
     Bins,
-    Rules,
     categorical_drift,
     drift_report,
     feature_drift,
@@ -34,9 +34,10 @@ from churnops.monitor.drift import (
 )
 from churnops.pipeline.prepare import decile_bins
 from tests.monitor.conftest import draw, spread
+from tests.utils.factories import default_rules
 from tests.utils.project import REPO_ROOT
 
-RULES = Rules(z_threshold=2.0, chi2_alpha=0.01, min_samples=30)
+RULES = default_rules()
 Z2_NOMINAL = math.erfc(2.0 / math.sqrt(2))  # P(|Z| > 2) = 4.55 %
 NUMERIC_NOMINAL = Z2_NOMINAL + RULES.chi2_alpha  # z rule or PSI rule (union bound)
 NULL_SEEDS = 1000
@@ -117,7 +118,7 @@ def test_overall_false_alarm_rates_are_the_documented_ones(train_stats: dict, z:
     # (2.0, 200) is test_overall_false_alarm_rate_at_200_is_the_documented_one, not slow.
     documented = documented_overall_rates()[z][0 if n == 200 else 1]
     seeds = 1000
-    rules = Rules(z_threshold=z)
+    rules = dataclasses.replace(default_rules(), z_threshold=z)
     measured = float(
         np.mean([drift_report(draw(s, n), train_stats, rules, n)["status"] == "drift" for s in range(seeds)])
     )
@@ -294,7 +295,8 @@ def test_headline_holds_few_scalars_and_names_what_fired(train_stats: dict) -> N
     assert set(head) == {"status", "flagged", "invalid_fraction"}
     assert all(isinstance(v, str | int | float) for v in head.values())
     assert head["status"] == "drift" and head["flagged"].split() == ["tenure_months", "prediction"]
-    assert headline(drift_report(draw(5, 200), train_stats, Rules(z_threshold=5), 200))["flagged"] == "-"
+    strict = dataclasses.replace(default_rules(), z_threshold=5)
+    assert headline(drift_report(draw(5, 200), train_stats, strict, 200))["flagged"] == "-"
 
 
 def test_p_values_keep_significant_digits(train_stats: dict) -> None:

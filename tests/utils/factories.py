@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from churnops.core.params import Params, TrainParams
+from churnops.core.params import Params, TrainParams, load_params
+from churnops.monitor.drift import Rules
 from churnops.pipeline.generate import generate_chunks
 from churnops.pipeline.prepare import validate
+from tests.utils.project import FIXTURE_PARAMS
 
 
 def raw_customers(rows: int = 3000, seed: int = 1, dirty_fraction: float = 0.0) -> pd.DataFrame:
@@ -20,8 +22,13 @@ def clean_customers(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
 
 
 def default_params() -> Params:
-    """The defaults of every section (what an empty section in params.yaml means)."""
-    return Params(generate={}, prepare={}, train={}, monitor={})  # type: ignore[arg-type]
+    """The fixture params.yaml every test project starts from (values live only in a file)."""
+    return load_params(FIXTURE_PARAMS)
+
+
+def default_rules() -> Rules:
+    """The drift rules of the fixture params.yaml."""
+    return Rules.from_params(default_params().monitor)
 
 
 def train_params(**overrides: object) -> TrainParams:
