@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,
-so ``churnops --help`` stays instant. Exit codes (0 ok, 1 finding or failure, 2 bad usage
-or input) are mapped in :mod:`churnops.commands.common`, for every command alike.
+so ``churnops --help`` stays instant. ``--repo`` and the exit codes (0 ok, 1 finding or
+failure, 2 bad usage or input; rollback's 3, 75 and 128+N) are defined once, in
+:mod:`churnops.commands.common`, for every command alike.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def build_parser(names: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="churnops",
         description="churnops: serve, monitor, simulate, list and roll back the churn model.",
-        epilog="Exit codes, every command: 0 ok, 1 a finding asked to fail on or a failed operation, "
-        "2 bad usage or input.",
+        epilog="--repo PATH is the project root (default: .) for every command but simulate. Exit codes: "
+        "0 ok, 1 a finding asked to fail on or a failed operation, 2 bad usage or input; rollback also "
+        "3 (--status: something to report), 75 (repository busy), 128+N (signal N, undone).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():

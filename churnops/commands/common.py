@@ -1,8 +1,11 @@
 """What every ``churnops`` command shares: ``--repo``, value parsing, exit codes.
 
-- ``--repo DIR`` means the same everywhere: the project root, the directory holding
-  ``dvc.yaml`` (default ``.``). :func:`project_root` refuses a directory without one, naming
-  ``--repo``.
+- ``--repo PATH`` means the same everywhere: the project root, the directory holding
+  ``dvc.yaml`` (or, in a copy that only serves, ``dvc.lock``; default ``.``).
+  :func:`project_root` refuses a directory with neither, naming ``--repo``. ``serve``,
+  ``monitor``, ``models`` and ``rollback`` take it from :func:`add_repo_argument` (``models``
+  only needs a Git work tree: the history is Git's); ``simulate``, a client of a running
+  service, reads nothing from a project and has none.
 - Flag values are parsed and bounded by pydantic, from the same annotations as
   ``params.yaml`` (:func:`field_type`): ``--last-n`` holds ``monitor.last_n``'s
   ``1..10_000_000`` because it *is* that field's type.
@@ -16,12 +19,18 @@
                    operation that failed (the service answered an error, a rollback was
                    refused, a model did not verify)
   2     USAGE      bad usage or bad input: an unknown flag, a value out of range, no
-                   project at ``--repo``, an unreadable or malformed input file
+                   project at ``--repo``, an unreadable or malformed input file, a port
+                   that is taken
+  3     FOUND      ``rollback --status`` only: there is something to report
+  75    BUSY       ``rollback`` only: another churnops command holds the repository lock
+                   (``EX_TEMPFAIL``: try again later)
+  128+N -          killed by signal N and undone (``rollback``: SIGTERM 143, SIGHUP 129)
   130   -          interrupted (Ctrl-C)
   ====  =========  ======================================================================
 
   A :class:`~churnops.core.errors.ChurnopsError` carries its category (``exit_code``: 1, or 2 for
-  :class:`~churnops.core.errors.ParamsError` and the other input errors); :func:`exit_code` turns
+  :class:`~churnops.core.errors.ParamsError` and the other input errors, 75 for
+  :class:`~churnops.core.errors.RepositoryBusyError`); :func:`exit_code` turns
   any exception into one of the codes above, and :func:`run_command` prints the one line.
 """
 
@@ -33,15 +42,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+from churnops.core import paths
 from churnops.core.errors import ChurnopsError, ParamsError
 
 OK = 0
 FAILURE = 1
 USAGE = 2
+FOUND = 3
+BUSY = 75
 INTERRUPTED = 130
+SIGNALLED = 128
+"""Plus the signal number: the shell's convention for a process that a signal ended."""
 
-PROJECT_MARKER = "dvc.yaml"
-"""The file that makes a directory a churnops project root."""
+PROJECT_MARKERS = paths.PROJECT_MARKERS
+"""Files that make a directory a churnops project root: the pipeline, or (a deployed copy
+that only serves) the lock that records the model. Same as ``churnops.service.loader``'s."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -61,8 +76,8 @@ def add_repo_argument(parser: argparse.ArgumentParser) -> None:
         "--repo",
         type=Path,
         default=Path("."),
-        metavar="DIR",
-        help=f"the project root, the directory with {PROJECT_MARKER} (default: .)",
+        metavar="PATH",
+        help=f"the project root, the directory with {' or '.join(PROJECT_MARKERS)} (default: .)",
     )
 
 
@@ -70,14 +85,14 @@ def project_root(repo: Path) -> Path:
     """``repo`` resolved, after checking that it is a churnops project root.
 
     Raises:
-        ParamsError: ``repo`` is not a directory or holds no ``dvc.yaml`` (exit 2).
+        ParamsError: ``repo`` is not a directory or holds neither marker (exit 2).
     """
     if not repo.is_dir():
         raise ParamsError(f"--repo {repo}: no such directory")
-    if not (repo / PROJECT_MARKER).is_file():
+    if not any((repo / name).is_file() for name in PROJECT_MARKERS):
         raise ParamsError(
-            f"--repo {repo}: no churnops project here (no {PROJECT_MARKER}); "
-            "run from the project root or pass --repo DIR"
+            f"--repo {repo}: no churnops project found at {repo.resolve()} (no {' or '.join(PROJECT_MARKERS)} there); "
+            "run from the project's root or pass --repo PATH"
         )
     return repo.resolve()
 
@@ -117,9 +132,10 @@ def field_type(model: Any, name: str) -> Callable[[str], Any]:
 def exit_code(err: BaseException) -> int:
     """The process exit code for an exception that reached the CLI edge."""
     if isinstance(err, KeyboardInterrupt):
-        return INTERRUPTED
+        signum = getattr(err, "signum", None)  # rollback's Interrupted: SIGTERM, SIGHUP, SIGINT
+        return SIGNALLED + signum if isinstance(signum, int) else INTERRUPTED
     if isinstance(err, ChurnopsError):
-        return USAGE if err.exit_code == USAGE else FAILURE
+        return err.exit_code if err.exit_code in (USAGE, BUSY) else FAILURE
     return FAILURE
 
 

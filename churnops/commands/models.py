@@ -1,11 +1,18 @@
-"""``churnops models``: every accepted model in the Git history, newest first."""
+"""``churnops models``: every accepted model in the Git history, newest first.
+
+Exit codes (:mod:`churnops.commands.common`): 0 listed, 1 a git command failed (e.g. an
+unknown ``--rev``), 2 ``--repo`` is not a
+directory inside a Git work tree.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from churnops.commands.common import add_repo_argument
+from churnops.core.errors import GitError, ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also list commits that changed params.yaml without a new model (e.g. train.gate_f1), with what changed",
     )
-    parser.add_argument("--repo", type=Path, default=Path("."), help="the project's Git work tree (default: .)")
+    add_repo_argument(parser)
     parser.add_argument("--rev", default="HEAD", help="list the history of this revision (default: HEAD)")
 
 
@@ -25,7 +32,17 @@ def run(args: argparse.Namespace) -> int:
     from churnops.versioning.git import repo_root
     from churnops.versioning.history import format_table, model_history, to_json, workspace_model_md5
 
-    root = repo_root(args.repo)
+    # The history is Git's: --repo is the project root as everywhere, but its workspace need not
+    # hold dvc.yaml (a checkout of a branch before the pipeline existed still has a history).
+    if not args.repo.is_dir():
+        raise ParamsError(f"--repo {args.repo}: no such directory")
+    try:
+        root = repo_root(args.repo)
+    except GitError:  # bad input, not a failed operation: the fix is another --repo
+        raise ParamsError(
+            f"--repo {args.repo}: not inside a Git repository (the models' history is Git's); "
+            "pass --repo PATH of a project's Git work tree"
+        ) from None
     current = workspace_model_md5(root)
     entries = model_history(root, args.rev, current_md5=current, include_params=args.all)
     if args.json:

@@ -5,8 +5,11 @@ Exit codes: 0 (checked: ok, drift without ``--fail-on-drift``, or insufficient d
 A missing log is not an error: a service that has not served yet has nothing to drift,
 so the status is ``insufficient_data`` and the message says the log was not found.
 
-The thresholds come from ``--params`` or ``./params.yaml``; without either, the built-in
-defaults apply and the command says so on stderr (it never picks them silently).
+The thresholds come from ``--params`` or ``params.yaml`` of the project at ``--repo``
+(default ``.``); the default log (``monitor.log``) and ``--stats`` are relative to it too.
+An explicit ``--repo`` must be a project (exit 2, naming ``--repo``). Outside a project, pass
+``--params FILE``: the thresholds are a project's (``monitor.*``), and ``params.yaml`` is the
+only place their values are written (exit 2 without one).
 """
 
 from __future__ import annotations
@@ -15,67 +18,80 @@ import argparse
 import sys
 from pathlib import Path
 
+from churnops.commands.common import add_repo_argument, field_type, project_root
+from churnops.core import paths
 from churnops.core.errors import DataError, ParamsError
-
-DEFAULT_STATS = "data/prepared/train_stats.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags; values are checked in :func:`run` so a bad one gives a one-line message."""
+    """Flags; ``--last-n``/``--z-threshold`` are parsed with :class:`MonitorParams`' own bounds."""
+    from churnops.core.params import MonitorParams
+
     parser.add_argument(
         "--log",
         action="append",
         help="prediction log or glob; repeat for replicas, merged into one window by time stamp "
         "(default: monitor.log); rotated X.1, X.2... are read too",
     )
-    parser.add_argument("--stats", default=DEFAULT_STATS, help=f"training statistics (default: {DEFAULT_STATS})")
-    parser.add_argument("--last-n", help="newest lines to check, valid or not (default: monitor.last_n)")
+    parser.add_argument("--stats", help=f"training statistics (default: {paths.TRAIN_STATS} under --repo)")
     parser.add_argument(
-        "--z-threshold", help="flag a numeric feature when |z| exceeds this (default: monitor.z_threshold)"
+        "--last-n",
+        type=field_type(MonitorParams, "last_n"),
+        help="newest lines to check, valid or not (default: monitor.last_n)",
+    )
+    parser.add_argument(
+        "--z-threshold",
+        type=field_type(MonitorParams, "z_threshold"),
+        help="flag a numeric feature when |z| exceeds this (default: monitor.z_threshold)",
     )
     parser.add_argument("--out", help="also write the full report as JSON here (atomically)")
     parser.add_argument("--fail-on-drift", action="store_true", help="exit 1 when drift is found")
-    parser.add_argument("--params", help="params file for the defaults (default: params.yaml if present)")
+    parser.add_argument("--params", help="params file for the defaults (default: params.yaml under --repo, if present)")
+    add_repo_argument(parser)
 
 
-def _monitor_params(path: str | None):
-    """The ``monitor`` params and where they came from (a file, or the built-in defaults)."""
-    from churnops.core.params import MonitorParams, load_params
+def _monitor_params(path: str | None, repo: Path):
+    """The ``monitor`` params and the file they came from.
+
+    A relative ``monitor.log`` from the project's ``params.yaml`` is relative to ``repo``;
+    one from ``--params`` or ``--log`` is the user's, relative to cwd.
+
+    Raises:
+        ParamsError: no ``--params`` and no ``params.yaml`` at ``repo`` (exit 2).
+    """
+    from churnops.core.params import load_params
 
     if path is not None:
         return load_params(path).monitor, path
-    if Path("params.yaml").is_file():
-        return load_params("params.yaml").monitor, "params.yaml"
-    return MonitorParams(), None
-
-
-_FLAGS = {"last_n": "--last-n", "z_threshold": "--z-threshold"}
+    params = repo / paths.PARAMS
+    if not params.is_file():
+        raise ParamsError(
+            f"no {paths.PARAMS} in {repo.resolve()}: pass --params FILE (the monitor.* thresholds) "
+            "or run in the project (--repo DIR)"
+        )
+    p, source = load_params(params).monitor, str(params)
+    if repo != Path("."):
+        logs = [p.log] if isinstance(p.log, str) else p.log
+        rebased = [str(repo / log) for log in logs]
+        p = p.model_copy(update={"log": rebased[0] if isinstance(p.log, str) else rebased})
+    return p, source
 
 
 def _override(p, args: argparse.Namespace):
-    """Apply the flags with the params model's own types and bounds (``--last-n`` <= 10,000,000)."""
+    """Apply the flags; their values were already parsed with the params model's own bounds."""
     from pydantic import ValidationError
 
     from churnops.core.params import MonitorParams
 
-    updates: dict[str, object] = {}
-    for key, flag in _FLAGS.items():
-        raw = getattr(args, key)
-        if raw is None:
-            continue
-        try:
-            updates[key] = int(raw) if key == "last_n" else float(raw)
-        except ValueError:
-            what = "an integer" if key == "last_n" else "a number"
-            raise ParamsError(f"{flag} must be {what} (got {raw!r})") from None
+    updates: dict[str, object] = {key: getattr(args, key) for key in ("last_n", "z_threshold")}
+    updates = {key: value for key, value in updates.items() if value is not None}
     if args.log:
         updates["log"] = list(args.log)
     try:
         return MonitorParams.model_validate({**p.model_dump(), **updates})
     except ValidationError as err:
         e = err.errors()[0]
-        key = str(e["loc"][0])
-        raise ParamsError(f"{_FLAGS.get(key, '--' + key)} {e['msg'].lower()} (got {e['input']!r})") from None
+        raise ParamsError(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']} (got {e['input']!r})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,16 +100,13 @@ def run(args: argparse.Namespace) -> int:
     from churnops.monitor.check import InputError, check
     from churnops.monitor.drift import Rules, load_stats, render_table
 
-    p, source = _monitor_params(args.params)
+    repo = project_root(args.repo) if args.repo != Path(".") else Path(".")
+    p, source = _monitor_params(args.params, repo)
     p = _override(p, args)
-    rules = Rules(
-        z_threshold=p.z_threshold,
-        chi2_alpha=p.chi2_alpha,
-        min_samples=p.min_samples,
-        max_invalid_fraction=p.max_invalid_fraction,
-    )
+    stats_path = args.stats or str(repo / paths.TRAIN_STATS)
+    rules = Rules.from_params(p)
     try:
-        stats = load_stats(args.stats)
+        stats = load_stats(stats_path)
     except DataError as err:
         # Exit 2, not DataError's 1: to a cron job, 1 means "drift found".
         raise InputError(str(err)) from None
@@ -103,16 +116,8 @@ def run(args: argparse.Namespace) -> int:
             write_json(args.out, result.report)
         except OSError as err:
             raise ParamsError(f"--out {args.out}: cannot write: {err.strerror or err}") from None
-    if source is None:
-        print(
-            f"churnops monitor: no params.yaml in {Path.cwd()}: using the built-in defaults "
-            f"(last_n={p.last_n}, z_threshold={p.z_threshold:g}, chi2_alpha={p.chi2_alpha:g}, "
-            f"min_samples={p.min_samples}, max_invalid_fraction={p.max_invalid_fraction:g}); "
-            "pass --params FILE to use a project's",
-            file=sys.stderr,
-        )
     print(render_table(result.report))
-    print(f"params: {source or 'built-in defaults'}; log: {', '.join([p.log] if isinstance(p.log, str) else p.log)}")
+    print(f"params: {source}; log: {', '.join([p.log] if isinstance(p.log, str) else p.log)}")
     if result.report["status"] == "insufficient_data" or (result.report["status"] == "drift" and args.fail_on_drift):
         print(f"churnops monitor: {result.report['message']}", file=sys.stderr)
     return 1 if args.fail_on_drift and result.report["status"] == "drift" else 0

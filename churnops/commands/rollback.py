@@ -1,11 +1,28 @@
-"""``churnops rollback REV``: put an earlier model back, as a new commit."""
+"""``churnops rollback REV``: put an earlier model back, as a new commit.
+
+Exit codes (:mod:`churnops.commands.common`): 0 done (or nothing to do; ``--status``:
+nothing to report), 1 refused or failed with nothing changed, 2 bad usage or no project at
+``--repo``, 3 ``--status`` found something to report, 75 another churnops command holds the
+repository lock, 128+N interrupted by signal N (undone).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
+from typing import Annotated
+
+from churnops.commands.common import (
+    FOUND,
+    INTERRUPTED,
+    OK,
+    SIGNALLED,
+    add_repo_argument,
+    project_root,
+    value_type,
+)
+from churnops.core.errors import ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,14 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only report a rollback in progress or an interrupted one awaiting recovery (exit 0 if none, 3 if any)",
     )
+    from pydantic import Field
+
     parser.add_argument(
         "--wait",
-        type=float,
+        type=value_type(Annotated[float, Field(ge=0, allow_inf_nan=False)], "seconds"),
         default=None,
         metavar="SECONDS",
         help="how long to wait for another churnops command to release the repository (default: 3)",
     )
-    parser.add_argument("--repo", type=Path, default=Path("."), help="the project's Git work tree (default: .)")
+    add_repo_argument(parser)
 
 
 def _admin_token() -> str | None:
@@ -58,23 +77,23 @@ def run(args: argparse.Namespace) -> int:
     from churnops.versioning.git import LOCK_WAIT_SECONDS
     from churnops.versioning.rollback import DataUnavailableError, DirtyTreeError, Interrupted, rollback, status
 
+    repo = project_root(args.repo)
     if args.status:
-        lines = status(args.repo)
+        lines = status(repo)
         print("\n".join(lines) if lines else "no rollback in progress or awaiting recovery")
-        return 3 if lines else 0
+        return FOUND if lines else OK
     if not args.rev:
-        print("churnops rollback: REV is required (or --status)", file=sys.stderr)
-        return 2
+        raise ParamsError("REV is required (or --status)")
     try:
         result = rollback(
-            args.repo,
+            repo,
             args.rev,
             commit=not args.no_commit,
             force=args.force,
             rebuild_missing=args.rebuild,
             reload_url=args.reload_url,
             admin_token=_admin_token() if args.reload_url else None,
-            lock_wait=LOCK_WAIT_SECONDS if args.wait is None else max(0.0, args.wait),
+            lock_wait=LOCK_WAIT_SECONDS if args.wait is None else args.wait,
         )
     except DirtyTreeError as err:
         # The core says what is wrong; the flags that override it are this edge's business.
@@ -86,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Interrupted as sig:
         print(f"churnops rollback: interrupted by {sig}; nothing was changed", file=sys.stderr)
-        return 128 + sig.signum
+        return SIGNALLED + sig.signum
     except KeyboardInterrupt:
         print("churnops rollback: interrupted; nothing was changed", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     where = f"{args.rev} ({result.sha[:8]})"
     if result.noop:
         print(f"already at model {result.md5} from {where}: nothing to roll back")
@@ -107,4 +126,4 @@ def run(args: argparse.Namespace) -> int:
         )
     if result.reload is not None:
         print(f"service reloaded: /health reports model_version {result.reload['health_model_version']}")
-    return 0
+    return OK

@@ -2,102 +2,111 @@
 
 The flags become ``CHURNOPS_*`` environment variables, which the worker processes
 inherit and read back as :class:`churnops.service.settings.Settings`.
+
+Exit codes (:mod:`churnops.commands.common`): 0 stopped by SIGINT/SIGTERM after a graceful
+shutdown (uvicorn hands the signal back once it is done; that is a clean stop, not 130), 2 a bad
+flag value, no project at ``--repo``, or the port is taken (one line naming ``--port``).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
+from churnops.commands.common import OK, add_repo_argument, field_type, project_root, value_type
+from churnops.core import paths
 from churnops.core.errors import ParamsError
 
 
+def _bounded(kind: type, *, ge: float | None = None, gt: float | None = None, le: float | None = None):
+    """A flag type bounded like a pydantic field (for the flags no settings model owns)."""
+    from pydantic import Field
+
+    return value_type(Annotated[kind, Field(ge=ge, gt=gt, le=le)], kind.__name__)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags; the numbers that become :class:`~churnops.service.settings.Settings` fields are
+    parsed with that model's own bounds, the others with pydantic bounds stated here."""
+    from churnops.service.settings import Settings
+
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument(
+        "--port", type=_bounded(int, ge=0, le=65535), default=8000, help="TCP port, 0 picks a free one (default: 8000)"
+    )
+    parser.add_argument(
+        "--workers", type=_bounded(int, ge=1, le=64), default=1, help="worker processes, 1-64 (default: 1)"
+    )
     parser.add_argument(
         "--log-path", default="logs/predictions.jsonl", help="prediction log, JSON lines (default: %(default)s)"
     )
     parser.add_argument(
         "--max-log-bytes",
-        type=int,
+        type=field_type(Settings, "max_log_bytes"),
         default=100 * 1024 * 1024,
         help="rotate the log at this size into <log>.1, <log>.2... (0: never; default: %(default)s)",
     )
     parser.add_argument(
         "--log-backups",
-        type=int,
+        type=field_type(Settings, "log_backups"),
         default=5,
         help="rotated files to keep, older ones are deleted; 0 keeps all (default: %(default)s)",
     )
     parser.add_argument(
         "--log-queue-lines",
-        type=int,
+        type=field_type(Settings, "log_queue_lines"),
         default=100_000,
         help="log lines a worker may queue; beyond, lines are dropped and counted (default: %(default)s)",
     )
-    parser.add_argument("--repo", default=".", help="directory with dvc.lock and models/model.json (default: cwd)")
+    add_repo_argument(parser)
     parser.add_argument(
         "--log-mode",
         choices=["background", "sync", "off"],
         default="background",
         help="background writer thread (default), or sync/off to measure what logging costs",
     )
-    parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this body size")
+    parser.add_argument(
+        "--max-body-bytes", type=field_type(Settings, "max_body_bytes"), default=4 * 1024 * 1024,
+        help="413 above this body size (default: %(default)s)",
+    )  # fmt: skip
     slow = parser.add_argument_group(
         "connections", "bounds on what slow or many clients can hold; in production put a reverse proxy with "
         "its own timeouts in front (docs/service.md)"
     )  # fmt: skip
     slow.add_argument(
-        "--timeout-keep-alive", type=int, default=5, metavar="S",
+        "--timeout-keep-alive", type=_bounded(int, ge=1), default=5, metavar="S",
         help="close an idle keep-alive connection after S seconds (default: %(default)s)",
     )  # fmt: skip
     slow.add_argument(
-        "--timeout-request-head", type=float, default=10.0, metavar="S",
+        "--timeout-request-head", type=_bounded(float, ge=0.1), default=10.0, metavar="S",
         help="close a connection whose request line and headers take longer than S seconds (default: %(default)s)",
     )  # fmt: skip
     slow.add_argument(
-        "--limit-concurrency", type=int, default=1000, metavar="N",
+        "--limit-concurrency", type=_bounded(int, ge=1), default=1000, metavar="N",
         help="per worker: answer 503 to new requests past N open connections or tasks (default: %(default)s)",
     )  # fmt: skip
     slow.add_argument(
-        "--backlog", type=int, default=2048, metavar="N",
+        "--backlog", type=_bounded(int, ge=1), default=2048, metavar="N",
         help="connections the kernel queues before the server accepts them (default: %(default)s)",
     )  # fmt: skip
     slow.add_argument(
-        "--timeout-graceful-shutdown", type=int, default=30, metavar="S",
+        "--timeout-graceful-shutdown", type=_bounded(int, ge=0), default=30, metavar="S",
         help="on SIGINT/SIGTERM, wait at most S seconds for requests in flight (default: %(default)s)",
     )  # fmt: skip
 
 
-def _check(args: argparse.Namespace) -> None:
-    if not 0 <= args.port <= 65535:
-        raise ParamsError(f"--port: {args.port} is not a TCP port (0-65535)")
-    if not 1 <= args.workers <= 64:
-        raise ParamsError(f"--workers: {args.workers} must be between 1 and 64")
-    if args.max_log_bytes < 0:
-        raise ParamsError(f"--max-log-bytes: {args.max_log_bytes} must be >= 0")
-    if args.log_backups < 0:
-        raise ParamsError(f"--log-backups: {args.log_backups} must be >= 0")
-    if args.log_queue_lines < 1:
-        raise ParamsError(f"--log-queue-lines: {args.log_queue_lines} must be >= 1")
-    if not Path(args.repo).is_dir():
-        raise ParamsError(f"--repo: {args.repo} is not a directory")
-    from churnops.service.loader import PROJECT_MARKERS, is_project
+class _Stopped(Exception):
+    """SIGTERM, once uvicorn has shut down and handed the signal back."""
 
-    if not is_project(Path(args.repo)):
-        raise ParamsError(
-            f"--repo: no churnops project found at {Path(args.repo).resolve()} (no {' or '.join(PROJECT_MARKERS)} "
-            "there): run from the project's root or pass --repo PATH"
-        )
-    for flag, low in (("timeout_keep_alive", 1), ("limit_concurrency", 1), ("backlog", 1),
-                      ("timeout_graceful_shutdown", 0), ("timeout_request_head", 0.1)):  # fmt: skip
-        if getattr(args, flag) < low:
-            raise ParamsError(f"--{flag.replace('_', '-')}: {getattr(args, flag)} must be >= {low}")
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
 
 
 def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) -> str:
@@ -110,7 +119,7 @@ def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) ->
     from churnops.versioning.lockfile import read_locked_model
 
     try:
-        locked = read_locked_model(repo / "dvc.lock")
+        locked = read_locked_model(repo / paths.LOCK)
         model = f"{locked.md5} ({locked.path}, as dvc.lock records it)"
     except ChurnopsError as err:
         model = f"none yet: {err}; /health answers 503 until it is fixed and the server reloads"
@@ -125,7 +134,7 @@ def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) ->
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; the exit code is 0 after a clean shutdown."""
-    _check(args)
+    repo = project_root(args.repo)
     from churnops.service.server import serve
     from churnops.service.settings import ADMIN_TOKEN_ENV, Settings
 
@@ -133,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.model_validate(
             {
-                "repo": Path(args.repo).resolve(),
+                "repo": repo,
                 "log_path": Path(args.log_path).resolve(),
                 "max_log_bytes": args.max_log_bytes,
                 "log_backups": args.log_backups,
@@ -159,14 +168,21 @@ def run(args: argparse.Namespace) -> int:
     def announce(url: str) -> None:
         print(banner(url, settings.repo, settings.log_path, args.workers, args.log_mode), flush=True)
 
+    previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         serve(
             "churnops.service.app:create_app", args.host, args.port, args.workers,
             head_timeout=args.timeout_request_head, announce=announce, **connections,
         )  # fmt: skip
-    except OSError as err:  # e.g. the port is taken
-        raise ParamsError(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
+    except (KeyboardInterrupt, _Stopped):
+        # uvicorn shuts down gracefully, then re-raises the SIGINT/SIGTERM it caught: a clean stop.
+        pass
+    except OSError as err:  # binding failed: the port is taken, or the host is not an address of this machine
+        # Exit 2, like any bad flag value: the fix is another --port (or --host).
+        culprit = f"--port {args.port}" if err.errno == errno.EADDRINUSE else f"--host {args.host}"
+        raise ParamsError(f"{culprit}: cannot listen on {args.host}:{args.port}: {err.strerror or err}") from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
-    return 0
+    return OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import shutil
@@ -15,7 +16,8 @@ from churnops.cli import COMMANDS, main
 from churnops.commands import common
 from churnops.core.errors import ChurnopsError, GateError, ParamsError
 from churnops.core.params import MonitorParams, TrafficParams
-from tests.utils.project import REPO_ROOT
+from tests.utils.project import REPO_ROOT, env, fixture_params
+from tests.utils.project import run as run_cmd
 
 REQUIRED = {"simulate": "--rows"}
 """Commands whose required argument argparse reports before an unknown flag."""
@@ -55,6 +57,50 @@ def test_simulate_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot reach the service" in one_line(capsys.readouterr().err)
     assert main(["simulate", "--rows", "-1"]) == common.USAGE
     assert "--rows" in one_line(capsys.readouterr().err)
+
+
+@pytest.fixture
+def stub_service():
+    """A stand-in for the service on 127.0.0.1: ``/predict/batch`` answers ``status`` (200: one
+    prediction per item). Yields (url, setter); stopped afterwards."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"status": 200}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            items = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["items"]
+            preds = [{"churn_probability": 0.25, "churn": False} for _ in items]
+            body = json.dumps({"predictions": preds, "model_version": "stub"} if state["status"] == 200 else {})
+            self.send_response(state["status"])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", lambda status: state.update(status=status)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_simulate_exit_0_and_1_against_a_service(stub_service, capsys: pytest.CaptureFixture[str]) -> None:
+    url, answer = stub_service
+    assert main(["simulate", "--url", url, "--rows", "7", "--batch", "3", "--timeout", "5"]) == common.OK
+    assert capsys.readouterr().out.startswith("sent 7 customers in 3 request(s)")
+    answer(500)
+    assert main(["simulate", "--url", url, "--rows", "7", "--timeout", "5"]) == common.FAILURE
+    assert "HTTP 500" in one_line(capsys.readouterr().err)
 
 
 def test_exit_code_mapping() -> None:
@@ -98,10 +144,15 @@ def test_repo_is_a_path_and_must_hold_a_project(tmp_path: Path) -> None:
     common.add_repo_argument(parser)
     assert parser.parse_args([]).repo == Path(".")
     assert parser.parse_args(["--repo", str(tmp_path)]).repo == tmp_path
-    with pytest.raises(ParamsError, match=r"--repo .*: no churnops project here \(no dvc.yaml\).*--repo DIR"):
+    with pytest.raises(
+        ParamsError, match=r"--repo .*: no churnops project found at .* \(no dvc.yaml or dvc.lock there\).*--repo PATH"
+    ):
         common.project_root(tmp_path)
     with pytest.raises(ParamsError, match=r"--repo .*: no such directory"):
         common.project_root(tmp_path / "missing")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")  # a deployed copy that only serves
+    assert common.project_root(tmp_path) == tmp_path.resolve()
+    (tmp_path / "dvc.lock").unlink()
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     assert common.project_root(tmp_path) == tmp_path.resolve()
 
@@ -142,9 +193,263 @@ def test_make_help_is_aligned_and_coloured_only_on_a_terminal(tty: bool) -> None
     assert len(starts) == 1, f"descriptions start at {sorted(starts)}:\n{plain}"
 
 
+EXERCISED: dict[str, set[str]] = {
+    "serve": {"0", "2"},  # test_serve_stops_cleanly_with_exit_0, test_serve_port_taken_..., test_serve_flags_...
+    "monitor": {"0", "1", "2"},  # test_monitor_exit_codes_with_repo
+    "simulate": {"0", "1", "2"},  # test_simulate_exit_codes, test_simulate_exit_0_and_1_against_a_service
+    "models": {"0", "1", "2"},  # test_models_exit_codes
+    "rollback": {"0", "1", "2", "3", "75", "128+N"},  # test_rollback_exit_codes, test_rollback_signal_...
+}
+"""The exit codes the tests of this file run each command into; the README documents exactly these."""
+
+
 def test_readme_documents_the_exit_codes_of_every_command() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     rows = re.findall(r"^\| `churnops (\w+)` \|(.+)\|$", readme, re.M)
     assert sorted(name for name, _ in rows) == sorted(COMMANDS)
     for name, cells in rows:
-        assert all(cell.strip() for cell in cells.split("|")[:1]), f"{name}: exit 0 undocumented"
+        cells = [cell.strip() for cell in cells.split("|")]
+        documented = {code for code, cell in zip(("0", "1", "2"), cells[:3], strict=True) if cell not in ("", "—")}
+        documented |= set(re.findall(r"\*\*(\d+(?:\+N)?)\*\*", cells[3]))
+        assert documented == EXERCISED[name], name
+
+
+# Each documented exit code of each command (README, "Exit codes"), exercised. In-process
+# where the code path allows it; a subprocess only for a real server's clean stop.
+
+
+def test_every_command_takes_the_same_repo_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    helps = set()
+    for name in COMMANDS:
+        sub = common.ArgumentParser(prog=f"churnops {name}")
+        importlib.import_module(f"churnops.commands.{name}").add_arguments(sub)
+        actions = {a.dest: a for a in sub._actions}
+        if name == "simulate":  # a client of a running service: it reads nothing from a project
+            assert "repo" not in actions
+            continue
+        repo = actions["repo"]
+        assert repo.type is Path and repo.default == Path(".")
+        helps.add(repo.help)
+        if name == "models":  # the history is Git's: a work tree without dvc.yaml is fine, no Git is not
+            assert main([name, "--repo", str(tmp_path / "missing")]) == common.USAGE
+            assert (
+                one_line(capsys.readouterr().err)
+                == f"churnops models: --repo {tmp_path / 'missing'}: no such directory"
+            )
+            continue
+        argv = [name, "--repo", str(tmp_path)] + (["--status"] if name == "rollback" else [])
+        assert main(argv) == common.USAGE, name
+        line = one_line(capsys.readouterr().err)
+        assert line.startswith(f"churnops {name}: --repo {tmp_path}: no churnops project found"), line
+    assert len(helps) == 1  # one meaning, one help text
+
+
+def project(root: Path) -> Path:
+    """The least a command accepts as a project: dvc.yaml and the test params."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    (root / "params.yaml").write_text(fixture_params())
+    return root
+
+
+def git_project(root: Path) -> Path:
+    project(root)
+    run_cmd(["git", "init", "-q", "-b", "main"], root)
+    run_cmd(["git", "add", "-A"], root)
+    run_cmd(["git", "commit", "-q", "-m", "initial"], root)
+    return root
+
+
+# serve: 0 stopped cleanly, 2 bad flag / no project / port taken.
+
+
+@pytest.fixture
+def serve_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve`` exports its settings to os.environ for its workers; keep the test's own."""
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+
+
+def test_serve_port_taken_is_one_line_naming_port_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], serve_env: None
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code = main(["serve", "--repo", str(project(tmp_path)), "--port", str(port)])
+    assert code == common.USAGE
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"churnops serve: --port {port}: cannot listen on 127.0.0.1:{port}"), line
+
+
+def test_serve_flags_carry_the_settings_models_bounds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from churnops.service.settings import Settings
+
+    low = {type(m).__name__: m for m in Settings.model_fields["max_body_bytes"].metadata}["Ge"].ge
+    repo = str(project(tmp_path))
+    assert main(["serve", "--repo", repo, "--max-body-bytes", str(low - 1)]) == common.USAGE
+    line = one_line(capsys.readouterr().err)
+    assert "--max-body-bytes" in line and f"greater than or equal to {low}" in line
+    for flag, bad in (("--port", "65536"), ("--workers", "0"), ("--log-queue-lines", "0"), ("--port", "eighty")):
+        assert main(["serve", "--repo", repo, flag, bad]) == common.USAGE
+        assert flag in one_line(capsys.readouterr().err)
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:  # 503 without a model: it answers all the same
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_serve_stops_cleanly_with_exit_0(tmp_path: Path, sig: str) -> None:
+    import signal
+    import sys
+    import time
+
+    repo = project(tmp_path / "project")
+    out = tmp_path / "serve.out"
+    cmd = [sys.executable, "-m", "churnops.cli", "serve", "--repo", str(repo), "--port", "0",
+           "--log-path", str(tmp_path / "p.jsonl")]  # fmt: skip
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env(), cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 60
+            while "listening on" not in out.read_text() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert "listening on" in out.read_text(), out.read_text()
+            url = re.search(r"listening on (\S+)", out.read_text()).group(1)
+            while not _answers(url + "/health") and time.monotonic() < deadline:  # signal handlers installed
+                time.sleep(0.1)
+            proc.send_signal(getattr(signal, sig))
+            assert proc.wait(timeout=30) == common.OK, out.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+# monitor: 0 checked, 1 drift with --fail-on-drift, 2 bad input.
+
+
+@pytest.fixture(scope="module")
+def small_stats() -> dict:
+    """Training statistics of a small unshifted sample (prepare's own function)."""
+    import numpy as np
+    import pandas as pd
+
+    from churnops.core.schema import CATEGORICAL, NUMERIC
+    from churnops.pipeline.generate import churn_probability, sample_features
+    from churnops.pipeline.prepare import training_stats
+
+    rng = np.random.default_rng(7)
+    cols = sample_features(rng, 20_000)
+    frame = pd.DataFrame({f.name: cols[f.name] for f in NUMERIC})
+    for f in CATEGORICAL:
+        frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
+    frame["churn"] = (rng.random(20_000) < churn_probability(cols)).astype(np.int8)
+    return training_stats(frame)
+
+
+def monitor_project(root: Path, stats: dict, shift: dict[str, float] | None = None) -> Path:
+    """A project whose defaults (params.yaml's monitor.log, the stats) all resolve under it."""
+    import json
+
+    from churnops.core.io import write_jsonl
+    from churnops.pipeline.generate import traffic_records
+
+    project(root)
+    (root / "data/prepared").mkdir(parents=True)
+    (root / "data/prepared/train_stats.json").write_text(json.dumps(stats))
+    (root / "data/traffic").mkdir(parents=True)
+    write_jsonl(root / "data/traffic/predictions.jsonl", traffic_records(11, 400, shift=shift or {}))
+    return root
+
+
+def test_monitor_exit_codes_with_repo(
+    tmp_path: Path, small_stats: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not a project: --repo alone decides where the defaults are
+    drifted = monitor_project(tmp_path / "drifted", small_stats, shift={"tenure_months": -24})
+    assert main(["monitor", "--repo", str(drifted)]) == common.OK  # drift found, not asked to fail
+    out = capsys.readouterr().out
+    assert out.startswith("status: drift") and f"params: {drifted / 'params.yaml'}" in out
+    assert main(["monitor", "--repo", str(drifted), "--fail-on-drift"]) == common.FAILURE
+    capsys.readouterr()
+    empty = project(tmp_path / "empty")  # no log yet: too little data, exit 0
+    (empty / "data/prepared").mkdir(parents=True)
+    (empty / "data/prepared/train_stats.json").write_text((drifted / "data/prepared/train_stats.json").read_text())
+    assert main(["monitor", "--repo", str(empty), "--fail-on-drift"]) == common.OK
+    assert "insufficient_data" in capsys.readouterr().out
+    high = {type(m).__name__: m for m in MonitorParams.model_fields["last_n"].metadata}["Le"].le
+    assert main(["monitor", "--repo", str(drifted), "--last-n", str(high + 1)]) == common.USAGE
+    assert f"argument --last-n: Input should be less than or equal to {high}" in one_line(capsys.readouterr().err)
+    (empty / "data/prepared/train_stats.json").write_text("{not json")
+    assert main(["monitor", "--repo", str(empty)]) == common.USAGE
+    assert "train_stats.json" in one_line(capsys.readouterr().err)
+
+
+# models: 0 listed, 1 a git command failed, 2 no project or not a Git work tree.
+
+
+def test_models_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = git_project(tmp_path / "git")
+    assert main(["models", "--repo", str(repo), "--json"]) == common.OK
+    assert capsys.readouterr().out.strip() == "[]"
+    assert main(["models", "--repo", str(repo), "--rev", "no-such-rev"]) == common.FAILURE
+    assert "no-such-rev" in one_line(capsys.readouterr().err)
+    not_git = tmp_path / "plain"
+    not_git.mkdir()
+    assert main(["models", "--repo", str(not_git)]) == common.USAGE
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"churnops models: --repo {not_git}: ") and "not inside a Git repository" in line
+
+
+# rollback: 0 done or nothing to report, 1 refused, 2 usage, 3 --status found something,
+# 75 repository busy, 128+N a signal (the real signals: tests/workflow/test_rollback_faults.py).
+
+
+def test_rollback_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    from churnops.versioning.git import repo_lock
+
+    repo = git_project(tmp_path / "git")
+    assert main(["rollback", "--status", "--repo", str(repo)]) == common.OK
+    assert "no rollback in progress" in capsys.readouterr().out
+    assert main(["rollback", "--repo", str(repo)]) == common.USAGE
+    assert "REV is required" in one_line(capsys.readouterr().err)
+    assert main(["rollback", "no-such-rev", "--repo", str(repo)]) == common.FAILURE
+    assert "no-such-rev" in one_line(capsys.readouterr().err)
+    assert main(["rollback", "HEAD", "--repo", str(repo), "--wait", "-1"]) == common.USAGE
+    assert "--wait" in one_line(capsys.readouterr().err)
+    with repo_lock(repo, "churnops test holder", wait=0):
+        assert main(["rollback", "--status", "--repo", str(repo)]) == common.FOUND
+        assert "churnops test holder" in capsys.readouterr().out
+        assert main(["rollback", "HEAD", "--repo", str(repo), "--wait", "0"]) == common.BUSY == 75
+        assert "nothing was changed" in one_line(capsys.readouterr().err)
+
+
+def test_rollback_signal_exit_code_is_128_plus_n(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from churnops.versioning import rollback as core
+    from churnops.versioning.rollback.journal import Interrupted
+
+    def killed(*args, **kwargs):
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(core, "rollback", killed)
+    repo = git_project(tmp_path / "git")
+    assert main(["rollback", "HEAD", "--repo", str(repo)]) == common.SIGNALLED + signal.SIGTERM == 143
+    assert "interrupted by SIGTERM; nothing was changed" in one_line(capsys.readouterr().err)
+    assert common.exit_code(Interrupted(signal.SIGHUP)) == 129

@@ -17,10 +17,10 @@ import pytest
 
 from churnops.cli import main
 from churnops.core import predlog
-from churnops.core.params import MonitorParams
 from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
-from tests.utils.factories import default_rules
+from tests.utils.factories import default_params, default_rules
+from tests.utils.project import fixture_params
 
 
 def write(path: Path, records: Iterable[dict]) -> Path:
@@ -64,6 +64,7 @@ def monitor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 def empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    (cwd / "params.yaml").write_text(fixture_params())
     monkeypatch.chdir(cwd)
 
 
@@ -175,6 +176,6 @@ def test_two_replica_logs_are_one_window(capsys, tmp_path, stats_file) -> None:
     code, out, _ = monitor(capsys, "--log", str(tmp_path / "*" / "predictions.jsonl"), "--stats", str(stats_file),
                            "--last-n", "100")  # fmt: skip
     assert code == 1 and "lines: 100 of last_n=100; invalid: 50" in out
-    params = MonitorParams.model_validate({"log": [str(a), str(b)], "last_n": 100})
+    params = default_params().monitor.model_copy(update={"log": [str(a), str(b)], "last_n": 100})
     report = check(params.log, json.loads(stats_file.read_text()), default_rules(), params.last_n).report
     assert report["quality"]["invalid_lines"] == 50

@@ -41,9 +41,10 @@ def drifted_log(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in an empty directory: no params.yaml, so the built-in defaults apply."""
+    """Run in a directory holding only the fixture params.yaml (the thresholds' one source)."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    (cwd / "params.yaml").write_text(fixture_params())
     monkeypatch.chdir(cwd)
     return cwd
 
@@ -55,14 +56,15 @@ def test_ok_log_exits_0_and_prints_the_table(capsys, no_params, ok_log: Path, st
     assert "tenure_months" in out and "prediction" in out
 
 
-def test_outside_a_project_it_says_which_params_it_used(capsys, no_params, ok_log, stats_file) -> None:
-    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
-    assert code == 0
-    assert "no params.yaml in" in err and "built-in defaults" in err and "last_n=200" in err and "--params" in err
-    assert "params: built-in defaults" in out
-    (no_params / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+def test_without_a_params_file_it_asks_for_one_and_says_which_it_used(capsys, no_params, ok_log, stats_file) -> None:
     code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
     assert code == 0 and err == "" and "params: params.yaml" in out
+    (no_params / "params.yaml").rename(no_params / "mine.yaml")
+    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
+    (line,) = err.strip().splitlines()
+    assert code == 2 and "no params.yaml in" in line and "--params FILE" in line and out == ""
+    code, out, _ = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file), "--params", "mine.yaml")
+    assert code == 0 and "params: mine.yaml" in out
 
 
 def test_drift_exits_1_only_with_fail_on_drift(capsys, no_params, drifted_log: Path, stats_file: Path) -> None:
@@ -93,7 +95,7 @@ def test_missing_log_is_insufficient_data_with_a_clear_message(capsys, no_params
     )
     assert code == 0
     assert out.startswith("status: insufficient_data")
-    assert "nope.jsonl not found" in err.strip().splitlines()[-1] and len(err.strip().splitlines()) == 2
+    assert "nope.jsonl not found" in err.strip().splitlines()[-1] and len(err.strip().splitlines()) == 1
 
 
 def test_empty_log_is_insufficient_data(capsys, no_params, tmp_path, stats_file) -> None:
@@ -105,11 +107,11 @@ def test_empty_log_is_insufficient_data(capsys, no_params, tmp_path, stats_file)
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--last-n", "0"], "--last-n input should be greater than or equal to 1 (got 0)"),
-        (["--last-n", "20000000"], "--last-n input should be less than or equal to 10000000"),
-        (["--last-n", "ten"], "--last-n must be an integer (got 'ten')"),
-        (["--z-threshold", "-1"], "--z-threshold input should be greater than 0"),
-        (["--z-threshold", "nan"], "--z-threshold input should be greater than 0"),
+        (["--last-n", "0"], "--last-n: Input should be greater than or equal to 1 (got '0')"),
+        (["--last-n", "20000000"], "--last-n: Input should be less than or equal to 10000000"),
+        (["--last-n", "ten"], "--last-n: Input should be a valid integer, unable to parse string as an integer"),
+        (["--z-threshold", "-1"], "--z-threshold: Input should be greater than 0"),
+        (["--z-threshold", "nan"], "--z-threshold: Input should be greater than 0"),
         (["--stats", "missing.json"], "missing.json: training statistics not found"),
         (["--params", "missing.yaml"], "missing.yaml: params file not found"),
     ],

@@ -27,6 +27,7 @@ from churnops.pipeline.train import TrainResult, train
 from churnops.service.app import create_app
 from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings
+from tests.utils.factories import train_params
 
 with warnings.catch_warnings():
     # Starlette 1.x deprecates its httpx-based TestClient in favour of httpx2, which is not
@@ -73,7 +74,7 @@ class Trained:
 
 
 def fit(params: dict[str, Any], n: int = 3000, seed: int = 0) -> Trained:
-    p = TrainParams.model_validate(params)
+    p = train_params(**params)
     result = train(customers(n, seed), p)
     data = model_bytes(export_model(result.pipeline, p.threshold))
     return Trained(p, result, data, md5_bytes(data))

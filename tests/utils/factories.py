@@ -32,4 +32,8 @@ def default_rules() -> Rules:
 
 
 def train_params(**overrides: object) -> TrainParams:
-    return TrainParams.model_validate({**default_params().train.model_dump(), **overrides})
+    """The fixture's ``train`` section with ``overrides``; a dict (``logreg={"C": 0.05}``) updates its sub-section."""
+    base = default_params().train.model_dump()
+    for key, value in overrides.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return TrainParams.model_validate(base)

@@ -190,10 +190,10 @@ def test_cli_table_json_and_current_marker(tmp_path: Path) -> None:
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     proc = run(["churnops", "models", "--repo", str(tmp_path / "missing")], tmp_path, check=False)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f"churnops models: {tmp_path / 'missing'}: no such directory"]
+    assert proc.returncode == 2  # bad input: the fix is another --repo
+    assert proc.stderr.strip().splitlines() == [f"churnops models: --repo {tmp_path / 'missing'}: no such directory"]
     proc = run(["churnops", "models", "--repo", str(tmp_path)], tmp_path, check=False)
-    assert proc.returncode == 1 and "not inside a Git repository" in proc.stderr
+    assert proc.returncode == 2 and "not inside a Git repository" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
