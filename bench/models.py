@@ -33,8 +33,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from churnops.core.lockfile import locked_model  # noqa: E402
 from churnops.versioning.history import model_history  # noqa: E402
-from churnops.versioning.lockfile import locked_model  # noqa: E402
 
 LOCK_TEMPLATE = (ROOT / "dvc.lock").read_text()
 

@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from churnops.core.errors import ChurnopsError
+from churnops.core.errors import AssetError, ChurnopsError
 
 ASSETS = Path(".dvc/plots/assets.json")
 """Pins: ``{package: {version, integrity, file, sha256}}`` (relative to the project root)."""
@@ -63,10 +63,6 @@ table { border-spacing: 15px; }
 </body>
 </html>
 """
-
-
-class AssetError(ChurnopsError):
-    """The plots page does not hold the pinned library bytes, or a download did not verify."""
 
 
 def load_pins(root: Path) -> dict[str, dict[str, str]]:

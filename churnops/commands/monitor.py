@@ -20,7 +20,7 @@ from pathlib import Path
 
 from churnops.commands.common import add_repo_argument, field_type, project_root
 from churnops.core import paths
-from churnops.core.errors import DataError, ParamsError
+from churnops.core.errors import DataError, InputError, ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +97,7 @@ def _override(p, args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Run the check; see the module docstring for the exit codes."""
     from churnops.core.io import write_json
-    from churnops.monitor.check import InputError, check
+    from churnops.monitor.check import check
     from churnops.monitor.drift import Rules, load_stats, render_table
 
     repo = project_root(args.repo) if args.repo != Path(".") else Path(".")

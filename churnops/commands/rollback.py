@@ -22,7 +22,7 @@ from churnops.commands.common import (
     project_root,
     value_type,
 )
-from churnops.core.errors import ParamsError
+from churnops.core.errors import DataUnavailableError, DirtyTreeError, ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     128+N killed by signal N (SIGINT, SIGTERM, SIGHUP: undone).
     """
     from churnops.versioning.git import LOCK_WAIT_SECONDS
-    from churnops.versioning.rollback import DataUnavailableError, DirtyTreeError, Interrupted, rollback, status
+    from churnops.versioning.rollback import Interrupted, rollback, status
 
     repo = project_root(args.repo)
     if args.status:

@@ -69,7 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-mode",
         choices=["background", "sync", "off"],
         default="background",
-        help="background writer thread (default), or sync/off to measure what logging costs",
+        # sync/off exist to measure what logging costs (bench/serve.py); not a user choice, so
+        # the flag is hidden from --help: a served prediction is always logged.
+        help=argparse.SUPPRESS,
     )
     parser.add_argument(
         "--max-body-bytes", type=field_type(Settings, "max_body_bytes"), default=4 * 1024 * 1024,
@@ -116,7 +118,7 @@ def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) ->
     ``/health`` says if it refused (the server then answers 503 with the reason).
     """
     from churnops.core.errors import ChurnopsError
-    from churnops.versioning.lockfile import read_locked_model
+    from churnops.core.lockfile import read_locked_model
 
     try:
         locked = read_locked_model(repo / paths.LOCK)

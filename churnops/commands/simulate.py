@@ -20,20 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from churnops.commands.common import FAILURE, USAGE, field_type, value_type
-from churnops.core.errors import ChurnopsError, ParamsError
-
-
-class ServiceError(ChurnopsError):
-    """The service answered with an error status or an unexpected body."""
-
-    exit_code = FAILURE
-
-
-class UnreachableError(ChurnopsError):
-    """No service answers at the URL (wrong URL, or not started): a usage problem."""
-
-    exit_code = USAGE
+from churnops.commands.common import field_type, value_type
+from churnops.core.errors import ParamsError, ServiceError, UnreachableError
 
 
 @dataclass

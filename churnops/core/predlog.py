@@ -29,6 +29,9 @@ and so on (:func:`rotated_path`, :func:`log_files`).
 
 Parsing here is structural only (:func:`parse_line`): is it JSON, an object, which kind.
 Whether feature values fit the schema is the monitor's business.
+
+Length: the whole log format, encode and parse and rotation names, kept in one file
+on purpose: the writer and the monitor cannot drift apart if one module owns both directions.
 """
 
 from __future__ import annotations

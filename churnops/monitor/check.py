@@ -7,20 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops.core.errors import DataError
+from churnops.core.errors import InputError
 from churnops.monitor.drift import Rules, drift_report, headline, plot_rows
 from churnops.monitor.quality import quality_report, summarize
 from churnops.monitor.records import parse_line
 from churnops.monitor.tail import BLOCK_SIZE, LogReadError, read_window
-
-
-class InputError(DataError):
-    """An input (the log, the training statistics) exists but cannot be used.
-
-    Exit code 2: to a CLI caller this is a bad argument, not a drift finding (exit 1).
-    """
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

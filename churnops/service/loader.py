@@ -116,8 +116,8 @@ class RepoModelLoader:
         return message
 
     def _load(self) -> LoadedModel:
+        from churnops.core.lockfile import read_locked_model
         from churnops.pipeline.scorer import Scorer, md5_bytes
-        from churnops.versioning.lockfile import read_locked_model
 
         if not is_project(self.repo):
             raise LockfileError(

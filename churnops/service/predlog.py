@@ -33,6 +33,9 @@ Guarantees, and how they are kept:
 - **Shutdown flushes everything.** ``close()`` drains the queue before returning; the
   app's lifespan calls it. Lines still queued when a process is SIGKILLed are lost (the
   price of keeping disk I/O out of the request); lines already written never are.
+
+Length: one concern, the writer: queue, background thread, rotation and full-disk
+handling interlock (what rotation does while a write fails); the format is core/predlog.
 """
 
 from __future__ import annotations
@@ -48,8 +51,6 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-
-import orjson
 
 from churnops.core import predlog
 from churnops.core.predlog import (
@@ -390,26 +391,6 @@ class NullLog:
 
     def stats(self) -> dict[str, Any]:
         return {"mode": "off"}
-
-
-class MemoryLog:
-    """Keeps entries in a list (tests)."""
-
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-        self.closed = False
-
-    def submit(self, entry: Entry) -> None:
-        self.entries.append(entry)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def stats(self) -> dict[str, Any]:
-        return {"mode": "memory", "entries": len(self.entries)}
-
-    def records(self) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for e in self.entries for line in encode(e).splitlines()]
 
 
 def open_log(

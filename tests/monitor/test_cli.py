@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from churnops.cli import main
+from churnops.commands.common import exit_code
+from churnops.core.errors import InputError
 from churnops.core.io import write_jsonl
-from churnops.monitor.check import InputError, check
+from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
 from tests.utils.factories import default_rules
 from tests.utils.project import REPO_ROOT, fixture_params, set_params
@@ -162,7 +164,7 @@ def test_check_raises_input_error_for_unreadable_log(tmp_path: Path, train_stats
     (tmp_path / "d").mkdir()
     with pytest.raises(InputError) as info:
         check(tmp_path / "d", train_stats, default_rules(), 10)
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2
 
 
 def test_stage_reports_drift_without_failing(tmp_path: Path, stats_file: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient, fit, write_repo
+from tests.utils.doubles import FixedClock
 from tests.utils.factories import default_rules
 
 

@@ -25,8 +25,8 @@ from churnops.pipeline.generate import churn_probability, sample_features
 from churnops.pipeline.scorer import md5_bytes, model_bytes
 from churnops.pipeline.train import TrainResult, train
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings
+from tests.utils.doubles import FixedClock
 from tests.utils.factories import train_params
 
 with warnings.catch_warnings():

@@ -8,11 +8,11 @@ from pathlib import Path
 from churnops.core import predlog
 from churnops.core.predlog import RejectedValue
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient
 from tests.service.logread import read_log
 from tests.service.test_api import GOOD
+from tests.utils.doubles import FixedClock
 
 
 def run_requests(settings: Settings, requests: list[tuple[str, bytes]]) -> list[int]:

@@ -16,9 +16,9 @@ The Git plumbing (and the repository lock) is :mod:`churnops.versioning.git`; th
 
 from __future__ import annotations
 
-from churnops.versioning.rollback.core import DataUnavailableError, RollbackResult, rollback, status
+from churnops.core.errors import DataUnavailableError, DirtyTreeError
+from churnops.versioning.rollback.core import RollbackResult, rollback, status
 from churnops.versioning.rollback.journal import Interrupted, Transaction
-from churnops.versioning.rollback.plan import DirtyTreeError
 
 __all__ = [
     "DataUnavailableError",

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from churnops.core import paths
-from churnops.core.errors import ChurnopsError, ModelIntegrityError, RemoteError, RollbackError, ServiceReloadError
+from churnops.core.errors import (
+    ChurnopsError,
+    DataUnavailableError,
+    ModelIntegrityError,
+    RemoteError,
+    RollbackError,
+    ServiceReloadError,
+)
 from churnops.versioning.git import LOCK_WAIT_SECONDS, git, lock_holder, repo_lock, repo_root
 from churnops.versioning.history import file_md5
 from churnops.versioning.rollback import dvcops
@@ -28,14 +35,6 @@ from churnops.versioning.rollback.faults import fault
 from churnops.versioning.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
 from churnops.versioning.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths, plan_rollback, refuse_dirty
 from churnops.versioning.rollback.rebuild import rebuild
-
-
-class DataUnavailableError(RollbackError):
-    """REV's outputs are in neither the cache nor the remote; ``rebuildable`` if no rebuild was tried."""
-
-    def __init__(self, message: str, rebuildable: bool) -> None:
-        super().__init__(message)
-        self.rebuildable = rebuildable
 
 
 def _stderr(message: str) -> None:
@@ -136,7 +135,7 @@ def _apply(
             summary = dvcops.summarize_status(after)
             raise RollbackError(f"`dvc status` is not clean after restoring {plan.rev}: {summary}")
         if after:
-            log(f"warning: `dvc status` is not clean (--force kept local changes): {dvcops.summarize_status(after)}")
+            log(f"warning: `dvc status` is not clean (forced: local changes kept): {dvcops.summarize_status(after)}")
         changed = git(["diff", "--cached", "--name-only", "-z", "HEAD", "--", *plan.git_files], root).decode()
         # dvc checkout adds .gitignore entries for outputs the current tree did not have.
         ignores = [g for g in gitignores if git(["status", "--porcelain=v1", "--", g], root).strip()]
@@ -206,7 +205,7 @@ def rollback(
         except RollbackError as err:
             if not force:
                 raise
-            log(f"warning: {err} (continuing: --force)")
+            log(f"warning: {err} (continuing: forced)")
             before = {}
         if not force:
             refuse_dirty(dirty_paths(root, plan, dvcops.changed_outs(before)))

@@ -22,13 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from churnops.core import paths
-from churnops.core.errors import LockfileError, RollbackError
+from churnops.core.errors import DirtyTreeError, LockfileError, RollbackError
+from churnops.core.lockfile import LockedModel, locked_model, parse_lock
 from churnops.versioning.git import git, show_file, tracked
-from churnops.versioning.lockfile import LockedModel, locked_model, parse_lock
-
-
-class DirtyTreeError(RollbackError):
-    """Uncommitted work a rollback would overwrite (the CLI adds how to override)."""
 
 
 @dataclass(frozen=True)
