@@ -13,6 +13,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from churnops.commands.common import ArgumentParser, exit_code, run_command
 from churnops.core.errors import ParamsError
@@ -26,7 +27,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _load(name: str):
+def _load(name: str) -> ModuleType:
     return importlib.import_module(f"churnops.commands.{name}")
 
 

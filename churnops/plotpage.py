@@ -69,7 +69,8 @@ def load_pins(root: Path) -> dict[str, dict[str, str]]:
     """The pins of ``.dvc/plots/assets.json`` under ``root``."""
     path = root / ASSETS
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        pins: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+        return pins
     except (OSError, ValueError) as err:
         raise AssetError(f"{path}: {err}") from None
 

@@ -17,10 +17,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from churnops.commands.common import add_repo_argument, field_type, project_root
 from churnops.core import paths
 from churnops.core.errors import DataError, InputError, ParamsError
+
+if TYPE_CHECKING:
+    from churnops.core.params import MonitorParams
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_repo_argument(parser)
 
 
-def _monitor_params(path: str | None, repo: Path):
+def _monitor_params(path: str | None, repo: Path) -> tuple[MonitorParams, str]:
     """The ``monitor`` params and the file they came from.
 
     A relative ``monitor.log`` from the project's ``params.yaml`` is relative to ``repo``;
@@ -77,7 +81,7 @@ def _monitor_params(path: str | None, repo: Path):
     return p, source
 
 
-def _override(p, args: argparse.Namespace):
+def _override(p: MonitorParams, args: argparse.Namespace) -> MonitorParams:
     """Apply the flags; their values were already parsed with the params model's own bounds."""
     from pydantic import ValidationError
 

@@ -16,15 +16,18 @@ import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from churnops.commands.common import OK, add_repo_argument, field_type, project_root, value_type
 from churnops.core import paths
 from churnops.core.errors import ParamsError
 
 
-def _bounded(kind: type, *, ge: float | None = None, gt: float | None = None, le: float | None = None):
+def _bounded(
+    kind: type, *, ge: float | None = None, gt: float | None = None, le: float | None = None
+) -> Callable[[str], Any]:
     """A flag type bounded like a pydantic field (for the flags no settings model owns)."""
     from pydantic import Field
 

@@ -76,8 +76,8 @@ def parse_mix(values: list[str] | None) -> dict[str, dict[str, float]]:
     return out
 
 
-def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
@@ -92,7 +92,7 @@ def _error(resp: Any) -> ServiceError:
     return ServiceError(f"{resp.request.method} {resp.request.url.path} -> HTTP {resp.status_code}: {body[:300]}")
 
 
-def send(client: Any, customers: Iterable[dict], batch: int) -> Summary:
+def send(client: Any, customers: Iterable[dict[str, Any]], batch: int) -> Summary:
     """POST ``customers`` to the service: ``/predict`` one by one when ``batch`` is 1, else
     ``/predict/batch`` in chunks of ``batch``.
 

@@ -61,7 +61,7 @@ def locked_model(lock: dict[str, Any], model_path: str = paths.MODEL, source: st
     for stage in lock["stages"].values():
         for out in (stage or {}).get("outs") or []:
             if out.get("path") == model_path and out.get("md5"):
-                params = {}
+                params: dict[str, Any] = {}
                 for values in (stage.get("params") or {}).values():
                     params.update(values or {})
                 return LockedModel(path=model_path, md5=str(out["md5"]), size=out.get("size"), params=params)

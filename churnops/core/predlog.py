@@ -316,9 +316,9 @@ def parse_line(line: bytes) -> LogLine:
             RejectedValue(
                 _str_or_none(e.get(FIELD)),
                 _int_or_none(e.get(ITEM)),
-                e.get(REASON) if type(e.get(REASON)) is str else INVALID,
+                str(e.get(REASON)) if type(e.get(REASON)) is str else INVALID,
                 e.get(VALUE),
-                e.get(LOC) if type(e.get(LOC)) is str else "",
+                str(e.get(LOC)) if type(e.get(LOC)) is str else "",
             )
             for e in (entries if type(entries) is list else ())
             if type(e) is dict

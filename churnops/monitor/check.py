@@ -19,7 +19,7 @@ class CheckResult:
     """The full drift report, its headline (``metrics/drift.json``) and its plot rows per feature."""
 
     report: dict[str, Any]
-    plots: dict[str, list[dict]]
+    plots: dict[str, list[dict[str, Any]]]
 
     @property
     def headline(self) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def _names(logs: str | Path | Sequence[str | Path]) -> str:
 
 def check(
     logs: str | Path | Sequence[str | Path],
-    stats: dict,
+    stats: dict[str, Any],
     rules: Rules,
     last_n: int,
     block_size: int = BLOCK_SIZE,

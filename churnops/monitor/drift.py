@@ -94,7 +94,7 @@ def _require(cond: bool, path: str, what: str) -> None:
         raise DataError(f"{path}: not valid training statistics: {what}")
 
 
-def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
+def validate_stats(stats: Any, source: str = "train_stats.json") -> dict[str, Any]:
     """Check that ``stats`` holds what the rules need for every schema feature.
 
     Raises:
@@ -104,12 +104,12 @@ def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
     rate = stats.get("churn_rate")
     _require(isinstance(rate, int | float) and 0 <= rate <= 1, source, "churn_rate missing or not in 0..1")
     for f in NUMERIC:
-        s = (stats.get("numeric") or {}).get(f.name)
+        s: Any = (stats.get("numeric") or {}).get(f.name)
         _require(isinstance(s, dict), source, f"numeric.{f.name} missing")
         for key in ("mean", "std"):
             _require(isinstance(s.get(key), int | float) and math.isfinite(s[key]), source, f"numeric.{f.name}.{key}")
         _require(s["std"] >= 0, source, f"numeric.{f.name}.std is negative")
-        b = s.get("psi_bins")
+        b: Any = s.get("psi_bins")
         ok = (
             isinstance(b, dict)
             and isinstance(b.get("cuts"), list)
@@ -121,17 +121,18 @@ def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
             and sum(b["counts"]) > 0
         )
         _require(ok, source, f"numeric.{f.name}.psi_bins must hold increasing cuts and one more count than cuts")
-    for f in CATEGORICAL:
-        s = (stats.get("categorical") or {}).get(f.name)
-        _require(isinstance(s, dict) and isinstance(s.get("counts"), dict), source, f"categorical.{f.name} missing")
+    for cf in CATEGORICAL:
+        s = (stats.get("categorical") or {}).get(cf.name)
+        _require(isinstance(s, dict) and isinstance(s.get("counts"), dict), source, f"categorical.{cf.name} missing")
         counts = s["counts"]
-        for c in f.categories:
-            _require(isinstance(counts.get(c), int) and counts[c] >= 0, source, f"categorical.{f.name}.counts.{c}")
-        _require(sum(counts[c] for c in f.categories) > 0, source, f"categorical.{f.name}.counts are all zero")
-    return stats
+        for c in cf.categories:
+            _require(isinstance(counts.get(c), int) and counts[c] >= 0, source, f"categorical.{cf.name}.counts.{c}")
+        _require(sum(counts[c] for c in cf.categories) > 0, source, f"categorical.{cf.name}.counts are all zero")
+    result: dict[str, Any] = stats
+    return result
 
 
-def load_stats(path: str | Path) -> dict:
+def load_stats(path: str | Path) -> dict[str, Any]:
     """Read and validate ``train_stats.json`` (the file prepare writes).
 
     Raises:
@@ -334,13 +335,13 @@ def columns(records: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
     return cols
 
 
-def feature_drift(cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], rules: Rules) -> dict[str, dict]:
+def feature_drift(cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], rules: Rules) -> dict[str, dict[str, Any]]:
     """Per-feature results for every schema feature in ``cols``.
 
     A feature with fewer than ``min_samples`` valid values is not judged:
     ``{"drifted": False, "rules": [], "n": n, "checked": False}``.
     """
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for f in FEATURES:
         if f.name not in cols:
             continue
@@ -452,7 +453,7 @@ def headline(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def plot_rows(
     cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], report: Mapping[str, Any] | None = None
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """Per feature, the training and recent share of each bin, for DVC's bar plots.
 
     Rows are ``{"bin", "share", "source": "train" | "recent", "series", "verdict"}``,
@@ -461,7 +462,7 @@ def plot_rows(
     (drawn in red), and ``verdict`` says which rules fired (``"drift (z, psi)"``), so
     the plot says which features are alarms and which are noise.
     """
-    out: dict[str, list[dict]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     results = (report or {}).get("features") or {}
     for f in FEATURES:
         x = cols.get(f.name, np.zeros(0, dtype=np.int64))

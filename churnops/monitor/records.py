@@ -131,7 +131,7 @@ def _rejection(rej: predlog.Rejection) -> Entry:
         else:
             # The service's reason first: its value may be cut short or a container's type name.
             why = _SERVICE_REASONS.get(e.reason) or check(e.value) or e.reason
-        problems.append((e.field, why, e.value))
+        problems.append((str(e.field), why, e.value))
     return Entry(
         reason="rejected", problems=tuple(problems), rejected_reasons=tuple(e.reason for e in rej.errors), ts=rej.ts
     )

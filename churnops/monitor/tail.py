@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from churnops.core.predlog import log_files as rotated_files
 from churnops.monitor.records import Entry
@@ -58,7 +58,7 @@ class Line:
     file_index: int
 
 
-def _reverse_lines(fh, size: int, file_index: int, block_size: int, max_line_bytes: int) -> Iterator[Line]:
+def _reverse_lines(fh: BinaryIO, size: int, file_index: int, block_size: int, max_line_bytes: int) -> Iterator[Line]:
     """Yield the lines of the first ``size`` bytes of ``fh``, last line first."""
     pos = size
     # The bytes after the last newline seen so far, as parts in file order; they belong to a
@@ -112,7 +112,7 @@ def _reverse_lines(fh, size: int, file_index: int, block_size: int, max_line_byt
 
 def iter_lines_newest_first(
     path: str | Path, block_size: int = BLOCK_SIZE, max_line_bytes: int = MAX_LINE_BYTES
-) -> Iterator[Line]:
+) -> Generator[Line, None, None]:
     """Yield every line of the log and its backups, newest first.
 
     Each file is read only up to the size it had when opened, so lines appended while

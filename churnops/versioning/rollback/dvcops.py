@@ -83,7 +83,7 @@ def changed_outs(status: Mapping[str, Any]) -> dict[str, str]:
 
 def summarize_status(status: Mapping[str, Any]) -> str:
     """``dvc status --json`` as one line: ``stage: kind path (state); ...``."""
-    parts = []
+    parts: list[str] = []
     for stage, items in status.items():
         for item in items if isinstance(items, list) else [items]:
             if isinstance(item, dict):
