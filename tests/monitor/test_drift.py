@@ -33,8 +33,7 @@ from churnops.monitor.drift import (
     validate_stats,
 )
 from churnops.pipeline.prepare import decile_bins
-from tests.monitor.conftest import draw, spread
-from tests.utils.factories import default_rules
+from tests.utils.factories import default_rules, draw, spread
 from tests.utils.project import REPO_ROOT
 
 RULES = default_rules()
@@ -81,18 +80,21 @@ def rate(results: list[dict], feature: str, rule: str | None = None) -> float:
 # --------------------------------------------------------------------------- no drift
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", NUMERIC_NAMES)
 def test_z_rule_false_alarm_rate_is_nominal_without_drift(null_results: list[dict], feature: str) -> None:
     r = rate(null_results, feature, "z")
     assert within(r, Z2_NOMINAL, NULL_SEEDS), f"{feature}: z-rule false alarms {r:.3%}, nominal {Z2_NOMINAL:.3%}"
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", CATEGORICAL_NAMES)
 def test_chi2_false_alarm_rate_is_alpha_without_drift(null_results: list[dict], feature: str) -> None:
     r = rate(null_results, feature, "chi2")
     assert within(r, RULES.chi2_alpha, NULL_SEEDS), f"{feature}: chi2 false alarms {r:.3%}"
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", NUMERIC_NAMES)
 def test_psi_rule_false_alarm_rate_is_at_most_alpha(null_results: list[dict], feature: str) -> None:
     assert at_most(rate(null_results, feature, "psi"), RULES.chi2_alpha, NULL_SEEDS), feature
@@ -100,12 +102,14 @@ def test_psi_rule_false_alarm_rate_is_at_most_alpha(null_results: list[dict], fe
     assert np.median(psis) < 0.1  # "stable" in the usual reading
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", FEATURE_NAMES)
 def test_drifted_flag_per_feature_is_nominal_without_drift(null_results: list[dict], feature: str) -> None:
     nominal = NUMERIC_NOMINAL if feature in NUMERIC_NAMES else RULES.chi2_alpha
     assert at_most(rate(null_results, feature), nominal, NULL_SEEDS)
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 def test_overall_false_alarm_rate_at_200_is_the_documented_one(null_reports: list[dict]) -> None:
     documented = documented_overall_rates()[2.0][0]
     measured = float(np.mean([r["status"] == "drift" for r in null_reports]))
@@ -178,6 +182,7 @@ def test_spread_times_1_5_same_mean_is_caught_at_any_window_size(train_stats: di
     assert np.mean(hits) >= power
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 def test_prediction_rule_is_conservative_without_drift(train_stats: dict) -> None:
     hits = [
         prediction_drift(draw(seed, 200)["churn_probability"], train_stats["churn_rate"], RULES)["drifted"]

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from churnops.pipeline.train import model_input
-from tests.service.conftest import Trained, customers, records
+from tests.service.conftest import Trained
+from tests.utils.factories import labelled_customers, records
 
 TOL = 1e-6
 
 
 def test_the_service_serves_the_scorer_probabilities(client, logreg_model: Trained) -> None:
-    test = customers(50, seed=7)
+    test = labelled_customers(50, seed=7)
     rows = records(test)
     expected = logreg_model.result.pipeline.predict_proba(model_input(test))[:, 1]
     got = [p["churn_probability"] for p in client.post("/predict/batch", json={"items": rows}).json()["predictions"]]
