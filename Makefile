@@ -50,9 +50,10 @@ test-fast: setup ## Run the tests that are not marked slow
 	pytest -m "not slow"
 
 .PHONY: lint
-lint: setup ## Check lint and formatting with ruff
+lint: setup ## Check lint and formatting with ruff, and types with mypy (strict on churnops/)
 	ruff check .
 	ruff format --check .
+	mypy
 
 .PHONY: format
 format: setup ## Reformat the code with ruff

@@ -5,7 +5,7 @@ four in five rewrite ``dvc.lock`` (a real-size lock, taken from this project), o
 three of those without a new model hash (a gate-only change), the rest touch code only.
 Then lists its models three ways, side by side in one run:
 
-- ``plumbing``: :func:`churnops.history.model_history`, one ``git log`` and two
+- ``plumbing``: :func:`churnops.versioning.history.model_history`, one ``git log`` and two
   ``git cat-file`` processes (plus three quick ``rev-parse``) whatever the history's length;
 - ``process per commit``: the obvious script, ``git show REV:path`` for the lock of
   each commit and its parent, the metrics and the params, parsed with PyYAML;
@@ -33,8 +33,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from churnops.history import model_history  # noqa: E402
-from churnops.lockfile import locked_model  # noqa: E402
+from churnops.core.lockfile import locked_model  # noqa: E402
+from churnops.versioning.history import model_history  # noqa: E402
 
 LOCK_TEMPLATE = (ROOT / "dvc.lock").read_text()
 

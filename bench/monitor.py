@@ -35,6 +35,15 @@ from pathlib import Path
 
 BLOCK_LINES = 10_000
 
+
+def default_rules():
+    """The drift rules of the project's params.yaml (the bench runs from the project root)."""
+    from churnops.core.params import load_params
+    from churnops.monitor.drift import Rules
+
+    return Rules.from_params(load_params("params.yaml").monitor)
+
+
 _CHILD = """
 import resource, sys, time
 t0 = time.perf_counter()
@@ -46,9 +55,10 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, elapsed)
 _CHECK = """
 import json
 from churnops.monitor.check import check
+from churnops.core.params import load_params
 from churnops.monitor.drift import Rules
 stats = json.load(open(sys.argv[1]))
-report = check(sys.argv[2], stats, Rules(), 500).report
+report = check(sys.argv[2], stats, Rules.from_params(load_params("params.yaml").monitor), 500).report
 assert report["lines"] == 500, report
 """
 
@@ -70,9 +80,9 @@ def training_stats_file(path: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from churnops.generate import churn_probability, sample_features
-    from churnops.prepare import training_stats
-    from churnops.schema import CATEGORICAL, NUMERIC
+    from churnops.core.schema import CATEGORICAL, NUMERIC
+    from churnops.pipeline.generate import churn_probability, sample_features
+    from churnops.pipeline.prepare import training_stats
 
     rng = np.random.default_rng(0)
     cols = sample_features(rng, 200_000)
@@ -80,14 +90,14 @@ def training_stats_file(path: Path) -> None:
     for f in CATEGORICAL:
         frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
     frame["churn"] = (rng.random(len(frame)) < churn_probability(cols)).astype(np.int8)
-    path.write_text(json.dumps(training_stats(frame, 20)))
+    path.write_text(json.dumps(training_stats(frame)))
 
 
 def block_bytes() -> bytes:
     """10k log lines as the service writes them (compact JSON, one per line)."""
     import orjson
 
-    from churnops.generate import traffic_records
+    from churnops.pipeline.generate import traffic_records
 
     out = bytearray()
     for i, r in enumerate(traffic_records(1, BLOCK_LINES)):
@@ -121,17 +131,16 @@ def time_checks(logs: list[Path], stats: dict, repeats: int) -> list[tuple[float
     import tracemalloc
 
     from churnops.monitor.check import check
-    from churnops.monitor.drift import Rules
     from churnops.monitor.tail import iter_lines_newest_first
 
     for log in logs:
-        check(log, stats, Rules(), 500)  # warm: imports (scipy) and page cache
+        check(log, stats, default_rules(), 500)  # warm: imports (scipy) and page cache
     full: list[list[float]] = [[] for _ in logs]
     raw: list[list[float]] = [[] for _ in logs]
     for _ in range(repeats):
         for i, log in enumerate(logs):
             t = time.perf_counter()
-            check(log, stats, Rules(), 500)
+            check(log, stats, default_rules(), 500)
             full[i].append(time.perf_counter() - t)
             t = time.perf_counter()
             it = iter_lines_newest_first(log)
@@ -142,7 +151,7 @@ def time_checks(logs: list[Path], stats: dict, repeats: int) -> list[tuple[float
     out = []
     for i, log in enumerate(logs):
         tracemalloc.start()
-        check(log, stats, Rules(), 500)
+        check(log, stats, default_rules(), 500)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         out.append((statistics.median(full[i]), statistics.median(raw[i]), peak))
@@ -153,7 +162,7 @@ def garbage_block() -> bytes:
     """10k schema-failing lines: a client sending a plan the model never saw."""
     import orjson
 
-    from churnops.generate import traffic_records
+    from churnops.pipeline.generate import traffic_records
 
     out = bytearray()
     for r in traffic_records(2, BLOCK_LINES):
@@ -173,13 +182,12 @@ def garbage_tail(tmp: Path, block: bytes, stats: dict, lines: int, repeats: int)
         for _ in range(lines // BLOCK_LINES):
             fh.write(bad)
     from churnops.monitor.check import check
-    from churnops.monitor.drift import Rules
 
     rows = []
     named = ((f"{lines // 1000}k clean lines", clean), (f"same + {lines // 1000}k garbage lines", dirty))
     timed = time_checks([clean, dirty], stats, repeats)
     for (name, log), (full, _, peak) in zip(named, timed, strict=True):
-        report = check(log, stats, Rules(), 500).report
+        report = check(log, stats, default_rules(), 500).report
         rows.append((name, log.stat().st_size, full, peak, report["status"], report["invalid_fraction"]))
     print("| log | size | monitor, last_n=500 (ms) | tracemalloc peak (MiB) | status | invalid fraction |")
     print("|---|---:|---:|---:|---|---:|")
@@ -192,12 +200,12 @@ def detection_delay(stats: dict, last_n: int, trials: int, shift_sd: float = -0.
     """Median new lines after a sudden shift until status ``drift`` (and until tenure is flagged)."""
     import orjson
 
-    from churnops.generate import traffic_records
-    from churnops.monitor.drift import Rules, drift_report
+    from churnops.monitor.drift import drift_report
     from churnops.monitor.quality import quality_report, summarize
     from churnops.monitor.records import parse_line
+    from churnops.pipeline.generate import traffic_records
 
-    rules = Rules()
+    rules = default_rules()
     shift = {"tenure_months": shift_sd * stats["numeric"]["tenure_months"]["std"]}
     delays, tenure_delays, already = [], [], 0
     for seed in range(trials):

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from churnops.predlog import BatchEntry, RowEntry, encode
+from churnops.core.predlog import BatchEntry, RowEntry, encode
 from churnops.service.predlog import DEFAULT_QUEUE_LINES, BackgroundLogWriter, LogFile
 
 CUSTOMER = {"tenure_months": 14, "num_complaints": 2, "avg_session_minutes": 21.5, "plan": "basic", "region": "south"}
@@ -94,7 +94,7 @@ def writer_rows_per_second(cls: type[LogFile], path: Path, batches: int) -> floa
 _RSS_CHILD = """
 import json, os, sys, time
 import churnops.service.predlog as pl
-from churnops.predlog import BatchEntry
+from churnops.core.predlog import BatchEntry
 page = os.sysconf("SC_PAGE_SIZE")
 def rss():
     with open("/proc/self/statm") as fh:

@@ -89,10 +89,12 @@ def build_repo(repo: Path, rows: int = 20_000) -> str:
     import pandas as pd
     import yaml
 
-    from churnops.generate import churn_probability, sample_features
-    from churnops.model import export_model, md5_bytes, model_bytes, train
-    from churnops.params import TrainParams
-    from churnops.schema import CATEGORICAL, LABEL, NUMERIC
+    from churnops.core.params import load_params
+    from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+    from churnops.pipeline.export import export_model
+    from churnops.pipeline.generate import churn_probability, sample_features
+    from churnops.pipeline.scorer import md5_bytes, model_bytes
+    from churnops.pipeline.train import train
 
     rng = np.random.default_rng(0)
     cols = sample_features(rng, rows)
@@ -100,7 +102,7 @@ def build_repo(repo: Path, rows: int = 20_000) -> str:
     for f in CATEGORICAL:
         frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
     frame[LABEL] = (rng.random(rows) < churn_probability(cols)).astype(np.int8)
-    params = TrainParams()
+    params = load_params("params.yaml").train  # the bench runs from the project root
     data = model_bytes(export_model(train(frame, params).pipeline, params.threshold))
     md5 = md5_bytes(data)
     (repo / "models").mkdir(parents=True)

@@ -13,9 +13,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from churnops.commands.common import ArgumentParser, exit_code, run_command
-from churnops.errors import ParamsError
+from churnops.core.errors import ParamsError
 
 COMMANDS: dict[str, str] = {
     "serve": "Serve the model that dvc.lock records (FastAPI + uvicorn)",
@@ -26,7 +27,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _load(name: str):
+def _load(name: str) -> ModuleType:
     return importlib.import_module(f"churnops.commands.{name}")
 
 

@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from churnops.errors import ChurnopsError
+from churnops.core.errors import AssetError, ChurnopsError
 
 ASSETS = Path(".dvc/plots/assets.json")
 """Pins: ``{package: {version, integrity, file, sha256}}`` (relative to the project root)."""
@@ -65,15 +65,12 @@ table { border-spacing: 15px; }
 """
 
 
-class AssetError(ChurnopsError):
-    """The plots page does not hold the pinned library bytes, or a download did not verify."""
-
-
 def load_pins(root: Path) -> dict[str, dict[str, str]]:
     """The pins of ``.dvc/plots/assets.json`` under ``root``."""
     path = root / ASSETS
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        pins: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+        return pins
     except (OSError, ValueError) as err:
         raise AssetError(f"{path}: {err}") from None
 
@@ -168,7 +165,7 @@ def fetch(root: Path, update: bool = False) -> None:
                 raise AssetError(f"{spec}: {pin['file']} sha256 {digest} != pinned {pin.get('sha256')}")
             pin.update(integrity=actual, sha256=digest)
             scripts[spec] = (js, licence, digest)
-    from churnops.io import atomic_open
+    from churnops.core.io import atomic_open
 
     with atomic_open(root / PAGE) as fh:
         fh.write(render(scripts))

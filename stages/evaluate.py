@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from churnops.evaluate import evaluate
-from churnops.io import read_parquet, write_json
-from churnops.metrics import split as split_metrics
-from churnops.model import Scorer
-from churnops.schema import FEATURE_NAMES, LABEL
-from churnops.stage import run_stage
+from churnops.core.io import read_parquet, write_json
+from churnops.core.metrics import split as split_metrics
+from churnops.core.schema import FEATURE_NAMES, LABEL
+from churnops.core.stage import run_stage
+from churnops.pipeline.evaluate import evaluate
+from churnops.pipeline.scorer import Scorer
 
 
 def main(args: argparse.Namespace) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from churnops.generate import generate_chunks, traffic_records
-from churnops.io import atomic_path, write_jsonl
-from churnops.params import load_params
-from churnops.stage import run_stage
+from churnops.core.io import atomic_path, write_jsonl
+from churnops.core.params import load_params
+from churnops.core.stage import run_stage
+from churnops.pipeline.generate import generate_chunks, traffic_records
 
 
 def main(args: argparse.Namespace) -> None:

@@ -15,21 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from churnops.io import write_json
+from churnops.core.io import write_json
+from churnops.core.params import load_params
+from churnops.core.stage import run_stage
 from churnops.monitor.check import check
 from churnops.monitor.drift import Rules, load_stats
-from churnops.params import load_params
-from churnops.stage import run_stage
 
 
 def main(args: argparse.Namespace) -> None:
     p = load_params(args.params).monitor
-    rules = Rules(
-        z_threshold=p.z_threshold,
-        chi2_alpha=p.chi2_alpha,
-        min_samples=p.min_samples,
-        max_invalid_fraction=p.max_invalid_fraction,
-    )
+    rules = Rules.from_params(p)
     stats = load_stats(args.stats)
     result = check(p.log, stats, rules, p.last_n)
     plots_dir = Path(args.plots)

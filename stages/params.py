@@ -3,7 +3,7 @@
 Every other stage depends on this one's output, so a typo'd, missing or out-of-range key
 anywhere in params.yaml stops ``dvc repro`` here, in one line naming the dotted key. The
 output is the params *schema* (keys, types, bounds), not the values: it changes only when
-``churnops/params.py`` does, so editing a value re-runs this stage and then only the
+``churnops/core/params.py`` does, so editing a value re-runs this stage and then only the
 stages that list that key.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from churnops.io import write_json
-from churnops.params import load_params, params_schema
-from churnops.stage import run_stage
+from churnops.core.io import write_json
+from churnops.core.params import load_params, params_schema
+from churnops.core.stage import run_stage
 
 
 def main(args: argparse.Namespace) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from churnops.io import read_parquet, write_json, write_parquet
-from churnops.metrics import split as split_metrics
-from churnops.params import load_params
-from churnops.prepare import check_rejected_fraction, report, split, training_stats, validate
-from churnops.stage import run_stage
+from churnops.core.io import read_parquet, write_json, write_parquet
+from churnops.core.metrics import split as split_metrics
+from churnops.core.params import load_params
+from churnops.core.stage import run_stage
+from churnops.pipeline.prepare import check_rejected_fraction, report, split, training_stats, validate
 
 
 def main(args: argparse.Namespace) -> None:
@@ -16,7 +16,7 @@ def main(args: argparse.Namespace) -> None:
     v = validate(read_parquet(args.raw), source=args.raw)
     check_rejected_fraction(v, p.max_rejected_fraction, source=args.raw)
     train, test = split(v.clean, p.test_fraction, p.seed)
-    stats = training_stats(train, p.histogram_bins)
+    stats = training_stats(train)
     # Everything is computed before anything is written: a failure leaves no output.
     write_parquet(args.train, train)
     write_parquet(args.test, test)

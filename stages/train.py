@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from churnops.io import atomic_open, read_parquet, write_json
-from churnops.metrics import split as split_metrics
-from churnops.model import check_gate, export_model, model_bytes, train
-from churnops.params import load_params
-from churnops.schema import FEATURE_NAMES, LABEL
-from churnops.stage import run_stage
+from churnops.core.io import atomic_open, read_parquet, write_json
+from churnops.core.metrics import split as split_metrics
+from churnops.core.params import load_params
+from churnops.core.schema import FEATURE_NAMES, LABEL
+from churnops.core.stage import run_stage
+from churnops.pipeline.export import export_model
+from churnops.pipeline.scorer import model_bytes
+from churnops.pipeline.train import check_gate, train
 
 
 def main(args: argparse.Namespace) -> None:

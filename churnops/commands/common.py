@@ -28,10 +28,8 @@
   130   -          interrupted (Ctrl-C)
   ====  =========  ======================================================================
 
-  A :class:`~churnops.errors.ChurnopsError` carries its category (``exit_code``: 1, or 2 for
-  :class:`~churnops.errors.ParamsError` and the other input errors, 75 for
-  :class:`~churnops.errors.RepositoryBusyError`); :func:`exit_code` turns
-  any exception into one of the codes above, and :func:`run_command` prints the one line.
+  :data:`EXIT_CODES` maps error classes to codes (the classes carry none); :func:`exit_code`
+  turns any exception into one of the codes above, and :func:`run_command` prints the one line.
 """
 
 from __future__ import annotations
@@ -42,7 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from churnops.errors import ChurnopsError, ParamsError
+from churnops.core import paths
+from churnops.core.errors import ChurnopsError, InputError, ParamsError, RepositoryBusyError, UnreachableError
 
 OK = 0
 FAILURE = 1
@@ -53,7 +52,7 @@ INTERRUPTED = 130
 SIGNALLED = 128
 """Plus the signal number: the shell's convention for a process that a signal ended."""
 
-PROJECT_MARKERS = ("dvc.yaml", "dvc.lock")
+PROJECT_MARKERS = paths.PROJECT_MARKERS
 """Files that make a directory a churnops project root: the pipeline, or (a deployed copy
 that only serves) the lock that records the model. Same as ``churnops.service.loader``'s."""
 
@@ -128,13 +127,23 @@ def field_type(model: Any, name: str) -> Callable[[str], Any]:
     return value_type(annotation, f"{model.__name__}.{name}")
 
 
+EXIT_CODES: dict[type[ChurnopsError], int] = {
+    ParamsError: USAGE,
+    InputError: USAGE,  # an unusable input file: a bad argument, not a finding (1 means drift to cron)
+    UnreachableError: USAGE,  # nothing answers at --url: a wrong URL or a service not started
+    RepositoryBusyError: BUSY,
+}
+"""Error classes whose exit code is not :data:`FAILURE`; a subclass takes its base's code."""
+
+
 def exit_code(err: BaseException) -> int:
     """The process exit code for an exception that reached the CLI edge."""
     if isinstance(err, KeyboardInterrupt):
         signum = getattr(err, "signum", None)  # rollback's Interrupted: SIGTERM, SIGHUP, SIGINT
         return SIGNALLED + signum if isinstance(signum, int) else INTERRUPTED
-    if isinstance(err, ChurnopsError):
-        return err.exit_code if err.exit_code in (USAGE, BUSY) else FAILURE
+    for cls in type(err).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
     return FAILURE
 
 

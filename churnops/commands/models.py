@@ -12,7 +12,7 @@ import json
 import sys
 
 from churnops.commands.common import add_repo_argument
-from churnops.errors import GitError, ParamsError
+from churnops.core.errors import GitError, ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the listing; the workspace's model is marked ``*`` (``"current": true``)."""
-    from churnops.git import repo_root
-    from churnops.history import format_table, model_history, to_json, workspace_model_md5
+    from churnops.versioning.git import repo_root
+    from churnops.versioning.history import format_table, model_history, to_json, workspace_model_md5
 
     # The history is Git's: --repo is the project root as everywhere, but its workspace need not
     # hold dvc.yaml (a checkout of a branch before the pipeline existed still has a history).

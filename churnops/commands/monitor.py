@@ -7,9 +7,9 @@ so the status is ``insufficient_data`` and the message says the log was not foun
 
 The thresholds come from ``--params`` or ``params.yaml`` of the project at ``--repo``
 (default ``.``); the default log (``monitor.log``) and ``--stats`` are relative to it too.
-An explicit ``--repo`` must be a project (exit 2, naming ``--repo``). Run outside any project
-without ``--params``, the built-in defaults apply and the command says so on stderr (it never
-picks them silently).
+An explicit ``--repo`` must be a project (exit 2, naming ``--repo``). Outside a project, pass
+``--params FILE``: the thresholds are a project's (``monitor.*``), and ``params.yaml`` is the
+only place their values are written (exit 2 without one).
 """
 
 from __future__ import annotations
@@ -17,16 +17,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from churnops.commands.common import add_repo_argument, field_type, project_root
-from churnops.errors import DataError, ParamsError
+from churnops.core import paths
+from churnops.core.errors import DataError, InputError, ParamsError
 
-DEFAULT_STATS = "data/prepared/train_stats.json"
+if TYPE_CHECKING:
+    from churnops.core.params import MonitorParams
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags; ``--last-n``/``--z-threshold`` are parsed with :class:`MonitorParams`' own bounds."""
-    from churnops.params import MonitorParams
+    from churnops.core.params import MonitorParams
 
     parser.add_argument(
         "--log",
@@ -34,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prediction log or glob; repeat for replicas, merged into one window by time stamp "
         "(default: monitor.log); rotated X.1, X.2... are read too",
     )
-    parser.add_argument("--stats", help=f"training statistics (default: {DEFAULT_STATS} under --repo)")
+    parser.add_argument("--stats", help=f"training statistics (default: {paths.TRAIN_STATS} under --repo)")
     parser.add_argument(
         "--last-n",
         type=field_type(MonitorParams, "last_n"),
@@ -51,18 +54,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_repo_argument(parser)
 
 
-def _monitor_params(path: str | None, repo: Path):
-    """The ``monitor`` params and where they came from (a file, or the built-in defaults).
+def _monitor_params(path: str | None, repo: Path) -> tuple[MonitorParams, str]:
+    """The ``monitor`` params and the file they came from.
 
-    A relative ``monitor.log`` from the project's ``params.yaml`` (or the defaults) is
-    relative to ``repo``; one from ``--params`` or ``--log`` is the user's, relative to cwd.
+    A relative ``monitor.log`` from the project's ``params.yaml`` is relative to ``repo``;
+    one from ``--params`` or ``--log`` is the user's, relative to cwd.
+
+    Raises:
+        ParamsError: no ``--params`` and no ``params.yaml`` at ``repo`` (exit 2).
     """
-    from churnops.params import MonitorParams, load_params
+    from churnops.core.params import load_params
 
     if path is not None:
         return load_params(path).monitor, path
-    params = repo / "params.yaml"
-    p, source = (load_params(params).monitor, str(params)) if params.is_file() else (MonitorParams(), None)
+    params = repo / paths.PARAMS
+    if not params.is_file():
+        raise ParamsError(
+            f"no {paths.PARAMS} in {repo.resolve()}: pass --params FILE (the monitor.* thresholds) "
+            "or run in the project (--repo DIR)"
+        )
+    p, source = load_params(params).monitor, str(params)
     if repo != Path("."):
         logs = [p.log] if isinstance(p.log, str) else p.log
         rebased = [str(repo / log) for log in logs]
@@ -70,11 +81,11 @@ def _monitor_params(path: str | None, repo: Path):
     return p, source
 
 
-def _override(p, args: argparse.Namespace):
+def _override(p: MonitorParams, args: argparse.Namespace) -> MonitorParams:
     """Apply the flags; their values were already parsed with the params model's own bounds."""
     from pydantic import ValidationError
 
-    from churnops.params import MonitorParams
+    from churnops.core.params import MonitorParams
 
     updates: dict[str, object] = {key: getattr(args, key) for key in ("last_n", "z_threshold")}
     updates = {key: value for key, value in updates.items() if value is not None}
@@ -89,20 +100,15 @@ def _override(p, args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run the check; see the module docstring for the exit codes."""
-    from churnops.io import write_json
-    from churnops.monitor.check import InputError, check
+    from churnops.core.io import write_json
+    from churnops.monitor.check import check
     from churnops.monitor.drift import Rules, load_stats, render_table
 
     repo = project_root(args.repo) if args.repo != Path(".") else Path(".")
     p, source = _monitor_params(args.params, repo)
     p = _override(p, args)
-    stats_path = args.stats or str(repo / DEFAULT_STATS)
-    rules = Rules(
-        z_threshold=p.z_threshold,
-        chi2_alpha=p.chi2_alpha,
-        min_samples=p.min_samples,
-        max_invalid_fraction=p.max_invalid_fraction,
-    )
+    stats_path = args.stats or str(repo / paths.TRAIN_STATS)
+    rules = Rules.from_params(p)
     try:
         stats = load_stats(stats_path)
     except DataError as err:
@@ -114,16 +120,8 @@ def run(args: argparse.Namespace) -> int:
             write_json(args.out, result.report)
         except OSError as err:
             raise ParamsError(f"--out {args.out}: cannot write: {err.strerror or err}") from None
-    if source is None:
-        print(
-            f"churnops monitor: no params.yaml in {repo.resolve()}: using the built-in defaults "
-            f"(last_n={p.last_n}, z_threshold={p.z_threshold:g}, chi2_alpha={p.chi2_alpha:g}, "
-            f"min_samples={p.min_samples}, max_invalid_fraction={p.max_invalid_fraction:g}); "
-            "pass --params FILE to use a project's",
-            file=sys.stderr,
-        )
     print(render_table(result.report))
-    print(f"params: {source or 'built-in defaults'}; log: {', '.join([p.log] if isinstance(p.log, str) else p.log)}")
+    print(f"params: {source}; log: {', '.join([p.log] if isinstance(p.log, str) else p.log)}")
     if result.report["status"] == "insufficient_data" or (result.report["status"] == "drift" and args.fail_on_drift):
         print(f"churnops monitor: {result.report['message']}", file=sys.stderr)
     return 1 if args.fail_on_drift and result.report["status"] == "drift" else 0

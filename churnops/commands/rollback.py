@@ -22,7 +22,7 @@ from churnops.commands.common import (
     project_root,
     value_type,
 )
-from churnops.errors import ParamsError
+from churnops.core.errors import DataUnavailableError, DirtyTreeError, ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     something to report, 75 another churnops command holds the repository lock,
     128+N killed by signal N (SIGINT, SIGTERM, SIGHUP: undone).
     """
-    from churnops.git import LOCK_WAIT_SECONDS
-    from churnops.rollback import DataUnavailableError, DirtyTreeError, Interrupted, rollback, status
+    from churnops.versioning.git import LOCK_WAIT_SECONDS
+    from churnops.versioning.rollback import Interrupted, rollback, status
 
     repo = project_root(args.repo)
     if args.status:

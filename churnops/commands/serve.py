@@ -16,14 +16,18 @@ import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from churnops.commands.common import OK, add_repo_argument, field_type, project_root, value_type
-from churnops.errors import ParamsError
+from churnops.core import paths
+from churnops.core.errors import ParamsError
 
 
-def _bounded(kind: type, *, ge: float | None = None, gt: float | None = None, le: float | None = None):
+def _bounded(
+    kind: type, *, ge: float | None = None, gt: float | None = None, le: float | None = None
+) -> Callable[[str], Any]:
     """A flag type bounded like a pydantic field (for the flags no settings model owns)."""
     from pydantic import Field
 
@@ -68,7 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-mode",
         choices=["background", "sync", "off"],
         default="background",
-        help="background writer thread (default), or sync/off to measure what logging costs",
+        # sync/off exist to measure what logging costs (bench/serve.py); not a user choice, so
+        # the flag is hidden from --help: a served prediction is always logged.
+        help=argparse.SUPPRESS,
     )
     parser.add_argument(
         "--max-body-bytes", type=field_type(Settings, "max_body_bytes"), default=4 * 1024 * 1024,
@@ -114,11 +120,11 @@ def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) ->
     The version is the md5 dvc.lock records; each worker verifies the file against it and
     ``/health`` says if it refused (the server then answers 503 with the reason).
     """
-    from churnops.errors import ChurnopsError
-    from churnops.lockfile import read_locked_model
+    from churnops.core.errors import ChurnopsError
+    from churnops.core.lockfile import read_locked_model
 
     try:
-        locked = read_locked_model(repo / "dvc.lock")
+        locked = read_locked_model(repo / paths.LOCK)
         model = f"{locked.md5} ({locked.path}, as dvc.lock records it)"
     except ChurnopsError as err:
         model = f"none yet: {err}; /health answers 503 until it is fixed and the server reloads"

@@ -2,7 +2,7 @@
 
 It closes the loop a person can watch: ``churnops serve``, then ``churnops simulate
 --shift tenure_months=-24``, then ``churnops monitor --log logs/predictions.jsonl`` flags
-the drift. Customers come from :func:`churnops.generate.traffic_records`, the same
+the drift. Customers come from :func:`churnops.pipeline.generate.traffic_records`, the same
 generator as the simulated log of the generate stage, so ``--shift``/``--mix`` mean what
 ``generate.traffic.shift``/``mix`` mean in params.yaml.
 
@@ -20,20 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from churnops.commands.common import FAILURE, USAGE, field_type, value_type
-from churnops.errors import ChurnopsError, ParamsError
-
-
-class ServiceError(ChurnopsError):
-    """The service answered with an error status or an unexpected body."""
-
-    exit_code = FAILURE
-
-
-class UnreachableError(ChurnopsError):
-    """No service answers at the URL (wrong URL, or not started): a usage problem."""
-
-    exit_code = USAGE
+from churnops.commands.common import field_type, value_type
+from churnops.core.errors import ParamsError, ServiceError, UnreachableError
 
 
 @dataclass
@@ -88,8 +76,8 @@ def parse_mix(values: list[str] | None) -> dict[str, dict[str, float]]:
     return out
 
 
-def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    batch: list[dict] = []
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
@@ -104,7 +92,7 @@ def _error(resp: Any) -> ServiceError:
     return ServiceError(f"{resp.request.method} {resp.request.url.path} -> HTTP {resp.status_code}: {body[:300]}")
 
 
-def send(client: Any, customers: Iterable[dict], batch: int) -> Summary:
+def send(client: Any, customers: Iterable[dict[str, Any]], batch: int) -> Summary:
     """POST ``customers`` to the service: ``/predict`` one by one when ``batch`` is 1, else
     ``/predict/batch`` in chunks of ``batch``.
 
@@ -155,7 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags; numbers are parsed and bounded by the params models (see :mod:`.common`)."""
     from pydantic import Field
 
-    from churnops.params import TrafficParams
+    from churnops.core.params import TrafficParams
     from churnops.service.schemas import MAX_BATCH
 
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
@@ -197,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
     import httpx
     from pydantic import ValidationError
 
-    from churnops.generate import traffic_records
-    from churnops.params import TrafficParams, format_validation_error
+    from churnops.core.params import TrafficParams, format_validation_error
+    from churnops.pipeline.generate import traffic_records
 
     if args.rows == 0:  # valid for generate.traffic.rows (no log), but nothing to simulate
         raise ParamsError("argument --rows: 0 customers: nothing to send")

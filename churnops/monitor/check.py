@@ -7,20 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import DataError
+from churnops.core.errors import InputError
 from churnops.monitor.drift import Rules, drift_report, headline, plot_rows
 from churnops.monitor.quality import quality_report, summarize
 from churnops.monitor.records import parse_line
 from churnops.monitor.tail import BLOCK_SIZE, LogReadError, read_window
-
-
-class InputError(DataError):
-    """An input (the log, the training statistics) exists but cannot be used.
-
-    Exit code 2: to a CLI caller this is a bad argument, not a drift finding (exit 1).
-    """
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -28,7 +19,7 @@ class CheckResult:
     """The full drift report, its headline (``metrics/drift.json``) and its plot rows per feature."""
 
     report: dict[str, Any]
-    plots: dict[str, list[dict]]
+    plots: dict[str, list[dict[str, Any]]]
 
     @property
     def headline(self) -> dict[str, Any]:
@@ -42,7 +33,7 @@ def _names(logs: str | Path | Sequence[str | Path]) -> str:
 
 def check(
     logs: str | Path | Sequence[str | Path],
-    stats: dict,
+    stats: dict[str, Any],
     rules: Rules,
     last_n: int,
     block_size: int = BLOCK_SIZE,

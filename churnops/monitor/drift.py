@@ -23,6 +23,10 @@ Each feature is judged on its own valid values, the predictions on the records t
 carry a valid probability. The status is ``drift`` when any rule flags, ``ok`` otherwise,
 and ``insufficient_data`` when the window holds fewer than ``min_samples`` lines or no
 feature has ``min_samples`` valid values (nothing is flagged then).
+
+Length: the rules, the report assembled from them, the plot rows and the terminal table
+share the per-feature result dicts. The table and plot rows are the next cut (issue 12
+left it: the typed train-stats model should land first).
 """
 
 from __future__ import annotations
@@ -32,28 +36,40 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from churnops.errors import DataError
-from churnops.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
+from churnops.core.errors import DataError
+from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
+
+if TYPE_CHECKING:
+    from churnops.core.params import MonitorParams
 
 PSI_STABLE = 0.1
 """Below this PSI a distribution is read as stable (the usual reading; >= 0.2 is shifted)."""
 PSEUDO_COUNT = 0.5
 """Added to every bin's count before PSI, so an empty bin gives a large but finite term."""
-DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """The thresholds of the drift rules (``monitor.*`` in params.yaml)."""
+    """The thresholds of the drift rules (``monitor.*`` in params.yaml; values live only there)."""
 
-    z_threshold: float = 2.0
-    chi2_alpha: float = 0.01
-    min_samples: int = 30
-    max_invalid_fraction: float = 0.05
+    z_threshold: float
+    chi2_alpha: float
+    min_samples: int
+    max_invalid_fraction: float
+
+    @classmethod
+    def from_params(cls, p: MonitorParams) -> Rules:
+        """The rules a ``monitor`` params section sets (the one place that maps them)."""
+        return cls(
+            z_threshold=p.z_threshold,
+            chi2_alpha=p.chi2_alpha,
+            min_samples=p.min_samples,
+            max_invalid_fraction=p.max_invalid_fraction,
+        )
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -78,7 +94,7 @@ def _require(cond: bool, path: str, what: str) -> None:
         raise DataError(f"{path}: not valid training statistics: {what}")
 
 
-def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
+def validate_stats(stats: Any, source: str = "train_stats.json") -> dict[str, Any]:
     """Check that ``stats`` holds what the rules need for every schema feature.
 
     Raises:
@@ -88,26 +104,13 @@ def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
     rate = stats.get("churn_rate")
     _require(isinstance(rate, int | float) and 0 <= rate <= 1, source, "churn_rate missing or not in 0..1")
     for f in NUMERIC:
-        s = (stats.get("numeric") or {}).get(f.name)
+        s: Any = (stats.get("numeric") or {}).get(f.name)
         _require(isinstance(s, dict), source, f"numeric.{f.name} missing")
         for key in ("mean", "std"):
             _require(isinstance(s.get(key), int | float) and math.isfinite(s[key]), source, f"numeric.{f.name}.{key}")
         _require(s["std"] >= 0, source, f"numeric.{f.name}.std is negative")
-        h = s.get("histogram")
+        b: Any = s.get("psi_bins")
         ok = (
-            isinstance(h, dict)
-            and isinstance(h.get("edges"), list)
-            and isinstance(h.get("counts"), list)
-            and len(h["edges"]) == len(h["counts"]) + 1
-            and len(h["counts"]) >= 1
-            and all(isinstance(c, int) and c >= 0 for c in h["counts"])
-            and sum(h["counts"]) > 0
-            and all(isinstance(e, int | float) for e in h["edges"])
-            and all(a <= b for a, b in zip(h["edges"], h["edges"][1:], strict=False))
-        )
-        _require(ok, source, f"numeric.{f.name}.histogram must hold sorted edges and one more edge than counts")
-        b = s.get("psi_bins")
-        ok = b is None or (
             isinstance(b, dict)
             and isinstance(b.get("cuts"), list)
             and isinstance(b.get("counts"), list)
@@ -118,23 +121,24 @@ def validate_stats(stats: Any, source: str = "train_stats.json") -> dict:
             and sum(b["counts"]) > 0
         )
         _require(ok, source, f"numeric.{f.name}.psi_bins must hold increasing cuts and one more count than cuts")
-    for f in CATEGORICAL:
-        s = (stats.get("categorical") or {}).get(f.name)
-        _require(isinstance(s, dict) and isinstance(s.get("counts"), dict), source, f"categorical.{f.name} missing")
+    for cf in CATEGORICAL:
+        s = (stats.get("categorical") or {}).get(cf.name)
+        _require(isinstance(s, dict) and isinstance(s.get("counts"), dict), source, f"categorical.{cf.name} missing")
         counts = s["counts"]
-        for c in f.categories:
-            _require(isinstance(counts.get(c), int) and counts[c] >= 0, source, f"categorical.{f.name}.counts.{c}")
-        _require(sum(counts[c] for c in f.categories) > 0, source, f"categorical.{f.name}.counts are all zero")
-    return stats
+        for c in cf.categories:
+            _require(isinstance(counts.get(c), int) and counts[c] >= 0, source, f"categorical.{cf.name}.counts.{c}")
+        _require(sum(counts[c] for c in cf.categories) > 0, source, f"categorical.{cf.name}.counts are all zero")
+    result: dict[str, Any] = stats
+    return result
 
 
-def load_stats(path: str | Path) -> dict:
+def load_stats(path: str | Path) -> dict[str, Any]:
     """Read and validate ``train_stats.json`` (the file prepare writes).
 
     Raises:
         DataError: missing, unreadable or incomplete file, naming the path.
     """
-    from churnops.io import read_json
+    from churnops.core.io import read_json
 
     return validate_stats(read_json(path, "training statistics"), str(path))
 
@@ -170,39 +174,11 @@ class Bins:
 
 
 def numeric_bins(feature_stats: Mapping[str, Any]) -> Bins:
-    """Training-decile bins with exact training counts.
-
-    ``prepare`` records them as ``psi_bins`` (exact deciles, counted on the training
-    data). Statistics written before that have only the histogram: then each decile is
-    snapped to the histogram edge at which the training CDF is closest to it, so that
-    the training share of every bin is still an exact count. That matters for integer
-    features: ``num_complaints`` has so many ties that its deciles repeat, and the share
-    of a bin between two tied quantiles cannot be recovered from the quantiles alone.
-    Bins without training mass are dropped.
-    """
-    exact = feature_stats.get("psi_bins")
-    if exact is not None:
-        return Bins(
-            cuts=np.asarray(exact["cuts"], dtype=np.float64), train_counts=np.asarray(exact["counts"], dtype=np.int64)
-        )
-    h = feature_stats["histogram"]
-    edges = np.asarray(h["edges"], dtype=np.float64)
-    counts = np.asarray(h["counts"], dtype=np.int64)
-    cdf = np.cumsum(counts)[:-1] / counts.sum()  # training CDF just below interior edge j+1
-    interior = edges[1:-1]
-    chosen: list[int] = []
-    for p in DECILES:
-        if interior.size == 0:
-            break
-        j = int(np.argmin(np.abs(cdf - p)))
-        # A cut with no training mass on one side would make an empty training bin.
-        if 0 < cdf[j] < 1 and (not chosen or cdf[j] > cdf[chosen[-1]]):
-            chosen.append(j)
-    cuts = interior[chosen]
-    cum = np.concatenate([[0], np.cumsum(counts)])
-    bounds = [0, *(j + 1 for j in chosen), len(counts)]
-    train_counts = np.array([cum[b] - cum[a] for a, b in itertools.pairwise(bounds)], dtype=np.int64)
-    return Bins(cuts=cuts, train_counts=train_counts)
+    """The training-decile bins ``prepare`` records as ``psi_bins``, with exact training counts."""
+    exact = feature_stats["psi_bins"]
+    return Bins(
+        cuts=np.asarray(exact["cuts"], dtype=np.float64), train_counts=np.asarray(exact["counts"], dtype=np.int64)
+    )
 
 
 # --------------------------------------------------------------------------- rules
@@ -359,13 +335,13 @@ def columns(records: Sequence[Sequence[Any]]) -> dict[str, np.ndarray]:
     return cols
 
 
-def feature_drift(cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], rules: Rules) -> dict[str, dict]:
+def feature_drift(cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], rules: Rules) -> dict[str, dict[str, Any]]:
     """Per-feature results for every schema feature in ``cols``.
 
     A feature with fewer than ``min_samples`` valid values is not judged:
     ``{"drifted": False, "rules": [], "n": n, "checked": False}``.
     """
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for f in FEATURES:
         if f.name not in cols:
             continue
@@ -477,7 +453,7 @@ def headline(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def plot_rows(
     cols: Mapping[str, np.ndarray], stats: Mapping[str, Any], report: Mapping[str, Any] | None = None
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """Per feature, the training and recent share of each bin, for DVC's bar plots.
 
     Rows are ``{"bin", "share", "source": "train" | "recent", "series", "verdict"}``,
@@ -486,7 +462,7 @@ def plot_rows(
     (drawn in red), and ``verdict`` says which rules fired (``"drift (z, psi)"``), so
     the plot says which features are alarms and which are noise.
     """
-    out: dict[str, list[dict]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     results = (report or {}).get("features") or {}
     for f in FEATURES:
         x = cols.get(f.name, np.zeros(0, dtype=np.int64))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from churnops.schema import FEATURES, CategoricalFeature
+from churnops.core.schema import FEATURES, CategoricalFeature
 
 MAX_UNSEEN_VALUES = 20
 """Unseen category values named per feature (the commonest); the rest are summed as ``...``."""

@@ -1,14 +1,14 @@
 """Classify one prediction-log line for the monitor: what it says about traffic and data quality.
 
-The log format is :mod:`churnops.predlog`'s (its one owner, which parses the structure);
-this module checks the values against :mod:`churnops.schema`. Two record kinds:
+The log format is :mod:`churnops.core.predlog`'s (its one owner, which parses the structure);
+this module checks the values against :mod:`churnops.core.schema`. Two record kinds:
 
 - a prediction: ``{"features": {...}, "churn_probability": p, "ts": ..., ...}``;
 - a rejection (``"kind": "rejected"``): a request the API refused with 422, with up to 20
   ``errors`` entries ``{"field", "item", "reason", "value"}``.
 
 Every line of the window is classified, none is skipped: a line is *valid* when it is a
-prediction whose five features all pass the schema (:mod:`churnops.schema`). Each
+prediction whose five features all pass the schema (:mod:`churnops.core.schema`). Each
 feature value is checked on its own, so one bad value does not hide the record's other
 features from the drift rules, and a missing or bad ``churn_probability`` only keeps the
 record out of the prediction rule. Per-feature reasons are stable names
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from churnops import predlog
-from churnops.schema import FEATURES, CategoricalFeature
+from churnops.core import predlog
+from churnops.core.schema import FEATURES, CategoricalFeature
 
 LINE_REASONS = (
     "binary",
@@ -42,7 +42,7 @@ LINE_REASONS = (
 allowance) come from the tail reader."""
 
 FEATURE_REASONS = ("missing", "null", "wrong_type", "out_of_range", "not_integer", "unseen_category")
-"""Why one feature value is invalid (checked against :mod:`churnops.schema`)."""
+"""Why one feature value is invalid (checked against :mod:`churnops.core.schema`)."""
 
 _MISSING = object()
 
@@ -90,7 +90,7 @@ Problem = tuple[str, str, Any]
 class Entry:
     """One classified line.
 
-    ``values`` holds the five feature values in :data:`churnops.schema.FEATURES` order,
+    ``values`` holds the five feature values in :data:`churnops.core.schema.FEATURES` order,
     ``None`` where a value is invalid (predictions only). ``reason`` is None for a valid
     line, else a reason from :data:`LINE_REASONS`. ``probability`` is the valid
     ``churn_probability`` or None. ``problems`` lists the invalid feature values;
@@ -111,7 +111,7 @@ def _probability(p: Any) -> float | None:
     return float(p)
 
 
-# The service's rejection reasons (churnops.predlog) that name a per-feature reason here.
+# The service's rejection reasons (churnops.core.predlog) that name a per-feature reason here.
 _SERVICE_REASONS = {
     predlog.UNKNOWN_CATEGORY: "unseen_category",
     predlog.OUT_OF_RANGE: "out_of_range",
@@ -131,14 +131,14 @@ def _rejection(rej: predlog.Rejection) -> Entry:
         else:
             # The service's reason first: its value may be cut short or a container's type name.
             why = _SERVICE_REASONS.get(e.reason) or check(e.value) or e.reason
-        problems.append((e.field, why, e.value))
+        problems.append((str(e.field), why, e.value))
     return Entry(
         reason="rejected", problems=tuple(problems), rejected_reasons=tuple(e.reason for e in rej.errors), ts=rej.ts
     )
 
 
 def parse_line(line: bytes) -> Entry:
-    """Classify one log line (without its newline): structure by :mod:`churnops.predlog`, values by the schema."""
+    """Classify one log line (without its newline): structure by :mod:`churnops.core.predlog`, values by the schema."""
     parsed = predlog.parse_line(line)
     if isinstance(parsed, predlog.Invalid):
         return Entry(reason=parsed.reason)

@@ -5,7 +5,7 @@ A prediction log can hold millions of lines; the monitor needs the last few hund
 fixed-size blocks, so the time and memory of :func:`read_window` depend on the window
 size, not on the size of the log nor on what its tail holds.
 
-Rotation follows the format's naming (:func:`churnops.predlog.log_files`): ``X`` is the live
+Rotation follows the format's naming (:func:`churnops.core.predlog.log_files`): ``X`` is the live
 file, ``X.1`` the most recently rotated one, ``X.2`` older, and so on. "The newest N lines"
 are the newest N across all of them. Compressed backups (``X.1.gz``) are not read. Several
 logs (one per replica) are merged by time stamp into one window.
@@ -21,14 +21,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from churnops.core.predlog import log_files as rotated_files
 from churnops.monitor.records import Entry
-from churnops.predlog import log_files as rotated_files
 
 BLOCK_SIZE = 64 * 1024
 """Bytes read per backward step: about 250 log records, so last_n=500 takes ~3 reads."""
@@ -58,7 +58,7 @@ class Line:
     file_index: int
 
 
-def _reverse_lines(fh, size: int, file_index: int, block_size: int, max_line_bytes: int) -> Iterator[Line]:
+def _reverse_lines(fh: BinaryIO, size: int, file_index: int, block_size: int, max_line_bytes: int) -> Iterator[Line]:
     """Yield the lines of the first ``size`` bytes of ``fh``, last line first."""
     pos = size
     # The bytes after the last newline seen so far, as parts in file order; they belong to a
@@ -112,7 +112,7 @@ def _reverse_lines(fh, size: int, file_index: int, block_size: int, max_line_byt
 
 def iter_lines_newest_first(
     path: str | Path, block_size: int = BLOCK_SIZE, max_line_bytes: int = MAX_LINE_BYTES
-) -> Iterator[Line]:
+) -> Generator[Line, None, None]:
     """Yield every line of the log and its backups, newest first.
 
     Each file is read only up to the size it had when opened, so lines appended while

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from churnops.errors import ServiceReloadError
+from churnops.core.errors import ServiceReloadError
 from churnops.service.settings import ADMIN_TOKEN_ENV
 
 

@@ -2,7 +2,8 @@
 
 Requests capture ``clock.time()`` (a float, cheap); the log writer formats it as
 RFC 3339 UTC off the request path
-(:func:`churnops.predlog.rfc3339`, part of the log format). Tests pass a :class:`FixedClock`.
+(:func:`churnops.core.predlog.rfc3339`, part of the log format). Tests pass their own
+(``tests.utils.doubles.FixedClock``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,3 @@ class Clock(Protocol):
 class SystemClock:
     def time(self) -> float:
         return _time.time()
-
-
-class FixedClock:
-    """A clock that says what it is told (for tests)."""
-
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def time(self) -> float:
-        return self.t

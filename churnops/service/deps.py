@@ -21,7 +21,7 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 
-from churnops.schema import FEATURE_NAMES
+from churnops.core.schema import FEATURE_NAMES
 from churnops.service.clock import Clock
 from churnops.service.errors import InvalidRequest, first_errors
 from churnops.service.loader import LoadedModel

@@ -17,16 +17,17 @@ rebuilt from a trimmed copy of the body instead (:func:`first_errors`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from churnops.schema import FEATURE_NAMES
+from churnops.core.schema import FEATURE_NAMES
 from churnops.service.predlog import log_rejection
 
 MAX_ERRORS = 20
@@ -38,9 +39,9 @@ _MAX_LOC_PART = 64  # a key can be megabytes long; the response names its start
 class InvalidRequest(Exception):
     """A request body failed validation: the first problems (dicts as pydantic gives) and how many there were."""
 
-    def __init__(self, errors: list[dict[str, Any]], count: int | None = None) -> None:
+    def __init__(self, errors: Sequence[Mapping[str, Any]], count: int | None = None) -> None:
         super().__init__(errors)
-        self.errors = errors
+        self.errors = [dict(e) for e in errors]
         self.count = len(errors) if count is None else count
 
 
@@ -68,7 +69,7 @@ def first_errors(err: ValidationError, body: bytes, batch: bool) -> InvalidReque
     """
     count = err.error_count()
     if count <= MAX_ERRORS:
-        return InvalidRequest(err.errors(include_url=False), count)
+        return InvalidRequest(list(err.errors(include_url=False)), count)
     from churnops.service.schemas import BATCH, CUSTOMER, MAX_BATCH
 
     try:
@@ -80,7 +81,7 @@ def first_errors(err: ValidationError, body: bytes, batch: bool) -> InvalidReque
             return InvalidRequest([{"loc": (), "msg": f"{count} invalid fields", "type": "too_many_errors"}], count)
     if not batch:
         trimmed = _trim(doc, _FEATURES)
-        adapter = CUSTOMER
+        adapter: TypeAdapter[Any] = CUSTOMER
     else:
         trimmed = _trim(doc, _BATCH_KEYS)
         items = trimmed.get("items") if isinstance(trimmed, dict) else None

@@ -1,7 +1,7 @@
 """The model-loading seam: from ``dvc.lock`` to a verified, immutable :class:`LoadedModel`.
 
 ``dvc.lock`` is the only authority on which model is accepted. The loader reads the md5
-it records for ``models/model.json``, and :meth:`churnops.model.Scorer.from_bytes`
+it records for ``models/model.json``, and :meth:`churnops.pipeline.scorer.Scorer.from_bytes`
 checks the file's bytes against it *before* parsing them. The model format is plain
 JSON (numbers only), so even a verified file cannot execute code. Tests replace the
 loader with anything that has a ``load()`` method.
@@ -20,14 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from churnops.errors import ChurnopsError, LockfileError, ModelIntegrityError
+from churnops.core import paths
+from churnops.core.errors import ChurnopsError, LockfileError, ModelIntegrityError
 
 if TYPE_CHECKING:
-    from churnops.model import Scorer
+    from churnops.pipeline.scorer import Scorer
 
 logger = logging.getLogger("churnops.service")
 
-PROJECT_MARKERS = ("dvc.yaml", "dvc.lock")
+PROJECT_MARKERS = paths.PROJECT_MARKERS
 """A directory holding neither is not a churnops project: nothing there can be served."""
 
 
@@ -115,15 +116,15 @@ class RepoModelLoader:
         return message
 
     def _load(self) -> LoadedModel:
-        from churnops.lockfile import read_locked_model
-        from churnops.model import Scorer, md5_bytes
+        from churnops.core.lockfile import read_locked_model
+        from churnops.pipeline.scorer import Scorer, md5_bytes
 
         if not is_project(self.repo):
             raise LockfileError(
                 "no churnops project at the served path (no dvc.yaml or dvc.lock there): "
                 "start `churnops serve --repo PATH` with PATH the project's root"
             )
-        locked = read_locked_model(self.repo / "dvc.lock")
+        locked = read_locked_model(self.repo / paths.LOCK)
         path = self.repo / locked.path
         try:
             data = path.read_bytes()
@@ -144,7 +145,7 @@ class RepoModelLoader:
             version=locked.md5,
             path=locked.path,
             params=dict(locked.params),
-            metrics=_read_metrics(self.repo / "metrics" / "evaluate.json"),
+            metrics=_read_metrics(self.repo / paths.EVALUATE_METRICS),
             git_commit=git_commit(self.repo),
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         )

@@ -123,7 +123,7 @@ class RequestContextMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
-            return message
+            return dict(message)
 
         await self.app(scope, limited_receive, send_with_id)
 

@@ -1,6 +1,6 @@
 """The prediction-log writer: one JSON line per predicted row, written off the request path.
 
-The record format, its encoding and the rotated files' names belong to :mod:`churnops.predlog`;
+The record format, its encoding and the rotated files' names belong to :mod:`churnops.core.predlog`;
 this module only gets the lines onto disk, and turns a refused request into a rejection record.
 
 Guarantees, and how they are kept:
@@ -33,6 +33,9 @@ Guarantees, and how they are kept:
 - **Shutdown flushes everything.** ``close()`` drains the queue before returning; the
   app's lifespan calls it. Lines still queued when a process is SIGKILLed are lost (the
   price of keeping disk I/O out of the request); lines already written never are.
+
+Length: one concern, the writer: queue, background thread, rotation and full-disk
+handling interlock (what rotation does while a write fails); the format is core/predlog.
 """
 
 from __future__ import annotations
@@ -49,10 +52,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
-
-from churnops import predlog
-from churnops.predlog import (
+from churnops.core import predlog
+from churnops.core.predlog import (
     BatchEntry,
     Entry,
     RejectedValue,
@@ -63,7 +64,7 @@ from churnops.predlog import (
     rotated_numbers,
     rotated_path,
 )
-from churnops.schema import BY_NAME
+from churnops.core.schema import BY_NAME
 
 __all__ = ["BackgroundLogWriter", "BatchEntry", "LogFile", "RowEntry", "SyncLogWriter", "log_rejection", "open_log"]
 
@@ -392,26 +393,6 @@ class NullLog:
         return {"mode": "off"}
 
 
-class MemoryLog:
-    """Keeps entries in a list (tests)."""
-
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-        self.closed = False
-
-    def submit(self, entry: Entry) -> None:
-        self.entries.append(entry)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def stats(self) -> dict[str, Any]:
-        return {"mode": "memory", "entries": len(self.entries)}
-
-    def records(self) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for e in self.entries for line in encode(e).splitlines()]
-
-
 def open_log(
     mode: str,
     path: str | Path,
@@ -474,7 +455,7 @@ def rejected_value(error: Mapping[str, Any]) -> RejectedValue:
 def log_rejection(request: Any, errors: Sequence[Mapping[str, Any]], n_errors: int | None = None) -> None:
     """Queue a rejection record for a request refused with 422 (the errors handler calls this).
 
-    Converts at most :data:`churnops.predlog.MAX_REJECTION_ERRORS` errors, so the cost is
+    Converts at most :data:`churnops.core.predlog.MAX_REJECTION_ERRORS` errors, so the cost is
     bounded whatever the request held. Never raises: logging must not change the answer.
     """
     try:

@@ -1,6 +1,6 @@
-"""Request and response models, derived from :mod:`churnops.schema`.
+"""Request and response models, derived from :mod:`churnops.core.schema`.
 
-:class:`Customer` is built from :data:`churnops.schema.FEATURES`, so a new feature is
+:class:`Customer` is built from :data:`churnops.core.schema.FEATURES`, so a new feature is
 a one-file change. Validation is strict where it protects the model: unknown fields are
 errors (``extra="forbid"``), strings are not numbers, booleans are not integers, an
 integer feature takes a JSON number with no fractional part (``92`` or ``92.0``, as the
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapte
 from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
-from churnops.schema import FEATURES, NumericFeature
+from churnops.core.schema import FEATURES, NumericFeature
 
 MAX_BATCH = 10_000
 """Largest accepted batch: bounded so one request cannot monopolise a worker."""
@@ -75,7 +75,7 @@ def _field_type(feature: Any) -> Any:
             Field(ge=feature.low, le=feature.high, strict=True, allow_inf_nan=False, description=description),
         ]
     return Annotated[
-        Literal[feature.categories],  # type: ignore[valid-type]
+        Literal[feature.categories],
         Field(description=f"{feature.description}: one of {', '.join(feature.categories)}"),
     ]
 
@@ -88,15 +88,18 @@ Customer: Any = TypedDict(  # type: ignore[misc]
     "Customer", {f.name: _field_type(f) for f in FEATURES}
 )
 Customer.__doc__ = "One customer: exactly the schema's features, no more, no less."
-Customer.__pydantic_config__ = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_CUSTOMER]})
+# pydantic reads the config off the class; mypy does not know the attribute.
+Customer.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
+    extra="forbid", json_schema_extra={"examples": [EXAMPLE_CUSTOMER]}
+)
 
 
 class BatchRequest(TypedDict):
     """Up to 10,000 customers, scored in one call."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's documented TypedDict config
 
-    items: Annotated[list[Customer], Field(min_length=1, max_length=MAX_BATCH)]  # type: ignore[valid-type]
+    items: Annotated[list[Customer], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 CUSTOMER = TypeAdapter(Customer)

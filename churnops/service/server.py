@@ -134,7 +134,7 @@ def make_config(
     }
     options.update(overrides)
     config = uvicorn.Config(app, **options)
-    config.head_timeout = head_timeout  # pickled with the Config into every worker process
+    config.head_timeout = head_timeout  # type: ignore[attr-defined]  # our own attribute, pickled with the Config into every worker
     return config
 
 

@@ -9,24 +9,27 @@ start-up with the variable's name in the message.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from churnops.errors import ParamsError
+from churnops.core.errors import ParamsError
 from churnops.service.predlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_QUEUE_LINES
 
 ENV_PREFIX = "CHURNOPS_"
 ADMIN_TOKEN_ENV = "CHURNOPS_ADMIN_TOKEN"
 
 
-class Settings(BaseModel):
-    """Everything a worker needs to know; immutable once built."""
+class Settings(BaseSettings):
+    """Everything a worker needs to know; immutable once built.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    pydantic-settings fills unset fields from ``CHURNOPS_<FIELD>`` (an empty value counts
+    as unset); values passed to the constructor win over the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid")
 
     repo: Path = Path(".")
     """Directory holding ``dvc.lock``, the model file and ``metrics/evaluate.json``."""
@@ -56,20 +59,14 @@ class Settings(BaseModel):
     reload_wait_seconds: Annotated[float, Field(ge=0, le=120)] = 10.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``CHURNOPS_<FIELD>`` variables (unset ones keep the defaults).
+    def from_env(cls) -> Settings:
+        """Build settings from the ``CHURNOPS_<FIELD>`` variables (unset or empty ones keep the defaults).
 
         Raises:
             ParamsError: a variable holds an invalid value (named in the message).
         """
-        environ = os.environ if environ is None else environ
-        values: dict[str, str] = {}
-        for name in cls.model_fields:
-            raw = environ.get(ENV_PREFIX + name.upper())
-            if raw is not None and raw != "":
-                values[name] = raw
         try:
-            return cls.model_validate(values)
+            return cls()
         except ValidationError as err:
             msgs = [
                 f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']} (got {e.get('input')!r})" for e in err.errors()
@@ -77,13 +74,11 @@ class Settings(BaseModel):
             raise ParamsError("; ".join(msgs)) from None
 
     def to_env(self) -> dict[str, str]:
-        """The environment variables that make :meth:`from_env` rebuild these settings."""
-        env: dict[str, str] = {}
-        for name, value in self.model_dump().items():
-            key = ENV_PREFIX + name.upper()
-            env[key] = "" if value is None else str(value)
-        return env
+        """The environment variables that make :meth:`from_env` rebuild these settings.
 
-    @property
-    def lock_path(self) -> Path:
-        return self.repo / "dvc.lock"
+        pydantic-settings reads the environment but does not write it; ``churnops serve``
+        needs the inverse to hand its flags to uvicorn's fresh worker processes.
+        """
+        return {
+            ENV_PREFIX + name.upper(): "" if value is None else str(value) for name, value in self.model_dump().items()
+        }

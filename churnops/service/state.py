@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from churnops.errors import ChurnopsError
+from churnops.core.errors import ChurnopsError
 from churnops.service.loader import LoadedModel, ModelLoader
 
 logger = logging.getLogger("churnops.service")

@@ -14,8 +14,8 @@ import pytest
 
 from churnops.cli import COMMANDS, main
 from churnops.commands import common
-from churnops.errors import ChurnopsError, GateError, ParamsError
-from churnops.params import MonitorParams, TrafficParams
+from churnops.core.errors import ChurnopsError, GateError, ParamsError
+from churnops.core.params import MonitorParams, TrafficParams
 from tests.utils.project import REPO_ROOT, env, fixture_params
 from tests.utils.project import run as run_cmd
 
@@ -349,9 +349,9 @@ def small_stats() -> dict:
     import numpy as np
     import pandas as pd
 
-    from churnops.generate import churn_probability, sample_features
-    from churnops.prepare import training_stats
-    from churnops.schema import CATEGORICAL, NUMERIC
+    from churnops.core.schema import CATEGORICAL, NUMERIC
+    from churnops.pipeline.generate import churn_probability, sample_features
+    from churnops.pipeline.prepare import training_stats
 
     rng = np.random.default_rng(7)
     cols = sample_features(rng, 20_000)
@@ -359,15 +359,15 @@ def small_stats() -> dict:
     for f in CATEGORICAL:
         frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
     frame["churn"] = (rng.random(20_000) < churn_probability(cols)).astype(np.int8)
-    return training_stats(frame, bins=20)
+    return training_stats(frame)
 
 
 def monitor_project(root: Path, stats: dict, shift: dict[str, float] | None = None) -> Path:
     """A project whose defaults (params.yaml's monitor.log, the stats) all resolve under it."""
     import json
 
-    from churnops.generate import traffic_records
-    from churnops.io import write_jsonl
+    from churnops.core.io import write_jsonl
+    from churnops.pipeline.generate import traffic_records
 
     project(root)
     (root / "data/prepared").mkdir(parents=True)
@@ -421,7 +421,7 @@ def test_models_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_rollback_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    from churnops.git import repo_lock
+    from churnops.versioning.git import repo_lock
 
     repo = git_project(tmp_path / "git")
     assert main(["rollback", "--status", "--repo", str(repo)]) == common.OK
@@ -442,8 +442,8 @@ def test_rollback_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 def test_rollback_signal_exit_code_is_128_plus_n(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    from churnops import rollback as core
-    from churnops.rollback.journal import Interrupted
+    from churnops.versioning import rollback as core
+    from churnops.versioning.rollback.journal import Interrupted
 
     def killed(*args, **kwargs):
         raise Interrupted(signal.SIGTERM)

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from churnops.evaluate import MAX_CURVE_POINTS, evaluate
+from churnops.pipeline.evaluate import MAX_CURVE_POINTS, evaluate
 
 
 def test_metrics_on_a_hand_checked_case() -> None:

@@ -1,7 +1,7 @@
 """Each stage's code deps in dvc.yaml are exactly the project files its script can run.
 
 DVC re-runs a stage only when a listed dep changes. A module the stage imports but does
-not list (``train`` calls ``churnops.prepare.split``) could change and leave a stale model
+not list (``train`` calls ``churnops.pipeline.prepare.split``) could change and leave a stale model
 that ``dvc status`` calls up to date; ``rollback`` would not restore it either.
 
 The closure is computed from the source: every ``import`` of a project module, at module
@@ -65,7 +65,7 @@ def module_file(name: str, root: Path) -> Path | None:
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
-    return None  # an attribute (``from churnops.io import read_text``), not a module
+    return None  # an attribute (``from churnops.core.io import read_text``), not a module
 
 
 def import_closure(entry: str, root: Path = REPO_ROOT) -> set[str]:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from churnops.params import load_params
+from churnops.core.params import load_params
 from tests.utils.project import REPO_ROOT, fixture_params, set_params
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnops.generate import CHUNK_ROWS, RAW_CATEGORIES, generate_chunks, traffic_records
-from churnops.prepare import validate
-from churnops.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC
+from churnops.core.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC
+from churnops.pipeline.generate import CHUNK_ROWS, RAW_CATEGORIES, generate_chunks, traffic_records
+from churnops.pipeline.prepare import validate
 from tests.utils.factories import raw_customers
 
 

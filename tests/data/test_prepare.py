@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnops.errors import DataError
-from churnops.prepare import check_rejected_fraction, decile_bins, split, training_stats, validate
-from churnops.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.core.errors import DataError
+from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.pipeline.prepare import check_rejected_fraction, decile_bins, split, training_stats, validate
 from tests.utils.factories import clean_customers
 
 GOOD = {"tenure_months": 12, "num_complaints": 1, "avg_session_minutes": 20.5, "plan": "basic", "region": "north"}
@@ -97,14 +97,14 @@ def test_split_refuses_to_leave_an_empty_part() -> None:
 
 def test_training_stats_describe_the_training_set() -> None:
     train = clean_customers(3000)
-    stats = training_stats(train, bins=10)
+    stats = training_stats(train)
     assert stats["n"] == len(train)
     assert stats["churn_rate"] == pytest.approx(train[LABEL].mean())
     tenure = stats["numeric"]["tenure_months"]
     assert tenure["mean"] == pytest.approx(train.tenure_months.mean())
     assert tenure["std"] == pytest.approx(train.tenure_months.std())
     assert tenure["quantiles"]["0.5"] == pytest.approx(train.tenure_months.median())
-    assert len(tenure["histogram"]["edges"]) == 11 and sum(tenure["histogram"]["counts"]) == len(train)
+    assert sum(tenure["psi_bins"]["counts"]) == len(train)
     plan = stats["categorical"]["plan"]
     assert list(plan["counts"]) == ["basic", "standard", "premium"]
     assert sum(plan["frequencies"].values()) == pytest.approx(1.0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from churnops.metrics import HEADLINE, MAX_TABLE_WIDTH
+from churnops.core.metrics import HEADLINE, MAX_TABLE_WIDTH
 from tests.utils.project import REPO_ROOT, clone_built, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

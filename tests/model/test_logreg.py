@@ -1,4 +1,4 @@
-"""churnops.logreg: its own exp/log are accurate, and its fit is scikit-learn's optimum."""
+"""churnops.pipeline.logreg: its own exp/log are accurate, and its fit is scikit-learn's optimum."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from churnops.logreg import NewtonLogisticRegression, exp, fit, log, sigmoid
+from churnops.pipeline.logreg import NewtonLogisticRegression, exp, fit, log, sigmoid
 
 
 def test_exp_and_log_are_within_a_few_ulp_of_the_c_library() -> None:

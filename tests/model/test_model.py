@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnops.errors import DataError, GateError, ModelIntegrityError
-from churnops.model import Scorer, check_gate, export_model, md5_bytes, model_bytes, model_input, train
-from churnops.schema import BY_NAME, LABEL
+from churnops.core.errors import DataError, GateError, ModelIntegrityError
+from churnops.core.schema import BY_NAME, LABEL
+from churnops.pipeline.export import export_model
+from churnops.pipeline.scorer import Scorer, md5_bytes, model_bytes
+from churnops.pipeline.train import check_gate, model_input, train
 from tests.utils.factories import clean_customers, train_params
 
 MODELS = ["logreg", "hgb"]
@@ -111,19 +113,6 @@ def test_model_file_is_plain_json_and_verified_before_use(trained) -> None:
         Scorer.from_bytes(b"\x80\x04\x95 pickle bytes")
     with pytest.raises(ModelIntegrityError, match="unsupported model format"):
         Scorer.from_bytes(b'{"format": "pickle"}')
-
-
-def test_missing_values_take_the_branch_the_trees_learned(data: pd.DataFrame) -> None:
-    """The schema rejects nulls, but the batch scorer still routes NaN like scikit-learn."""
-    params = train_params(model="hgb", hgb={**train_params().hgb.model_dump(), "max_iter": 15})
-    result = train(data, params)
-    scorer = Scorer(json.loads(model_bytes(export_model(result.pipeline, 0.5))))
-    x = model_input(data.head(300))
-    x.loc[::3, "tenure_months"] = np.nan
-    x.loc[::5, "avg_session_minutes"] = np.nan
-    expected = result.pipeline.predict_proba(x)[:, 1]
-    encoded = result.pipeline.named_steps["pre"].transform(x)
-    np.testing.assert_allclose(scorer.predict_proba_matrix(encoded), expected, rtol=0, atol=1e-12)
 
 
 def test_categories_outside_the_list_are_refused_naming_the_column(trained, data: pd.DataFrame) -> None:

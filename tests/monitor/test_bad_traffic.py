@@ -15,12 +15,12 @@ import numpy as np
 import orjson
 import pytest
 
-from churnops import predlog
 from churnops.cli import main
-from churnops.generate import traffic_records
+from churnops.core import predlog
 from churnops.monitor.check import check
-from churnops.monitor.drift import Rules
-from churnops.params import MonitorParams
+from churnops.pipeline.generate import traffic_records
+from tests.utils.factories import default_params, default_rules
+from tests.utils.project import fixture_params
 
 
 def write(path: Path, records: Iterable[dict]) -> Path:
@@ -64,11 +64,8 @@ def monitor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 def empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    (cwd / "params.yaml").write_text(fixture_params())
     monkeypatch.chdir(cwd)
-
-
-def test_max_invalid_fraction_default_is_documented() -> None:
-    assert MonitorParams().max_invalid_fraction == 0.05
 
 
 def test_an_unseen_category_in_30_percent_of_the_newest_lines(capsys, tmp_path, stats_file) -> None:
@@ -103,7 +100,7 @@ def test_nulls_in_40_percent_of_the_newest_lines(capsys, tmp_path, stats_file) -
 
 def test_out_of_range_values_in_20_percent_are_flagged(tmp_path, train_stats) -> None:
     log = write(tmp_path / "p.jsonl", with_feature(clean(6, 500), "num_complaints", -3, every=5))
-    report = check(log, train_stats, Rules(), 200).report
+    report = check(log, train_stats, default_rules(), 200).report
     assert report["status"] == "drift" and "invalid_lines" in report["flagged"]
     assert report["quality"]["features"]["num_complaints"] == {"out_of_range": {"lines": 40, "share": 0.2}}
 
@@ -144,7 +141,7 @@ def test_rejections_not_about_a_feature_are_counted_by_the_services_reason(tmp_p
     container = [predlog.RejectedValue("plan", None, predlog.WRONG_TYPE, {"a": 1}, "plan")]
     wrong = json.loads(predlog.encode(predlog.RejectionEntry(1_700_000_001, "s", "/predict", container, n_errors=1)))
     log = write(tmp_path / "p.jsonl", clean(11, 188) + [body] * 10 + [wrong] * 2)
-    q = check(log, train_stats, Rules(), 200).report["quality"]
+    q = check(log, train_stats, default_rules(), 200).report["quality"]
     assert q["reasons"]["rejected"] == {"lines": 12, "share": 0.06}
     assert q["rejected_reasons"] == {predlog.UNKNOWN_KEY: 10, predlog.WRONG_TYPE: 2}
     # An object sent as plan is logged as its type name: a wrong type, not an unseen category "object".
@@ -179,6 +176,6 @@ def test_two_replica_logs_are_one_window(capsys, tmp_path, stats_file) -> None:
     code, out, _ = monitor(capsys, "--log", str(tmp_path / "*" / "predictions.jsonl"), "--stats", str(stats_file),
                            "--last-n", "100")  # fmt: skip
     assert code == 1 and "lines: 100 of last_n=100; invalid: 50" in out
-    params = MonitorParams.model_validate({"log": [str(a), str(b)], "last_n": 100})
-    report = check(params.log, json.loads(stats_file.read_text()), Rules(), params.last_n).report
+    params = default_params().monitor.model_copy(update={"log": [str(a), str(b)], "last_n": 100})
+    report = check(params.log, json.loads(stats_file.read_text()), default_rules(), params.last_n).report
     assert report["quality"]["invalid_lines"] == 50

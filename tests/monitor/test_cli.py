@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from churnops.cli import main
-from churnops.generate import traffic_records
-from churnops.io import write_jsonl
-from churnops.monitor.check import InputError, check
-from churnops.monitor.drift import Rules
+from churnops.commands.common import exit_code
+from churnops.core.errors import InputError
+from churnops.core.io import write_jsonl
+from churnops.monitor.check import check
+from churnops.pipeline.generate import traffic_records
+from tests.utils.factories import default_rules
 from tests.utils.project import REPO_ROOT, fixture_params, set_params
 
 
@@ -41,9 +43,10 @@ def drifted_log(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in an empty directory: no params.yaml, so the built-in defaults apply."""
+    """Run in a directory holding only the fixture params.yaml (the thresholds' one source)."""
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    (cwd / "params.yaml").write_text(fixture_params())
     monkeypatch.chdir(cwd)
     return cwd
 
@@ -55,14 +58,15 @@ def test_ok_log_exits_0_and_prints_the_table(capsys, no_params, ok_log: Path, st
     assert "tenure_months" in out and "prediction" in out
 
 
-def test_outside_a_project_it_says_which_params_it_used(capsys, no_params, ok_log, stats_file) -> None:
-    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
-    assert code == 0
-    assert "no params.yaml in" in err and "built-in defaults" in err and "last_n=200" in err and "--params" in err
-    assert "params: built-in defaults" in out
-    (no_params / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+def test_without_a_params_file_it_asks_for_one_and_says_which_it_used(capsys, no_params, ok_log, stats_file) -> None:
     code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
     assert code == 0 and err == "" and "params: params.yaml" in out
+    (no_params / "params.yaml").rename(no_params / "mine.yaml")
+    code, out, err = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file))
+    (line,) = err.strip().splitlines()
+    assert code == 2 and "no params.yaml in" in line and "--params FILE" in line and out == ""
+    code, out, _ = monitor(capsys, "--log", str(ok_log), "--stats", str(stats_file), "--params", "mine.yaml")
+    assert code == 0 and "params: mine.yaml" in out
 
 
 def test_drift_exits_1_only_with_fail_on_drift(capsys, no_params, drifted_log: Path, stats_file: Path) -> None:
@@ -93,7 +97,7 @@ def test_missing_log_is_insufficient_data_with_a_clear_message(capsys, no_params
     )
     assert code == 0
     assert out.startswith("status: insufficient_data")
-    assert "nope.jsonl not found" in err.strip().splitlines()[-1] and len(err.strip().splitlines()) == 2
+    assert "nope.jsonl not found" in err.strip().splitlines()[-1] and len(err.strip().splitlines()) == 1
 
 
 def test_empty_log_is_insufficient_data(capsys, no_params, tmp_path, stats_file) -> None:
@@ -136,7 +140,7 @@ def test_corrupt_lines_are_counted_in_the_window(tmp_path: Path, train_stats: di
     log = write_log(tmp_path / "p.jsonl", rows=100)
     with open(log, "ab") as fh:
         fh.write(b'\x00\x01garbage\n{"features": {"plan": "gold"}}\n{"truncat')
-    report = check(log, train_stats, Rules(), 50).report
+    report = check(log, train_stats, default_rules(), 50).report
     q = report["quality"]
     assert report["lines"] == 50 and q["invalid_lines"] == 3 and report["invalid_fraction"] == 0.06
     assert {k: v["lines"] for k, v in q["reasons"].items()} == {"binary": 1, "partial": 1, "schema": 1}
@@ -150,7 +154,7 @@ def test_check_never_modifies_the_log(tmp_path: Path, train_stats: dict) -> None
     log = write_log(tmp_path / "p.jsonl", rows=300)
     digest = hashlib.sha256(log.read_bytes()).hexdigest()
     stat = log.stat()
-    check(log, train_stats, Rules(), 200)
+    check(log, train_stats, default_rules(), 200)
     assert hashlib.sha256(log.read_bytes()).hexdigest() == digest
     assert (log.stat().st_mtime_ns, log.stat().st_size) == (stat.st_mtime_ns, stat.st_size)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl"]
@@ -159,8 +163,8 @@ def test_check_never_modifies_the_log(tmp_path: Path, train_stats: dict) -> None
 def test_check_raises_input_error_for_unreadable_log(tmp_path: Path, train_stats: dict) -> None:
     (tmp_path / "d").mkdir()
     with pytest.raises(InputError) as info:
-        check(tmp_path / "d", train_stats, Rules(), 10)
-    assert info.value.exit_code == 2
+        check(tmp_path / "d", train_stats, default_rules(), 10)
+    assert exit_code(info.value) == 2
 
 
 def test_stage_reports_drift_without_failing(tmp_path: Path, stats_file: Path) -> None:
@@ -197,14 +201,13 @@ def test_dvc_yaml_monitor_stage_lists_every_monitor_param_and_the_default_log() 
     # to generate's simulated log is a dep written out: hold the copies together.
     import yaml
 
-    from churnops.params import MonitorParams
+    from churnops.core.params import MonitorParams
 
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
     stage = stages["monitor"]
     assert set(stage["params"]) == {f"monitor.{k}" for k in MonitorParams.model_fields}
-    default_log = MonitorParams().log
-    params_log = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["monitor"]["log"]
-    assert default_log == params_log and default_log in stage["deps"] and default_log in stages["generate"]["outs"]
+    default_log = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["monitor"]["log"]
+    assert default_log in stage["deps"] and default_log in stages["generate"]["outs"]
     assert f"--traffic-out {default_log}" in stages["generate"]["cmd"]
     monitor_modules = {f"churnops/monitor/{p.name}" for p in (REPO_ROOT / "churnops" / "monitor").glob("*.py")}
     assert monitor_modules <= set(stage["deps"])

@@ -9,16 +9,17 @@ docs/monitoring.md's table, so the documentation cannot drift from the measureme
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
 import numpy as np
 import pytest
 
-from churnops.errors import DataError
+from churnops.core.errors import DataError
+from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES
 from churnops.monitor.drift import (
     Bins,
-    Rules,
     categorical_drift,
     drift_report,
     feature_drift,
@@ -31,12 +32,11 @@ from churnops.monitor.drift import (
     render_table,
     validate_stats,
 )
-from churnops.prepare import decile_bins
-from churnops.schema import BY_NAME, CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES
-from tests.monitor.conftest import draw, spread
+from churnops.pipeline.prepare import decile_bins
+from tests.utils.factories import default_rules, draw, spread
 from tests.utils.project import REPO_ROOT
 
-RULES = Rules(z_threshold=2.0, chi2_alpha=0.01, min_samples=30)
+RULES = default_rules()
 Z2_NOMINAL = math.erfc(2.0 / math.sqrt(2))  # P(|Z| > 2) = 4.55 %
 NUMERIC_NOMINAL = Z2_NOMINAL + RULES.chi2_alpha  # z rule or PSI rule (union bound)
 NULL_SEEDS = 1000
@@ -80,18 +80,21 @@ def rate(results: list[dict], feature: str, rule: str | None = None) -> float:
 # --------------------------------------------------------------------------- no drift
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", NUMERIC_NAMES)
 def test_z_rule_false_alarm_rate_is_nominal_without_drift(null_results: list[dict], feature: str) -> None:
     r = rate(null_results, feature, "z")
     assert within(r, Z2_NOMINAL, NULL_SEEDS), f"{feature}: z-rule false alarms {r:.3%}, nominal {Z2_NOMINAL:.3%}"
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", CATEGORICAL_NAMES)
 def test_chi2_false_alarm_rate_is_alpha_without_drift(null_results: list[dict], feature: str) -> None:
     r = rate(null_results, feature, "chi2")
     assert within(r, RULES.chi2_alpha, NULL_SEEDS), f"{feature}: chi2 false alarms {r:.3%}"
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", NUMERIC_NAMES)
 def test_psi_rule_false_alarm_rate_is_at_most_alpha(null_results: list[dict], feature: str) -> None:
     assert at_most(rate(null_results, feature, "psi"), RULES.chi2_alpha, NULL_SEEDS), feature
@@ -99,12 +102,14 @@ def test_psi_rule_false_alarm_rate_is_at_most_alpha(null_results: list[dict], fe
     assert np.median(psis) < 0.1  # "stable" in the usual reading
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 @pytest.mark.parametrize("feature", FEATURE_NAMES)
 def test_drifted_flag_per_feature_is_nominal_without_drift(null_results: list[dict], feature: str) -> None:
     nominal = NUMERIC_NOMINAL if feature in NUMERIC_NAMES else RULES.chi2_alpha
     assert at_most(rate(null_results, feature), nominal, NULL_SEEDS)
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 def test_overall_false_alarm_rate_at_200_is_the_documented_one(null_reports: list[dict]) -> None:
     documented = documented_overall_rates()[2.0][0]
     measured = float(np.mean([r["status"] == "drift" for r in null_reports]))
@@ -117,7 +122,7 @@ def test_overall_false_alarm_rates_are_the_documented_ones(train_stats: dict, z:
     # (2.0, 200) is test_overall_false_alarm_rate_at_200_is_the_documented_one, not slow.
     documented = documented_overall_rates()[z][0 if n == 200 else 1]
     seeds = 1000
-    rules = Rules(z_threshold=z)
+    rules = dataclasses.replace(default_rules(), z_threshold=z)
     measured = float(
         np.mean([drift_report(draw(s, n), train_stats, rules, n)["status"] == "drift" for s in range(seeds)])
     )
@@ -177,6 +182,7 @@ def test_spread_times_1_5_same_mean_is_caught_at_any_window_size(train_stats: di
     assert np.mean(hits) >= power
 
 
+@pytest.mark.slow  # NULL_SEEDS (1000) windows
 def test_prediction_rule_is_conservative_without_drift(train_stats: dict) -> None:
     hits = [
         prediction_drift(draw(seed, 200)["churn_probability"], train_stats["churn_rate"], RULES)["drifted"]
@@ -294,7 +300,8 @@ def test_headline_holds_few_scalars_and_names_what_fired(train_stats: dict) -> N
     assert set(head) == {"status", "flagged", "invalid_fraction"}
     assert all(isinstance(v, str | int | float) for v in head.values())
     assert head["status"] == "drift" and head["flagged"].split() == ["tenure_months", "prediction"]
-    assert headline(drift_report(draw(5, 200), train_stats, Rules(z_threshold=5), 200))["flagged"] == "-"
+    strict = dataclasses.replace(default_rules(), z_threshold=5)
+    assert headline(drift_report(draw(5, 200), train_stats, strict, 200))["flagged"] == "-"
 
 
 def test_p_values_keep_significant_digits(train_stats: dict) -> None:
@@ -334,30 +341,27 @@ def test_plot_rows_hold_train_and_recent_shares_per_bin(train_stats: dict) -> No
 # --------------------------------------------------------------------------- pieces
 
 
-@pytest.mark.parametrize("source", ["psi_bins", "histogram fallback"])
-def test_numeric_bins_have_exact_training_shares(train_stats: dict, source: str) -> None:
+def test_numeric_bins_have_exact_training_shares(train_stats: dict) -> None:
     for feature in NUMERIC_NAMES:
-        s = dict(train_stats["numeric"][feature])
-        if source != "psi_bins":
-            del s["psi_bins"]  # statistics written before prepare recorded exact decile bins
+        s = train_stats["numeric"][feature]
         bins = numeric_bins(s)
-        assert bins.train_counts.sum() == sum(s["histogram"]["counts"])
+        assert bins.train_counts.sum() == train_stats["n"]
         assert (bins.train_counts > 0).all()
         assert 3 <= bins.train_counts.size <= 10
         assert np.all(np.diff(bins.cuts) > 0)
     tenure = numeric_bins(train_stats["numeric"]["tenure_months"])
-    if source == "psi_bins":  # a continuous-ish feature gets all ten decile bins, ~10 % each
-        assert tenure.train_counts.size == 10
-        assert np.allclose(tenure.train_counts / tenure.train_counts.sum(), 0.1, atol=0.02)
+    # A continuous-ish feature gets all ten decile bins, ~10 % each.
+    assert tenure.train_counts.size == 10
+    assert np.allclose(tenure.train_counts / tenure.train_counts.sum(), 0.1, atol=0.02)
 
 
-def test_bins_assign_like_numpy_histogram(train_stats: dict) -> None:
-    s = train_stats["numeric"]["tenure_months"]
-    x = draw(4, 1000)["tenure_months"]
-    bins = Bins(cuts=np.asarray(s["histogram"]["edges"][1:-1]), train_counts=np.asarray(s["histogram"]["counts"]))
-    inside = x <= s["histogram"]["edges"][-1]
-    expected, _ = np.histogram(x[inside], bins=s["histogram"]["edges"])
-    assert np.array_equal(np.bincount(bins.assign(x[inside]), minlength=expected.size), expected)
+def test_bins_assign_like_numpy_histogram() -> None:
+    edges = np.array([0.0, 2.5, 5.0, 7.5, 10.0])
+    x = np.random.default_rng(4).uniform(0, 9.99, size=1000)
+    x[:20] = 5.0  # a value on a cut goes right, as in np.histogram
+    bins = Bins(cuts=edges[1:-1], train_counts=np.ones(4, dtype=np.int64))
+    expected, _ = np.histogram(x, bins=edges)
+    assert np.array_equal(np.bincount(bins.assign(x), minlength=expected.size), expected)
 
 
 def test_psi_is_zero_for_identical_shares_and_finite_for_empty_bins() -> None:
@@ -379,7 +383,7 @@ def test_constant_training_feature_has_no_z_but_flags_a_change(train_stats: dict
     stats["numeric"]["num_complaints"] = {
         "mean": 0.0,
         "std": 0.0,
-        "histogram": {"edges": [0.0, 0.0], "counts": [1000]},
+        "psi_bins": {"cuts": [], "counts": [1000]},
     }
     cols = draw(1, 200)
     res = feature_drift(cols, stats, RULES)["num_complaints"]
@@ -391,7 +395,7 @@ def test_constant_training_feature_has_no_z_but_flags_a_change(train_stats: dict
     [
         (lambda s: s.pop("churn_rate"), "churn_rate"),
         (lambda s: s["numeric"].pop("tenure_months"), "numeric.tenure_months missing"),
-        (lambda s: s["numeric"]["avg_session_minutes"]["histogram"]["counts"].pop(), "avg_session_minutes.histogram"),
+        (lambda s: s["numeric"]["avg_session_minutes"]["psi_bins"]["counts"].pop(), "avg_session_minutes.psi_bins"),
         (lambda s: s["categorical"]["region"]["counts"].pop("west"), "categorical.region.counts.west"),
     ],
 )

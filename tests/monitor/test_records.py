@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from churnops import predlog
+from churnops.core import predlog
+from churnops.core.schema import FEATURE_NAMES
 from churnops.monitor.records import FEATURE_REASONS, LINE_REASONS, parse_line
-from churnops.schema import FEATURE_NAMES
 
 GOOD = {"tenure_months": 12, "num_complaints": 1, "avg_session_minutes": 20.5, "plan": "basic", "region": "east"}
 

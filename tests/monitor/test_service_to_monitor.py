@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from churnops.generate import traffic_records
 from churnops.monitor.check import check
-from churnops.monitor.drift import Rules
+from churnops.pipeline.generate import traffic_records
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient, fit, write_repo
+from tests.utils.doubles import FixedClock
+from tests.utils.factories import default_rules
 
 
 def test_a_new_plan_refused_by_the_api_is_drift_naming_it(tmp_path: Path, train_stats: dict) -> None:
@@ -28,7 +28,7 @@ def test_a_new_plan_refused_by_the_api_is_drift_naming_it(tmp_path: Path, train_
             assert client.post("/predict", json={**c, "plan": "enterprise"}).status_code == 422
     # leaving the client flushed the log: 100 predictions, then 40 rejection records
 
-    report = check(log, train_stats, Rules(), 140).report
+    report = check(log, train_stats, default_rules(), 140).report
     q = report["quality"]
     assert report["status"] == "drift" and report["flagged"][0] == "invalid_lines"
     assert q["reasons"] == {"rejected": {"lines": 40, "share": 0.2857}}

@@ -10,8 +10,9 @@ import pytest
 
 from churnops.cli import main
 from churnops.commands import simulate as sim
-from churnops.errors import ParamsError
-from churnops.generate import traffic_records
+from churnops.commands.common import exit_code
+from churnops.core.errors import ParamsError, ServiceError, UnreachableError
+from churnops.pipeline.generate import traffic_records
 
 
 class StubService:
@@ -79,13 +80,13 @@ def test_shift_and_mix_change_what_is_sent() -> None:
 
 
 def test_service_error_is_one_line_with_status() -> None:
-    with pytest.raises(sim.ServiceError, match=r"POST /predict/batch -> HTTP 422: .*bad") as info:
+    with pytest.raises(ServiceError, match=r"POST /predict/batch -> HTTP 422: .*bad") as info:
         sim.send(client(StubService(status=422)), customers(3), batch=10)
-    assert info.value.exit_code == 1
+    assert exit_code(info.value) == 1
 
 
 def test_unexpected_body_is_a_service_error() -> None:
-    with pytest.raises(sim.ServiceError, match="unexpected response"):
+    with pytest.raises(ServiceError, match="unexpected response"):
         sim.send(client(StubService(body=b'{"predictions": []}')), customers(3), batch=10)
 
 
@@ -94,9 +95,9 @@ def test_unreachable_service_exits_2() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     c = httpx.Client(base_url="http://127.0.0.1:9", transport=httpx.MockTransport(refuse))
-    with pytest.raises(sim.UnreachableError, match=r"cannot reach the service at http://127\.0\.0\.1:9") as info:
+    with pytest.raises(UnreachableError, match=r"cannot reach the service at http://127\.0\.0\.1:9") as info:
         sim.send(c, customers(3), batch=10)
-    assert info.value.exit_code == 2
+    assert exit_code(info.value) == 2
 
 
 def test_parse_shift_and_mix() -> None:

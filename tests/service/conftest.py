@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
-from churnops.generate import churn_probability, sample_features
-from churnops.model import TrainResult, export_model, md5_bytes, model_bytes, train
-from churnops.params import TrainParams
-from churnops.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.core.params import TrainParams
+from churnops.pipeline.export import export_model
+from churnops.pipeline.scorer import md5_bytes, model_bytes
+from churnops.pipeline.train import TrainResult, train
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings
+from tests.utils.doubles import FixedClock
+from tests.utils.factories import labelled_customers, train_params
 
 with warnings.catch_warnings():
     # Starlette 1.x deprecates its httpx-based TestClient in favour of httpx2, which is not
@@ -33,33 +32,6 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TOKEN = "s3cret-token"
-
-
-def customers(n: int, seed: int) -> pd.DataFrame:
-    """``n`` generated customers with labels, in the prepared data's dtypes."""
-    rng = np.random.default_rng(seed)
-    cols = sample_features(rng, n)
-    frame = pd.DataFrame({f.name: cols[f.name] for f in NUMERIC})
-    for f in CATEGORICAL:
-        frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
-    frame[LABEL] = (rng.random(n) < churn_probability(cols)).astype(np.int8)
-    return frame
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as the JSON a client sends."""
-    out = []
-    for row in frame.itertuples(index=False):
-        out.append(
-            {
-                "tenure_months": int(row.tenure_months),
-                "num_complaints": int(row.num_complaints),
-                "avg_session_minutes": float(row.avg_session_minutes),
-                "plan": str(row.plan),
-                "region": str(row.region),
-            }
-        )
-    return out
 
 
 @dataclass(frozen=True)
@@ -71,8 +43,8 @@ class Trained:
 
 
 def fit(params: dict[str, Any], n: int = 3000, seed: int = 0) -> Trained:
-    p = TrainParams.model_validate(params)
-    result = train(customers(n, seed), p)
+    p = train_params(**params)
+    result = train(labelled_customers(n, seed), p)
     data = model_bytes(export_model(result.pipeline, p.threshold))
     return Trained(p, result, data, md5_bytes(data))
 

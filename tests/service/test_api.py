@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from churnops.schema import FEATURES
+from churnops.core.schema import FEATURES
 from churnops.service.middleware import request_id_from
 from tests.service.conftest import TestClient
 
@@ -41,7 +41,7 @@ def test_health_reports_the_served_model(client: TestClient, logreg_model) -> No
 
 
 def test_predict_returns_probability_decision_and_version(client: TestClient, logreg_model) -> None:
-    from churnops.model import Scorer
+    from churnops.pipeline.scorer import Scorer
 
     r = client.post("/predict", json=GOOD)
     assert r.status_code == 200

@@ -7,9 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from churnops import predlog
-from churnops.generate import traffic_records
-from churnops.predlog import (
+from churnops.core import predlog
+from churnops.core.predlog import (
     BatchEntry,
     Invalid,
     Prediction,
@@ -22,6 +21,7 @@ from churnops.predlog import (
     parse_line,
     rotated_path,
 )
+from churnops.pipeline.generate import traffic_records
 
 FEATURES = {"tenure_months": 3, "num_complaints": 0, "avg_session_minutes": 10.8, "plan": "basic", "region": "west"}
 

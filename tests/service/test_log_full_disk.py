@@ -10,14 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from churnops.predlog import RowEntry, encode
+from churnops.core.predlog import RowEntry, encode
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.predlog import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient
 from tests.service.logread import read_log
 from tests.service.test_api import GOOD
+from tests.utils.doubles import FixedClock
 
 FEATURES = dict(GOOD)
 

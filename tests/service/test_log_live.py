@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from churnops.generate import traffic_records
+from churnops.core.schema import FEATURES
 from churnops.monitor.records import parse_line as monitor_parse
 from churnops.monitor.tail import read_window
-from churnops.schema import FEATURES
+from churnops.pipeline.generate import traffic_records
 from tests.service.conftest import Trained, write_repo
 from tests.service.logread import read_log
 from tests.utils.server import running_server

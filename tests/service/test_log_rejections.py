@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from churnops import predlog
-from churnops.predlog import RejectedValue
+from churnops.core import predlog
+from churnops.core.predlog import RejectedValue
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient
 from tests.service.logread import read_log
 from tests.service.test_api import GOOD
+from tests.utils.doubles import FixedClock
 
 
 def run_requests(settings: Settings, requests: list[tuple[str, bytes]]) -> list[int]:

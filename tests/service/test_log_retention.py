@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from churnops.commands import serve
-from churnops.predlog import BatchEntry, log_files
+from churnops.core.predlog import BatchEntry, log_files
 from churnops.service.predlog import BackgroundLogWriter, LogFile, SyncLogWriter
 from churnops.service.settings import Settings
 from tests.service.logread import read_log

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from churnops.predlog import RowEntry, encode
+from churnops.core.predlog import RowEntry, encode
 from churnops.service.predlog import LogFile
 from tests.service.logread import read_log
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from churnops.errors import LockfileError
+from churnops.core.errors import LockfileError
 from churnops.service.app import create_app
 from churnops.service.loader import LoadedModel, RepoModelLoader
 from churnops.service.settings import Settings
@@ -161,7 +161,7 @@ def test_reload_is_disabled_without_a_configured_token(settings: Settings) -> No
 
 def test_in_flight_requests_keep_the_model_they_started_with(logreg_model: Trained, logreg_model_b: Trained) -> None:
     """A reload only rebinds ``state.current``; a reference taken before stays intact."""
-    from churnops.model import Scorer
+    from churnops.pipeline.scorer import Scorer
 
     class Loader:
         def __init__(self) -> None:

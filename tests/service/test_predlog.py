@@ -12,14 +12,14 @@ from pathlib import Path
 
 import orjson
 
-from churnops.predlog import RowEntry, encode, log_files, rfc3339
+from churnops.core.predlog import RowEntry, encode, log_files, rfc3339
 from churnops.service.app import create_app
-from churnops.service.clock import FixedClock
 from churnops.service.predlog import BackgroundLogWriter, LogFile, SyncLogWriter
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient, Trained
 from tests.service.logread import read_log
 from tests.service.test_api import GOOD
+from tests.utils.doubles import FixedClock
 
 FEATURES = dict(GOOD)
 
@@ -187,7 +187,7 @@ def test_a_partial_line_is_skipped_and_never_glued_to_the_next(tmp_path: Path) -
 
 _KILLED_WRITER = """
 import sys
-from churnops.predlog import RowEntry, encode
+from churnops.core.predlog import RowEntry, encode
 from churnops.service.predlog import LogFile
 sink = LogFile(sys.argv[1])
 big = {"tenure_months": 1, "num_complaints": 1, "avg_session_minutes": 1.0, "plan": "basic", "region": "north"}

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from churnops.cli import main as cli_main
-from churnops.errors import ParamsError
+from churnops.core.errors import ParamsError
 from churnops.service.server import nodelay_socket
 from churnops.service.settings import Settings
 from tests.service.conftest import TOKEN, Trained, write_repo
@@ -168,12 +168,18 @@ def test_serve_reports_a_taken_port(
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
-def test_settings_from_env_names_the_bad_variable() -> None:
+def test_settings_from_env_names_the_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHURNOPS_MAX_LOG_BYTES", "lots")
     with pytest.raises(ParamsError, match="CHURNOPS_MAX_LOG_BYTES"):
-        Settings.from_env({"CHURNOPS_MAX_LOG_BYTES": "lots"})
-    s = Settings.from_env({"CHURNOPS_LOG_MODE": "sync", "CHURNOPS_ADMIN_TOKEN": ""})
-    assert s.log_mode == "sync" and s.admin_token is None
-    assert Settings.from_env(s.to_env()) == s
+        Settings.from_env()
+    monkeypatch.delenv("CHURNOPS_MAX_LOG_BYTES")
+    monkeypatch.setenv("CHURNOPS_WORKERS", "3")
+    monkeypatch.setenv("CHURNOPS_ADMIN_TOKEN", "")  # empty counts as unset
+    s = Settings.from_env()
+    assert s.workers == 3 and s.admin_token is None
+    for key, value in Settings(repo=Path("r"), admin_token="t", max_log_bytes=7).to_env().items():
+        monkeypatch.setenv(key, value)
+    assert Settings.from_env() == Settings(repo=Path("r"), admin_token="t", max_log_bytes=7)
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 The copy is taken from the working tree (tracked and untracked, not ignored files), so
 the tests exercise the code as it is, committed or not. Its ``params.yaml`` is never the
 workspace's, which the user edits: it is ``tests/utils/params.yaml`` (the shipped file, at
-the defaults of ``churnops/params.py``, comments and all) with small row counts, so a
+the defaults of ``churnops/core/params.py``, comments and all) with small row counts, so a
 whole ``dvc repro`` takes seconds and a test's outcome does not depend on the user's knobs.
 """
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from churnops.errors import GitError
-from churnops.history import model_history
+from churnops.core.errors import GitError
+from churnops.versioning.history import model_history
 from tests.utils.project import run
 
 pytestmark = pytest.mark.e2e  # runs git (fast: no DVC)

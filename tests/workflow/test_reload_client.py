@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from churnops.errors import ServiceReloadError
+from churnops.core.errors import ServiceReloadError
 from churnops.service.client import check_target, reload_service
 
 URL = "http://127.0.0.1:8000"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from churnops.history import file_md5
-from churnops.model import Scorer
+from churnops.pipeline.scorer import Scorer
+from churnops.versioning.history import file_md5
 from tests.utils.project import lock_md5, run, set_params
 from tests.utils.server import health_version, running_server
 from tests.workflow.conftest import History, churnops

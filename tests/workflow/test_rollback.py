@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churnops.history import file_md5
-from churnops.lockfile import read_locked_model
+from churnops.core.lockfile import read_locked_model
+from churnops.versioning.history import file_md5
 from tests.utils.project import lock_md5, run
 from tests.workflow.conftest import STAGE_EDIT, STAGE_EDIT_LINE, History, churnops, empty_cache, snapshot
 

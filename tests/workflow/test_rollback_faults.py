@@ -1,6 +1,6 @@
 """Rollback under fault injection: SIGKILL, SIGTERM, SIGHUP, SIGINT at named instants, and races.
 
-Each kill goes through ``$CHURNOPS_FAULT`` (see :mod:`churnops.rollback.faults`): the
+Each kill goes through ``$CHURNOPS_FAULT`` (see :mod:`churnops.versioning.rollback.faults`): the
 rollback signals its own process group, children included, when it reaches the named
 point, or after a delay from it (``dvc-checkout:kill@0.3`` lands inside the ``dvc
 checkout`` subprocess). A few more kills come from outside at seeded random delays.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from churnops.history import file_md5
+from churnops.versioning.history import file_md5
 from tests.utils.project import env, lock_md5, run
 from tests.workflow.conftest import History, snapshot
 

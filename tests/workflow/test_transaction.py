@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from churnops.errors import RollbackError
-from churnops.git import lock_holder, repo_lock
-from churnops.rollback import Transaction
-from churnops.rollback.journal import Journal, recover
+from churnops.core.errors import RollbackError
+from churnops.versioning.git import lock_holder, repo_lock
+from churnops.versioning.rollback import Transaction
+from churnops.versioning.rollback.journal import Journal, recover
 from tests.utils.project import run
 from tests.workflow.conftest import snapshot
 

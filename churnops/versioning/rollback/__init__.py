@@ -10,15 +10,15 @@ One concern per module:
 - :mod:`.core`     the orchestration: lock, recover, plan, fetch, apply, commit;
 - :mod:`.faults`   named fault points for the kill tests (``$CHURNOPS_FAULT``).
 
-The Git plumbing (and the repository lock) is :mod:`churnops.git`; the reload client is
+The Git plumbing (and the repository lock) is :mod:`churnops.versioning.git`; the reload client is
 :mod:`churnops.service.client`.
 """
 
 from __future__ import annotations
 
-from churnops.rollback.core import DataUnavailableError, RollbackResult, rollback, status
-from churnops.rollback.journal import Interrupted, Transaction
-from churnops.rollback.plan import DirtyTreeError
+from churnops.core.errors import DataUnavailableError, DirtyTreeError
+from churnops.versioning.rollback.core import RollbackResult, rollback, status
+from churnops.versioning.rollback.journal import Interrupted, Transaction
 
 __all__ = [
     "DataUnavailableError",

@@ -8,12 +8,13 @@ monitor compares recent traffic with). All are vectorised: 5M rows take seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churnops.errors import DataError
-from churnops.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC
+from churnops.core.errors import DataError
+from churnops.core.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC, NumericFeature
 
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 QUANTILES = (0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99)
@@ -40,7 +41,9 @@ class Validated:
         return len(self.quarantine) / self.rows_in if self.rows_in else 0.0
 
 
-def _numeric_checks(col: pd.Series, feature) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+def _numeric_checks(
+    col: pd.Series, feature: NumericFeature | _LabelRule
+) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     """Return the column as float64 and the (problem, mask) pairs, most basic first."""
     if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
         values = pd.to_numeric(col.astype("string"), errors="coerce").to_numpy(np.float64, na_value=np.nan)
@@ -74,12 +77,14 @@ def _category_codes(col: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
             [index.get(c, _UNKNOWN) if isinstance(c, str) else _UNKNOWN for c in col.cat.categories] + [_MISSING],
             dtype=np.int8,
         )
-        return lookup[col.cat.codes.to_numpy()]  # code -1 (null) picks the trailing _MISSING
+        result: np.ndarray = lookup[col.cat.codes.to_numpy()]  # code -1 (null) picks the trailing _MISSING
+        return result
     text = col.astype("string")
     codes = pd.Index(list(categories)).get_indexer(text).astype(np.int8)
     codes[codes < 0] = _UNKNOWN
     codes[text.isna().to_numpy()] = _MISSING
-    return codes
+    result = np.asarray(codes, dtype=np.int8)
+    return result
 
 
 def validate(raw: pd.DataFrame, source: str = "data") -> Validated:
@@ -114,12 +119,12 @@ def validate(raw: pd.DataFrame, source: str = "data") -> Validated:
         for problem, mask in checks:
             record(f"{f.name}: {problem}", mask)
         clean_cols[f.name] = values
-    for f in CATEGORICAL:
-        codes = _category_codes(raw[f.name], f.categories)
+    for cf in CATEGORICAL:
+        codes = _category_codes(raw[cf.name], cf.categories)
         is_missing = codes == _MISSING
-        record(f"{f.name}: missing", is_missing)
-        record(f"{f.name}: unknown category", codes == _UNKNOWN)
-        clean_cols[f.name] = codes
+        record(f"{cf.name}: missing", is_missing)
+        record(f"{cf.name}: unknown category", codes == _UNKNOWN)
+        clean_cols[cf.name] = codes
     label_values, label_checks = _numeric_checks(raw[LABEL], _LABEL_RULE)
     for problem, mask in label_checks:
         record(f"{LABEL}: {problem}", mask)
@@ -157,7 +162,7 @@ _LABEL_RULE = _LabelRule()
 def report(v: Validated, train_rows: int, test_rows: int) -> dict[str, object]:
     """Prepare's figures: row counts, the rejected fraction and the rejected rows per reason.
 
-    :func:`churnops.metrics.split` then keeps the headline for ``metrics/prepare.json``.
+    :func:`churnops.core.metrics.split` then keeps the headline for ``metrics/prepare.json``.
     """
     return {
         "rows_in": v.rows_in,
@@ -212,7 +217,7 @@ def _clean_float(x: float) -> float:
     return float(x) if np.isfinite(x) else 0.0
 
 
-def decile_bins(x: np.ndarray) -> dict[str, list]:
+def decile_bins(x: np.ndarray) -> dict[str, list[Any]]:
     """Training-decile bins for PSI, with the exact training count of every bin.
 
     Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]`` (outer bins open-ended). Cuts are deciles
@@ -234,32 +239,35 @@ def decile_bins(x: np.ndarray) -> dict[str, list]:
     return {"cuts": exact, "counts": [int(c) for c in counts]}
 
 
-def training_stats(train: pd.DataFrame, bins: int) -> dict:
+def training_stats(train: pd.DataFrame) -> dict[str, Any]:
     """Describe the training set for the drift monitor.
 
     Returns:
         ``{"n": rows, "churn_rate": float, "numeric": {name: {mean, std, min, max,
-        quantiles: {q: value}, histogram: {edges, counts}}}, "categorical": {name:
+        quantiles: {q: value}, psi_bins}}, "categorical": {name:
         {counts, frequencies}}}``; ``std`` is the sample standard deviation (ddof=1).
-        Each numeric feature also has ``psi_bins`` (see :func:`decile_bins`).
+        ``psi_bins`` are the drift monitor's bins (see :func:`decile_bins`).
     """
-    stats: dict = {"n": len(train), "churn_rate": float(train[LABEL].mean()), "numeric": {}, "categorical": {}}
+    stats: dict[str, Any] = {
+        "n": len(train),
+        "churn_rate": float(train[LABEL].mean()),
+        "numeric": {},
+        "categorical": {},
+    }
     for f in NUMERIC:
         x = train[f.name].to_numpy(np.float64)
-        counts, edges = np.histogram(x, bins=bins)
         stats["numeric"][f.name] = {
             "mean": _clean_float(x.mean()),
             "std": _clean_float(x.std(ddof=1)) if len(x) > 1 else 0.0,
             "min": float(x.min()),
             "max": float(x.max()),
             "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)},
-            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
             "psi_bins": decile_bins(train[f.name].to_numpy()),
         }
-    for f in CATEGORICAL:
-        counts = train[f.name].value_counts(sort=False).reindex(list(f.categories), fill_value=0)
+    for cf in CATEGORICAL:
+        counts = train[cf.name].value_counts(sort=False).reindex(list(cf.categories), fill_value=0)
         total = int(counts.sum())
-        stats["categorical"][f.name] = {
+        stats["categorical"][cf.name] = {
             "counts": {c: int(v) for c, v in counts.items()},
             "frequencies": {c: (int(v) / total if total else 0.0) for c, v in counts.items()},
         }

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from churnops.errors import GitError, RepositoryBusyError
+from churnops.core.errors import GitError, RepositoryBusyError
 
 LOCK_FILE = "churnops.lock"
 LOCK_WAIT_SECONDS = 3.0

@@ -13,9 +13,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from churnops.errors import ChurnopsError, DataError
+from churnops.core.errors import ChurnopsError, DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextmanager
@@ -91,7 +94,7 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
         raise DataError(f"{path}: cannot read {what}: {err}") from None
 
 
-def read_parquet(path: str | Path, columns: Iterable[str] | None = None):  # -> pd.DataFrame
+def read_parquet(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Read a parquet file into pandas.
 
     Raises:
@@ -122,7 +125,7 @@ def read_parquet(path: str | Path, columns: Iterable[str] | None = None):  # -> 
     return frame
 
 
-def write_parquet(target: str | Path, frame) -> None:  # frame: pd.DataFrame
+def write_parquet(target: str | Path, frame: pd.DataFrame) -> None:
     """Atomically write a DataFrame as zstd-compressed parquet without the pandas index."""
     import pyarrow as pa
     import pyarrow.parquet as pq

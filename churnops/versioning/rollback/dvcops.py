@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from churnops.errors import RemoteError, RollbackError
-from churnops.git import held_fds
-from churnops.rollback.faults import fault
+from churnops.core.errors import RemoteError, RollbackError
+from churnops.versioning.git import held_fds
+from churnops.versioning.rollback.faults import fault
 
 
 def dvc(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m dvc ARGS`` with this interpreter (so the venv's DVC, whatever PATH says).
 
-    The child inherits the repository lock (see :mod:`churnops.git`): if this process is
+    The child inherits the repository lock (see :mod:`churnops.versioning.git`): if this process is
     killed, the lock stays held until the child has exited too.
     """
     e = dict(os.environ)
@@ -83,7 +83,7 @@ def changed_outs(status: Mapping[str, Any]) -> dict[str, str]:
 
 def summarize_status(status: Mapping[str, Any]) -> str:
     """``dvc status --json`` as one line: ``stage: kind path (state); ...``."""
-    parts = []
+    parts: list[str] = []
     for stage, items in status.items():
         for item in items if isinstance(items, list) else [items]:
             if isinstance(item, dict):

@@ -1,6 +1,6 @@
 """The rollback itself: lock, recover, plan, make the data available, apply, commit.
 
-1. Take the repository lock (:func:`churnops.git.repo_lock`): one writer at a time.
+1. Take the repository lock (:func:`churnops.versioning.git.repo_lock`): one writer at a time.
 2. Recover an interrupted earlier run, if its journal is there (:func:`.journal.recover`).
 3. Plan from Git objects only (:mod:`.plan`); refuse a dirty tree.
 4. Make sure the cache holds every object REV needs, from the remote or by rebuilding
@@ -19,23 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import ChurnopsError, ModelIntegrityError, RemoteError, RollbackError, ServiceReloadError
-from churnops.git import LOCK_WAIT_SECONDS, git, lock_holder, repo_lock, repo_root
-from churnops.history import file_md5
-from churnops.lockfile import MODEL_PATH
-from churnops.rollback import dvcops
-from churnops.rollback.faults import fault
-from churnops.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
-from churnops.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths, plan_rollback, refuse_dirty
-from churnops.rollback.rebuild import rebuild
-
-
-class DataUnavailableError(RollbackError):
-    """REV's outputs are in neither the cache nor the remote; ``rebuildable`` if no rebuild was tried."""
-
-    def __init__(self, message: str, rebuildable: bool) -> None:
-        super().__init__(message)
-        self.rebuildable = rebuildable
+from churnops.core import paths
+from churnops.core.errors import (
+    ChurnopsError,
+    DataUnavailableError,
+    ModelIntegrityError,
+    RemoteError,
+    RollbackError,
+    ServiceReloadError,
+)
+from churnops.versioning.git import LOCK_WAIT_SECONDS, git, lock_holder, repo_lock, repo_root
+from churnops.versioning.history import file_md5
+from churnops.versioning.rollback import dvcops
+from churnops.versioning.rollback.faults import fault
+from churnops.versioning.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
+from churnops.versioning.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths, plan_rollback, refuse_dirty
+from churnops.versioning.rollback.rebuild import rebuild
 
 
 def _stderr(message: str) -> None:
@@ -99,7 +98,7 @@ def _ensure_objects(root: Path, plan: Plan, rebuild_missing: bool, result: Rollb
             else "not in the DVC cache, and no default DVC remote is configured"
         )
         by_path = {md5: path for path, md5 in plan.cached_outs.items()}
-        missing.sort(key=lambda m: (by_path.get(m) != MODEL_PATH, by_path.get(m, "")))  # the model first
+        missing.sort(key=lambda m: (by_path.get(m) != paths.MODEL, by_path.get(m, "")))  # the model first
         names = ", ".join(f"{by_path.get(m, '?')} ({m[:12]})" for m in missing[:6])
         if len(missing) > 6:
             names += f" and {len(missing) - 6} more"
@@ -124,10 +123,11 @@ def _apply(
         fault("git-restored")
         if targets:
             dvcops.checkout(root, targets)
-        got = file_md5(root / MODEL_PATH)
+        got = file_md5(root / paths.MODEL)
         if got != plan.model.md5:
             raise ModelIntegrityError(
-                f"{MODEL_PATH} has md5 {got} after checkout, but {plan.rev} records {plan.model.md5} (corrupted cache?)"
+                f"{paths.MODEL} has md5 {got} after checkout, but {plan.rev} records {plan.model.md5}"
+                " (corrupted cache?)"
             )
         after = dvcops.dvc_status(root)
         fault("status-after")
@@ -135,7 +135,7 @@ def _apply(
             summary = dvcops.summarize_status(after)
             raise RollbackError(f"`dvc status` is not clean after restoring {plan.rev}: {summary}")
         if after:
-            log(f"warning: `dvc status` is not clean (--force kept local changes): {dvcops.summarize_status(after)}")
+            log(f"warning: `dvc status` is not clean (forced: local changes kept): {dvcops.summarize_status(after)}")
         changed = git(["diff", "--cached", "--name-only", "-z", "HEAD", "--", *plan.git_files], root).decode()
         # dvc checkout adds .gitignore entries for outputs the current tree did not have.
         ignores = [g for g in gitignores if git(["status", "--porcelain=v1", "--", g], root).strip()]
@@ -148,7 +148,7 @@ def _apply(
             result.noop = True
         elif commit:
             message = f"rollback: model {plan.model.md5} from {plan.rev}"
-            body = f"Restored {MODEL_PATH} with the params, dvc.lock and metrics of commit {plan.sha}."
+            body = f"Restored {paths.MODEL} with the params, dvc.lock and metrics of commit {plan.sha}."
             git(["commit", "--quiet", "-m", message, "-m", body, "--", *result.restored], root)
             fault("committed")
             result.commit = git(["rev-parse", "HEAD"], root).decode().strip()
@@ -205,7 +205,7 @@ def rollback(
         except RollbackError as err:
             if not force:
                 raise
-            log(f"warning: {err} (continuing: --force)")
+            log(f"warning: {err} (continuing: forced)")
             before = {}
         if not force:
             refuse_dirty(dirty_paths(root, plan, dvcops.changed_outs(before)))

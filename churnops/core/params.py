@@ -3,6 +3,11 @@
 The file is parsed into frozen pydantic models. Unknown keys, wrong types and
 out-of-range values are rejected before any work starts, and the message names the
 dotted key (``train.gate_f1``), so a stage can fail in one readable line.
+
+``params.yaml`` is the one source of values: the models hold types and bounds, no
+defaults. DVC needs every key a stage lists in the file anyway, so defaults in the models
+could only be a second copy that drifts; and a missing or renamed key is an error naming
+it, never a silent default.
 """
 
 from __future__ import annotations
@@ -13,11 +18,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from churnops.errors import ParamsError
-from churnops.io import read_text
-from churnops.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
-
-DEFAULT_PATH = Path("params.yaml")
+from churnops.core import paths
+from churnops.core.errors import ParamsError
+from churnops.core.io import read_text
+from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
 
 Fraction01 = Annotated[float, Field(gt=0, lt=1)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -32,11 +36,11 @@ class _Section(BaseModel):
 class TrafficParams(_Section):
     """The simulated prediction log that generate writes for the monitor stage."""
 
-    rows: Annotated[int, Field(ge=0, le=10_000_000)] = 2000
-    seed: Seed = 7
-    shift: dict[str, float] = Field(default_factory=dict)
+    rows: Annotated[int, Field(ge=0, le=10_000_000)]
+    seed: Seed
+    shift: dict[str, float]
     """Additive shift per numeric feature, in the feature's own units."""
-    mix: dict[str, dict[str, Annotated[float, Field(ge=0)]]] = Field(default_factory=dict)
+    mix: dict[str, dict[str, Annotated[float, Field(ge=0)]]]
     """Replacement category weights per categorical feature (renormalised)."""
 
     @field_validator("shift")
@@ -63,52 +67,51 @@ class TrafficParams(_Section):
 
 
 class GenerateParams(_Section):
-    seed: Seed = 42
-    rows: Annotated[int, Field(gt=0, le=100_000_000)] = 200_000
-    dirty_fraction: Annotated[float, Field(ge=0, le=0.5)] = 0.01
-    traffic: TrafficParams = TrafficParams()
+    seed: Seed
+    rows: Annotated[int, Field(gt=0, le=100_000_000)]
+    dirty_fraction: Annotated[float, Field(ge=0, le=0.5)]
+    traffic: TrafficParams
 
 
 class PrepareParams(_Section):
-    seed: Seed = 42
-    test_fraction: Fraction01 = 0.2
-    max_rejected_fraction: Probability = 0.05
-    histogram_bins: Annotated[int, Field(ge=2, le=1000)] = 20
+    seed: Seed
+    test_fraction: Fraction01
+    max_rejected_fraction: Probability
 
 
 class LogregParams(_Section):
-    C: Annotated[float, Field(gt=0)] = 1.0
-    max_iter: Annotated[int, Field(ge=1, le=100_000)] = 200
+    C: Annotated[float, Field(gt=0)]
+    max_iter: Annotated[int, Field(ge=1, le=100_000)]
 
 
 class HgbParams(_Section):
-    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
-    max_iter: Annotated[int, Field(ge=1, le=10_000)] = 100
-    max_leaf_nodes: Annotated[int, Field(ge=2, le=1024)] = 31
-    max_depth: Annotated[int, Field(ge=1, le=64)] | None = None
-    min_samples_leaf: Annotated[int, Field(ge=1)] = 20
-    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    max_iter: Annotated[int, Field(ge=1, le=10_000)]
+    max_leaf_nodes: Annotated[int, Field(ge=2, le=1024)]
+    max_depth: Annotated[int, Field(ge=1, le=64)] | None
+    min_samples_leaf: Annotated[int, Field(ge=1)]
+    l2_regularization: Annotated[float, Field(ge=0)]
 
 
 class TrainParams(_Section):
-    seed: Seed = 42
-    model: Literal["logreg", "hgb"] = "logreg"
-    validation_fraction: Fraction01 = 0.2
-    gate_f1: Probability = 0.70
-    threshold: Fraction01 = 0.5
+    seed: Seed
+    model: Literal["logreg", "hgb"]
+    validation_fraction: Fraction01
+    gate_f1: Probability
+    threshold: Fraction01
     """Decision threshold on the churn probability; stored inside the model file."""
-    logreg: LogregParams = LogregParams()
-    hgb: HgbParams = HgbParams()
+    logreg: LogregParams
+    hgb: HgbParams
 
 
 class MonitorParams(_Section):
-    log: str | Annotated[list[str], Field(min_length=1)] = "data/traffic/predictions.jsonl"
+    log: str | Annotated[list[str], Field(min_length=1)]
     """One log, a glob (``logs/*/predictions.jsonl``) or a list of them: replicas are one window."""
-    last_n: Annotated[int, Field(ge=1, le=10_000_000)] = 200
-    z_threshold: Annotated[float, Field(gt=0)] = 2.0
-    min_samples: Annotated[int, Field(ge=1)] = 30
-    chi2_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
-    max_invalid_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
+    last_n: Annotated[int, Field(ge=1, le=10_000_000)]
+    z_threshold: Annotated[float, Field(gt=0)]
+    min_samples: Annotated[int, Field(ge=1)]
+    chi2_alpha: Annotated[float, Field(gt=0, lt=1)]
+    max_invalid_fraction: Annotated[float, Field(ge=0, le=1)]
     """More invalid lines than this share of the window is drift (data quality)."""
 
     @field_validator("log")
@@ -140,26 +143,7 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "; ".join(lines)
 
 
-def missing_keys(model: type[BaseModel], data: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted names of the keys of ``model`` (recursively, section by section) absent from ``data``.
-
-    The models have defaults, for code that builds params without a file; the file itself
-    must set every key, so that a renamed or deleted key is an error, not a silent default.
-    """
-    out = []
-    for name, field in model.model_fields.items():
-        value = data.get(name, _ABSENT)
-        if value is _ABSENT:
-            out.append(f"{prefix}{name}")
-        elif isinstance(field.annotation, type) and issubclass(field.annotation, _Section) and isinstance(value, dict):
-            out += missing_keys(field.annotation, value, f"{prefix}{name}.")
-    return out
-
-
-_ABSENT = object()
-
-
-def parse_params(data: Any, source: str = "params.yaml") -> Params:
+def parse_params(data: Any, source: str = paths.PARAMS) -> Params:
     """Validate an already-parsed params mapping: every key present, none unknown, all in range.
 
     Raises:
@@ -167,16 +151,10 @@ def parse_params(data: Any, source: str = "params.yaml") -> Params:
     """
     if not isinstance(data, dict):
         raise ParamsError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
-    problems = []
     try:
-        params = Params.model_validate(data)
+        return Params.model_validate(data)
     except ValidationError as err:
-        problems.append(format_validation_error(err, source))
-    missing = [k for k in missing_keys(Params, data) if "." in k]  # pydantic already names missing sections
-    problems += [f"{source}: {key}: Field required" for key in missing]
-    if problems:
-        raise ParamsError("; ".join(problems))
-    return params
+        raise ParamsError(format_validation_error(err, source)) from None
 
 
 def params_schema() -> dict[str, Any]:
@@ -184,7 +162,7 @@ def params_schema() -> dict[str, Any]:
     return Params.model_json_schema()
 
 
-def load_params(path: str | Path = DEFAULT_PATH) -> Params:
+def load_params(path: str | Path = paths.PARAMS) -> Params:
     """Read and validate ``params.yaml``.
 
     Raises:

@@ -26,6 +26,9 @@ in ``churnops-rollback/rebuild/`` and is removed by the recovery too.
 Signals: inside :func:`interrupts_raise`, SIGTERM and SIGHUP raise :class:`Interrupted`
 (a ``KeyboardInterrupt``), so they unwind exactly as Ctrl-C does; :func:`shielded` keeps
 a second signal from interrupting the undo itself.
+
+Length: one concern, crash safety: the journal, the backup, the signal shield and
+recovery must change together (every kill point in tests/workflow exercises them as one).
 """
 
 from __future__ import annotations
@@ -41,9 +44,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import RollbackError
-from churnops.git import git, git_dir, head
-from churnops.rollback.faults import fault
+from churnops.core.errors import RollbackError
+from churnops.versioning.git import git, git_dir, head
+from churnops.versioning.rollback.faults import fault
 
 JOURNAL_DIR = "churnops-rollback"
 JOURNAL_VERSION = 1

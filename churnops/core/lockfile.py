@@ -1,5 +1,8 @@
 """Read what ``dvc.lock`` records: the single authority on which model is accepted.
 
+In ``core`` because both the service (which model to serve) and versioning (history,
+rollback) read it, and the service may not import versioning.
+
 ``dvc.lock`` is written by DVC only after a stage succeeds, so the model hash it
 records for ``train`` is the hash of a model that passed the quality gate.
 """
@@ -12,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from churnops.errors import LockfileError
-from churnops.io import read_text
+from churnops.core import paths
+from churnops.core.errors import LockfileError
+from churnops.core.io import read_text
 
-MODEL_PATH = "models/model.json"
 TRAIN_STAGE = "train"
 
 
@@ -30,14 +33,18 @@ class LockedModel:
     """The ``params.yaml`` values the train stage ran with (as DVC recorded them)."""
 
 
-def parse_lock(text: str, source: str = "dvc.lock") -> dict[str, Any]:
-    """Parse dvc.lock text into a mapping.
+def parse_lock(text: str | bytes, source: str = paths.LOCK) -> dict[str, Any]:
+    """Parse dvc.lock text into a mapping: the project's one dvc.lock parser.
+
+    Uses libyaml when available: a 500-commit history parses ~8x faster than with the
+    pure-Python loader.
 
     Raises:
         LockfileError: the text is not YAML or not a dvc.lock document.
     """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as err:
         raise LockfileError(f"{source}: not valid YAML: {err}".replace("\n", " ")) from None
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
@@ -45,7 +52,7 @@ def parse_lock(text: str, source: str = "dvc.lock") -> dict[str, Any]:
     return data
 
 
-def locked_model(lock: dict[str, Any], model_path: str = MODEL_PATH, source: str = "dvc.lock") -> LockedModel:
+def locked_model(lock: dict[str, Any], model_path: str = paths.MODEL, source: str = "dvc.lock") -> LockedModel:
     """Find the model output and the train params in a parsed lock.
 
     Raises:
@@ -54,14 +61,14 @@ def locked_model(lock: dict[str, Any], model_path: str = MODEL_PATH, source: str
     for stage in lock["stages"].values():
         for out in (stage or {}).get("outs") or []:
             if out.get("path") == model_path and out.get("md5"):
-                params = {}
+                params: dict[str, Any] = {}
                 for values in (stage.get("params") or {}).values():
                     params.update(values or {})
                 return LockedModel(path=model_path, md5=str(out["md5"]), size=out.get("size"), params=params)
     raise LockfileError(f"{source}: records no {model_path} (has `dvc repro` run and committed?)")
 
 
-def read_locked_model(lock_path: str | Path = "dvc.lock", model_path: str = MODEL_PATH) -> LockedModel:
+def read_locked_model(lock_path: str | Path = paths.LOCK, model_path: str = paths.MODEL) -> LockedModel:
     """Read ``dvc.lock`` from disk and return the accepted model's record."""
     text = read_text(lock_path, "lock file", LockfileError, hint=" (run `dvc repro` first)")
     return locked_model(parse_lock(text, str(lock_path)), model_path, str(lock_path))

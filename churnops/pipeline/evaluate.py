@@ -1,6 +1,6 @@
 """Test-set metrics and plot data for DVC.
 
-Evaluation scores the exported model with :class:`churnops.model.Scorer`, i.e. with
+Evaluation scores the exported model with :class:`churnops.pipeline.scorer.Scorer`, i.e. with
 exactly the code and bytes that the service will serve, not with the in-memory
 scikit-learn object.
 """
@@ -25,7 +25,7 @@ def _r(x: float) -> float:
     return round(float(x), 6)
 
 
-def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[dict[str, Any], dict[str, list]]:
+def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """Compute test-set metrics and plot series.
 
     Returns:
@@ -57,7 +57,7 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[d
         "threshold": threshold,
         "n_test": len(y_true),
     }
-    plots: dict[str, list] = {"roc": [], "prc": []}
+    plots: dict[str, list[Any]] = {"roc": [], "prc": []}
     if both:
         fpr, tpr, roc_thr = roc_curve(y_true, proba)
         plots["roc"] = [

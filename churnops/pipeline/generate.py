@@ -9,12 +9,13 @@ so the data depend only on ``seed`` and ``rows`` (not on memory or core count) a
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churnops.predlog import FEATURES, PROBABILITY, REQUEST_ID, SOURCE
-from churnops.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
+from churnops.core.predlog import FEATURES, PROBABILITY, REQUEST_ID, SOURCE
+from churnops.core.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
 
 CHUNK_ROWS = 250_000
 """Rows per generated chunk. Part of the data's definition: changing it changes the data."""
@@ -46,7 +47,8 @@ RAW_CATEGORIES = {f.name: tuple(f.categories) + _DIRTY_CATEGORIES[f.name] for f 
 def _weights(feature: CategoricalFeature, mix: Mapping[str, float] | None) -> np.ndarray:
     base = PLAN_WEIGHTS if feature.name == "plan" else REGION_WEIGHTS
     w = np.array([(mix or base).get(c, 0.0 if mix else base[c]) for c in feature.categories])
-    return w / w.sum()
+    result: np.ndarray = w / w.sum()
+    return result
 
 
 def sample_features(
@@ -98,7 +100,8 @@ def churn_probability(cols: Mapping[str, np.ndarray]) -> np.ndarray:
         + plan
         + region
     )
-    return 1.0 / (1.0 + np.exp(-logit))
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-logit))
+    return result
 
 
 def _codes_to_categorical(codes: np.ndarray, name: str) -> pd.Categorical:
@@ -123,8 +126,8 @@ def _dirty(rng: np.random.Generator, frame: dict[str, np.ndarray], fraction: flo
             f = NUMERIC[rng.integers(len(NUMERIC))]
             frame[f.name][row] = rng.choice([f.low - 1 - rng.integers(0, 50), f.high * 4 + 1])
         elif kind_name == "unknown_category":
-            f = CATEGORICAL[rng.integers(len(CATEGORICAL))]
-            frame[f.name][row] = len(f.categories) + rng.integers(len(_DIRTY_CATEGORIES[f.name]))
+            cf = CATEGORICAL[rng.integers(len(CATEGORICAL))]
+            frame[cf.name][row] = len(cf.categories) + rng.integers(len(_DIRTY_CATEGORIES[cf.name]))
         else:  # wrong_type: a fraction where the schema wants a whole number
             f = [g for g in NUMERIC if g.integer][rng.integers(2)]
             frame[f.name][row] = float(frame[f.name][row]) + 0.5
@@ -166,8 +169,8 @@ def traffic_records(
     rows: int,
     shift: Mapping[str, float] | None = None,
     mix: Mapping[str, Mapping[str, float]] | None = None,
-) -> Iterator[dict]:
-    """Yield simulated prediction records in the log format (:mod:`churnops.predlog`).
+) -> Iterator[dict[str, Any]]:
+    """Yield simulated prediction records in the log format (:mod:`churnops.core.predlog`).
 
     Each record has ``features`` (the five fields as JSON types), the true
     ``churn_probability`` of that customer, and ``source: "simulated"``.

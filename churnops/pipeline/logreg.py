@@ -69,12 +69,14 @@ def log(x: np.ndarray) -> np.ndarray:
     poly = np.full_like(s, _LOG_SERIES[-1])
     for c in _LOG_SERIES[-2::-1]:
         poly = poly * s2 + c
-    return (e * _LN2_HI + s * poly) + e * _LN2_LO
+    result: np.ndarray = (e * _LN2_HI + s * poly) + e * _LN2_LO
+    return result
 
 
 def _log1pexp(z: np.ndarray) -> np.ndarray:
     """``log(1 + e**z)`` without overflow."""
-    return np.maximum(z, 0.0) + log(1.0 + exp(-np.abs(z)))
+    result: np.ndarray = np.maximum(z, 0.0) + log(1.0 + exp(-np.abs(z)))
+    return result
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -84,7 +86,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _row_dot(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     # A row-wise sum in numpy's fixed pairwise order; ``x @ w`` would go to BLAS gemv.
-    return (x * w).sum(axis=1)
+    result: np.ndarray = (x * w).sum(axis=1)
+    return result
 
 
 def decision(x: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
@@ -95,7 +98,7 @@ def decision(x: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
     return out
 
 
-class NewtonLogisticRegression(ClassifierMixin, BaseEstimator):
+class NewtonLogisticRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped (Any)
     """A scikit-learn-style classifier around :func:`fit`, the last step of the training pipeline.
 
     It offers what ``Pipeline`` and the export need: ``fit``, ``predict_proba``,

@@ -29,6 +29,9 @@ and so on (:func:`rotated_path`, :func:`log_files`).
 
 Parsing here is structural only (:func:`parse_line`): is it JSON, an object, which kind.
 Whether feature values fit the schema is the monitor's business.
+
+Length: the whole log format, encode and parse and rotation names, kept in one file
+on purpose: the writer and the monitor cannot drift apart if one module owns both directions.
 """
 
 from __future__ import annotations
@@ -313,9 +316,9 @@ def parse_line(line: bytes) -> LogLine:
             RejectedValue(
                 _str_or_none(e.get(FIELD)),
                 _int_or_none(e.get(ITEM)),
-                e.get(REASON) if type(e.get(REASON)) is str else INVALID,
+                str(e.get(REASON)) if type(e.get(REASON)) is str else INVALID,
                 e.get(VALUE),
-                e.get(LOC) if type(e.get(LOC)) is str else "",
+                str(e.get(LOC)) if type(e.get(LOC)) is str else "",
             )
             for e in (entries if type(entries) is list else ())
             if type(e) is dict

@@ -21,16 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import LockfileError, RollbackError
-from churnops.git import git, show_file, tracked
-from churnops.history import LOCK_PATH
-from churnops.lockfile import MODEL_PATH, LockedModel, locked_model, parse_lock
-
-PIPELINE_FILE = "dvc.yaml"
-
-
-class DirtyTreeError(RollbackError):
-    """Uncommitted work a rollback would overwrite (the CLI adds how to override)."""
+from churnops.core import paths
+from churnops.core.errors import DirtyTreeError, LockfileError, RollbackError
+from churnops.core.lockfile import LockedModel, locked_model, parse_lock
+from churnops.versioning.git import git, show_file, tracked
 
 
 @dataclass(frozen=True)
@@ -69,11 +63,11 @@ def resolve_commit(root: Path, rev: str) -> str:
 
 
 def _lock_at(root: Path, rev: str, sha: str) -> dict[str, Any]:
-    data = show_file(root, sha, LOCK_PATH)
+    data = show_file(root, sha, paths.LOCK)
     if data is None:
-        raise RollbackError(f"{rev} has no {LOCK_PATH}: it records no model to roll back to")
+        raise RollbackError(f"{rev} has no {paths.LOCK}: it records no model to roll back to")
     try:
-        return parse_lock(data.decode("utf-8", errors="replace"), f"{rev}:{LOCK_PATH}")
+        return parse_lock(data.decode("utf-8", errors="replace"), f"{rev}:{paths.LOCK}")
     except LockfileError as err:
         raise RollbackError(str(err)) from None
 
@@ -101,7 +95,7 @@ def entries(stage: Mapping[str, Any], key: str) -> Iterator[Mapping[str, Any]]:
 def current_lock(root: Path) -> dict[str, Any]:
     """The workspace's parsed ``dvc.lock``, or an empty one if absent or unreadable."""
     try:
-        return parse_lock((root / LOCK_PATH).read_text(encoding="utf-8"))
+        return parse_lock((root / paths.LOCK).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, LockfileError):
         return {"stages": {}}
 
@@ -120,9 +114,9 @@ def plan_rollback(root: Path, rev: str) -> Plan:
     sha = resolve_commit(root, rev)
     lock = _lock_at(root, rev, sha)
     try:
-        model = locked_model(lock, MODEL_PATH, f"{rev}:{LOCK_PATH}")
+        model = locked_model(lock, paths.MODEL, f"{rev}:{paths.LOCK}")
     except LockfileError:
-        raise RollbackError(f"{rev} records no model: its {LOCK_PATH} has no {MODEL_PATH} output") from None
+        raise RollbackError(f"{rev} records no model: its {paths.LOCK} has no {paths.MODEL} output") from None
 
     at_rev = tracked(root, sha)
     in_index = tracked(root, None)
@@ -133,9 +127,9 @@ def plan_rollback(root: Path, rev: str) -> Plan:
     # An output Git tracks is a `cache: false` one (metrics, plots); the others live in the DVC cache.
     cached = {o["path"]: str(o.get("md5") or "") for o in outs if not under(at_rev, o["path"])}
     if missing_md5 := sorted(p for p, md5 in cached.items() if not md5):
-        raise RollbackError(f"{rev}:{LOCK_PATH} records no hash for {', '.join(missing_md5)}")
+        raise RollbackError(f"{rev}:{paths.LOCK} records no hash for {', '.join(missing_md5)}")
 
-    roots = {PIPELINE_FILE, LOCK_PATH}
+    roots = {paths.PIPELINE, paths.LOCK}
     params_files = {str(name) for stage in stages(lock) for name in (stage.get("params") or {})}
     deps = {d["path"] for stage in stages(lock) for d in entries(stage, "deps") if d["path"] not in produced}
     roots |= params_files | deps

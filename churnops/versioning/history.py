@@ -14,6 +14,9 @@ one ``git log`` and two ``git cat-file`` processes, whatever its length:
 
 ``--full-history`` matters: by default ``git log`` follows only the parent a merge is
 identical to, which would hide the models of the other side of the merge.
+
+Length: one concern (the model history from Git objects): the batched git reads, the
+row model and its table/JSON renderings share the row type; the renderings are ~60 lines.
 """
 
 from __future__ import annotations
@@ -25,13 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnops.errors import GitError, LockfileError
-from churnops.git import cat_file_blobs, cat_file_check, git, repo_root
-from churnops.lockfile import MODEL_PATH, LockedModel, locked_model
+from churnops.core import paths
+from churnops.core.errors import GitError, LockfileError
+from churnops.core.lockfile import LockedModel, locked_model, parse_lock
+from churnops.versioning.git import cat_file_blobs, cat_file_check, git, repo_root
 
-LOCK_PATH = "dvc.lock"
-EVALUATE_METRICS = "metrics/evaluate.json"
-PARAMS_PATH = "params.yaml"
 GATE_KEY = "train.gate_f1"
 
 _FIELD = "\x1f"  # unit separator: cannot appear in a sha, a date, a ref name or a one-line subject
@@ -43,21 +44,11 @@ _FIELD = "\x1f"  # unit separator: cannot appear in a sha, a date, a ref name or
 def parse_lock_fast(data: bytes, source: str) -> LockedModel | None:
     """The model a dvc.lock blob records, or ``None`` if it records none or is unreadable.
 
-    Uses libyaml when available: a 500-commit history parses ~8x faster than with the
-    pure-Python loader. A broken lock in some old commit hides that commit's model rather
-    than failing the whole listing.
+    A broken lock in some old commit hides that commit's model rather than failing the
+    whole listing.
     """
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        doc = yaml.load(data, Loader=loader)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("stages"), dict):
-        return None
-    try:
-        return locked_model(doc, MODEL_PATH, source)
+        return locked_model(parse_lock(data, source), paths.MODEL, source)
     except (LockfileError, AttributeError, TypeError):
         return None
 
@@ -112,11 +103,11 @@ def file_md5(path: Path) -> str | None:
 
 def workspace_model_md5(root: Path) -> str | None:
     """The md5 of the model in the workspace: its bytes if present, else what dvc.lock records."""
-    md5 = file_md5(root / MODEL_PATH)
+    md5 = file_md5(root / paths.MODEL)
     if md5 is not None:
         return md5
-    data = (root / LOCK_PATH).read_bytes() if (root / LOCK_PATH).is_file() else None
-    locked = parse_lock_fast(data, LOCK_PATH) if data is not None else None
+    data = (root / paths.LOCK).read_bytes() if (root / paths.LOCK).is_file() else None
+    locked = parse_lock_fast(data, paths.LOCK) if data is not None else None
     return locked.md5 if locked else None
 
 
@@ -217,13 +208,13 @@ def model_history(
     if current_md5 is None:
         current_md5 = workspace_model_md5(root)
 
-    commits = _log(root, rev, [LOCK_PATH, PARAMS_PATH] if include_params else [LOCK_PATH])
+    commits = _log(root, rev, [paths.LOCK, paths.PARAMS] if include_params else [paths.LOCK])
     parents = sorted({p for c in commits for p in c.parents})
-    names = [f"{p}:{LOCK_PATH}" for p in parents]
+    names = [f"{p}:{paths.LOCK}" for p in parents]
     if include_params:
-        names += [f"{p}:{PARAMS_PATH}" for p in parents]
+        names += [f"{p}:{paths.PARAMS}" for p in parents]
     for c in commits:
-        names += [f"{c.sha}:{LOCK_PATH}", f"{c.sha}:{EVALUATE_METRICS}", f"{c.sha}:{PARAMS_PATH}"]
+        names += [f"{c.sha}:{paths.LOCK}", f"{c.sha}:{paths.EVALUATE_METRICS}", f"{c.sha}:{paths.PARAMS}"]
     oids = dict(zip(names, cat_file_check(root, names), strict=True))
     blobs = cat_file_blobs(root, (o for o in oids.values() if o is not None))
 
@@ -231,15 +222,15 @@ def model_history(
     params: dict[str, dict[str, Any] | None] = {}
 
     def lock_at(sha: str) -> LockedModel | None:
-        oid = oids.get(f"{sha}:{LOCK_PATH}")
+        oid = oids.get(f"{sha}:{paths.LOCK}")
         if oid is None or oid not in blobs:
             return None
         if oid not in locks:
-            locks[oid] = parse_lock_fast(blobs[oid], f"{sha[:8]}:{LOCK_PATH}")
+            locks[oid] = parse_lock_fast(blobs[oid], f"{sha[:8]}:{paths.LOCK}")
         return locks[oid]
 
     def params_at(sha: str) -> dict[str, Any] | None:
-        oid = oids.get(f"{sha}:{PARAMS_PATH}")
+        oid = oids.get(f"{sha}:{paths.PARAMS}")
         if oid is None or oid not in blobs:
             return None
         if oid not in params:
@@ -261,7 +252,7 @@ def model_history(
             changed = _diff_params(params_at(c.parents[0]), now)
         if not new_model and not changed:
             continue
-        metrics = _metrics(blob(c.sha, EVALUATE_METRICS))
+        metrics = _metrics(blob(c.sha, paths.EVALUATE_METRICS))
         gate = _number(locked.params.get(GATE_KEY)) if locked else None
         if gate is None:
             gate = _number((params_at(c.sha) or {}).get(GATE_KEY))

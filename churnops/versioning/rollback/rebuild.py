@@ -14,12 +14,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from churnops.errors import RollbackError
-from churnops.git import git, show_file
-from churnops.rollback.dvcops import dvc, dvc_error
-from churnops.rollback.faults import fault
-from churnops.rollback.journal import Journal, Log, remove_rebuild_worktrees, shielded
-from churnops.rollback.plan import Plan, cached_md5s, current_lock
+from churnops.core.errors import RollbackError
+from churnops.versioning.git import git, show_file
+from churnops.versioning.rollback.dvcops import dvc, dvc_error
+from churnops.versioning.rollback.faults import fault
+from churnops.versioning.rollback.journal import Journal, Log, remove_rebuild_worktrees, shielded
+from churnops.versioning.rollback.plan import Plan, cached_md5s, current_lock
 
 REQUIREMENTS_LOCK = "requirements.lock"
 

@@ -1,0 +1,108 @@
+"""The one exception hierarchy of churnops.
+
+Every error that a user can cause or fix derives from :class:`ChurnopsError`, and every
+such class is defined here. Only the edges translate them: the CLI into one line on stderr
+and an exit code (``churnops.commands.common.exit_code``), the stage scripts likewise
+(``churnops.core.stage``), the HTTP layer into status codes. The classes carry no exit
+codes and their messages name no CLI flag: the edge that knows the flags adds them.
+
+    ChurnopsError
+     ├── ParamsError           params.yaml (or a command-line value) is missing, malformed or out of range
+     ├── DataError             an input data file is missing, unreadable or violates its contract
+     │    └── InputError       an input exists but cannot be used (the monitor's log or statistics)
+     ├── GateError             a trained model scored below train.gate_f1
+     ├── ModelIntegrityError   a model file does not match the hash that dvc.lock records
+     ├── LockfileError         dvc.lock is missing, unreadable or records no model
+     ├── GitError              a git command failed, or the directory is not a Git work tree
+     ├── RollbackError         a rollback cannot be carried out safely
+     │    ├── DirtyTreeError        uncommitted work the rollback would overwrite
+     │    └── DataUnavailableError  the revision's outputs are in neither the cache nor a remote
+     ├── RepositoryBusyError   another churnops command holds the repository lock
+     ├── RemoteError           a DVC remote is unreachable, refuses access, or is not a directory
+     ├── ServiceError          a running service answered an error or an unexpected body
+     │    └── UnreachableError a service does not answer at the URL at all
+     ├── ServiceReloadError    a running service did not reload the model it was asked to
+     └── AssetError            the offline plots page does not hold the pinned library bytes
+
+Exceptions that never leave their layer are not user errors and stay there: the service's
+``InvalidRequest`` / ``BodyTooLarge`` (become HTTP answers), the monitor's ``LogReadError``
+(an ``OSError`` that becomes an :class:`InputError`), rollback's ``Interrupted`` (a
+``KeyboardInterrupt`` carrying the signal).
+"""
+
+from __future__ import annotations
+
+
+class ChurnopsError(Exception):
+    """Base of every expected, user-actionable churnops error."""
+
+
+class ParamsError(ChurnopsError):
+    """params.yaml or a command-line value is invalid; the message names the dotted key."""
+
+
+class DataError(ChurnopsError):
+    """An input data file is missing, unreadable or violates its contract."""
+
+
+class InputError(DataError):
+    """An input (the monitor's log, the training statistics) exists but cannot be used.
+
+    To a CLI caller this is a bad argument, not a finding such as drift.
+    """
+
+
+class GateError(ChurnopsError):
+    """The trained model is below the quality gate; no model was written."""
+
+
+class ModelIntegrityError(ChurnopsError):
+    """A model file's bytes do not match the md5 that dvc.lock records."""
+
+
+class LockfileError(ChurnopsError):
+    """dvc.lock is missing, unreadable, or does not record the expected output."""
+
+
+class GitError(ChurnopsError):
+    """A git command failed, or the directory is not inside a Git work tree."""
+
+
+class RollbackError(ChurnopsError):
+    """A rollback was refused or could not complete; nothing was changed."""
+
+
+class DirtyTreeError(RollbackError):
+    """Uncommitted work a rollback would overwrite (the CLI adds how to override)."""
+
+
+class DataUnavailableError(RollbackError):
+    """REV's outputs are in neither the cache nor the remote; ``rebuildable`` if no rebuild was tried."""
+
+    def __init__(self, message: str, rebuildable: bool) -> None:
+        super().__init__(message)
+        self.rebuildable = rebuildable
+
+
+class RepositoryBusyError(ChurnopsError):
+    """Another churnops command holds the repository's workspace lock; nothing was changed."""
+
+
+class RemoteError(ChurnopsError):
+    """A DVC remote could not be read (unreachable, refused, missing, not a directory)."""
+
+
+class ServiceError(ChurnopsError):
+    """A running service answered with an error status or an unexpected body."""
+
+
+class UnreachableError(ServiceError):
+    """No service answers at the URL (wrong URL, or not started)."""
+
+
+class ServiceReloadError(ChurnopsError):
+    """A running service could not be told to reload, or serves another model afterwards."""
+
+
+class AssetError(ChurnopsError):
+    """The plots page does not hold the pinned library bytes, or a download did not verify."""

@@ -1,0 +1,28 @@
+"""Where a churnops project keeps its files: the one owner of every project-relative path.
+
+All paths are relative to the project root (the directory holding ``dvc.yaml``); callers
+join them to a root (``--repo``, a Git revision's tree, a service's ``repo``). They are
+plain constants rather than read from ``dvc.yaml`` at run time: the CLI and the service
+need them before, or without, a readable ``dvc.yaml`` (history reads old revisions, a
+service may start in an empty directory to report what is missing). Where ``dvc.yaml``
+also names a path (a stage's ``outs``), ``tests/code/test_paths.py`` holds the two together.
+"""
+
+from __future__ import annotations
+
+PIPELINE = "dvc.yaml"
+"""The pipeline definition; its presence makes a directory a project root."""
+LOCK = "dvc.lock"
+"""What DVC recorded for the last run: output hashes and the params used."""
+PARAMS = "params.yaml"
+"""Every tunable value (``churnops.core.params`` validates it)."""
+
+MODEL = "models/model.json"
+"""The exported model, the ``train`` stage's output."""
+TRAIN_STATS = "data/prepared/train_stats.json"
+"""Training-data statistics, ``prepare``'s output and the monitor's reference."""
+EVALUATE_METRICS = "metrics/evaluate.json"
+"""The headline test-set metrics of the model, ``evaluate``'s output."""
+
+PROJECT_MARKERS = (PIPELINE, LOCK)
+"""Either file marks a served directory as a project (a clone without a run has no lock yet)."""

@@ -1,0 +1,1 @@
+"""Model versions in Git + DVC: git plumbing, ``dvc.lock`` reading, history and rollback."""

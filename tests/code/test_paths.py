@@ -1,0 +1,24 @@
+"""The project paths in churnops.core.paths are the ones dvc.yaml writes."""
+
+from __future__ import annotations
+
+import yaml
+
+from churnops.core import paths
+from tests.utils.project import REPO_ROOT
+
+
+def _outs(stage: dict) -> set[str]:
+    out: set[str] = set()
+    for key in ("outs", "metrics"):
+        for entry in stage.get(key, []):
+            out.add(entry if isinstance(entry, str) else next(iter(entry)))
+    return out
+
+
+def test_each_output_path_is_what_its_stage_declares() -> None:
+    stages = yaml.safe_load((REPO_ROOT / paths.PIPELINE).read_text())["stages"]
+    assert paths.MODEL in _outs(stages["train"])
+    assert paths.TRAIN_STATS in _outs(stages["prepare"])
+    assert paths.EVALUATE_METRICS in _outs(stages["evaluate"])
+    assert all(paths.PARAMS in s["cmd"] for name, s in stages.items() if "params" in s)
