@@ -80,8 +80,6 @@ def _field_type(feature: Any) -> Any:
     ]
 
 
-_STRICT = ConfigDict(extra="forbid")
-
 # TypedDicts, not BaseModels: validating a 10,000-row batch into plain dicts takes a
 # third of the time of building 10,000 model instances, and the scorer wants dicts.
 Customer: Any = TypedDict(  # type: ignore[misc]
@@ -94,7 +92,7 @@ Customer.__pydantic_config__ = ConfigDict(extra="forbid", json_schema_extra={"ex
 class BatchRequest(TypedDict):
     """Up to 10,000 customers, scored in one call."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [EXAMPLE_CUSTOMER]}]})  # type: ignore[misc]
 
     items: Annotated[list[Customer], Field(min_length=1, max_length=MAX_BATCH)]  # type: ignore[valid-type]
 
@@ -103,25 +101,46 @@ CUSTOMER = TypeAdapter(Customer)
 BATCH = TypeAdapter(BatchRequest)
 
 
-class PredictResponse(BaseModel):
+class _Response(BaseModel):
+    """A response body: exactly these fields, so a field the endpoint adds and the model
+    lacks fails ``tests/service/test_response_models.py`` instead of going undocumented."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictResponse(_Response):
     request_id: str
     model_version: str = Field(description="md5 of the model file, as dvc.lock records it")
     churn_probability: float
     churn: bool = Field(description="churn_probability >= the model's threshold (train.threshold)")
 
 
-class BatchPrediction(BaseModel):
+class BatchPrediction(_Response):
     churn_probability: float
     churn: bool
 
 
-class BatchResponse(BaseModel):
+class BatchResponse(_Response):
     request_id: str
     model_version: str
     predictions: list[BatchPrediction] = Field(description="One per item, in input order")
 
 
-class HealthOk(BaseModel):
+class LogStats(_Response):
+    """The prediction log's state in one worker; with ``log_mode`` off only ``mode`` is given."""
+
+    mode: Literal["background", "sync", "off"]
+    path: str | None = None
+    ok: bool | None = Field(default=None, description="Whether the last write succeeded")
+    error: str | None = Field(default=None, description="Why the last write failed")
+    lines_written: int | None = None
+    dropped_lines: int | None = Field(default=None, description="Lines lost to a full queue or a failing disk")
+    queued_lines: int | None = Field(default=None, description="Lines waiting for the writer (background mode)")
+    write_errors: int | None = Field(default=None, description="Failed writes (background mode)")
+    encode_errors: int | None = Field(default=None, description="Entries that could not be encoded (background mode)")
+
+
+class HealthOk(_Response):
     status: Literal["ok"]
     model_version: str
     model_kind: str
@@ -131,15 +150,17 @@ class HealthOk(BaseModel):
     git_commit: str | None = Field(description="HEAD of the served repository when the model was loaded")
     params: dict[str, Any] = Field(description="The train params dvc.lock records for this model")
     metrics: dict[str, Any] | None = Field(description="metrics/evaluate.json, if present")
-    last_reload_error: str | None = None
+    last_reload_error: str | None = Field(description="Why the last reload failed (the model above is still served)")
+    pid: int = Field(description="The worker process that answered (one of several with --workers)")
+    log: LogStats = Field(description="This worker's prediction log")
 
 
-class HealthUnavailable(BaseModel):
+class HealthUnavailable(_Response):
     status: Literal["unavailable"]
     reason: str
 
 
-class ReloadResponse(BaseModel):
+class ReloadResponse(_Response):
     status: Literal["reloaded"]
     model_version: str
     previous_version: str | None
@@ -149,23 +170,23 @@ class ReloadResponse(BaseModel):
     )
 
 
-class ReloadFailed(BaseModel):
+class ReloadFailed(_Response):
     status: Literal["failed"]
     reason: str
     model_version: str | None = Field(description="The version still being served (unchanged)")
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Response):
     loc: str
     msg: str
     type: str
 
 
-class ValidationErrorResponse(BaseModel):
+class ValidationErrorResponse(_Response):
     detail: list[ErrorDetail] = Field(description="The first 20 problems, each named (e.g. items.3.plan)")
     message: str = Field(description="The listed problems in one line, each prefixed by its field")
     error_count: int = Field(description="How many problems the body has in all (the list stops at 20)")
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Response):
     detail: str
