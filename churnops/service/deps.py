@@ -27,7 +27,7 @@ from churnops.service.clock import Clock
 from churnops.service.errors import InvalidRequest, first_errors
 from churnops.service.loader import LoadedModel
 from churnops.service.predlog import PredictionLog
-from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES
+from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES, batch_items_fast
 
 _JSON_TYPES = (b"application/json", b"text/json")
 
@@ -83,10 +83,14 @@ async def _read_json(request: Request, adapter: TypeAdapter[Any], batch: bool) -
         body = decode_body(body, encoding, limit)
     if not batch and len(body) > MAX_CUSTOMER_BYTES:
         raise HTTPException(413, f"request body exceeds the {MAX_CUSTOMER_BYTES}-byte limit of /predict")
-    try:
-        value = adapter.validate_json(body)
-    except ValidationError as err:
-        raise first_errors(err, body, batch) from None
+    items = batch_items_fast(body) if batch else None
+    if items is not None:
+        value = {"items": items}
+    else:
+        try:
+            value = adapter.validate_json(body)
+        except ValidationError as err:
+            raise first_errors(err, body, batch) from None
     # A valid body has exactly one ':' per key (values are numbers or categories, none
     # holds a ':'), so a count that differs means a key was repeated: only then parse again.
     # (Were a category ever to hold a ':', this would cost speed, never correctness.)

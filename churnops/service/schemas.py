@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, WithJsonSchema
 from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
-from churnops.schema import FEATURES, NumericFeature
+from churnops.schema import CATEGORICAL, FEATURES, NUMERIC, NumericFeature
 
 MAX_BATCH = 10_000
 """Largest accepted batch: bounded so one request cannot monopolise a worker."""
@@ -99,6 +100,58 @@ class BatchRequest(TypedDict):
 
 CUSTOMER = TypeAdapter(Customer)
 BATCH = TypeAdapter(BatchRequest)
+
+_INTEGER = tuple((f.name, f.low, f.high) for f in NUMERIC if f.integer)
+_REAL = tuple((f.name, f.low, f.high) for f in NUMERIC if not f.integer)
+_CATEGORIES = tuple((f.name, frozenset(f.categories)) for f in CATEGORICAL)
+_N_FEATURES = len(FEATURES)
+
+
+def batch_items_fast(body: bytes) -> list[dict[str, Any]] | None:
+    """The items of a valid ``/predict/batch`` body, checked column by column; None if unsure.
+
+    Same answer as ``BATCH.validate_json(body)["items"]`` for every body it accepts (a test
+    compares the two), at a third of the cost for 10,000 rows: one orjson parse, then per
+    feature one pass to collect the column, one to collect its value types and a min/max
+    (or a subset test for a category), instead of a validator call per field. It never
+    explains a refusal: on anything unusual (a wrong type, a value out of range, an integer
+    feature sent as ``92.0``, a missing or unknown key, a number orjson will not parse) it
+    returns None and the caller runs the full validator, which names the culprit. Keys
+    keep the client's order within an item (JSON objects are unordered).
+    """
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(doc) is not dict or len(doc) != 1:
+        return None
+    items = doc.get("items")
+    if type(items) is not list or not 1 <= len(items) <= MAX_BATCH:
+        return None
+    # Every item an object with as many keys as the schema has features; collecting the
+    # columns below then raises KeyError unless those keys are exactly the features.
+    if set(map(type, items)) != {dict} or set(map(len, items)) != {_N_FEATURES}:
+        return None
+    try:
+        for name, low, high in _INTEGER:
+            column = [row[name] for row in items]
+            # bool is a subclass of int but not an accepted integer: type(), not isinstance().
+            if set(map(type, column)) != {int} or min(column) < low or max(column) > high:
+                return None
+        for name, low, high in _REAL:
+            column = [row[name] for row in items]
+            types = set(map(type, column))
+            if not types <= {float, int} or min(column) < low or max(column) > high:
+                return None  # orjson refuses NaN and Infinity, so min/max see finite numbers only
+            if int in types:  # the validator turns 20 into 20.0 for a float feature: so do we
+                for row in items:
+                    row[name] = float(row[name])
+        for name, categories in _CATEGORIES:
+            if not set(row[name] for row in items) <= categories:
+                return None
+    except (KeyError, TypeError):  # a missing key; an unhashable category value
+        return None
+    return items
 
 
 class _Response(BaseModel):
