@@ -263,6 +263,47 @@ def python_load(url: str, body: bytes | None, duration: float, connections: int)
     return Load(n, seconds, latencies[n // 2] * 1e3, latencies[min(n - 1, int(n * 0.99))] * 1e3, errors)
 
 
+# --------------------------------------------------------------------------- where a batch's time goes
+
+
+def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str, float]]:
+    """In-process cost (best of ``repeat``, ms) of each step of one ``/predict/batch`` request.
+
+    The steps the endpoint runs, called directly with no HTTP: what the server does per
+    request besides receiving the body and sending the answer. Encoding the log lines runs
+    on the writer thread, but it holds the GIL, so with one worker it competes with requests.
+    """
+    import timeit
+
+    import orjson
+
+    from churnops.predlog import BatchEntry, encode
+    from churnops.service.loader import RepoModelLoader
+    from churnops.service.schemas import BATCH, batch_items_fast
+
+    model = RepoModelLoader(repo).load()
+    items = batch_items_fast(body)
+    assert items is not None
+    scores = model.scorer.predict_proba_records(items)
+    probs, churn = scores.tolist(), (scores >= model.threshold).tolist()
+    entry = BatchEntry(0.0, "r", model.version, items, probs, churn, 1.0)
+
+    def respond() -> bytes:
+        predictions = [{"churn_probability": p, "churn": c} for p, c in zip(probs, churn, strict=True)]
+        return orjson.dumps({"request_id": "r", "model_version": model.version, "predictions": predictions})
+
+    steps: list[tuple[str, Any]] = [
+        ("parse + validate, columnar (orjson + checks: the endpoint's path)", lambda: batch_items_fast(body)),
+        ("  of which orjson.loads", lambda: orjson.loads(body)),
+        ("parse + validate, pydantic (the fallback, for a body it refuses)", lambda: BATCH.validate_json(body)),
+        ("repeated-key check (count ':')", lambda: body.count(b":")),
+        ("score (Scorer.predict_proba_records)", lambda: model.scorer.predict_proba_records(items)),
+        ("response (dicts + orjson.dumps)", respond),
+        ("log lines (encode, writer thread)", lambda: encode(entry)),
+    ]
+    return [(name, min(timeit.repeat(fn, number=1, repeat=repeat)) * 1e3) for name, fn in steps]
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -295,6 +336,7 @@ def main() -> int:
         md5 = build_repo(repo)
         one = json.dumps(CUSTOMER).encode()
         batch = json.dumps({"items": [CUSTOMER] * BATCH_ROWS}).encode()
+        breakdown = batch_breakdown(repo, batch)
 
         def load_once(url: str, body: bytes | None, connections: int) -> Load:
             if use_wrk:
@@ -382,6 +424,11 @@ def main() -> int:
     for name in ("hello", "predict", "batch"):
         ratio = median(results[name, 2]).rps / median(results[name, 1]).rps
         print(f"- {name}: 2 workers / 1 worker = {ratio:.2f}x (medians)")
+    print(f"\nWhere a {BATCH_ROWS:,}-row batch's time goes, in-process (best of 15):\n")
+    print("| step | ms | rows/s if alone |")
+    print("|---|---:|---:|")
+    for name, ms in breakdown:
+        print(f"| {name} | {ms:.2f} | {BATCH_ROWS / ms * 1e3:,.0f} |")
     return 0
 
 

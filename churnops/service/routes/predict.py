@@ -46,9 +46,9 @@ async def predict_batch(request: Request) -> Response:
     """Churn probabilities and decisions for 1 to 10,000 customers, in input order."""
     features = await batch_body(request)
     model, log, clock, rid, t0 = serving(request)
-    probs = model.scorer.predict_proba_records(features).tolist()
-    threshold = model.threshold
-    churn = [p >= threshold for p in probs]
+    scores = model.scorer.predict_proba_records(features)
+    probs = scores.tolist()
+    churn = (scores >= model.threshold).tolist()
     latency = (time.perf_counter() - t0) * 1000.0
     log.submit(BatchEntry(clock.time(), rid, model.version, features, probs, churn, latency))
     predictions = [{"churn_probability": p, "churn": c} for p, c in zip(probs, churn, strict=True)]
