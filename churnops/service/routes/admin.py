@@ -11,6 +11,7 @@ import hmac
 
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPBearer
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from churnops.service.deps import json_response
@@ -59,7 +60,7 @@ _BEARER = HTTPBearer(auto_error=False, description=f"The token in {ADMIN_TOKEN_E
 
 
 def register(app: FastAPI) -> None:
-    errors: dict[int, tuple[type, str]] = {
+    errors: dict[int, tuple[type[BaseModel], str]] = {
         401: (ErrorResponse, "No bearer token"),
         403: (ErrorResponse, "Wrong token"),
         404: (ErrorResponse, f"Disabled: {ADMIN_TOKEN_ENV} not configured"),

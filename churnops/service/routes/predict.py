@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from churnops.service.deps import batch_body, customer_body, json_response, serving
@@ -19,7 +20,7 @@ from churnops.service.schemas import (
     ValidationErrorResponse,
 )
 
-_ERRORS: dict[int, tuple[type, str]] = {
+_ERRORS: dict[int, tuple[type[BaseModel], str]] = {
     400: (ErrorResponse, "Malformed JSON, or a corrupt gzip body"),
     413: (ErrorResponse, "Body over the size limit (also once gunzipped)"),
     415: (ErrorResponse, "No JSON Content-Type, or a Content-Encoding other than gzip"),
