@@ -1,6 +1,7 @@
 """Benchmark the prediction service against a constant-JSON "hello" app, side by side.
 
-    python bench/serve.py [--duration 3] [--connections 32] [--rounds 3] [--no-nagle] [--python-load]
+    python bench/serve.py [--duration 3] [--connections 1,16,64] [--rounds 5] [--no-nagle] [--no-sync]
+                          [--python-load]
 
 It trains a model in-process on generated data into a temporary repo with a matching
 ``dvc.lock``, then, for 1 and 2 workers, starts on 127.0.0.1 (each in turn, same
@@ -8,8 +9,8 @@ uvicorn settings via :func:`churnops.service.server.serve`):
 
 - ``hello``: ``POST /hello`` sent the same body as ``/predict`` (one customer's JSON), which
   it reads and answers with a constant JSON object: the same request bytes, minus the work;
-- ``churnops serve`` with the background log writer: ``POST /predict``, and
-  ``POST /predict/batch`` with 10,000 rows;
+- ``churnops serve`` with the background log writer: ``POST /predict`` at each
+  ``--connections`` count, and ``POST /predict/batch`` with 10,000 rows (4 connections);
 - ``churnops serve --log-mode sync``: ``POST /predict`` with the log written inside the
   request, to measure what keeping disk I/O off the request path buys.
 
@@ -265,6 +266,47 @@ def python_load(url: str, body: bytes | None, duration: float, connections: int)
     return Load(n, seconds, latencies[n // 2] * 1e3, latencies[min(n - 1, int(n * 0.99))] * 1e3, errors)
 
 
+# --------------------------------------------------------------------------- where a batch's time goes
+
+
+def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str, float]]:
+    """In-process cost (best of ``repeat``, ms) of each step of one ``/predict/batch`` request.
+
+    The steps the endpoint runs, called directly with no HTTP: what the server does per
+    request besides receiving the body and sending the answer. Encoding the log lines runs
+    on the writer thread, but it holds the GIL, so with one worker it competes with requests.
+    """
+    import timeit
+
+    import orjson
+
+    from churnops.core.predlog import BatchEntry, encode
+    from churnops.service.loader import RepoModelLoader
+    from churnops.service.schemas import BATCH, batch_items_fast
+
+    model = RepoModelLoader(repo).load()
+    items = batch_items_fast(body)
+    assert items is not None
+    scores = model.scorer.predict_proba_records(items)
+    probs, churn = scores.tolist(), (scores >= model.threshold).tolist()
+    entry = BatchEntry(0.0, "r", model.version, items, probs, churn, 1.0)
+
+    def respond() -> bytes:
+        predictions = [{"churn_probability": p, "churn": c} for p, c in zip(probs, churn, strict=True)]
+        return orjson.dumps({"request_id": "r", "model_version": model.version, "predictions": predictions})
+
+    steps: list[tuple[str, Any]] = [
+        ("parse + validate, columnar (orjson + checks: the endpoint's path)", lambda: batch_items_fast(body)),
+        ("  of which orjson.loads", lambda: orjson.loads(body)),
+        ("parse + validate, pydantic (the fallback, for a body it refuses)", lambda: BATCH.validate_json(body)),
+        ("repeated-key check (count ':')", lambda: body.count(b":")),
+        ("score (Scorer.predict_proba_records)", lambda: model.scorer.predict_proba_records(items)),
+        ("response (dicts + orjson.dumps)", respond),
+        ("log lines (encode, writer thread)", lambda: encode(entry)),
+    ]
+    return [(name, min(timeit.repeat(fn, number=1, repeat=repeat)) * 1e3) for name, fn in steps]
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -273,12 +315,19 @@ def median(runs: list[Load]) -> Load:
     return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
 
 
+PREDICT_TARGET = 0.85
+"""/predict's req/s, as a fraction of hello's in the same round, at every connection count and worker count."""
+BATCH_TARGET = 500_000
+"""/predict/batch rows/s on one worker, every row logged."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of load per measurement")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", default="1,16,64", help="comma-separated connection counts for /predict")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved repeats of each cell: median and range")
     parser.add_argument("--no-nagle", action="store_true", help="skip the TCP_NODELAY demonstration")
+    parser.add_argument("--no-sync", action="store_true", help="skip the log-written-in-request cells")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
     parser.add_argument("--serve-hello", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -287,6 +336,7 @@ def main() -> int:
     if args.serve_hello:
         serve_hello(args.serve_hello, args.port, args.workers)
         return 0
+    conns = [int(c) for c in args.connections.split(",")]
 
     use_wrk = shutil.which("wrk") is not None and not args.python_load
     load_start = os.getloadavg()[0]
@@ -297,51 +347,52 @@ def main() -> int:
         md5 = build_repo(repo)
         one = json.dumps(CUSTOMER).encode()
         batch = json.dumps({"items": [CUSTOMER] * BATCH_ROWS}).encode()
+        breakdown = batch_breakdown(repo, batch)
 
         def load_once(url: str, body: bytes | None, connections: int) -> Load:
             if use_wrk:
                 return wrk_load(url, body, args.duration, connections, tmp)
             return python_load(url, body, args.duration, connections)
 
-        def churnops_cmd(port: int, workers: int, mode: str) -> list[str]:
+        def churnops_cmd(port: int, workers: int, mode: str) -> tuple[list[str], dict[str, str]]:
             log = tmp / f"log-{mode}-{workers}-{port}" / "predictions.jsonl"
-            return [CHURNOPS, "serve", "--repo", str(repo), "--port", str(port), "--workers", str(workers),
-                    "--log-path", str(log), "--log-mode", mode,
-                    "--max-log-bytes", str(64 * 1024 * 1024), "--log-backups", "2"]  # bounded disk use  # fmt: skip
+            cmd = [CHURNOPS, "serve", "--repo", str(repo), "--port", str(port), "--workers", str(workers),
+                   "--log-path", str(log), "--max-log-bytes", str(64 * 1024 * 1024), "--log-backups", "2"]  # fmt: skip
+            return cmd, {"CHURNOPS_LOG_MODE": mode}  # a benchmark mode: set through the environment
 
-        results: dict[tuple[str, int], list[Load]] = {}
+        modes = ["background"] if args.no_sync else ["background", "sync"]
+        results: dict[tuple[str, int, int], list[Load]] = {}
         for workers in (1, 2):
             # All servers of one worker count run at once (idle ones cost nothing) and the
             # measurements interleave round by round, so a neighbour's load on this shared
             # machine hits hello and /predict alike and the ratios stay fair.
-            ports = {name: free_port() for name in ("hello", "background", "sync", "batch")}
+            ports = {name: free_port() for name in ("hello", "batch", *modes)}
             with contextlib.ExitStack() as stack:
                 stack.enter_context(server(hello_cmd(ports["hello"], workers), ports["hello"], "/health"))
-                for mode in ("background", "sync"):
-                    stack.enter_context(server(churnops_cmd(ports[mode], workers, mode), ports[mode], "/health"))
-                cells = {
-                    "hello": (f"http://127.0.0.1:{ports['hello']}/hello", one),
-                    "predict": (f"http://127.0.0.1:{ports['background']}/predict", one),
-                    "predict-sync": (f"http://127.0.0.1:{ports['sync']}/predict", one),
-                }
-                runs: dict[str, list[Load]] = {name: [] for name in cells}
+                for mode in modes:
+                    cmd, env = churnops_cmd(ports[mode], workers, mode)
+                    stack.enter_context(server(cmd, ports[mode], "/health", env))
+                cells = {"hello": (f"http://127.0.0.1:{ports['hello']}/hello", one)}
+                cells["predict"] = (f"http://127.0.0.1:{ports['background']}/predict", one)
+                if "sync" in modes:
+                    cells["predict-sync"] = (f"http://127.0.0.1:{ports['sync']}/predict", one)
                 for _ in range(args.rounds):
-                    for name, (url, body) in cells.items():
-                        runs[name].append(load_once(url, body, args.connections))
-                for name in cells:
-                    results[name, workers] = runs[name]
+                    for c in conns:
+                        for name, (url, body) in cells.items():
+                            results.setdefault((name, workers, c), []).append(load_once(url, body, c))
             # Batches on a server of their own, afterwards: logging 10,000 rows per request keeps
             # the writer busy for a while, which must not spill into the single-row cells.
             port = ports["batch"]
-            with server(churnops_cmd(port, workers, "background"), port, "/health"):
+            cmd, env = churnops_cmd(port, workers, "background")
+            with server(cmd, port, "/health", env):
                 url = f"http://127.0.0.1:{port}/predict/batch"
-                results["batch", workers] = [load_once(url, batch, 4) for _ in range(args.rounds)]
+                results["batch", workers, 4] = [load_once(url, batch, 4) for _ in range(args.rounds)]
         nagle: dict[str, Load] = {}
         if not args.no_nagle:
             for variant in ("uvicorn-asyncio", "churnops-asyncio"):
                 port = free_port()
                 with server(hello_cmd(port, 2, variant), port, "/health"):
-                    nagle[variant] = load_once(f"http://127.0.0.1:{port}/hello", one, args.connections)
+                    nagle[variant] = load_once(f"http://127.0.0.1:{port}/hello", one, max(conns))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -349,41 +400,62 @@ def main() -> int:
     # The machine may be shared: a high load average means low absolute figures (the ratios,
     # measured side by side within a round, are what to compare).
     load = f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
-    print(f"model {md5[:12]} (logreg); load: {loader}, {args.connections} connections, {args.duration:g} s per cell,"
-          f" {args.rounds} interleaved rounds (median, min–max); {os.cpu_count()} cores; {load}\n")  # fmt: skip
+    print(f"model {md5[:12]} (logreg); load: {loader}, {args.duration:g} s per cell, {args.rounds} interleaved rounds"
+          f" (median, min–max); {os.cpu_count()} cores; {load}\n")  # fmt: skip
     print(
-        "| endpoint | workers | req/s | rows/s | p50 ms | p99 ms "
+        "| endpoint | workers | conns | req/s | rows/s | p50 ms | p99 ms "
         "| req/s vs hello (range) | p99 vs hello (range) | errors |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, label in (
-        ("hello", "POST /hello (same body, constant JSON)"),
-        ("predict", "POST /predict (background log)"),
-        ("predict-sync", "POST /predict (log written in-request)"),
-        ("batch", f"POST /predict/batch ({BATCH_ROWS:,} rows, 4 conns)"),
-    ):
-        for workers in (1, 2):
-            runs, hello = results[name, workers], results["hello", workers]
-            r = median(runs)
-            scale = BATCH_ROWS if name == "batch" else 1
-            rows = f"{r.rps * scale:,.0f} ({span([x.rps * scale for x in runs], '{:,.0f}')})"
-            vs = p99 = ""
-            if name not in ("hello", "batch"):
-                # Ratios within a round: both cells saw the same neighbours on this shared machine.
-                pairs = list(zip(runs, hello, strict=True))
-                vs = span([x.rps / h.rps for x, h in pairs], "{:.0%}", median_first=True)
-                p99 = span([x.p99_ms / h.p99_ms for x, h in pairs], "{:.2f}x", median_first=True)
-            cells = [label, workers, f"{r.rps:,.0f}", rows, f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", vs, p99]
-            print("| " + " | ".join(str(c) for c in [*cells, sum(x.errors for x in runs)]) + " |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    labels = {
+        "hello": "POST /hello (same body, constant JSON)",
+        "predict": "POST /predict (background log)",
+        "predict-sync": "POST /predict (log written in-request)",
+        "batch": f"POST /predict/batch ({BATCH_ROWS:,} rows)",
+    }
+    verdicts = []
+    for (name, workers, c), runs in sorted(results.items(), key=lambda kv: (list(labels).index(kv[0][0]), kv[0][1:])):
+        r = median(runs)
+        scale = BATCH_ROWS if name == "batch" else 1
+        rows = f"{r.rps * scale:,.0f} ({span([x.rps * scale for x in runs], '{:,.0f}')})"
+        vs = p99 = ""
+        if name != "hello" and name != "batch":
+            # Ratios within a round: both cells saw the same neighbours on this shared machine.
+            pairs = list(zip(runs, results["hello", workers, c], strict=True))
+            ratios = [x.rps / h.rps for x, h in pairs]
+            vs = span(ratios, "{:.0%}", median_first=True)
+            p99 = span([x.p99_ms / h.p99_ms for x, h in pairs], "{:.2f}x", median_first=True)
+            if name == "predict":
+                mid = sorted(ratios)[len(ratios) // 2]
+                ok = sum(x >= PREDICT_TARGET for x in ratios)
+                verdicts.append(f"/predict, {workers} worker(s), {c} conns: median {mid:.0%} of hello"
+                                f" ({'meets' if mid >= PREDICT_TARGET else 'MISSES'} ≥ {PREDICT_TARGET:.0%}),"
+                                f" {ok}/{len(ratios)} rounds at or above")  # fmt: skip
+        if name == "batch" and workers == 1:
+            mid = r.rps * scale
+            ok = sum(x.rps * scale >= BATCH_TARGET for x in runs)
+            verdicts.append(f"/predict/batch, 1 worker: median {mid:,.0f} rows/s"
+                            f" ({'meets' if mid >= BATCH_TARGET else 'MISSES'} ≥ {BATCH_TARGET:,}),"
+                            f" {ok}/{len(runs)} rounds at or above")  # fmt: skip
+        cells = [labels[name], workers, c, f"{r.rps:,.0f}", rows, f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", vs, p99]
+        print("| " + " | ".join(str(x) for x in [*cells, sum(x.errors for x in runs)]) + " |")
     for variant, label in (("uvicorn-asyncio", "POST /hello, uvicorn.run socket, asyncio loop"),
                            ("churnops-asyncio", "POST /hello, TCP_NODELAY socket, asyncio loop")):  # fmt: skip
         if variant in nagle:
             r = nagle[variant]
-            print(f"| {label} | 2 | {r.rps:,.0f} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |  |  | {r.errors} |")
+            print(f"| {label} | 2 | {max(conns)} | {r.rps:,.0f} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+                  f"  |  | {r.errors} |")  # fmt: skip
     print()
-    for name in ("hello", "predict", "batch"):
-        ratio = median(results[name, 2]).rps / median(results[name, 1]).rps
-        print(f"- {name}: 2 workers / 1 worker = {ratio:.2f}x (medians)")
+    for v in verdicts:
+        print(f"- {v}")
+    for name, n in (("hello", max(conns)), ("predict", max(conns)), ("batch", 4)):
+        ratio = median(results[name, 2, n]).rps / median(results[name, 1, n]).rps
+        print(f"- {name} at {n} conns: 2 workers / 1 worker = {ratio:.2f}x (medians)")
+    print(f"\nWhere a {BATCH_ROWS:,}-row batch's time goes, in-process (best of 15):\n")
+    print("| step | ms | rows/s if alone |")
+    print("|---|---:|---:|")
+    for name, ms in breakdown:
+        print(f"| {name} | {ms:.2f} | {BATCH_ROWS / ms * 1e3:,.0f} |")
     return 0
 
 

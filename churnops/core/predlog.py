@@ -40,6 +40,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -188,9 +189,10 @@ def encode(entry: Entry) -> bytes:
     """The JSON lines for one entry (each ends with a newline).
 
     Built from byte templates rather than one dict + ``orjson.dumps`` per line: the
-    fields shared by a batch's rows are encoded once, which makes a 10,000-row batch
-    three times cheaper to log. Strings still go through orjson (escaping), floats
-    through ``repr`` (shortest round-trip form, valid JSON for the finite values here).
+    fields shared by a batch's rows are encoded once, and a batch's features and
+    probabilities are each encoded in one ``orjson.dumps`` call (:func:`_encode_batch`).
+    Strings go through orjson (escaping), and so do floats (shortest round-trip form:
+    ``repr`` cost more than everything else in a 10,000-row batch).
     """
     if isinstance(entry, RejectionEntry):
         return encode_rejection(entry)
@@ -205,15 +207,56 @@ def encode(entry: Entry) -> bytes:
         return b'%s,"features":%s,"churn_probability":%s,"churn":%s%s' % (
             head,
             dumps(entry.features),
-            repr(float(entry.churn_probability)).encode(),
+            dumps(float(entry.churn_probability)),
             b"true" if entry.churn else b"false",
             tail,
         )
+    fast = _encode_batch(entry, head, tail)
+    if fast is not None:
+        return fast
     return b"".join(
         b'%s,"item":%d,"features":%s,"churn_probability":%s,"churn":%s%s'
-        % (head, i, dumps(f), repr(float(p)).encode(), b"true" if c else b"false", tail)
+        % (head, i, dumps(f), dumps(float(p)), b"true" if c else b"false", tail)
         for i, (f, p, c) in enumerate(zip(entry.features, entry.churn_probability, entry.churn, strict=True))
     )
+
+
+_item_numbers: list[bytes] = []  # b"0", b"1", ...: grown on demand, shared by every batch
+
+
+def _encode_batch(entry: BatchEntry, head: bytes, tail: bytes) -> bytes | None:
+    """A batch's lines, the same bytes as the per-row template, ~4x faster; None if it cannot tell.
+
+    The features list and the probability list are each dumped once and cut at the
+    separators (``},{`` between objects, ``,`` between numbers), and the pieces are
+    interleaved with the shared bytes in one ``join``. A separator inside a value (a
+    category holding ``},{``) would give more pieces than rows: then it returns None and
+    the caller encodes row by row.
+    """
+    global _item_numbers
+    n = len(entry.features)
+    if n == 0 or len(entry.churn_probability) != n or len(entry.churn) != n:
+        return None
+    features = orjson.dumps(entry.features)[2:-2].split(b"},{")
+    probs = orjson.dumps(entry.churn_probability, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    if len(features) != n or len(probs) != n:
+        return None
+    if len(_item_numbers) < n:
+        _item_numbers = [b"%d" % i for i in range(max(n, 2 * len(_item_numbers)))]
+    churn = [b"true" if c else b"false" for c in entry.churn]
+    pieces = zip(
+        repeat(head + b',"item":'),
+        _item_numbers,
+        repeat(b',"features":{'),
+        features,
+        repeat(b'},"churn_probability":'),
+        probs,
+        repeat(b',"churn":'),
+        churn,
+        repeat(tail),
+        strict=False,  # the repeats are endless and _item_numbers may be longer: the rows set the length
+    )
+    return b"".join(chain.from_iterable(pieces))
 
 
 def encode_rejection(entry: RejectionEntry) -> bytes:

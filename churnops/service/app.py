@@ -27,7 +27,6 @@ from churnops.service.loader import ModelLoader, RepoModelLoader
 from churnops.service.middleware import RequestContextMiddleware
 from churnops.service.predlog import PredictionLog, open_log
 from churnops.service.routes import admin, health, predict
-from churnops.service.schemas import BATCH, CUSTOMER
 from churnops.service.settings import Settings
 from churnops.service.state import ModelState
 
@@ -90,7 +89,6 @@ def create_app(
     errors.install(app)
     _offline_docs(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    _document_bodies(app)
     return app
 
 
@@ -147,28 +145,3 @@ def _offline_docs(app: FastAPI) -> None:
         )
 
     app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
-
-
-def _document_bodies(app: FastAPI) -> None:
-    """Declare the request bodies the deps parse by hand, so /docs shows them."""
-    bodies = {"/predict": ("Customer", CUSTOMER), "/predict/batch": ("BatchRequest", BATCH)}
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        from fastapi.openapi.utils import get_openapi
-
-        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for path, (name, adapter) in bodies.items():
-            body_schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
-            components.update(body_schema.pop("$defs", {}))
-            components[name] = body_schema
-            schema["paths"][path]["post"]["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-            }
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,43 +1,52 @@
-"""What the routes need from the app, as typed dependencies and as plain functions.
+"""What the routes need from the app, as plain functions of the request.
 
-The operations routes use the ``Annotated[..., Depends(...)]`` aliases below (all
-``async def``: FastAPI runs a plain ``def`` dependency in a thread pool). The two
-prediction routes call :func:`serving` and the body readers directly instead: FastAPI
-resolves each ``Depends`` per request for ~10 µs, and six of them tripled the cost of
-a request whose whole budget, next to a constant-JSON endpoint, is ~30 µs in-process.
+Plain functions, not ``Annotated[..., Depends(...)]`` aliases: FastAPI resolves each
+``Depends`` per request for ~10 µs, and six of them tripled the cost of a request whose
+whole budget, next to a constant-JSON endpoint, is ~30 µs in-process. The routes are
+served by plain Starlette routes (see :mod:`churnops.service.routes`).
 
 Request bodies are read and validated with pydantic's Rust JSON parser in one pass
 (faster than ``json.loads`` + validation, which matters for 10,000-row batches); the
-app declares the same models to OpenAPI (see :func:`churnops.service.app.create_app`).
+routes declare the same types to OpenAPI (:func:`churnops.service.routes.add_route`).
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request
+import orjson
+from fastapi import HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from churnops.core.schema import FEATURE_NAMES
 from churnops.service.clock import Clock
 from churnops.service.errors import InvalidRequest, first_errors
 from churnops.service.loader import LoadedModel
 from churnops.service.predlog import PredictionLog
-from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES
-from churnops.service.settings import Settings
-from churnops.service.state import ModelState
+from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES, batch_items_fast
 
 _JSON_TYPES = (b"application/json", b"text/json")
 
 
+def json_response(body: Any, status: int = 200) -> Response:
+    """``body`` as JSON bytes (orjson), with no response-model validation or encoder pass.
+
+    FastAPI's would cost more than the prediction itself; the response-model test
+    (``tests/service/test_response_models.py``) holds every 2xx body to its declared model.
+    """
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
 def serving(request: Request) -> tuple[LoadedModel, PredictionLog, Clock, str, float]:
-    """Model (read once), log, clock, request id and start time for a prediction route.
+    """Model (read once: a reload cannot change it mid-request), log, clock, request id and
+    start time for a prediction route.
 
     Raises:
-        HTTPException: 503 when no verified model is loaded.
+        HTTPException: 503 when no verified model is loaded (the one place that says so).
     """
     app_state = request.app.state
     model = app_state.model_state.current
@@ -45,37 +54,6 @@ def serving(request: Request) -> tuple[LoadedModel, PredictionLog, Clock, str, f
         raise HTTPException(503, f"no model is being served: {app_state.model_state.error}")
     ctx = request.scope["state"]
     return model, app_state.prediction_log, app_state.clock, ctx["request_id"], ctx["t0"]
-
-
-async def get_settings(request: Request) -> Settings:
-    """The app's settings (tests build the app with their own: ``create_app(settings)``)."""
-    return request.app.state.settings
-
-
-async def get_state(request: Request) -> ModelState:
-    return request.app.state.model_state
-
-
-async def current_model(request: Request) -> LoadedModel:
-    """The model to serve this request with, read once: a reload cannot change it mid-request."""
-    state: ModelState = request.app.state.model_state
-    model = state.current
-    if model is None:
-        raise HTTPException(503, f"no model is being served: {state.error}")
-    return model
-
-
-async def get_log(request: Request) -> PredictionLog:
-    return request.app.state.prediction_log
-
-
-async def get_clock(request: Request) -> Clock:
-    return request.app.state.clock
-
-
-async def request_id(request: Request) -> str:
-    """Set by :class:`~churnops.service.middleware.RequestContextMiddleware`."""
-    return request.scope["state"]["request_id"]
 
 
 async def _read_json(request: Request, adapter: TypeAdapter[Any], batch: bool) -> Any:
@@ -105,10 +83,14 @@ async def _read_json(request: Request, adapter: TypeAdapter[Any], batch: bool) -
         body = decode_body(body, encoding, limit)
     if not batch and len(body) > MAX_CUSTOMER_BYTES:
         raise HTTPException(413, f"request body exceeds the {MAX_CUSTOMER_BYTES}-byte limit of /predict")
-    try:
-        value = adapter.validate_json(body)
-    except ValidationError as err:
-        raise first_errors(err, body, batch) from None
+    items = batch_items_fast(body) if batch else None
+    if items is not None:
+        value = {"items": items}
+    else:
+        try:
+            value = adapter.validate_json(body)
+        except ValidationError as err:
+            raise first_errors(err, body, batch) from None
     # A valid body has exactly one ':' per key (values are numbers or categories, none
     # holds a ':'), so a count that differs means a key was repeated: only then parse again.
     # (Were a category ever to hold a ':', this would cost speed, never correctness.)
@@ -153,7 +135,7 @@ def duplicate_key(body: bytes) -> tuple[tuple[Any, ...], str] | None:
     ``object_pairs_hook`` sees every pair, where orjson and pydantic keep the last silently.
     """
 
-    class Repeated(dict):
+    class Repeated(dict[str, Any]):
         key: str | None = None
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -182,17 +164,11 @@ def duplicate_key(body: bytes) -> tuple[tuple[Any, ...], str] | None:
 
 async def customer_body(request: Request) -> dict[str, Any]:
     """The validated customer (a fresh dict) of a ``/predict`` body; 400/413/415/422 otherwise."""
-    return await _read_json(request, CUSTOMER, batch=False)
+    customer: dict[str, Any] = await _read_json(request, CUSTOMER, batch=False)
+    return customer
 
 
 async def batch_body(request: Request) -> list[dict[str, Any]]:
     """The validated customers of a ``/predict/batch`` body, in input order."""
-    return (await _read_json(request, BATCH, batch=True))["items"]
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StateDep = Annotated[ModelState, Depends(get_state)]
-ModelDep = Annotated[LoadedModel, Depends(current_model)]
-LogDep = Annotated[PredictionLog, Depends(get_log)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-RequestIdDep = Annotated[str, Depends(request_id)]
+    items: list[dict[str, Any]] = (await _read_json(request, BATCH, batch=True))["items"]
+    return items

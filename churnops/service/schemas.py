@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, WithJsonSchema
 from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
-from churnops.core.schema import FEATURES, NumericFeature
+from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC, NumericFeature
 
 MAX_BATCH = 10_000
 """Largest accepted batch: bounded so one request cannot monopolise a worker."""
@@ -80,8 +81,6 @@ def _field_type(feature: Any) -> Any:
     ]
 
 
-_STRICT = ConfigDict(extra="forbid")
-
 # TypedDicts, not BaseModels: validating a 10,000-row batch into plain dicts takes a
 # third of the time of building 10,000 model instances, and the scorer wants dicts.
 Customer: Any = TypedDict(  # type: ignore[misc]
@@ -97,7 +96,8 @@ Customer.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
 class BatchRequest(TypedDict):
     """Up to 10,000 customers, scored in one call."""
 
-    __pydantic_config__ = _STRICT  # type: ignore[misc]  # pydantic's documented TypedDict config
+    # pydantic's documented TypedDict config; the example feeds the response-model test.
+    __pydantic_config__ = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [EXAMPLE_CUSTOMER]}]})  # type: ignore[misc]
 
     items: Annotated[list[Customer], Field(min_length=1, max_length=MAX_BATCH)]
 
@@ -105,26 +105,99 @@ class BatchRequest(TypedDict):
 CUSTOMER = TypeAdapter(Customer)
 BATCH = TypeAdapter(BatchRequest)
 
+_INTEGER = tuple((f.name, f.low, f.high) for f in NUMERIC if f.integer)
+_REAL = tuple((f.name, f.low, f.high) for f in NUMERIC if not f.integer)
+_CATEGORIES = tuple((f.name, frozenset(f.categories)) for f in CATEGORICAL)
+_N_FEATURES = len(FEATURES)
 
-class PredictResponse(BaseModel):
+
+def batch_items_fast(body: bytes) -> list[dict[str, Any]] | None:
+    """The items of a valid ``/predict/batch`` body, checked column by column; None if unsure.
+
+    Same answer as ``BATCH.validate_json(body)["items"]`` for every body it accepts (a test
+    compares the two), at a third of the cost for 10,000 rows: one orjson parse, then per
+    feature one pass to collect the column, one to collect its value types and a min/max
+    (or a subset test for a category), instead of a validator call per field. It never
+    explains a refusal: on anything unusual (a wrong type, a value out of range, an integer
+    feature sent as ``92.0``, a missing or unknown key, a number orjson will not parse) it
+    returns None and the caller runs the full validator, which names the culprit. Keys
+    keep the client's order within an item (JSON objects are unordered).
+    """
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(doc) is not dict or len(doc) != 1:
+        return None
+    items = doc.get("items")
+    if type(items) is not list or not 1 <= len(items) <= MAX_BATCH:
+        return None
+    # Every item an object with as many keys as the schema has features; collecting the
+    # columns below then raises KeyError unless those keys are exactly the features.
+    if set(map(type, items)) != {dict} or set(map(len, items)) != {_N_FEATURES}:
+        return None
+    try:
+        for name, low, high in _INTEGER:
+            column = [row[name] for row in items]
+            # bool is a subclass of int but not an accepted integer: type(), not isinstance().
+            if set(map(type, column)) != {int} or min(column) < low or max(column) > high:
+                return None
+        for name, low, high in _REAL:
+            column = [row[name] for row in items]
+            types = set(map(type, column))
+            if not types <= {float, int} or min(column) < low or max(column) > high:
+                return None  # orjson refuses NaN and Infinity, so min/max see finite numbers only
+            if int in types:  # the validator turns 20 into 20.0 for a float feature: so do we
+                for row in items:
+                    row[name] = float(row[name])
+        for name, categories in _CATEGORIES:
+            if not set(row[name] for row in items) <= categories:
+                return None
+    except (KeyError, TypeError):  # a missing key; an unhashable category value
+        return None
+    return items
+
+
+class _Response(BaseModel):
+    """A response body: exactly these fields, so a field the endpoint adds and the model
+    lacks fails ``tests/service/test_response_models.py`` instead of going undocumented."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictResponse(_Response):
     request_id: str
     model_version: str = Field(description="md5 of the model file, as dvc.lock records it")
     churn_probability: float
     churn: bool = Field(description="churn_probability >= the model's threshold (train.threshold)")
 
 
-class BatchPrediction(BaseModel):
+class BatchPrediction(_Response):
     churn_probability: float
     churn: bool
 
 
-class BatchResponse(BaseModel):
+class BatchResponse(_Response):
     request_id: str
     model_version: str
     predictions: list[BatchPrediction] = Field(description="One per item, in input order")
 
 
-class HealthOk(BaseModel):
+class LogStats(_Response):
+    """The prediction log's state in one worker; with ``log_mode`` off only ``mode`` is given."""
+
+    mode: Literal["background", "sync", "off"]
+    path: str | None = None
+    ok: bool | None = Field(default=None, description="Whether the last write succeeded")
+    error: str | None = Field(default=None, description="Why the last write failed")
+    lines_written: int | None = None
+    dropped_lines: int | None = Field(default=None, description="Lines lost to a full queue or a failing disk")
+    queued_lines: int | None = Field(default=None, description="Lines waiting for the writer (background mode)")
+    write_errors: int | None = Field(default=None, description="Failed writes (background mode)")
+    encode_errors: int | None = Field(default=None, description="Entries that could not be encoded (background mode)")
+
+
+class HealthOk(_Response):
     status: Literal["ok"]
     model_version: str
     model_kind: str
@@ -134,15 +207,17 @@ class HealthOk(BaseModel):
     git_commit: str | None = Field(description="HEAD of the served repository when the model was loaded")
     params: dict[str, Any] = Field(description="The train params dvc.lock records for this model")
     metrics: dict[str, Any] | None = Field(description="metrics/evaluate.json, if present")
-    last_reload_error: str | None = None
+    last_reload_error: str | None = Field(description="Why the last reload failed (the model above is still served)")
+    pid: int = Field(description="The worker process that answered (one of several with --workers)")
+    log: LogStats = Field(description="This worker's prediction log")
 
 
-class HealthUnavailable(BaseModel):
+class HealthUnavailable(_Response):
     status: Literal["unavailable"]
     reason: str
 
 
-class ReloadResponse(BaseModel):
+class ReloadResponse(_Response):
     status: Literal["reloaded"]
     model_version: str
     previous_version: str | None
@@ -152,23 +227,23 @@ class ReloadResponse(BaseModel):
     )
 
 
-class ReloadFailed(BaseModel):
+class ReloadFailed(_Response):
     status: Literal["failed"]
     reason: str
     model_version: str | None = Field(description="The version still being served (unchanged)")
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(_Response):
     loc: str
     msg: str
     type: str
 
 
-class ValidationErrorResponse(BaseModel):
+class ValidationErrorResponse(_Response):
     detail: list[ErrorDetail] = Field(description="The first 20 problems, each named (e.g. items.3.plan)")
     message: str = Field(description="The listed problems in one line, each prefixed by its field")
     error_count: int = Field(description="How many problems the body has in all (the list stops at 20)")
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Response):
     detail: str

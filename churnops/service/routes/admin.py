@@ -8,13 +8,14 @@ configured (the endpoint does not exist then); 409 when the new model cannot be 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
 
-import orjson
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel
 from starlette.responses import Response
 
-from churnops.service.deps import SettingsDep, StateDep
+from churnops.service.deps import json_response
+from churnops.service.routes import add_route
 from churnops.service.schemas import ErrorResponse, ReloadFailed, ReloadResponse
 from churnops.service.settings import ADMIN_TOKEN_ENV
 from churnops.service.state import propagate
@@ -32,15 +33,14 @@ def check_token(configured: str | None, authorization: str | None) -> None:
         raise HTTPException(403, "invalid token")
 
 
-async def reload(
-    state: StateDep, settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
-) -> Response:
+async def reload(request: Request) -> Response:
     """Load the model dvc.lock now records, verify its md5, swap it in on every worker."""
-    check_token(settings.admin_token, authorization)
-    outcome = await state.reload()
+    settings = request.app.state.settings
+    check_token(settings.admin_token, request.headers.get("authorization"))
+    outcome = await request.app.state.model_state.reload()
     if not outcome.ok:
         body = {"status": "failed", "reason": outcome.reason, "model_version": outcome.model_version}
-        return Response(orjson.dumps(body), status_code=409, media_type="application/json")
+        return json_response(body, 409)
     assert outcome.model_version is not None
     workers = await propagate(
         settings.supervisor_pid, settings.run_dir, outcome.model_version, settings.workers, settings.reload_wait_seconds
@@ -52,21 +52,19 @@ async def reload(
         "changed": outcome.model_version != outcome.previous_version,
         "workers": workers,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return json_response(body)
+
+
+_BEARER = HTTPBearer(auto_error=False, description=f"The token in {ADMIN_TOKEN_ENV}")
+"""Documentation only: puts the bearer scheme in OpenAPI; :func:`check_token` does the checking."""
 
 
 def register(app: FastAPI) -> None:
-    app.add_api_route(
-        "/admin/reload",
-        reload,
-        methods=["POST"],
-        response_model=ReloadResponse,
-        responses={
-            401: {"model": ErrorResponse, "description": "No bearer token"},
-            403: {"model": ErrorResponse, "description": "Wrong token"},
-            404: {"model": ErrorResponse, "description": f"Disabled: {ADMIN_TOKEN_ENV} not configured"},
-            409: {"model": ReloadFailed, "description": "New model refused; the old one is still served"},
-        },
-        operation_id="reload",
-        tags=["operations"],
-    )
+    errors: dict[int, tuple[type[BaseModel], str]] = {
+        401: (ErrorResponse, "No bearer token"),
+        403: (ErrorResponse, "Wrong token"),
+        404: (ErrorResponse, f"Disabled: {ADMIN_TOKEN_ENV} not configured"),
+        409: (ReloadFailed, "New model refused; the old one is still served"),
+    }
+    add_route(app, "/admin/reload", reload, method="POST", response_model=ReloadResponse, errors=errors,
+              operation_id="reload", tag="operations", security=[Security(_BEARER)])  # fmt: skip

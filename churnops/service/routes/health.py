@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import os
 
-import orjson
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from churnops.service.deps import LogDep, StateDep
+from churnops.service.deps import json_response
+from churnops.service.routes import add_route
 from churnops.service.schemas import HealthOk, HealthUnavailable
 
 
-async def health(state: StateDep, log: LogDep) -> Response:
+async def health(request: Request) -> Response:
     """200 with the served model's version, git commit, train params and metrics; 503 with the reason."""
+    app_state = request.app.state
+    state = app_state.model_state
     model = state.current
     if model is None:
-        body = {"status": "unavailable", "reason": state.error or "no model loaded"}
-        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+        return json_response({"status": "unavailable", "reason": state.error or "no model loaded"}, 503)
     body = {
         "status": "ok",
         "model_version": model.version,
@@ -30,18 +31,12 @@ async def health(state: StateDep, log: LogDep) -> Response:
         "metrics": model.metrics,
         "last_reload_error": state.last_reload_error,
         "pid": os.getpid(),
-        "log": log.stats(),
+        "log": app_state.prediction_log.stats(),
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return json_response(body)
 
 
 def register(app: FastAPI) -> None:
-    app.add_api_route(
-        "/health",
-        health,
-        methods=["GET"],
-        response_model=HealthOk,
-        responses={503: {"model": HealthUnavailable, "description": "No verified model is loaded; says why"}},
-        operation_id="health",
-        tags=["operations"],
-    )
+    add_route(app, "/health", health, method="GET", response_model=HealthOk,
+              errors={503: (HealthUnavailable, "No verified model is loaded; says why")},
+              operation_id="health", tag="operations")  # fmt: skip
