@@ -22,6 +22,8 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "prepare": ("rejected_fraction",),
     "train": ("gate.f1", "gate.gate_f1", "gate.passed"),
     "evaluate": ("f1", "roc_auc"),
+    "feedback": ("status", "f1"),
+    "promotion": ("promoted", "challenger_f1", "champion_f1"),
 }
 """Dotted keys of the headline scalars of each stage's metrics file."""
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from churnops.feedback import HOLDOUT
 from churnops.io import atomic_open, read_parquet, write_json
 from churnops.metrics import split as split_metrics
-from churnops.model import check_gate, export_model, model_bytes, train
+from churnops.model import Scorer, check_gate, export_model, md5_bytes, model_bytes, train
 from churnops.params import load_params
+from churnops.prepare import validate
+from churnops.promote import check_promotion, judge
 from churnops.schema import FEATURE_NAMES, LABEL
 from churnops.stage import run_stage
 
@@ -22,9 +26,28 @@ def main(args: argparse.Namespace) -> None:
     write_json(args.details, details)
     write_json(args.metrics, metrics)
     check_gate(result)
-    with atomic_open(args.model, "wb") as fh:
-        fh.write(model_bytes(export_model(result.pipeline, p.threshold)))
+    data = model_bytes(export_model(result.pipeline, p.threshold))
+    # Champion and challenger (churnops/promote.py): judged before the model is written,
+    # so a refused challenger, like a gated one, never reaches dvc.lock.
+    champion = Path(args.champion).read_bytes()
+    holdout = read_parquet(args.feedback)
+    holdout = validate(holdout[holdout[HOLDOUT]], source=args.feedback).clean
+    verdict = judge(
+        Scorer.from_bytes(data),
+        Scorer.from_bytes(champion, source=args.champion),
+        holdout,
+        read_parquet(args.test, columns=[*FEATURE_NAMES, LABEL]),
+        p.promote_margin,
+        (md5_bytes(data), md5_bytes(champion)),
+    )
+    metrics, details = split_metrics("promotion", verdict.metrics())
+    write_json(args.promotion_details, details)
+    write_json(args.promotion, metrics)
     print(result.gate_message(), file=sys.stderr)
+    check_promotion(verdict)
+    with atomic_open(args.model, "wb") as fh:
+        fh.write(data)
+    print(verdict.message(), file=sys.stderr)
 
 
 if __name__ == "__main__":
@@ -34,4 +57,9 @@ if __name__ == "__main__":
     parser.add_argument("--model", required=True, help="where to write the model (JSON)")
     parser.add_argument("--metrics", required=True, help="where to write the gate verdict (JSON, a DVC metric)")
     parser.add_argument("--details", required=True, help="the other figures: training and validation rows (JSON)")
+    parser.add_argument("--champion", required=True, help="the champion model (Git-tracked copy)")
+    parser.add_argument("--feedback", required=True, help="labeled traffic; its hold-out rows judge promotion")
+    parser.add_argument("--test", required=True, help="the fixed test set, reported side by side")
+    parser.add_argument("--promotion", required=True, help="the promotion verdict (JSON, a DVC metric)")
+    parser.add_argument("--promotion-details", required=True, help="the verdict's other figures (JSON)")
     run_stage("train", main, parser)

@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from churnops.predlog import CUSTOMER_ID
 from churnops.schema import FEATURE_NAMES
 from churnops.service.predlog import log_rejection
 
@@ -94,7 +95,7 @@ def first_errors(err: ValidationError, body: bytes, batch: bool) -> InvalidReque
     return InvalidRequest([{"loc": (), "msg": f"{count} invalid fields", "type": "too_many_errors"}], count)
 
 
-_FEATURES = frozenset(FEATURE_NAMES)
+_FEATURES = frozenset((*FEATURE_NAMES, CUSTOMER_ID))
 _BATCH_KEYS = frozenset({"items"})
 
 

@@ -8,7 +8,16 @@ import pytest
 import yaml
 
 from churnops.errors import ParamsError
-from churnops.params import GenerateParams, MonitorParams, Params, PrepareParams, TrainParams, load_params, parse_params
+from churnops.params import (
+    FeedbackParams,
+    GenerateParams,
+    MonitorParams,
+    Params,
+    PrepareParams,
+    TrainParams,
+    load_params,
+    parse_params,
+)
 from tests.utils.project import FIXTURE_PARAMS, fixture_params
 
 
@@ -29,7 +38,13 @@ def with_value(dotted: str, value: object) -> dict:
 def test_the_fixture_params_yaml_holds_exactly_the_params_models_defaults() -> None:
     """Tests build projects from tests/utils/params.yaml, never the user's params.yaml."""
     p = load_params(FIXTURE_PARAMS)
-    defaults = Params(generate=GenerateParams(), prepare=PrepareParams(), train=TrainParams(), monitor=MonitorParams())
+    defaults = Params(
+        generate=GenerateParams(),
+        prepare=PrepareParams(),
+        train=TrainParams(),
+        monitor=MonitorParams(),
+        feedback=FeedbackParams(),
+    )
     # The file spells out a zero shift per feature where the model's default is "no shift".
     assert set(p.generate.traffic.shift.values()) == {0}
     got = p.model_dump()

@@ -1,0 +1,104 @@
+"""Champion and challenger: the newly trained model replaces the served one only if it wins.
+
+The champion is the model the committed ``dvc.lock`` records, copied to the Git-tracked
+``models/champion.json`` (``churnops champion`` refreshes the copy after a promotion): an
+explicit input of the ``train`` stage, so a fresh clone rebuilds the same verdict. The
+challenger is what ``train`` just fitted. :func:`judge` scores both on the same recent
+labeled hold-out of served traffic (rows ``feedback`` set aside, never trained on) and on
+the fixed test set, side by side. The challenger is promoted only if it passed the gate and
+
+    challenger f1 (hold-out) >= champion f1 (hold-out) + train.promote_margin
+
+When the hold-out has no rows of one class (no F1 to compare), the fixed test set decides,
+and the verdict says so (``basis``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from churnops.errors import GateError
+from churnops.schema import FEATURE_NAMES, LABEL
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from churnops.model import Scorer
+
+CHAMPION_PATH = "models/champion.json"
+"""The Git-tracked copy of the champion model file."""
+
+BASIS_HOLDOUT = "feedback_holdout"
+BASIS_TEST = "test"
+
+
+def f1_of(scorer: Scorer, frame: pd.DataFrame) -> float | None:
+    """F1 of ``scorer``'s decisions (its own threshold) on ``frame``; None without both classes."""
+    from sklearn.metrics import f1_score
+
+    y = frame[LABEL].to_numpy().astype(int)
+    if len(set(y.tolist())) < 2:
+        return None
+    pred = scorer.predict_proba_frame(frame[list(FEATURE_NAMES)]) >= scorer.threshold
+    return float(f1_score(y, pred.astype(int), zero_division=0))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promoted: bool
+    challenger_f1: float
+    champion_f1: float
+    margin: float
+    basis: str
+    figures: dict[str, Any]
+
+    def message(self) -> str:
+        word, op = ("promoted", ">=") if self.promoted else ("promotion refused", "<")
+        where = f"{self.basis.replace('_', ' ')}, {self.figures['n_' + self.basis]} rows"
+        return (
+            f"{word}: challenger f1={self.challenger_f1:.3f} {op} champion f1={self.champion_f1:.3f} "
+            f"+ margin={self.margin:.3f} (on the {where})"
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "promoted": self.promoted,
+            "challenger_f1": round(self.challenger_f1, 6),
+            "champion_f1": round(self.champion_f1, 6),
+            "margin": self.margin,
+            "basis": self.basis,
+            **self.figures,
+        }
+
+
+def judge(
+    challenger: Scorer,
+    champion: Scorer,
+    holdout: pd.DataFrame,
+    test: pd.DataFrame,
+    margin: float,
+    versions: tuple[str, str],
+) -> Verdict:
+    """Compare challenger and champion; pure: the same inputs give the same verdict."""
+    figs: dict[str, Any] = {"challenger_md5": versions[0], "champion_md5": versions[1]}
+    side: dict[str, tuple[float | None, float | None]] = {}
+    for basis, frame in ((BASIS_HOLDOUT, holdout), (BASIS_TEST, test)):
+        side[basis] = (f1_of(challenger, frame), f1_of(champion, frame))
+        figs[f"n_{basis}"] = len(frame)
+        figs[basis] = {"challenger_f1": _r(side[basis][0]), "champion_f1": _r(side[basis][1])}
+    basis = BASIS_HOLDOUT if None not in side[BASIS_HOLDOUT] else BASIS_TEST
+    ch, cp = side[basis]
+    if ch is None or cp is None:
+        raise GateError("promotion cannot be judged: the test set has rows of one class only")
+    return Verdict(ch >= cp + margin, ch, cp, margin, basis, figs)
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def check_promotion(verdict: Verdict) -> None:
+    """Raise :class:`GateError` with the one-line verdict when promotion is refused."""
+    if not verdict.promoted:
+        raise GateError(verdict.message())
