@@ -154,6 +154,9 @@ class FeedbackParams(_Section):
     """Share of labeled traffic kept to judge promotion; never trained on."""
     include: bool = False
     """prepare adds the rest of the labeled traffic to the training rows."""
+    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Each included labeled row counts this many times in training (rows repeated): recent
+    traffic outweighs the older generated data."""
     window: Annotated[int, Field(ge=1)] = 100_000
     """Only the newest this-many labeled rows are used (recency window)."""
 

@@ -26,7 +26,8 @@ def main(args: argparse.Namespace) -> None:
         fb = read_parquet(args.feedback)
         fv = validate(fb[~fb[HOLDOUT]], source=args.feedback)
         check_rejected_fraction(fv, p.max_rejected_fraction, source=args.feedback)
-        train = pd.concat([train, fv.clean[train.columns]], ignore_index=True)
+        extra = fv.clean[train.columns]
+        train = pd.concat([train, *[extra] * params.feedback.weight], ignore_index=True)
     stats = training_stats(train, p.histogram_bins)
     # Everything is computed before anything is written: a failure leaves no output.
     write_parquet(args.train, train)

@@ -90,6 +90,7 @@ def test_every_stage_lists_exactly_the_params_it_reads(tmp_path: Path, monkeypat
         {"champion": champion, "data": f"{d}/fb.parquet", "metrics": f"{d}/fb.json", "details": f"{d}/fbd.json"},
         monkeypatch,
     )
+    set_params(tmp_path, {"feedback.include": True, "feedback.weight": 2})  # the weight is read only then
     read["prepare"] = run_stage(
         "prepare",
         params,
