@@ -55,6 +55,12 @@ NOT_A_RECORD = "not a record"
 _ID = re.compile(CUSTOMER_ID_PATTERN)
 
 
+class InputError(DataError):
+    """A labels file or log that cannot be read: a bad input (exit 2), not a finding (exit 1)."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Label:
     customer_id: str
@@ -125,7 +131,7 @@ def read_labels(path: str | Path) -> Labels:
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read labels: {getattr(err, 'strerror', None) or err}") from None
+        raise InputError(f"{path}: cannot read labels: {getattr(err, 'strerror', None) or err}") from None
     out = Labels([])
     if text.lstrip().startswith("{"):
         for line in text.splitlines():
@@ -142,7 +148,7 @@ def read_labels(path: str | Path) -> Labels:
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in (CUSTOMER_ID, LABEL) if c not in (reader.fieldnames or [])]
     if missing:
-        raise DataError(f"{path}: labels file lacks column(s) {missing} (CSV with a header, or JSON lines)")
+        raise InputError(f"{path}: labels file lacks column(s) {missing} (CSV with a header, or JSON lines)")
     for row in reader:
         if (label := _label(row, out.skipped)) is not None:
             out.labels.append(label)
@@ -174,7 +180,7 @@ def read_log(paths: Sequence[str | Path]) -> dict[str, list[Logged]]:
             try:
                 fh = open(file, "rb")  # noqa: SIM115
             except OSError as err:
-                raise DataError(f"{file}: cannot read the log: {err.strerror}") from None
+                raise InputError(f"{file}: cannot read the log: {err.strerror}") from None
             with fh:
                 for line in fh:
                     position += 1

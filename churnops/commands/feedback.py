@@ -59,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
         data = Path(args.model).read_bytes() if Path(args.model).is_file() else None
         if data is None:
-            from churnops.errors import DataError
-
-            raise DataError(f"--model {args.model}: no such file")
+            raise fb.InputError(f"--model {args.model}: no such file")
         scorer, version = Scorer.from_bytes(data, source=args.model), md5_bytes(data)
     frame, unmatched = fb.join(labels.labels, fb.read_log(args.log), scorer, version)
     min_labels = args.min_labels if args.min_labels is not None else fp.min_labels
