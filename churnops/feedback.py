@@ -238,9 +238,7 @@ def join(
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[*FEATURE_NAMES, LABEL, CUSTOMER_ID, "order_ts", "order_pos",
                                         MODEL_VERSION, "churn_probability", "predicted"])  # fmt: skip
-    if unscored:
-        if scorer is None:
-            raise DataError(f"{len(unscored)} joined predictions carry no model decision and no model was given")
+    if unscored and scorer is not None:
         records = [{n: rows[i][n] for n in FEATURE_NAMES} for i in unscored]
         probs = scorer.predict_proba_records(records)
         frame["churn_probability"] = frame["churn_probability"].astype(float)
@@ -249,21 +247,24 @@ def join(
         frame.loc[unscored, "predicted"] = probs >= scorer.threshold
         frame.loc[unscored, MODEL_VERSION] = version
     frame = frame.sort_values(["order_ts", "order_pos"], kind="stable").reset_index(drop=True)
-    frame["predicted"] = frame["predicted"].astype(bool)
-    frame["churn_probability"] = frame["churn_probability"].astype(float)
+    frame["churn_probability"] = frame["churn_probability"].astype(float)  # NaN: no decision, no model
     return frame, unmatched
 
 
 def figures(frame: pd.DataFrame) -> dict[str, Any]:
-    """The performance figures of joined rows (scikit-learn's, on exactly these rows)."""
+    """The performance figures of joined rows (scikit-learn's, on exactly these rows).
+
+    Rows with no decision (generated traffic and no model to score it) are left out.
+    """
     from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
+    frame = frame[frame["churn_probability"].notna()]
     n = len(frame)
     if n == 0:
         return {"n_labeled": 0, "f1": None, "precision": None, "recall": None, "roc_auc": None,
                 "mean_probability": None, "observed_churn_rate": None}  # fmt: skip
     y = frame[LABEL].to_numpy().astype(int)
-    pred = frame["predicted"].to_numpy().astype(int)
+    pred = frame["predicted"].to_numpy().astype(bool).astype(int)
     proba = frame["churn_probability"].to_numpy()
     both = len(set(y.tolist())) == 2
     return {
@@ -293,6 +294,7 @@ def report(frame: pd.DataFrame, unmatched: int, skipped: Counter[str], gate_f1: 
         "status": status,
         **overall,
         "n_unmatched": unmatched,
+        "n_unscored": int(frame["churn_probability"].isna().sum()),
         "n_skipped": sum(skipped.values()),
         "skipped": dict(sorted(skipped.items())),
         "gate_f1": gate_f1,

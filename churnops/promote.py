@@ -16,9 +16,10 @@ and the verdict says so (``basis``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from churnops.errors import GateError
+from churnops.errors import DataError, GateError
 from churnops.schema import FEATURE_NAMES, LABEL
 
 if TYPE_CHECKING:
@@ -27,7 +28,28 @@ if TYPE_CHECKING:
     from churnops.model import Scorer
 
 CHAMPION_PATH = "models/champion.json"
-"""The Git-tracked copy of the champion model file."""
+"""The Git-tracked copy of the champion model file; ``null`` in a project with no model yet."""
+
+NO_CHAMPION = b"null\n"
+"""What ``models/champion.json`` holds before the first model: any gated challenger is promoted."""
+
+
+def load_champion(path: str | Path) -> tuple[Scorer | None, str]:
+    """The champion's scorer (None when the file says ``null``) and the md5 of the file.
+
+    Raises:
+        DataError: the file is missing; ModelIntegrityError: it is neither null nor a model.
+    """
+    from churnops.model import Scorer, md5_bytes
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the champion: {err.strerror} (`churnops champion` writes it)") from None
+    if data.strip() == NO_CHAMPION.strip():
+        return None, md5_bytes(data)
+    return Scorer.from_bytes(data, source=str(path)), md5_bytes(data)
+
 
 BASIS_HOLDOUT = "feedback_holdout"
 BASIS_TEST = "test"
@@ -48,12 +70,15 @@ def f1_of(scorer: Scorer, frame: pd.DataFrame) -> float | None:
 class Verdict:
     promoted: bool
     challenger_f1: float
-    champion_f1: float
+    champion_f1: float | None
+    """None: there was no champion (the first model)."""
     margin: float
     basis: str
     figures: dict[str, Any]
 
     def message(self) -> str:
+        if self.champion_f1 is None:
+            return f"promoted: no champion yet (challenger f1={self.challenger_f1:.3f})"
         word, op = ("promoted", ">=") if self.promoted else ("promotion refused", "<")
         where = f"{self.basis.replace('_', ' ')}, {self.figures['n_' + self.basis]} rows"
         return (
@@ -65,7 +90,7 @@ class Verdict:
         return {
             "promoted": self.promoted,
             "challenger_f1": round(self.challenger_f1, 6),
-            "champion_f1": round(self.champion_f1, 6),
+            "champion_f1": _r(self.champion_f1),
             "margin": self.margin,
             "basis": self.basis,
             **self.figures,
@@ -74,7 +99,7 @@ class Verdict:
 
 def judge(
     challenger: Scorer,
-    champion: Scorer,
+    champion: Scorer | None,
     holdout: pd.DataFrame,
     test: pd.DataFrame,
     margin: float,
@@ -84,9 +109,13 @@ def judge(
     figs: dict[str, Any] = {"challenger_md5": versions[0], "champion_md5": versions[1]}
     side: dict[str, tuple[float | None, float | None]] = {}
     for basis, frame in ((BASIS_HOLDOUT, holdout), (BASIS_TEST, test)):
-        side[basis] = (f1_of(challenger, frame), f1_of(champion, frame))
+        side[basis] = (f1_of(challenger, frame), None if champion is None else f1_of(champion, frame))
         figs[f"n_{basis}"] = len(frame)
         figs[basis] = {"challenger_f1": _r(side[basis][0]), "champion_f1": _r(side[basis][1])}
+    if champion is None:
+        basis = BASIS_HOLDOUT if side[BASIS_HOLDOUT][0] is not None else BASIS_TEST
+        ch = side[basis][0] if side[basis][0] is not None else 0.0
+        return Verdict(True, ch, None, margin, basis, figs)
     basis = BASIS_HOLDOUT if None not in side[BASIS_HOLDOUT] else BASIS_TEST
     ch, cp = side[basis]
     if ch is None or cp is None:

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from churnops import feedback as fb
 from churnops.io import write_json, write_parquet
 from churnops.metrics import split as split_metrics
 from churnops.params import load_params
+from churnops.promote import load_champion
 from churnops.stage import run_stage
 
 
 def main(args: argparse.Namespace) -> None:
-    from churnops.model import Scorer, md5_bytes
-
     p = load_params(args.params)
     f = p.feedback
-    data = Path(args.champion).read_bytes()
-    champion = Scorer.from_bytes(data, source=args.champion)
+    champion, version = load_champion(args.champion)
     labels = fb.read_labels(f.labels)
-    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), champion, md5_bytes(data))
+    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), champion, version)
     rep = fb.report(frame, unmatched, labels.skipped, p.train.gate_f1, f.min_labels)
     dataset = fb.labeled_dataset(frame, f.window, f.holdout_fraction)
     rep["n_dataset"] = len(dataset)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from churnops.feedback import HOLDOUT
 from churnops.io import atomic_open, read_parquet, write_json
@@ -12,7 +11,7 @@ from churnops.metrics import split as split_metrics
 from churnops.model import Scorer, check_gate, export_model, md5_bytes, model_bytes, train
 from churnops.params import load_params
 from churnops.prepare import validate
-from churnops.promote import check_promotion, judge
+from churnops.promote import check_promotion, judge, load_champion
 from churnops.schema import FEATURE_NAMES, LABEL
 from churnops.stage import run_stage
 
@@ -29,16 +28,16 @@ def main(args: argparse.Namespace) -> None:
     data = model_bytes(export_model(result.pipeline, p.threshold))
     # Champion and challenger (churnops/promote.py): judged before the model is written,
     # so a refused challenger, like a gated one, never reaches dvc.lock.
-    champion = Path(args.champion).read_bytes()
+    champion, champion_md5 = load_champion(args.champion)
     holdout = read_parquet(args.feedback)
     holdout = validate(holdout[holdout[HOLDOUT]], source=args.feedback).clean
     verdict = judge(
         Scorer.from_bytes(data),
-        Scorer.from_bytes(champion, source=args.champion),
+        champion,
         holdout,
         read_parquet(args.test, columns=[*FEATURE_NAMES, LABEL]),
         p.promote_margin,
-        (md5_bytes(data), md5_bytes(champion)),
+        (md5_bytes(data), champion_md5),
     )
     metrics, details = split_metrics("promotion", verdict.metrics())
     write_json(args.promotion_details, details)
