@@ -21,7 +21,7 @@ def clean_customers(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
 
 def default_params() -> Params:
     """The defaults of every section (what an empty section in params.yaml means)."""
-    return Params(generate={}, prepare={}, train={}, monitor={})  # type: ignore[arg-type]
+    return Params(generate={}, prepare={}, train={}, monitor={}, feedback={})  # type: ignore[arg-type]
 
 
 def train_params(**overrides: object) -> TrainParams:
