@@ -67,7 +67,7 @@ def test_every_step_of_the_loop_works_on_a_fresh_clone(built_template: Path, tmp
     feedback = [o.output for o in outcomes if o.step.command.startswith("churnops feedback")]
     assert len(feedback) == 2 and "status: degraded" in feedback[0] and "status: ok" in feedback[1]
     assert json.loads(run(["git", "show", "HEAD:metrics/promotion.json"], project).stdout) == {"promoted": True}
-    retrain = next(o.output for o in outcomes if "promoted: challenger" in o.output)
+    retrain = next(o.output for o in outcomes if "promoted: challenger" in o.output and "degraded" in o.output)
     m = re.search(r"promoted: challenger f1=([\d.]+) >= champion f1=([\d.]+) \+ margin=0\.000 \(on the feed", retrain)
     assert m and float(m.group(1)) > float(m.group(2)), retrain  # a real win on the hold-out, not a tie
     assert lock_md5(project) != first  # the retrained model is what the commit pins
