@@ -305,7 +305,7 @@ def report(frame: pd.DataFrame, unmatched: int, skipped: Counter[str], gate_f1: 
 
 def headline(rep: dict) -> dict[str, Any]:
     """The scalars of a report that go to the DVC metric file."""
-    return {k: rep[k] for k in ("status", "f1", "roc_auc", "n_labeled")}
+    return {k: rep[k] for k in ("f1", "roc_auc", "n_labeled")}
 
 
 def table(rep: dict) -> str:

@@ -148,6 +148,9 @@ class FeedbackParams(_Section):
     """The prediction log the feedback stage joins labels to (a path)."""
     labels: str = "data/traffic/labels.csv"
     """The labels file (CSV or JSON lines: customer_id, churn, optional observed_at)."""
+    min_f1: Probability = 0.70
+    """The feedback stage's status is degraded below this live F1 (the stage does not list
+    train.gate_f1: a gate change must leave dvc.lock untouched when train fails)."""
     min_labels: Annotated[int, Field(ge=1)] = 100
     """Fewer joined labels than this -> status insufficient_labels (not judged)."""
     holdout_fraction: Fraction01 = 0.3

@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> None:
     champion, version = load_champion(args.champion)
     labels = fb.read_labels(f.labels)
     frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), champion, version)
-    rep = fb.report(frame, unmatched, labels.skipped, p.train.gate_f1, f.min_labels)
+    rep = fb.report(frame, unmatched, labels.skipped, f.min_f1, f.min_labels)
     dataset = fb.labeled_dataset(frame, f.window, f.holdout_fraction)
     rep["n_dataset"] = len(dataset)
     rep["n_holdout"] = int(dataset[fb.HOLDOUT].sum())
