@@ -41,5 +41,5 @@ if __name__ == "__main__":
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True, help="raw customers (parquet)")
     parser.add_argument("--traffic-out", required=True, help="simulated prediction log (JSON lines)")
-    parser.add_argument("--labels-out", required=True, help="the simulated traffic's churn labels (CSV)")
+    parser.add_argument("--labels-out", default="data/traffic/labels.csv", help="its labels (CSV)")
     run_stage("generate", main, parser)

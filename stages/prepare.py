@@ -43,7 +43,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", required=True)
-    parser.add_argument("--feedback", required=True, help="labeled traffic (used when feedback.include)")
+    parser.add_argument("--feedback", default="data/feedback/labeled.parquet", help="labeled traffic")
     parser.add_argument("--train", required=True)
     parser.add_argument("--test", required=True)
     parser.add_argument("--quarantine", required=True)
