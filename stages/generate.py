@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from churnops.core.io import atomic_path, write_jsonl
+from churnops.core.io import atomic_open, atomic_path, write_jsonl
 from churnops.core.params import load_params
 from churnops.core.stage import run_stage
 from churnops.pipeline.generate import generate_chunks, traffic_records
@@ -27,7 +27,13 @@ def main(args: argparse.Namespace) -> None:
             if writer is not None:
                 writer.close()
     t = p.traffic
-    write_jsonl(args.traffic_out, traffic_records(t.seed, t.rows, shift=t.shift, mix=t.mix))
+    labels: list[tuple[str, int]] = []
+    truth = t.truth.model_dump()
+    write_jsonl(args.traffic_out, traffic_records(t.seed, t.rows, shift=t.shift, mix=t.mix, truth=truth, labels=labels))
+    # The labels that arrive later for that traffic, from the same truth (churnops/feedback.py reads them).
+    with atomic_open(args.labels_out, "w") as fh:
+        fh.write("customer_id,churn\n")
+        fh.writelines(f"{cid},{churn}\n" for cid, churn in labels)
 
 
 if __name__ == "__main__":
@@ -35,4 +41,5 @@ if __name__ == "__main__":
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True, help="raw customers (parquet)")
     parser.add_argument("--traffic-out", required=True, help="simulated prediction log (JSON lines)")
+    parser.add_argument("--labels-out", default="data/traffic/labels.csv", help="its labels (CSV)")
     run_stage("generate", main, parser)

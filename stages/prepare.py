@@ -8,14 +8,26 @@ from churnops.core.io import read_parquet, write_json, write_parquet
 from churnops.core.metrics import split as split_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import run_stage
+from churnops.pipeline.feedback import HOLDOUT
 from churnops.pipeline.prepare import check_rejected_fraction, report, split, training_stats, validate
 
 
 def main(args: argparse.Namespace) -> None:
-    p = load_params(args.params).prepare
+    params = load_params(args.params)
+    p = params.prepare
     v = validate(read_parquet(args.raw), source=args.raw)
     check_rejected_fraction(v, p.max_rejected_fraction, source=args.raw)
     train, test = split(v.clean, p.test_fraction, p.seed)
+    if params.feedback.include:
+        # Labeled served traffic joins the training rows only (the test set stays generated);
+        # its hold-out rows judge promotion in train and are never trained on.
+        import pandas as pd
+
+        fb = read_parquet(args.feedback)
+        fv = validate(fb[~fb[HOLDOUT]], source=args.feedback)
+        check_rejected_fraction(fv, p.max_rejected_fraction, source=args.feedback)
+        extra = fv.clean[train.columns]
+        train = pd.concat([train, *[extra] * params.feedback.weight], ignore_index=True)
     stats = training_stats(train)
     # Everything is computed before anything is written: a failure leaves no output.
     write_parquet(args.train, train)
@@ -31,6 +43,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", required=True)
+    parser.add_argument("--feedback", default="data/feedback/labeled.parquet", help="labeled traffic")
     parser.add_argument("--train", required=True)
     parser.add_argument("--test", required=True)
     parser.add_argument("--quarantine", required=True)

@@ -11,7 +11,10 @@ from churnops.core.params import load_params
 from churnops.core.schema import FEATURE_NAMES, LABEL
 from churnops.core.stage import run_stage
 from churnops.pipeline.export import export_model
-from churnops.pipeline.scorer import model_bytes
+from churnops.pipeline.feedback import HOLDOUT
+from churnops.pipeline.prepare import validate
+from churnops.pipeline.promote import check_promotion, judge, load_champion
+from churnops.pipeline.scorer import Scorer, md5_bytes, model_bytes
 from churnops.pipeline.train import check_gate, train
 
 
@@ -24,9 +27,28 @@ def main(args: argparse.Namespace) -> None:
     write_json(args.details, details)
     write_json(args.metrics, metrics)
     check_gate(result)
-    with atomic_open(args.model, "wb") as fh:
-        fh.write(model_bytes(export_model(result.pipeline, p.threshold)))
+    data = model_bytes(export_model(result.pipeline, p.threshold))
+    # Champion and challenger (churnops/promote.py): judged before the model is written,
+    # so a refused challenger, like a gated one, never reaches dvc.lock.
+    champion, champion_md5 = load_champion(args.champion)
+    holdout = read_parquet(args.feedback)
+    holdout = validate(holdout[holdout[HOLDOUT]], source=args.feedback).clean
+    verdict = judge(
+        Scorer.from_bytes(data),
+        champion,
+        holdout,
+        read_parquet(args.test, columns=[*FEATURE_NAMES, LABEL]),
+        p.promote_margin,
+        (md5_bytes(data), champion_md5),
+    )
+    metrics, details = split_metrics("promotion", verdict.metrics())
+    write_json(args.promotion_details, details)
+    write_json(args.promotion, metrics)
     print(result.gate_message(), file=sys.stderr)
+    check_promotion(verdict)
+    with atomic_open(args.model, "wb") as fh:
+        fh.write(data)
+    print(verdict.message(), file=sys.stderr)
 
 
 if __name__ == "__main__":
@@ -36,4 +58,10 @@ if __name__ == "__main__":
     parser.add_argument("--model", required=True, help="where to write the model (JSON)")
     parser.add_argument("--metrics", required=True, help="where to write the gate verdict (JSON, a DVC metric)")
     parser.add_argument("--details", required=True, help="the other figures: training and validation rows (JSON)")
+    # Paths are written once, in dvc.yaml's cmd; read only once the gate has passed.
+    parser.add_argument("--champion", required=True, help="the champion model (Git-tracked)")
+    parser.add_argument("--feedback", required=True, help="labeled traffic (hold-out)")
+    parser.add_argument("--test", required=True, help="the fixed test set, side by side")
+    parser.add_argument("--promotion", required=True, help="the verdict (JSON, a DVC metric)")
+    parser.add_argument("--promotion-details", required=True, help="its figures (JSON)")
     run_stage("train", main, parser)

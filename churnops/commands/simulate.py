@@ -40,7 +40,11 @@ class Summary:
         return self.probability_sum / self.sent if self.sent else 0.0
 
 
-def parse_shift(values: list[str] | None) -> dict[str, float]:
+_SHIFT_FORM = "FEATURE=NUMBER, e.g. tenure_months=-24"
+_REGION_FORM = "REGION=NUMBER, e.g. north=1.5"
+
+
+def parse_shift(values: list[str] | None, flag: str = "--shift", example: str = _SHIFT_FORM) -> dict[str, float]:
     """``["tenure_months=-24", ...]`` -> ``{"tenure_months": -24.0}``."""
     out: dict[str, float] = {}
     for raw in values or []:
@@ -50,7 +54,7 @@ def parse_shift(values: list[str] | None) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise ParamsError(f"--shift {raw!r}: expected FEATURE=NUMBER, e.g. tenure_months=-24") from None
+            raise ParamsError(f"{flag} {raw!r}: expected {example}") from None
     return out
 
 
@@ -173,6 +177,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"customers per request, 1..{MAX_BATCH}; 1 uses /predict (default: %(default)s)",
     )
     parser.add_argument(
+        "--tenure-effect",
+        type=value_type(float, "number"),
+        help="concept drift: the truth's log-odds per month of tenure (training data: -0.1; 0 = no protection)",
+    )
+    parser.add_argument(
+        "--region-effect", action="append", metavar="REGION=NUMBER", help="concept drift: log-odds added to a region"
+    )
+    parser.add_argument(
+        "--labels-out",
+        metavar="FILE",
+        help="write each sent customer's true churn label here (CSV: customer_id, churn), drawn from the "
+        "same truth as generate",
+    )
+    parser.add_argument(
         "--timeout",
         default="30",
         type=value_type(Annotated[float, Field(gt=0, allow_inf_nan=False)], "seconds"),
@@ -186,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from churnops.core.params import TrafficParams, format_validation_error
+    from churnops.core.predlog import CUSTOMER_ID
     from churnops.pipeline.generate import traffic_records
 
     if args.rows == 0:  # valid for generate.traffic.rows (no log), but nothing to simulate
@@ -193,18 +212,38 @@ def run(args: argparse.Namespace) -> int:
     try:
         # The same validation as generate.traffic in params.yaml: names and categories from the schema.
         traffic = TrafficParams.model_validate(
-            {"rows": args.rows, "seed": args.seed, "shift": parse_shift(args.shift), "mix": parse_mix(args.mix)}
+            {
+                "rows": args.rows,
+                "seed": args.seed,
+                "shift": parse_shift(args.shift),
+                "mix": parse_mix(args.mix),
+                "truth": {
+                    "tenure_effect": args.tenure_effect,
+                    "region_effect": parse_shift(args.region_effect, "--region-effect", _REGION_FORM),
+                },
+            }
         )
     except ValidationError as err:
         raise ParamsError(format_validation_error(err, "simulate").replace("simulate: ", "--")) from None
     url = args.url if "://" in args.url else f"http://{args.url}"
-    customers = (r["features"] for r in traffic_records(traffic.seed, traffic.rows, traffic.shift, traffic.mix))
+    labels: list[tuple[str, int]] = []
+    records = traffic_records(
+        traffic.seed, traffic.rows, traffic.shift, traffic.mix, traffic.truth.model_dump(), labels=labels
+    )
+    # Each customer carries its id (echoed and logged, never a feature): what its label joins on.
+    customers = ({**r["features"], CUSTOMER_ID: r[CUSTOMER_ID]} for r in records)
     try:
         client = httpx.Client(base_url=url, timeout=args.timeout)
     except (httpx.InvalidURL, ValueError) as err:
         raise ParamsError(f"--url {args.url!r}: {err}") from None
     with client:
         summary = send(client, customers, args.batch)
+    if args.labels_out:
+        from churnops.core.io import atomic_open
+
+        with atomic_open(args.labels_out, "w") as fh:
+            fh.write(f"{CUSTOMER_ID},churn\n")
+            fh.writelines(f"{cid},{churn}\n" for cid, churn in labels)
     versions = ", ".join(sorted(summary.model_versions)) or "-"
     print(
         f"sent {summary.sent} customers in {summary.requests} request(s) to {url} in {summary.seconds:.2f} s; "

@@ -46,7 +46,7 @@ class DataError(ChurnopsError):
 
 
 class InputError(DataError):
-    """An input (the monitor's log, the training statistics) exists but cannot be used.
+    """An input (the monitor's log, the training statistics, feedback labels) exists but cannot be used.
 
     To a CLI caller this is a bad argument, not a finding such as drift.
     """

@@ -22,6 +22,8 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "prepare": ("rejected_fraction",),
     "train": ("gate.f1", "gate.gate_f1", "gate.passed"),
     "evaluate": ("f1", "roc_auc"),
+    "feedback": ("f1",),  # status in details: "insufficient_labels" would widen the table past 160
+    "promotion": ("promoted",),  # the F1s behind it: metrics/details/promotion.json (160 columns)
 }
 """Dotted keys of the headline scalars of each stage's metrics file."""
 

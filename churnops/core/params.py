@@ -33,6 +33,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+class TruthParams(_Section):
+    """The truth the simulated traffic's labels are drawn from: concept drift when changed."""
+
+    tenure_effect: float | None
+    """Log-odds per month of tenure; null = as in the training data (-0.1); 0 = tenure stops protecting."""
+    region_effect: dict[str, float]
+    """Log-odds added per region, e.g. {north: 1.5}: a new regional effect."""
+
+    @field_validator("region_effect")
+    @classmethod
+    def _regions(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(BY_NAME["region"].categories)  # type: ignore[union-attr]
+        if unknown:
+            raise ValueError(f"unknown regions {sorted(unknown)}")
+        return value
+
+
 class TrafficParams(_Section):
     """The simulated prediction log that generate writes for the monitor stage."""
 
@@ -42,6 +59,7 @@ class TrafficParams(_Section):
     """Additive shift per numeric feature, in the feature's own units."""
     mix: dict[str, dict[str, Annotated[float, Field(ge=0)]]]
     """Replacement category weights per categorical feature (renormalised)."""
+    truth: TruthParams
 
     @field_validator("shift")
     @classmethod
@@ -98,6 +116,9 @@ class TrainParams(_Section):
     model: Literal["logreg", "hgb"]
     validation_fraction: Fraction01
     gate_f1: Probability
+    promote_margin: Annotated[float, Field(ge=0, le=1)]
+    """The challenger replaces the champion only if its F1 on the feedback hold-out is at least
+    the champion's plus this (churnops/pipeline/promote.py)."""
     threshold: Fraction01
     """Decision threshold on the churn probability; stored inside the model file."""
     logreg: LogregParams
@@ -123,6 +144,29 @@ class MonitorParams(_Section):
         return value
 
 
+class FeedbackParams(_Section):
+    """Delayed labels joined to the prediction log (churnops/feedback.py)."""
+
+    log: str
+    """The prediction log the feedback stage joins labels to (a path)."""
+    labels: str
+    """The labels file (CSV or JSON lines: customer_id, churn, optional observed_at)."""
+    min_f1: Probability
+    """The feedback stage's status is degraded below this live F1 (the stage does not list
+    train.gate_f1: a gate change must leave dvc.lock untouched when train fails)."""
+    min_labels: Annotated[int, Field(ge=1)]
+    """Fewer joined labels than this -> status insufficient_labels (not judged)."""
+    holdout_fraction: Fraction01
+    """Share of labeled traffic kept to judge promotion; never trained on."""
+    include: bool
+    """prepare adds the rest of the labeled traffic to the training rows."""
+    weight: Annotated[int, Field(ge=1, le=1000)]
+    """Each included labeled row counts this many times in training (rows repeated): recent
+    traffic outweighs the older generated data."""
+    window: Annotated[int, Field(ge=1)]
+    """Only the newest this-many labeled rows are used (recency window)."""
+
+
 class Params(_Section):
     """The whole of params.yaml. Every section must be present."""
 
@@ -130,6 +174,7 @@ class Params(_Section):
     prepare: PrepareParams
     train: TrainParams
     monitor: MonitorParams
+    feedback: FeedbackParams
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:

@@ -19,6 +19,9 @@ PARAMS = "params.yaml"
 
 MODEL = "models/model.json"
 """The exported model, the ``train`` stage's output."""
+CHAMPION = "models/champion.json"
+"""The champion: the served model's bytes, Git-tracked, an explicit dep of ``train`` (issue 13)."""
+
 TRAIN_STATS = "data/prepared/train_stats.json"
 """Training-data statistics, ``prepare``'s output and the monitor's reference."""
 EVALUATE_METRICS = "metrics/evaluate.json"

@@ -9,6 +9,7 @@ One JSON object per line, of one of two kinds::
     # a prediction (no "kind" key, so logs written before rejections existed stay valid)
     {"ts": "2024-05-01T12:00:00.123456Z", "request_id": "...", "model_version": "<md5>",
      "item": 3,                      # batch rows only: the row's index in the request
+     "customer_id": "c-1042",        # only when the caller sent one (never a feature)
      "features": {...five fields...}, "churn_probability": 0.83, "churn": true, "latency_ms": 0.41}
 
     # a request the API refused with 422 (one line per request, whatever its size)
@@ -58,6 +59,11 @@ CHURN = "churn"
 LATENCY_MS = "latency_ms"
 SOURCE = "source"
 """Optional provenance of a prediction record (``"simulated"`` for generated traffic)."""
+CUSTOMER_ID = "customer_id"
+"""Optional caller's identifier of the customer, echoed and logged, never a model feature:
+it is what delayed churn labels are joined on (:mod:`churnops.feedback`)."""
+CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+"""What a ``customer_id`` may be: 1 to 64 characters of ``[A-Za-z0-9._:-]``."""
 
 KIND = "kind"
 KIND_REJECTED = "rejected"
@@ -104,6 +110,7 @@ class RowEntry(NamedTuple):
     churn_probability: float
     churn: bool
     latency_ms: float
+    customer_id: str | None = None
 
 
 class BatchEntry(NamedTuple):
@@ -116,6 +123,8 @@ class BatchEntry(NamedTuple):
     churn_probability: Sequence[float]
     churn: Sequence[bool]
     latency_ms: float
+    customer_id: Sequence[str | None] | None = None
+    """One per row (None where a row sent none), or None when no row sent one."""
 
 
 class RejectedValue(NamedTuple):
@@ -204,21 +213,28 @@ def encode(entry: Entry) -> bytes:
     )
     tail = b',"latency_ms":%s}\n' % repr(round(entry.latency_ms, 3)).encode()
     if isinstance(entry, RowEntry):
-        return b'%s,"features":%s,"churn_probability":%s,"churn":%s%s' % (
+        return b'%s%s,"features":%s,"churn_probability":%s,"churn":%s%s' % (
             head,
+            _customer(entry.customer_id),
             dumps(entry.features),
             dumps(float(entry.churn_probability)),
             b"true" if entry.churn else b"false",
             tail,
         )
-    fast = _encode_batch(entry, head, tail)
-    if fast is not None:
-        return fast
+    if entry.customer_id is None:  # the common case: no ids, the fast encoder
+        fast = _encode_batch(entry, head, tail)
+        if fast is not None:
+            return fast
+    ids = entry.customer_id or [None] * len(entry.features)
     return b"".join(
-        b'%s,"item":%d,"features":%s,"churn_probability":%s,"churn":%s%s'
-        % (head, i, dumps(f), dumps(float(p)), b"true" if c else b"false", tail)
-        for i, (f, p, c) in enumerate(zip(entry.features, entry.churn_probability, entry.churn, strict=True))
+        b'%s,"item":%d%s,"features":%s,"churn_probability":%s,"churn":%s%s'
+        % (head, i, _customer(cid), dumps(f), dumps(float(p)), b"true" if c else b"false", tail)
+        for i, (f, p, c, cid) in enumerate(zip(entry.features, entry.churn_probability, entry.churn, ids, strict=True))
     )
+
+
+def _customer(customer_id: str | None) -> bytes:
+    return b"" if customer_id is None else b',"customer_id":%s' % orjson.dumps(customer_id)
 
 
 _item_numbers: list[bytes] = []  # b"0", b"1", ...: grown on demand, shared by every batch
@@ -297,6 +313,7 @@ class Prediction:
     item: int | None
     churn: Any
     raw: dict[str, Any]
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +369,7 @@ def parse_line(line: bytes) -> LogLine:
             item=_int_or_none(obj.get(ITEM)),
             churn=obj.get(CHURN),
             raw=obj,
+            customer_id=_str_or_none(obj.get(CUSTOMER_ID)),
         )
     if kind == KIND_REJECTED:
         entries = obj.get(ERRORS)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnops.core.predlog import FEATURES, PROBABILITY, REQUEST_ID, SOURCE
+from churnops.core.predlog import CUSTOMER_ID, FEATURES, PROBABILITY, REQUEST_ID, SOURCE
 from churnops.core.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
 
 CHUNK_ROWS = 250_000
@@ -88,13 +88,26 @@ def sample_features(
     return cols
 
 
-def churn_probability(cols: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The true churn probability of each customer (the signal a model should learn)."""
+def churn_probability(
+    cols: Mapping[str, np.ndarray],
+    tenure_effect: float | None = None,
+    region_effect: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """The true churn probability of each customer (the signal a model should learn).
+
+    Args:
+        cols: the customers, as :func:`sample_features` returns them.
+        tenure_effect: replaces the tenure coefficient (-0.1 per month) of the truth:
+            concept drift, e.g. 0.0 when tenure stops protecting against churn.
+        region_effect: added to the log-odds of the named regions (a new regional effect).
+    """
+    extra = region_effect or {}
+    region_cats = BY_NAME["region"].categories  # type: ignore[union-attr]
     plan = np.array([_PLAN_EFFECT[c] for c in BY_NAME["plan"].categories])[cols["plan"]]  # type: ignore[union-attr]
-    region = np.array([_REGION_EFFECT[c] for c in BY_NAME["region"].categories])[cols["region"]]  # type: ignore[union-attr]
+    region = np.array([_REGION_EFFECT[c] + extra.get(c, 0.0) for c in region_cats])[cols["region"]]
     logit = (
         _INTERCEPT
-        + _TENURE * cols["tenure_months"].astype(float)
+        + (_TENURE if tenure_effect is None else tenure_effect) * cols["tenure_months"].astype(float)
         + _COMPLAINTS * cols["num_complaints"].astype(float)
         + _SESSION * cols["avg_session_minutes"].astype(float)
         + plan
@@ -169,17 +182,28 @@ def traffic_records(
     rows: int,
     shift: Mapping[str, float] | None = None,
     mix: Mapping[str, Mapping[str, float]] | None = None,
+    truth: Mapping[str, Any] | None = None,
+    labels: list[tuple[str, int]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield simulated prediction records in the log format (:mod:`churnops.core.predlog`).
 
     Each record has ``features`` (the five fields as JSON types), the true
-    ``churn_probability`` of that customer, and ``source: "simulated"``.
+    ``churn_probability`` of that customer, a ``customer_id`` and ``source: "simulated"``.
+
+    Args:
+        truth: ``tenure_effect`` and ``region_effect`` of :func:`churn_probability`
+            (concept drift: the same customers churn differently).
+        labels: when given, ``(customer_id, churn)`` of every customer yielded is appended
+            to it: the label that arrives later, drawn from the same truth.
     """
+    truth = dict(truth or {})
     for chunk, start in enumerate(range(0, rows, CHUNK_ROWS)):
         n = min(CHUNK_ROWS, rows - start)
         rng = np.random.default_rng([seed, chunk, 1])
         cols = sample_features(rng, n, shift=shift, mix=mix)
-        proba = churn_probability(cols)
+        proba = churn_probability(cols, truth.get("tenure_effect"), truth.get("region_effect"))
+        # Labels from their own stream: the features are the same with or without them.
+        churned = np.random.default_rng([seed, chunk, 2]).random(n) < proba
         cats = {f.name: f.categories for f in CATEGORICAL}
         for i in range(n):
             features: dict[str, object] = {}
@@ -188,8 +212,12 @@ def traffic_records(
                 features[f.name] = int(v) if f.integer else round(float(v), 1)
             for name, categories in cats.items():
                 features[name] = categories[cols[name][i]]
+            cid = f"sim-{seed}-{start + i}"
+            if labels is not None:
+                labels.append((cid, int(churned[i])))
             yield {
-                REQUEST_ID: f"sim-{seed}-{start + i}",
+                REQUEST_ID: cid,
+                CUSTOMER_ID: cid,
                 SOURCE: "simulated",
                 FEATURES: features,
                 PROBABILITY: round(float(proba[i]), 6),

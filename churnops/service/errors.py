@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from churnops.core.predlog import CUSTOMER_ID
 from churnops.core.schema import FEATURE_NAMES
 from churnops.service.predlog import log_rejection
 
@@ -95,7 +96,7 @@ def first_errors(err: ValidationError, body: bytes, batch: bool) -> InvalidReque
     return InvalidRequest([{"loc": (), "msg": f"{count} invalid fields", "type": "too_many_errors"}], count)
 
 
-_FEATURES = frozenset(FEATURE_NAMES)
+_FEATURES = frozenset((*FEATURE_NAMES, CUSTOMER_ID))
 _BATCH_KEYS = frozenset({"items"})
 
 

@@ -13,6 +13,10 @@ pytestmark = pytest.mark.e2e
 
 PY = sys.executable
 
+# Read by train only once the gate has passed: these tests never get that far.
+PROMOTION_ARGS = ("--champion", "champion.json", "--feedback", "fb.parquet", "--test", "test.parquet",
+                  "--promotion", "p.json", "--promotion-details", "pd.json")  # fmt: skip
+
 
 def stage(name: str, *args: str, cwd: Path):
     return run([PY, str(REPO_ROOT / "stages" / f"{name}.py"), *args], cwd, check=False)
@@ -79,6 +83,7 @@ def test_unknown_model_and_too_dirty_data(workdir: Path) -> None:
         "t.json",
         "--details",
         "td.json",
+        *PROMOTION_ARGS,
         cwd=workdir,
     )
     assert_one_line_error(proc, "train: params.yaml: train.model: Input should be 'logreg' or 'hgb'", code=2)
@@ -101,6 +106,7 @@ def test_failed_gate_writes_no_model_and_keeps_the_old_one(workdir: Path) -> Non
         "t.json",
         "--details",
         "td.json",
+        *PROMOTION_ARGS,
         cwd=workdir,
     )
     assert_one_line_error(proc, "train: gate failed: f1=0.", "< gate_f1=0.990")

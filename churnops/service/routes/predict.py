@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from churnops.core.predlog import CUSTOMER_ID
 from churnops.service.deps import batch_body, customer_body, json_response, serving
 from churnops.service.predlog import BatchEntry, RowEntry
 from churnops.service.routes import add_route
@@ -35,24 +36,34 @@ _ERRORS: dict[int, tuple[type[BaseModel], str]] = {
 async def predict(request: Request) -> Response:
     """Churn probability and decision for one customer."""
     features = await customer_body(request)
+    cid = features.pop(CUSTOMER_ID, None)  # an identity, never a feature
     model, log, clock, rid, t0 = serving(request)
     p = model.scorer.predict_proba_one(features)
     churn = p >= model.threshold
     latency = (time.perf_counter() - t0) * 1000.0
-    log.submit(RowEntry(clock.time(), rid, model.version, features, p, churn, latency))
-    return json_response({"request_id": rid, "model_version": model.version, "churn_probability": p, "churn": churn})
+    log.submit(RowEntry(clock.time(), rid, model.version, features, p, churn, latency, cid))
+    body = {"request_id": rid, "model_version": model.version, "churn_probability": p, "churn": churn}
+    if cid is not None:
+        body[CUSTOMER_ID] = cid
+    return json_response(body)
 
 
 async def predict_batch(request: Request) -> Response:
     """Churn probabilities and decisions for 1 to 10,000 customers, in input order."""
     features = await batch_body(request)
+    ids = [f.pop(CUSTOMER_ID, None) for f in features]
     model, log, clock, rid, t0 = serving(request)
     scores = model.scorer.predict_proba_records(features)
     probs = scores.tolist()
     churn = (scores >= model.threshold).tolist()
     latency = (time.perf_counter() - t0) * 1000.0
-    log.submit(BatchEntry(clock.time(), rid, model.version, features, probs, churn, latency))
+    any_id = any(i is not None for i in ids)
+    log.submit(BatchEntry(clock.time(), rid, model.version, features, probs, churn, latency, ids if any_id else None))
     predictions = [{"churn_probability": p, "churn": c} for p, c in zip(probs, churn, strict=True)]
+    if any_id:
+        for pred, cid in zip(predictions, ids, strict=True):
+            if cid is not None:
+                pred[CUSTOMER_ID] = cid
     return json_response({"request_id": rid, "model_version": model.version, "predictions": predictions})
 
 

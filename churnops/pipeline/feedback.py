@@ -1,0 +1,358 @@
+"""Delayed labels joined to the prediction log: the live model's real performance.
+
+Churn labels arrive weeks after the prediction. A label names a ``customer_id`` (which
+``/predict`` echoes and logs, :mod:`churnops.core.predlog`), its ``churn`` (0/1) and
+optionally when it was ``observed_at``. :func:`join` pairs each label with the NEWEST
+logged prediction for that customer, not later than ``observed_at`` when it is given
+(newest = latest ``ts``, then later in the log; a record without ``ts``, such as
+generated traffic, is taken as older than any stamped one and never excluded by
+``observed_at``). Batch rows count like single ones. Labels with no prediction are
+counted (``n_unmatched``), never guessed.
+
+:func:`report` computes the figures on the joined rows: what a person gets by joining
+the two files by hand and calling scikit-learn (a test holds it to that, to 1e-9).
+
+Simulated traffic (``generate``) carries no model decision: :func:`join` scores those
+rows with the model it is given (the champion), so a fresh clone measures the live
+performance of the model it would serve.
+
+Length: one concern, the labels-to-predictions loop: reading labels (CSV or JSON lines, bad rows
+counted by reason), the join, the report and the labeled dataset. Splitting the readers
+from the join would only move their shared constants.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from churnops.core.errors import InputError
+from churnops.core.predlog import CUSTOMER_ID, CUSTOMER_ID_PATTERN, Prediction, log_files, parse_line, rfc3339
+from churnops.core.schema import FEATURE_NAMES, LABEL
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from churnops.pipeline.scorer import Scorer
+
+OBSERVED_AT = "observed_at"
+MODEL_VERSION = "model_version"
+HOLDOUT = "holdout"
+STATUS_OK, STATUS_DEGRADED, STATUS_INSUFFICIENT = "ok", "degraded", "insufficient_labels"
+
+# Reasons a label row is skipped.
+BAD_CUSTOMER_ID = "bad customer_id"
+BAD_CHURN = "bad churn"
+BAD_OBSERVED_AT = "bad observed_at"
+NOT_A_RECORD = "not a record"
+
+_ID = re.compile(CUSTOMER_ID_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    customer_id: str
+    churn: int
+    observed_at: str | None
+    """RFC 3339 UTC with microseconds, as the log's ``ts`` (so strings compare as times)."""
+
+
+@dataclass
+class Labels:
+    labels: list[Label]
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def _churn(value: Any) -> int | None:
+    if type(value) is int and value in (0, 1):
+        return value
+    if type(value) is bool:
+        return int(value)
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return int(value.strip())
+    return None
+
+
+def _observed_at(value: Any) -> tuple[bool, str | None]:
+    """(ok, normalised) for an ``observed_at`` value; empty or absent is ok and None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True, None
+    if not isinstance(value, str):
+        return False, None
+    try:
+        t = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return False, None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return True, rfc3339(t.timestamp())
+
+
+def _label(row: Any, skipped: Counter[str]) -> Label | None:
+    if not isinstance(row, dict):
+        skipped[NOT_A_RECORD] += 1
+        return None
+    cid = row.get(CUSTOMER_ID)
+    if not isinstance(cid, str) or not _ID.match(cid):
+        skipped[BAD_CUSTOMER_ID] += 1
+        return None
+    churn = _churn(row.get(LABEL))
+    if churn is None:
+        skipped[BAD_CHURN] += 1
+        return None
+    ok, observed = _observed_at(row.get(OBSERVED_AT))
+    if not ok:
+        skipped[BAD_OBSERVED_AT] += 1
+        return None
+    return Label(cid, churn, observed)
+
+
+def read_labels(path: str | Path) -> Labels:
+    """Read a labels file: CSV (a header with ``customer_id`` and ``churn``) or JSON lines.
+
+    The format is told by the first non-blank character (``{`` = JSON lines). Bad rows are
+    skipped and counted by reason.
+
+    Raises:
+        DataError: the file cannot be read, or a CSV lacks a required column.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read labels: {getattr(err, 'strerror', None) or err}") from None
+    out = Labels([])
+    if text.lstrip().startswith("{"):
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                out.skipped[NOT_A_RECORD] += 1
+                continue
+            if (label := _label(row, out.skipped)) is not None:
+                out.labels.append(label)
+        return out
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in (CUSTOMER_ID, LABEL) if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path}: labels file lacks column(s) {missing} (CSV with a header, or JSON lines)")
+    for row in reader:
+        if (label := _label(row, out.skipped)) is not None:
+            out.labels.append(label)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """One logged prediction that names a customer."""
+
+    order: tuple[str, int]
+    """(ts or "", position in the log): the larger, the newer."""
+    model_version: str | None
+    probability: float | None
+    churn: bool | None
+    features: dict[str, Any]
+
+
+def read_log(paths: Sequence[str | Path]) -> dict[str, list[Logged]]:
+    """The predictions of the logs that carry a ``customer_id``, per customer, oldest first.
+
+    Each path is read with its rotated files (oldest first). Lines that are not
+    predictions, or have no customer_id or features, are ignored.
+    """
+    by_id: dict[str, list[Logged]] = {}
+    position = 0
+    for path in paths:
+        for file in reversed(log_files(path)):
+            try:
+                fh = open(file, "rb")  # noqa: SIM115
+            except OSError as err:
+                raise InputError(f"{file}: cannot read the log: {err.strerror}") from None
+            with fh:
+                for line in fh:
+                    position += 1
+                    rec = parse_line(line)
+                    if not isinstance(rec, Prediction) or rec.customer_id is None or rec.features is None:
+                        continue
+                    p = rec.churn_probability
+                    by_id.setdefault(rec.customer_id, []).append(
+                        Logged(
+                            (rec.ts or "", position),
+                            rec.model_version,
+                            float(p) if type(p) in (int, float) and rec.model_version else None,
+                            rec.churn if type(rec.churn) is bool else None,
+                            rec.features,
+                        )
+                    )
+    return by_id
+
+
+def _newest(logged: list[Logged], observed_at: str | None) -> Logged | None:
+    eligible = [x for x in logged if observed_at is None or not x.order[0] or x.order[0] <= observed_at]
+    return max(eligible, key=lambda x: x.order) if eligible else None
+
+
+def join(
+    labels: Iterable[Label],
+    by_id: dict[str, list[Logged]],
+    scorer: Scorer | None = None,
+    version: str | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """Pair each label with its newest eligible prediction.
+
+    Returns:
+        (joined rows, number of unmatched labels). The rows hold the five features,
+        ``churn`` (the label), ``churn_probability`` and ``predicted`` (the logged ones; for
+        a record with no logged decision, ``scorer``'s, under its version), ``model_version``,
+        ``customer_id`` and ``order_ts``/``order_pos`` (sorted, newest last).
+    """
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    unscored: list[int] = []
+    unmatched = 0
+    for label in labels:
+        hit = _newest(by_id.get(label.customer_id, []), label.observed_at)
+        if hit is None:
+            unmatched += 1
+            continue
+        row = {name: hit.features.get(name) for name in FEATURE_NAMES}
+        row.update({LABEL: label.churn, CUSTOMER_ID: label.customer_id, "order_ts": hit.order[0],
+                    "order_pos": hit.order[1], MODEL_VERSION: hit.model_version,
+                    "churn_probability": hit.probability, "predicted": hit.churn})  # fmt: skip
+        if hit.probability is None or hit.churn is None:
+            unscored.append(len(rows))
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*FEATURE_NAMES, LABEL, CUSTOMER_ID, "order_ts", "order_pos",
+                                        MODEL_VERSION, "churn_probability", "predicted"])  # fmt: skip
+    if unscored and scorer is not None:
+        records = [{n: rows[i][n] for n in FEATURE_NAMES} for i in unscored]
+        probs = scorer.predict_proba_records(records)
+        frame["churn_probability"] = frame["churn_probability"].astype(float)
+        frame["predicted"] = frame["predicted"].astype(object)
+        frame.loc[unscored, "churn_probability"] = probs
+        frame.loc[unscored, "predicted"] = probs >= scorer.threshold
+        frame.loc[unscored, MODEL_VERSION] = version
+    frame = frame.sort_values(["order_ts", "order_pos"], kind="stable").reset_index(drop=True)
+    frame["churn_probability"] = frame["churn_probability"].astype(float)  # NaN: no decision, no model
+    return frame, unmatched
+
+
+def figures(frame: pd.DataFrame) -> dict[str, Any]:
+    """The performance figures of joined rows (scikit-learn's, on exactly these rows).
+
+    Rows with no decision (generated traffic and no model to score it) are left out.
+    """
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+    frame = frame[frame["churn_probability"].notna()]
+    n = len(frame)
+    if n == 0:
+        return {"n_labeled": 0, "f1": None, "precision": None, "recall": None, "roc_auc": None,
+                "mean_probability": None, "observed_churn_rate": None}  # fmt: skip
+    y = frame[LABEL].to_numpy().astype(int)
+    pred = frame["predicted"].to_numpy().astype(bool).astype(int)
+    proba = frame["churn_probability"].to_numpy()
+    both = len(set(y.tolist())) == 2
+    return {
+        "n_labeled": n,
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, proba)) if both else None,
+        "mean_probability": float(proba.mean()),
+        "observed_churn_rate": float(y.mean()),
+    }
+
+
+def report(
+    frame: pd.DataFrame, unmatched: int, skipped: Counter[str], gate_f1: float, min_labels: int
+) -> dict[str, Any]:
+    """The feedback report: overall figures, per model version, and a status."""
+    overall = figures(frame)
+    if overall["n_labeled"] < min_labels:
+        status = STATUS_INSUFFICIENT
+    elif overall["f1"] < gate_f1:
+        status = STATUS_DEGRADED
+    else:
+        status = STATUS_OK
+    per_version = {
+        str(v): figures(frame[frame[MODEL_VERSION] == v]) for v in sorted(frame[MODEL_VERSION].dropna().unique())
+    }
+    return {
+        "status": status,
+        **overall,
+        "n_unmatched": unmatched,
+        "n_unscored": int(frame["churn_probability"].isna().sum()),
+        "n_skipped": sum(skipped.values()),
+        "skipped": dict(sorted(skipped.items())),
+        "gate_f1": gate_f1,
+        "min_labels": min_labels,
+        "per_model_version": per_version,
+    }
+
+
+def headline(rep: dict[str, Any]) -> dict[str, Any]:
+    """The scalars of a report that go to the DVC metric file."""
+    return {k: rep[k] for k in ("f1", "roc_auc", "n_labeled")}
+
+
+def table(rep: dict[str, Any]) -> str:
+    """A short text table of a report, for stdout."""
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    cols = ("n_labeled", "f1", "precision", "recall", "roc_auc", "mean_probability", "observed_churn_rate")
+    lines = [f"{'model_version':<34}" + "".join(f"{c[:12]:>13}" for c in cols)]
+    for name, figs in [*rep["per_model_version"].items(), ("all", rep)]:
+        lines.append(f"{name[:33]:<34}" + "".join(f"{fmt(figs[c]):>13}" for c in cols))
+    lines.append(
+        f"status: {rep['status']} (gate_f1={rep['gate_f1']:.3f}, min_labels={rep['min_labels']}); "
+        f"unmatched labels: {rep['n_unmatched']}; skipped label rows: {rep['n_skipped']}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in rep['skipped'].items())})" if rep["skipped"] else "")
+    )
+    return "\n".join(lines)
+
+
+def _bucket(customer_id: str) -> float:
+    """A stable number in [0, 1) per customer: the hold-out is a function of the id alone."""
+    return int.from_bytes(hashlib.md5(customer_id.encode(), usedforsecurity=False).digest()[:8], "big") / 2**64
+
+
+def labeled_dataset(frame: pd.DataFrame, window: int, holdout_fraction: float) -> pd.DataFrame:
+    """The newest ``window`` joined rows as training data: features, label, id, and ``holdout``.
+
+    A customer is in the hold-out (judging promotion, never trained on) by a hash of its id,
+    so the split does not move as more traffic arrives. Features are kept as logged: prepare
+    validates them like generated data (bad rows go to quarantine).
+    """
+    import pandas as pd
+
+    newest = frame.iloc[max(0, len(frame) - window) :]
+    out = pd.DataFrame({name: newest[name].astype(object).map(_plain) for name in FEATURE_NAMES})
+    for name in FEATURE_NAMES:
+        col = out[name]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in col if v is not None):
+            out[name] = pd.to_numeric(col).astype("float64")
+        else:
+            out[name] = col.astype("string")
+    out[LABEL] = newest[LABEL].astype("int8").to_numpy()
+    out[CUSTOMER_ID] = newest[CUSTOMER_ID].astype("string").to_numpy()
+    out[HOLDOUT] = [(_bucket(c) < holdout_fraction) for c in newest[CUSTOMER_ID]]
+    return out.reset_index(drop=True)
+
+
+def _plain(v: Any) -> Any:
+    return v if v is None or isinstance(v, int | float | str) else str(v)

@@ -1,0 +1,46 @@
+"""DVC stage `feedback`: delayed labels joined to the prediction log.
+
+Writes the live performance (metrics/feedback.json headline, the rest in details) and the
+labeled traffic as a dataset (data/feedback/labeled.parquet, ``holdout`` marking the rows
+that judge promotion and are never trained on). Records without a model decision (the
+simulated traffic generate writes) are scored with the champion (models/champion.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from churnops.core.io import write_json, write_parquet
+from churnops.core.metrics import split as split_metrics
+from churnops.core.params import load_params
+from churnops.core.stage import run_stage
+from churnops.pipeline import feedback as fb
+from churnops.pipeline.promote import load_champion
+
+
+def main(args: argparse.Namespace) -> None:
+    p = load_params(args.params)
+    f = p.feedback
+    champion, version = load_champion(args.champion)
+    labels = fb.read_labels(f.labels)
+    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), champion, version)
+    rep = fb.report(frame, unmatched, labels.skipped, f.min_f1, f.min_labels)
+    dataset = fb.labeled_dataset(frame, f.window, f.holdout_fraction)
+    rep["n_dataset"] = len(dataset)
+    rep["n_holdout"] = int(dataset[fb.HOLDOUT].sum())
+    write_parquet(args.data, dataset)
+    metrics, details = split_metrics("feedback", rep)
+    write_json(args.details, details)
+    write_json(args.metrics, metrics)
+    print(fb.table(rep), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--champion", required=True, help="the champion model (scores undecided records)")
+    parser.add_argument("--data", required=True, help="labeled traffic (parquet)")
+    parser.add_argument("--metrics", required=True, help="headline live performance (JSON, a DVC metric)")
+    parser.add_argument("--details", required=True, help="the full feedback report (JSON)")
+    run_stage("feedback", main, parser)
