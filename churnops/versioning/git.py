@@ -167,14 +167,20 @@ def show_file(root: Path, rev: str, path: str) -> bytes | None:
 # --------------------------------------------------------------------------- the repository lock
 
 
-def _holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-    except (OSError, ValueError):
-        info = {}
-    if not isinstance(info, dict) or "pid" not in info:
-        return "held by another process"
-    return f"held by pid {info.get('pid')} ({info.get('command', '?')}), started at {info.get('started', '?')}"
+def _holder(fd: int, patience: float = 0.5) -> str:
+    """Who holds the lock, as its holder wrote it. A holder writes its line just after taking the
+    lock, so a reader that comes in between sees an empty file: it looks again, briefly."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except (OSError, ValueError):
+            info = {}
+        if isinstance(info, dict) and "pid" in info:
+            return f"held by pid {info.get('pid')} ({info.get('command', '?')}), started at {info.get('started', '?')}"
+        if time.monotonic() >= deadline:
+            return "held by another process"
+        time.sleep(0.01)
 
 
 def lock_holder(root: Path) -> str | None:
@@ -223,8 +229,9 @@ def repo_lock(root: Path, command: str, wait: float = LOCK_WAIT_SECONDS) -> Iter
                     ) from None
                 time.sleep(0.05)
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "started": started}).encode(), 0)
+        line = json.dumps({"pid": os.getpid(), "command": command, "started": started}).encode()
+        os.pwrite(fd, line, 0)  # write, then cut: a reader never sees a stale tail
+        os.ftruncate(fd, len(line))
         _held_fds.append(fd)
         try:
             yield
