@@ -86,7 +86,7 @@ def why_lock_does_not_apply(root: Path, lock: dict) -> str | None:
     """Why HEAD's lock does not describe a run of this project, or None when it does."""
     params = yaml.safe_load((root / "params.yaml").read_text())
     produced = {o["path"] for s in lock["stages"].values() for o in s.get("outs", [])}
-    for name in ("params", "generate", "prepare", "train"):
+    for name in ("params", "generate", "feedback", "prepare", "train"):
         entry = lock["stages"].get(name)
         if entry is None:
             return f"HEAD's dvc.lock has no stage {name}"
@@ -116,7 +116,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         if rel.startswith(("churnops/", "stages/")) and rel.endswith(".py"):
             shutil.copy2(REPO_ROOT / rel, root / rel)
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    for stage in ("params", "generate", "prepare"):
+    # feedback: the labeled traffic whose hold-out train judges the challenger on (issue 13).
+    for stage in ("params", "generate", "feedback", "prepare"):
         run_stage(root, stage, {})
     return Built(root, lock, why_lock_does_not_apply(root, lock))
 
@@ -125,7 +126,9 @@ def lock_md5(lock: dict, path: str) -> str | None:
     return next((o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == path), None)
 
 
-def train_everywhere(root: Path, params: str, names: list[str]) -> dict[str, tuple[str, str]]:
+def train_everywhere(
+    root: Path, params: str, names: list[str], champion: str = "models/champion.json"
+) -> dict[str, tuple[str, str]]:
     """``{machine: (model md5, train metrics md5)}`` for the train stage run on each machine."""
 
     def one(name: str) -> tuple[str, str]:
@@ -138,6 +141,7 @@ def train_everywhere(root: Path, params: str, names: list[str]) -> dict[str, tup
                 "--params params.yaml": f"--params {params}",
                 "models/model.json": str(out / "model.json"),
                 "metrics/train.json": str(out / "train.json"),
+                "--champion models/champion.json": f"--champion {champion}",
             },
         )
         return md5(out / "model.json"), md5(out / "train.json")
@@ -165,7 +169,10 @@ def test_hgb_model_bytes_are_the_same_on_every_emulated_machine(built: Built) ->
     hgb.mkdir()
     shutil.copy2(built.root / "params.yaml", hgb / "params.yaml")
     set_params(hgb, {"train.model": "hgb", "train.hgb.max_iter": 20})  # fewer trees: the same arithmetic
-    got = train_everywhere(built.root, "hgb/params.yaml", [m for m in HGB_MACHINES if m in RUNNABLE])
+    # No champion: a 20-tree model need not beat the shipped one to have its bytes compared.
+    (hgb / "champion.json").write_text("null\n")
+    names = [m for m in HGB_MACHINES if m in RUNNABLE]
+    got = train_everywhere(built.root, "hgb/params.yaml", names, champion="hgb/champion.json")
     assert len(set(got.values())) == 1, got
 
 
