@@ -12,8 +12,9 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from churnops.cli import main
 from churnops.core.predlog import BatchEntry, RowEntry, encode, rfc3339
 from churnops.pipeline import feedback as fb
+from tests.utils.factories import GOOD_CUSTOMER
 
-FEATURES = {"tenure_months": 3, "num_complaints": 4, "avg_session_minutes": 8.5, "plan": "basic", "region": "south"}
+FEATURES = GOOD_CUSTOMER
 T0 = 1_700_000_000.0
 
 

@@ -12,14 +12,9 @@ import pytest
 from churnops.core.schema import FEATURES
 from churnops.service.middleware import request_id_from
 from tests.service.conftest import TestClient
+from tests.utils.factories import GOOD_CUSTOMER
 
-GOOD: dict[str, Any] = {
-    "tenure_months": 3,
-    "num_complaints": 4,
-    "avg_session_minutes": 8.5,
-    "plan": "basic",
-    "region": "south",
-}
+GOOD = GOOD_CUSTOMER
 
 
 def without(key: str) -> dict[str, Any]:

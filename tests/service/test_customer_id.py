@@ -11,14 +11,9 @@ from churnops.service.app import create_app
 from churnops.service.settings import Settings
 from tests.service.conftest import TestClient, Trained
 from tests.utils.doubles import FixedClock
+from tests.utils.factories import GOOD_CUSTOMER
 
-GOOD: dict[str, Any] = {
-    "tenure_months": 3,
-    "num_complaints": 4,
-    "avg_session_minutes": 8.5,
-    "plan": "basic",
-    "region": "south",
-}
+GOOD = GOOD_CUSTOMER
 
 
 def test_customer_id_is_echoed_logged_and_not_a_feature(settings: Settings, logreg_model: Trained) -> None:

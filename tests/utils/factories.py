@@ -15,6 +15,15 @@ from churnops.pipeline.generate import churn_probability, generate_chunks, sampl
 from churnops.pipeline.prepare import validate
 from tests.utils.project import FIXTURE_PARAMS
 
+GOOD_CUSTOMER: Mapping[str, Any] = {
+    "tenure_months": 3,
+    "num_complaints": 4,
+    "avg_session_minutes": 8.5,
+    "plan": "basic",
+    "region": "south",
+}
+"""One valid request body for /predict (tests copy it, ``{**GOOD_CUSTOMER, "plan": ...}``)."""
+
 
 def raw_customers(rows: int = 3000, seed: int = 1, dirty_fraction: float = 0.0) -> pd.DataFrame:
     """Raw customers exactly as the generate stage writes them."""
