@@ -58,7 +58,7 @@ def render_table(report: Mapping[str, Any]) -> str:
     lines = _header(report)
     if not report["features"]:
         return render("\n".join(lines))
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("feature")
     table.add_column("drift")
     table.add_column("rules")

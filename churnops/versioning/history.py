@@ -313,9 +313,11 @@ def format_table(entries: Sequence[ModelEntry], current_md5: str | None = None, 
     f1_digits = distinct_digits([e.f1 for e in entries])
     auc_digits = distinct_digits([e.roc_auc for e in entries])
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("", "COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS", *(["CHANGE"] if changes else [])):
+    for name in ("", "COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS"):
         table.add_column(name, no_wrap=True)
-    table.add_column("SUBJECT", no_wrap=True, overflow="ellipsis")
+    # On a narrow terminal the free text wraps within its column; the fixed fields never do.
+    for name in ("CHANGE", "SUBJECT") if changes else ("SUBJECT",):
+        table.add_column(name)
     for e in entries:
         row = [
             "*" if e.current else "",
