@@ -89,4 +89,4 @@ def render_table(report: Mapping[str, Any]) -> str:
         f"\nthresholds: |z| > {t['z_threshold']:g}; psi above its noise level and chi2 at p < {t['chi2_alpha']:g}; "
         f"invalid lines <= {t['max_invalid_fraction']:.0%}"
     )
-    return render("\n".join(lines), table, after)
+    return render("\n".join([*lines, ""]), table, after)
