@@ -223,9 +223,9 @@ def decile_bins(x: np.ndarray) -> PsiBins:
     (``num_complaints``) gets fewer, but never empty, bins, and its shares are counts, not
     interpolations. Bins follow :func:`churnops.core.trainstats.bin_index`.
 
-    ``x`` is a non-empty training column in its own dtype, and each cut is stored as the decimal that value is
-    (a float32 10.8 is stored as 10.8, not as its float64 widening 10.800000190734863),
-    so a logged 10.8 falls in the same bin as the training 10.8 did.
+    ``x`` is a non-empty training column in its own dtype, and each cut is stored as the
+    decimal that value is (a float32 10.8 is stored as 10.8, not as its float64 widening
+    10.800000190734863), so a logged 10.8 falls in the same bin as the training 10.8 did.
     """
     cuts = np.unique(np.quantile(x, DECILES, method="inverted_cdf"))
     cuts = cuts[cuts > x.min()]
