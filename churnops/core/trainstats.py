@@ -128,6 +128,9 @@ class TrainStats(_Frozen):
                 raise ValueError(f"categorical.{cf.name}.counts: all zero")
         if unknown:
             raise ValueError(f"{unknown[0]}: not in the feature schema (statistics of another schema?)")
+        for name, s in self.categorical.items():
+            if set(s.frequencies) != set(s.counts):
+                raise ValueError(f"categorical.{name}.frequencies: not the categories of its counts")
         return self
 
 
@@ -138,7 +141,8 @@ def _one_line(err: ValidationError) -> str:
     msg = {"missing": "missing", "extra_forbidden": "unknown field"}.get(first["type"], first["msg"])
     msg = msg.removeprefix("Value error, ")
     if first["type"] not in ("missing", "extra_forbidden", "value_error", "model_type", "dict_type"):
-        msg += f" (got {first['input']!r})"[:80]
+        shown = repr(first["input"])
+        msg += f" (got {shown if len(shown) <= 40 else shown[:39] + '…'})"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"
 

@@ -82,6 +82,11 @@ def _unknown_feature(doc: dict[str, Any]) -> None:
         (_drop("categorical.region.counts.west"), "categorical.region.counts.west: missing"),
         (_set("categorical.plan.counts.basic", 2.5), "categorical.plan.counts.basic: Input should be a valid integer"),
         (_set("categorical.plan.counts.gold", 3), "categorical.plan.counts.gold: not in the feature schema"),
+        (
+            _drop("categorical.plan.frequencies.basic"),
+            "categorical.plan.frequencies: not the categories of its counts",
+        ),
+        (_set("n", "x" * 100), "n: Input should be a valid integer (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…)"),
         (_unknown_feature, "numeric.age: not in the feature schema"),
     ],
 )
