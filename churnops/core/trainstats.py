@@ -19,7 +19,8 @@ Every model is frozen and refuses unknown keys; numbers are strict (``2.0`` is n
 count, ``"0.4"`` is not a rate, NaN and infinities are refused). :class:`TrainStats` also
 checks itself against :mod:`churnops.core.schema`: every schema feature has its
 statistics, every category its count, and nothing the schema does not know is there (a
-file from another schema is stale, not partly usable).
+file from another schema is stale, not partly usable); and every feature's counts add up
+to ``n``.
 """
 
 from __future__ import annotations
@@ -131,6 +132,13 @@ class TrainStats(_Frozen):
         for name, s in self.categorical.items():
             if set(s.frequencies) != set(s.counts):
                 raise ValueError(f"categorical.{name}.frequencies: not the categories of its counts")
+        # Every feature counts the same training rows: a sum that differs from n is a file
+        # edited by hand or cut short, and its shares would be wrong.
+        sums = {f"numeric.{k}.psi_bins.counts": sum(v.psi_bins.counts) for k, v in self.numeric.items()}
+        sums |= {f"categorical.{k}.counts": sum(v.counts.values()) for k, v in self.categorical.items()}
+        for where, total in sums.items():
+            if total != self.n:
+                raise ValueError(f"{where}: sum to {total}, but n is {self.n}")
         return self
 
 

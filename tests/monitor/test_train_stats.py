@@ -88,6 +88,8 @@ def _unknown_feature(doc: dict[str, Any]) -> None:
         ),
         (_set("n", "x" * 100), "n: Input should be a valid integer (got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…)"),
         (_unknown_feature, "numeric.age: not in the feature schema"),
+        (_set("n", 7), "numeric.tenure_months.psi_bins.counts: sum to "),
+        (_set("categorical.region.counts.west", 0), "categorical.region.counts: sum to "),
     ],
 )
 def test_a_bad_file_is_refused_in_one_line_naming_the_file_and_the_field(
