@@ -3,6 +3,8 @@
 One concern per module:
 
 - :mod:`.plan`     what REV's pipeline state is, from Git objects only;
+- :mod:`.livecode` the code the commands and the service run: refuse to change it unasked,
+                   and check it still imports when allowed (its closure: :mod:`.closure`);
 - :mod:`.dvcops`   DVC: status, cache look-ups, remote fetches (one line per failure), checkout;
 - :mod:`.journal`  the transaction: a journal fsync'd before anything is touched, the
                    backup, and the recovery that undoes (or finishes) a run that died;
