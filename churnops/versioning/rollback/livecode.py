@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from churnops.core.errors import LiveCodeError, RollbackError
-from churnops.versioning.git import cat_file_check, held_fds
+from churnops.versioning.git import cat_file_check
 from churnops.versioning.rollback.closure import import_closure, module_name
+from churnops.versioning.rollback.dvcops import python
 from churnops.versioning.rollback.plan import Plan
 
 ENTRY_POINTS = ("churnops.cli", "churnops.service.app")
@@ -40,7 +40,7 @@ COMMANDS_PACKAGE = "churnops.commands"
 """``churnops.cli`` imports ``churnops.commands.<name>`` with :func:`importlib.import_module`."""
 
 IMPORT_TIMEOUT = 120.0
-"""Seconds the import check may take (it imports pandas, scikit-learn's peers and FastAPI: ~1.5 s)."""
+"""Seconds the import check may take (it imports pandas, pyarrow, FastAPI...: about 1.5 s)."""
 
 _PROBE = """\
 import importlib, sys
@@ -102,22 +102,12 @@ def check_imports(root: Path, live: set[str], rev: str) -> None:
         RollbackError: an import fails (the message names the module and the error) or hangs.
     """
     modules = sorted(module_name(p) for p in live)
-    env = dict(os.environ)
-    # The work tree's modules, not an installed copy; and no .pyc of REV's code left behind.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("PYTHONSAFEPATH", None)
+    # The work tree's modules, not an installed copy (PYTHONSAFEPATH would drop the cwd); and
+    # no .pyc of REV's code left behind.
+    pythonpath = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    env = {"PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONSAFEPATH": ""}
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _PROBE, *modules],
-            cwd=root,
-            env=env,
-            text=True,
-            capture_output=True,
-            timeout=IMPORT_TIMEOUT,
-            check=False,
-            pass_fds=held_fds(),
-        )
+        proc = python(["-c", _PROBE, *modules], root, env, timeout=IMPORT_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise RollbackError(
             f"with {rev}'s code restored, importing the commands and the service took over {IMPORT_TIMEOUT:.0f} s"
