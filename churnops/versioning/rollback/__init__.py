@@ -18,7 +18,7 @@ The Git plumbing (and the repository lock) is :mod:`churnops.versioning.git`; th
 
 from __future__ import annotations
 
-from churnops.core.errors import DataUnavailableError, DirtyTreeError
+from churnops.core.errors import DataUnavailableError, DirtyTreeError, LiveCodeError
 from churnops.versioning.rollback.core import RollbackResult, rollback, status
 from churnops.versioning.rollback.journal import Interrupted, Transaction
 
@@ -26,6 +26,7 @@ __all__ = [
     "DataUnavailableError",
     "DirtyTreeError",
     "Interrupted",
+    "LiveCodeError",
     "RollbackResult",
     "Transaction",
     "rollback",
