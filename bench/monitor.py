@@ -24,7 +24,6 @@ Prints markdown tables. Everything it writes is removed at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -32,6 +31,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from churnops.core.trainstats import TrainStats
 
 BLOCK_LINES = 10_000
 
@@ -39,7 +42,7 @@ BLOCK_LINES = 10_000
 def default_rules():
     """The drift rules of the project's params.yaml (the bench runs from the project root)."""
     from churnops.core.params import load_params
-    from churnops.monitor.drift import Rules
+    from churnops.monitor.rules import Rules
 
     return Rules.from_params(load_params("params.yaml").monitor)
 
@@ -53,20 +56,20 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, elapsed)
 """
 
 _CHECK = """
-import json
+from churnops.core import trainstats
 from churnops.monitor.check import check
 from churnops.core.params import load_params
-from churnops.monitor.drift import Rules
-stats = json.load(open(sys.argv[1]))
+from churnops.monitor.rules import Rules
+stats = trainstats.load(sys.argv[1])
 report = check(sys.argv[2], stats, Rules.from_params(load_params("params.yaml").monitor), 500).report
 assert report["lines"] == 500, report
 """
 
 _BASELINE = """
-import json
+from churnops.core import trainstats
 from churnops.monitor.check import check
-from churnops.monitor.drift import Rules
-stats = json.load(open(sys.argv[1]))
+from churnops.monitor.rules import Rules
+stats = trainstats.load(sys.argv[1])
 """
 
 _PANDAS = """
@@ -80,6 +83,7 @@ def training_stats_file(path: Path) -> None:
     import numpy as np
     import pandas as pd
 
+    from churnops.core import trainstats
     from churnops.core.schema import CATEGORICAL, NUMERIC
     from churnops.pipeline.generate import churn_probability, sample_features
     from churnops.pipeline.prepare import training_stats
@@ -90,7 +94,7 @@ def training_stats_file(path: Path) -> None:
     for f in CATEGORICAL:
         frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
     frame["churn"] = (rng.random(len(frame)) < churn_probability(cols)).astype(np.int8)
-    path.write_text(json.dumps(training_stats(frame)))
+    trainstats.write(path, training_stats(frame))
 
 
 def block_bytes() -> bytes:
@@ -122,7 +126,7 @@ def child(body: str, *argv: str) -> tuple[int, float]:
     return int(rss), float(seconds)
 
 
-def time_checks(logs: list[Path], stats: dict, repeats: int) -> list[tuple[float, float, float]]:
+def time_checks(logs: list[Path], stats: TrainStats, repeats: int) -> list[tuple[float, float, float]]:
     """Per log: median seconds of the full check, of reading the raw last 500 lines, tracemalloc peak MiB.
 
     The logs are timed in turn within each repeat (interleaved), so a burst of load on the
@@ -172,7 +176,7 @@ def garbage_block() -> bytes:
     return bytes(out)
 
 
-def garbage_tail(tmp: Path, block: bytes, stats: dict, lines: int, repeats: int) -> None:
+def garbage_tail(tmp: Path, block: bytes, stats: TrainStats, lines: int, repeats: int) -> None:
     """Print the check's time on a clean log and on the same log with a garbage tail."""
     clean, dirty = tmp / "clean.jsonl", tmp / "garbage_tail.jsonl"
     write_log(clean, block, lines)
@@ -196,17 +200,17 @@ def garbage_tail(tmp: Path, block: bytes, stats: dict, lines: int, repeats: int)
     print(f"| ratio garbage tail / clean | | **{rows[1][2] / rows[0][2]:.2f}x** | {rows[1][3] / rows[0][3]:.2f}x | | |")
 
 
-def detection_delay(stats: dict, last_n: int, trials: int, shift_sd: float = -0.5) -> dict[str, float]:
+def detection_delay(stats: TrainStats, last_n: int, trials: int, shift_sd: float = -0.5) -> dict[str, float]:
     """Median new lines after a sudden shift until status ``drift`` (and until tenure is flagged)."""
     import orjson
 
-    from churnops.monitor.drift import drift_report
     from churnops.monitor.quality import quality_report, summarize
     from churnops.monitor.records import parse_line
+    from churnops.monitor.report import drift_report
     from churnops.pipeline.generate import traffic_records
 
     rules = default_rules()
-    shift = {"tenure_months": shift_sd * stats["numeric"]["tenure_months"]["std"]}
+    shift = {"tenure_months": shift_sd * stats.numeric["tenure_months"].std}
     delays, tenure_delays, already = [], [], 0
     for seed in range(trials):
         before = [parse_line(orjson.dumps(r)) for r in traffic_records(1000 + seed, last_n)]
@@ -257,9 +261,11 @@ def main() -> None:
         free = shutil.disk_usage(tmp).free
         if free < need:
             sys.exit(f"bench/monitor.py: {tmp} has {free / 2**30:.1f} GiB free, needs {need / 2**30:.1f} GiB")
+        from churnops.core import trainstats
+
         stats_path = tmp / "train_stats.json"
         training_stats_file(stats_path)
-        stats = json.loads(stats_path.read_text())
+        stats = trainstats.load(stats_path)
         logs = {"10k": tmp / "small.jsonl", f"{args.big_lines / 1e6:g}M": tmp / "big.jsonl"}
         write_log(logs["10k"], block, BLOCK_LINES)
         t = time.perf_counter()

@@ -18,8 +18,9 @@ from pathlib import Path
 from churnops.core.io import write_json
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
+from churnops.core.trainstats import load as load_stats
 from churnops.monitor.check import check
-from churnops.monitor.drift import Rules, load_stats
+from churnops.monitor.rules import Rules
 
 
 def main(args: argparse.Namespace) -> None:

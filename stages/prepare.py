@@ -8,6 +8,7 @@ from churnops.core.io import read_parquet, write_json, write_parquet
 from churnops.core.metrics import split as split_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
+from churnops.core.trainstats import write as write_stats
 from churnops.pipeline.feedback import HOLDOUT
 from churnops.pipeline.prepare import check_rejected_fraction, report, split, training_stats, validate
 
@@ -33,7 +34,7 @@ def main(args: argparse.Namespace) -> None:
     write_parquet(args.train, train)
     write_parquet(args.test, test)
     write_parquet(args.quarantine, v.quarantine)
-    write_json(args.stats, stats)
+    write_stats(args.stats, stats)
     metrics, details = split_metrics("prepare", report(v, len(train), len(test)))
     write_json(args.details, details)
     write_json(args.metrics, metrics)

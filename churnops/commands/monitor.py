@@ -100,9 +100,11 @@ def _override(p: MonitorParams, args: argparse.Namespace) -> MonitorParams:
 
 def run(args: argparse.Namespace) -> int:
     """Run the check; see the module docstring for the exit codes."""
+    from churnops.core import trainstats
     from churnops.core.io import write_json
     from churnops.monitor.check import check
-    from churnops.monitor.drift import Rules, load_stats, render_table
+    from churnops.monitor.rules import Rules
+    from churnops.monitor.table import render_table
 
     repo = project_root(args.repo) if args.repo != Path(".") else Path(".")
     p, source = _monitor_params(args.params, repo)
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     stats_path = args.stats or str(repo / paths.TRAIN_STATS)
     rules = Rules.from_params(p)
     try:
-        stats = load_stats(stats_path)
+        stats = trainstats.load(stats_path)
     except DataError as err:
         # Exit 2, not DataError's 1: to a cron job, 1 means "drift found".
         raise InputError(str(err)) from None
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             write_json(args.out, result.report)
         except OSError as err:
             raise ParamsError(f"--out {args.out}: cannot write: {err.strerror or err}") from None
-    print(render_table(result.report))
+    sys.stdout.write(render_table(result.report))
     print(f"params: {source}; log: {', '.join([p.log] if isinstance(p.log, str) else p.log)}")
     if result.report["status"] == "insufficient_data" or (result.report["status"] == "drift" and args.fail_on_drift):
         print(f"churnops monitor: {result.report['message']}", file=sys.stderr)

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from churnops.core.errors import InputError
-from churnops.monitor.drift import Rules, drift_report, headline, plot_rows
+from churnops.monitor.plots import plot_rows
 from churnops.monitor.quality import quality_report, summarize
 from churnops.monitor.records import parse_line
+from churnops.monitor.report import drift_report, headline
 from churnops.monitor.tail import BLOCK_SIZE, LogReadError, read_window
+
+if TYPE_CHECKING:
+    from churnops.core.trainstats import TrainStats
+    from churnops.monitor.rules import Rules
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ def _names(logs: str | Path | Sequence[str | Path]) -> str:
 
 def check(
     logs: str | Path | Sequence[str | Path],
-    stats: dict[str, Any],
+    stats: TrainStats,
     rules: Rules,
     last_n: int,
     block_size: int = BLOCK_SIZE,

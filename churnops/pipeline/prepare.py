@@ -7,14 +7,15 @@ monitor compares recent traffic with). All are vectorised: 5M rows take seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from churnops.core.errors import DataError
 from churnops.core.schema import CATEGORICAL, FEATURE_NAMES, LABEL, NUMERIC, NumericFeature
+from churnops.core.trainstats import CategoricalStats, NumericStats, PsiBins, TrainStats, bin_index
 
 DECILES = tuple(round(0.1 * i, 1) for i in range(1, 10))
 QUANTILES = (0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99)
@@ -41,9 +42,7 @@ class Validated:
         return len(self.quarantine) / self.rows_in if self.rows_in else 0.0
 
 
-def _numeric_checks(
-    col: pd.Series, feature: NumericFeature | _LabelRule
-) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+def _numeric_checks(col: pd.Series, feature: NumericFeature) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     """Return the column as float64 and the (problem, mask) pairs, most basic first."""
     if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
         values = pd.to_numeric(col.astype("string"), errors="coerce").to_numpy(np.float64, na_value=np.nan)
@@ -59,6 +58,18 @@ def _numeric_checks(
             checks.append(("not a whole number", ~np.isnan(values) & (values != np.floor(values))))
     checks.append((f"outside {feature.low:g}..{feature.high:g}", out_of_range))
     return values, checks
+
+
+_LABEL_RULE = NumericFeature(LABEL, 0, 1, integer=True, dtype="int8", description="Churned (1) or not (0)")
+"""The label's contract, checked like a whole-number feature."""
+
+
+def _checked_column(col: pd.Series, feature: NumericFeature, record: Callable[[str, np.ndarray], None]) -> np.ndarray:
+    """Record ``feature``'s problems (``"<name>: <problem>"``) and return the column as float64."""
+    values, checks = _numeric_checks(col, feature)
+    for problem, mask in checks:
+        record(f"{feature.name}: {problem}", mask)
+    return values
 
 
 _MISSING = -1
@@ -106,7 +117,6 @@ def validate(raw: pd.DataFrame, source: str = "data") -> Validated:
     n = len(raw)
     first_fail = np.full(n, -1, dtype=np.int16)
     labels: list[str] = []
-    clean_cols: dict[str, object] = {}
 
     def record(label: str, mask: np.ndarray) -> None:
         hit = mask & (first_fail < 0)
@@ -114,30 +124,28 @@ def validate(raw: pd.DataFrame, source: str = "data") -> Validated:
             first_fail[hit] = len(labels)
         labels.append(label)
 
+    # The label is checked last, as one more whole-number column: a row's reason names
+    # its first bad feature before its label.
+    numeric_cols: dict[str, np.ndarray] = {}
+    category_codes: dict[str, np.ndarray] = {}
     for f in NUMERIC:
-        values, checks = _numeric_checks(raw[f.name], f)
-        for problem, mask in checks:
-            record(f"{f.name}: {problem}", mask)
-        clean_cols[f.name] = values
+        numeric_cols[f.name] = _checked_column(raw[f.name], f, record)
     for cf in CATEGORICAL:
         codes = _category_codes(raw[cf.name], cf.categories)
-        is_missing = codes == _MISSING
-        record(f"{cf.name}: missing", is_missing)
+        record(f"{cf.name}: missing", codes == _MISSING)
         record(f"{cf.name}: unknown category", codes == _UNKNOWN)
-        clean_cols[cf.name] = codes
-    label_values, label_checks = _numeric_checks(raw[LABEL], _LABEL_RULE)
-    for problem, mask in label_checks:
-        record(f"{LABEL}: {problem}", mask)
+        category_codes[cf.name] = codes
+    numeric_cols[LABEL] = _checked_column(raw[LABEL], _LABEL_RULE, record)
 
     ok = first_fail < 0
     clean = pd.DataFrame(
         {
-            **{f.name: clean_cols[f.name][ok].astype(f.dtype) for f in NUMERIC},  # type: ignore[index]
+            **{f.name: numeric_cols[f.name][ok].astype(f.dtype) for f in NUMERIC},
             **{
-                f.name: pd.Categorical.from_codes(clean_cols[f.name][ok], categories=list(f.categories))  # type: ignore[index]
+                f.name: pd.Categorical.from_codes(category_codes[f.name][ok], categories=list(f.categories))
                 for f in CATEGORICAL
             },
-            LABEL: label_values[ok].astype(np.int8),
+            LABEL: numeric_cols[LABEL][ok].astype(_LABEL_RULE.dtype),
         }
     )
     bad = ~ok
@@ -147,16 +155,6 @@ def validate(raw: pd.DataFrame, source: str = "data") -> Validated:
     counts = np.bincount(codes, minlength=len(labels)) if codes.size else np.zeros(len(labels), int)
     reasons = {labels[i]: int(c) for i, c in enumerate(counts) if c}
     return Validated(clean=clean, quarantine=quarantine, reasons=reasons)
-
-
-@dataclass(frozen=True)
-class _LabelRule:
-    low: float = 0
-    high: float = 1
-    integer: bool = True
-
-
-_LABEL_RULE = _LabelRule()
 
 
 def report(v: Validated, train_rows: int, test_rows: int) -> dict[str, object]:
@@ -217,58 +215,54 @@ def _clean_float(x: float) -> float:
     return float(x) if np.isfinite(x) else 0.0
 
 
-def decile_bins(x: np.ndarray) -> dict[str, list[Any]]:
+def decile_bins(x: np.ndarray) -> PsiBins:
     """Training-decile bins for PSI, with the exact training count of every bin.
 
-    Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]`` (outer bins open-ended). Cuts are deciles
-    taken as data values (``inverted_cdf``), de-duplicated, and above the minimum, so every
-    bin holds training rows: an integer feature with many ties (``num_complaints``) gets
-    fewer, but never empty, bins, and its shares are counts, not interpolations.
+    Cuts are deciles taken as data values (``inverted_cdf``), de-duplicated, and above the
+    minimum, so every bin holds training rows: an integer feature with many ties
+    (``num_complaints``) gets fewer, but never empty, bins, and its shares are counts, not
+    interpolations. Bins follow :func:`churnops.core.trainstats.bin_index`.
 
-    ``x`` keeps its column dtype, and each cut is stored as the decimal that value is
-    (a float32 10.8 is stored as 10.8, not as its float64 widening 10.800000190734863),
-    so a logged 10.8 falls in the same bin as the training 10.8 did.
+    ``x`` is a non-empty training column in its own dtype, and each cut is stored as the
+    decimal that value is (a float32 10.8 is stored as 10.8, not as its float64 widening
+    10.800000190734863), so a logged 10.8 falls in the same bin as the training 10.8 did.
     """
-    if x.size == 0:
-        return {"cuts": [], "counts": []}
     cuts = np.unique(np.quantile(x, DECILES, method="inverted_cdf"))
     cuts = cuts[cuts > x.min()]
-    counts = np.bincount(np.searchsorted(cuts, x, side="right"), minlength=cuts.size + 1)
+    counts = np.bincount(bin_index(cuts, x), minlength=cuts.size + 1)
     # str() of a numpy scalar is the shortest decimal that round-trips in its own dtype.
-    exact = [float(str(c)) if isinstance(c, np.floating) else float(c) for c in cuts]
-    return {"cuts": exact, "counts": [int(c) for c in counts]}
+    exact = tuple(float(str(c)) if isinstance(c, np.floating) else float(c) for c in cuts)
+    return PsiBins(cuts=exact, counts=tuple(int(c) for c in counts))
 
 
-def training_stats(train: pd.DataFrame) -> dict[str, Any]:
-    """Describe the training set for the drift monitor.
+def _numeric_stats(column: pd.Series) -> NumericStats:
+    x = column.to_numpy(np.float64)
+    return NumericStats(
+        mean=_clean_float(x.mean()),
+        std=_clean_float(x.std(ddof=1)) if len(x) > 1 else 0.0,
+        min=float(x.min()),
+        max=float(x.max()),
+        quantiles={f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)},
+        psi_bins=decile_bins(column.to_numpy()),
+    )
 
-    Returns:
-        ``{"n": rows, "churn_rate": float, "numeric": {name: {mean, std, min, max,
-        quantiles: {q: value}, psi_bins}}, "categorical": {name:
-        {counts, frequencies}}}``; ``std`` is the sample standard deviation (ddof=1).
-        ``psi_bins`` are the drift monitor's bins (see :func:`decile_bins`).
+
+def _categorical_stats(column: pd.Series, categories: tuple[str, ...]) -> CategoricalStats:
+    per_category = column.value_counts(sort=False).reindex(list(categories), fill_value=0)
+    counts = {str(c): int(v) for c, v in per_category.items()}
+    total = sum(counts.values())
+    return CategoricalStats(counts=counts, frequencies={c: (v / total if total else 0.0) for c, v in counts.items()})
+
+
+def training_stats(train: pd.DataFrame) -> TrainStats:
+    """Describe the training set for the drift monitor (:class:`churnops.core.trainstats.TrainStats`).
+
+    Per numeric feature: mean, sample std (ddof=1), min, max, quantiles and the PSI bins
+    (:func:`decile_bins`); per categorical feature: the count and share of each category.
     """
-    stats: dict[str, Any] = {
-        "n": len(train),
-        "churn_rate": float(train[LABEL].mean()),
-        "numeric": {},
-        "categorical": {},
-    }
-    for f in NUMERIC:
-        x = train[f.name].to_numpy(np.float64)
-        stats["numeric"][f.name] = {
-            "mean": _clean_float(x.mean()),
-            "std": _clean_float(x.std(ddof=1)) if len(x) > 1 else 0.0,
-            "min": float(x.min()),
-            "max": float(x.max()),
-            "quantiles": {f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES), strict=True)},
-            "psi_bins": decile_bins(train[f.name].to_numpy()),
-        }
-    for cf in CATEGORICAL:
-        counts = train[cf.name].value_counts(sort=False).reindex(list(cf.categories), fill_value=0)
-        total = int(counts.sum())
-        stats["categorical"][cf.name] = {
-            "counts": {c: int(v) for c, v in counts.items()},
-            "frequencies": {c: (int(v) / total if total else 0.0) for c, v in counts.items()},
-        }
-    return stats
+    return TrainStats(
+        n=len(train),
+        churn_rate=float(train[LABEL].mean()),
+        numeric={f.name: _numeric_stats(train[f.name]) for f in NUMERIC},
+        categorical={cf.name: _categorical_stats(train[cf.name], cf.categories) for cf in CATEGORICAL},
+    )

@@ -297,19 +297,27 @@ def _changes(e: ModelEntry, shown: int = 3) -> str:
 
 
 def format_table(entries: Sequence[ModelEntry], current_md5: str | None = None, *, changes: bool = False) -> str:
-    """The human listing: one row per entry, ``*`` marks the workspace's model.
+    """The human listing for stdout: one row per entry, ``*`` marks the workspace's model.
 
     F1 and ROC AUC get as many decimals as it takes to tell apart models whose values
     differ (at least 4). ``changes`` adds a CHANGE column (``model``, or the params keys
-    that changed with their old and new values).
+    that changed with their old and new values). Plain text off a terminal, one line per
+    row however long the subject (:mod:`churnops.core.terminal`).
     """
+    from rich.table import Table
+
+    from churnops.core.terminal import render
+
     if not entries:
-        return "no accepted model in this history (dvc.lock never recorded models/model.json)\n"
+        return render("no accepted model in this history (dvc.lock never recorded models/model.json)")
     f1_digits = distinct_digits([e.f1 for e in entries])
     auc_digits = distinct_digits([e.roc_auc for e in entries])
-    header = ["", "COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS"]
-    header += ["CHANGE", "SUBJECT"] if changes else ["SUBJECT"]
-    rows = [tuple(header)]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("", "COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS"):
+        table.add_column(name, no_wrap=True)
+    # On a narrow terminal the free text wraps within its column; the fixed fields never do.
+    for name in ("CHANGE", "SUBJECT") if changes else ("SUBJECT",):
+        table.add_column(name)
     for e in entries:
         row = [
             "*" if e.current else "",
@@ -324,13 +332,11 @@ def format_table(entries: Sequence[ModelEntry], current_md5: str | None = None, 
         if changes:
             row.append(_changes(e))
         row.append(e.subject)
-        rows.append(tuple(row))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1] for r in rows]
-    text = "\n".join(line.rstrip() for line in lines) + "\n"
+        table.add_row(*row, style="bold" if e.current else None)
+    out: list[Any] = [table]
     if current_md5 and not any(e.current for e in entries):
-        text += f"\nthe workspace's model ({current_md5}) is not recorded by any commit listed above\n"
-    return text
+        out.append(f"\nthe workspace's model ({current_md5}) is not recorded by any commit listed above")
+    return render(*out)
 
 
 def to_json(entries: Sequence[ModelEntry]) -> list[Mapping[str, Any]]:

@@ -352,6 +352,7 @@ def small_stats() -> dict:
     import pandas as pd
 
     from churnops.core.schema import CATEGORICAL, NUMERIC
+    from churnops.core.trainstats import to_json
     from churnops.pipeline.generate import churn_probability, sample_features
     from churnops.pipeline.prepare import training_stats
 
@@ -361,7 +362,7 @@ def small_stats() -> dict:
     for f in CATEGORICAL:
         frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
     frame["churn"] = (rng.random(20_000) < churn_probability(cols)).astype(np.int8)
-    return training_stats(frame)
+    return to_json(training_stats(frame))  # what prepare writes, as JSON values
 
 
 def monitor_project(root: Path, stats: dict, shift: dict[str, float] | None = None) -> Path:

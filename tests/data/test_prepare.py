@@ -8,6 +8,7 @@ import pytest
 
 from churnops.core.errors import DataError
 from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
+from churnops.core.trainstats import PsiBins
 from churnops.pipeline.prepare import check_rejected_fraction, decile_bins, split, training_stats, validate
 from tests.utils.factories import clean_customers
 
@@ -98,26 +99,28 @@ def test_split_refuses_to_leave_an_empty_part() -> None:
 def test_training_stats_describe_the_training_set() -> None:
     train = clean_customers(3000)
     stats = training_stats(train)
-    assert stats["n"] == len(train)
-    assert stats["churn_rate"] == pytest.approx(train[LABEL].mean())
-    tenure = stats["numeric"]["tenure_months"]
-    assert tenure["mean"] == pytest.approx(train.tenure_months.mean())
-    assert tenure["std"] == pytest.approx(train.tenure_months.std())
-    assert tenure["quantiles"]["0.5"] == pytest.approx(train.tenure_months.median())
-    assert sum(tenure["psi_bins"]["counts"]) == len(train)
-    plan = stats["categorical"]["plan"]
-    assert list(plan["counts"]) == ["basic", "standard", "premium"]
-    assert sum(plan["frequencies"].values()) == pytest.approx(1.0)
+    assert stats.n == len(train)
+    assert stats.churn_rate == pytest.approx(train[LABEL].mean())
+    tenure = stats.numeric["tenure_months"]
+    assert tenure.mean == pytest.approx(train.tenure_months.mean())
+    assert tenure.std == pytest.approx(train.tenure_months.std())
+    assert (tenure.min, tenure.max) == (train.tenure_months.min(), train.tenure_months.max())
+    assert tenure.quantiles["0.5"] == pytest.approx(train.tenure_months.median())
+    assert sum(tenure.psi_bins.counts) == len(train)
+    plan = stats.categorical["plan"]
+    assert list(plan.counts) == ["basic", "standard", "premium"]
+    assert plan.counts["premium"] == (train.plan == "premium").sum()
+    assert sum(plan.frequencies.values()) == pytest.approx(1.0)
 
 
 def test_decile_bins_count_the_training_data_exactly_even_with_ties() -> None:
     rng = np.random.default_rng(0)
     for x in (rng.normal(size=5000), rng.poisson(1.4, size=5000).astype(float), np.full(10, 3.0)):
         b = decile_bins(x)
-        cuts, counts = np.array(b["cuts"]), np.array(b["counts"])
+        cuts, counts = np.array(b.cuts), np.array(b.counts)
         assert len(counts) == len(cuts) + 1 <= 10
         assert np.all(np.diff(cuts) > 0)
         assert (counts > 0).all(), "no empty training bin, whatever the ties"
         expected = np.bincount(np.searchsorted(cuts, x, side="right"), minlength=len(counts))
         assert counts.tolist() == expected.tolist()
-    assert decile_bins(np.full(10, 3.0)) == {"cuts": [], "counts": [10]}
+    assert decile_bins(np.full(10, 3.0)) == PsiBins(cuts=(), counts=(10,))

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from churnops.cli import main
-from churnops.core import predlog
+from churnops.core import predlog, trainstats
 from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
 from tests.utils.factories import default_params, default_rules
@@ -114,7 +114,7 @@ def test_shifted_features_in_records_without_probabilities(capsys, tmp_path, sta
     assert code == 1
     assert "drift in tenure_months (z, psi)" in err
     assert "invalid_lines" not in err  # a record without a probability still carries valid inputs
-    assert "prediction" in out and "no valid churn_probability" in out
+    assert f"prediction: not checked, fewer than {default_rules().min_samples} valid churn_probability values" in out
 
 
 def test_rejected_requests_carrying_a_new_category(capsys, tmp_path, stats_file) -> None:
@@ -149,7 +149,7 @@ def test_rejections_not_about_a_feature_are_counted_by_the_services_reason(tmp_p
 
 
 def test_spread_times_1_5_at_last_n_500_in_90_percent_of_seeds(capsys, tmp_path, stats_file, train_stats) -> None:
-    mean = train_stats["numeric"]["avg_session_minutes"]["mean"]
+    mean = train_stats.numeric["avg_session_minutes"].mean
     seeds, caught = 30, 0
     for seed in range(seeds):
         records = clean(100 + seed, 500)
@@ -177,5 +177,5 @@ def test_two_replica_logs_are_one_window(capsys, tmp_path, stats_file) -> None:
                            "--last-n", "100")  # fmt: skip
     assert code == 1 and "lines: 100 of last_n=100; invalid: 50" in out
     params = default_params().monitor.model_copy(update={"log": [str(a), str(b)], "last_n": 100})
-    report = check(params.log, json.loads(stats_file.read_text()), default_rules(), params.last_n).report
+    report = check(params.log, trainstats.load(stats_file), default_rules(), params.last_n).report
     assert report["quality"]["invalid_lines"] == 50

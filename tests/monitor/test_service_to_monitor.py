@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from churnops.core.trainstats import TrainStats
 from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
 from churnops.service.app import create_app
@@ -17,7 +18,7 @@ from tests.utils.doubles import FixedClock
 from tests.utils.factories import default_rules
 
 
-def test_a_new_plan_refused_by_the_api_is_drift_naming_it(tmp_path: Path, train_stats: dict) -> None:
+def test_a_new_plan_refused_by_the_api_is_drift_naming_it(tmp_path: Path, train_stats: TrainStats) -> None:
     repo = write_repo(tmp_path / "repo", fit({"model": "logreg"}))
     log = tmp_path / "logs" / "predictions.jsonl"
     customers = [r["features"] for r in traffic_records(21, 140)]

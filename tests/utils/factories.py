@@ -10,7 +10,7 @@ import pandas as pd
 
 from churnops.core.params import Params, TrainParams, load_params
 from churnops.core.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC
-from churnops.monitor.drift import Rules
+from churnops.monitor.rules import Rules
 from churnops.pipeline.generate import churn_probability, generate_chunks, sample_features
 from churnops.pipeline.prepare import validate
 from tests.utils.project import FIXTURE_PARAMS
@@ -89,7 +89,7 @@ def draw(
     shift: Mapping[str, float] | None = None,
     mix: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """``n`` recent records as the monitor's columns (see ``churnops.monitor.drift.columns``)."""
+    """``n`` recent records as the monitor's columns (as ``churnops.monitor.quality.summarize`` builds them)."""
     rng = np.random.default_rng([seed, 99])
     cols = sample_features(rng, n, shift=shift, mix=mix)
     out = {f.name: cols[f.name].astype(np.float64) for f in NUMERIC}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from churnops.core.errors import GitError
-from churnops.versioning.history import model_history
+from churnops.versioning.history import ModelEntry, format_table, model_history
 from tests.utils.project import run
 
 pytestmark = pytest.mark.e2e  # runs git (fast: no DVC)
@@ -98,14 +98,20 @@ def test_a_rollback_to_an_older_model_is_listed_again(tmp_path: Path) -> None:
     assert [e.current for e in entries] == [True, False, True]
 
 
-def test_models_of_both_sides_of_a_merge_are_listed(tmp_path: Path) -> None:
-    # The merge keeps the branch's lock: default `git log` simplification would follow
-    # only the branch and hide main's own model C.
-    repo = Repo(tmp_path / "r")
+def branched(root: Path) -> Repo:
+    """A repo whose ``main`` has model A and whose ``feature`` branch adds model B; ``main`` checked out."""
+    repo = Repo(root)
     repo.model("first", A, 0.8)
     repo.git("switch", "-q", "-c", "feature")
     repo.model("branch model", B, 0.81)
     repo.git("switch", "-q", "main")
+    return repo
+
+
+def test_models_of_both_sides_of_a_merge_are_listed(tmp_path: Path) -> None:
+    # The merge keeps the branch's lock: default `git log` simplification would follow
+    # only the branch and hide main's own model C.
+    repo = branched(tmp_path / "r")
     repo.model("main model", C, 0.82)
     repo.git("merge", "-q", "-X", "theirs", "--no-edit", "feature")
     lock = repo.root / "dvc.lock"
@@ -116,11 +122,7 @@ def test_models_of_both_sides_of_a_merge_are_listed(tmp_path: Path) -> None:
 
 
 def test_a_merge_that_produces_a_new_model_is_listed(tmp_path: Path) -> None:
-    repo = Repo(tmp_path / "r")
-    repo.model("first", A, 0.8)
-    repo.git("switch", "-q", "-c", "feature")
-    repo.model("branch model", B, 0.81)
-    repo.git("switch", "-q", "main")
+    repo = branched(tmp_path / "r")
     repo.commit("main docs", {"README": "main\n"})
     repo.git("merge", "-q", "--no-commit", "feature")
     repo.model("merge: re-run", C, 0.9)
@@ -228,3 +230,38 @@ def test_f1_gets_the_digits_that_tell_models_apart(tmp_path: Path) -> None:
     table = run(["churnops", "models", "--repo", str(repo.root)], tmp_path).stdout
     # Equal to 4 digits (0.8040), told apart with 5.
     assert "0.80401" in table and "0.80405" in table and "0.80400" in table
+
+
+def entry(subject: str, *, current: bool = False, changed: dict[str, list[object]] | None = None) -> ModelEntry:
+    return ModelEntry(
+        commit="c" * 40,
+        short="ccccccc",
+        date="2026-11-30T08:00:00+00:00",
+        tags=("v1", "best"),
+        subject=subject,
+        md5=A,
+        f1=0.81234,
+        roc_auc=None,
+        gate_f1=0.7,
+        current=current,
+        change="params" if changed else "model",
+        params_changed=changed or {},
+    )
+
+
+def test_the_table_is_plain_one_line_per_entry_and_says_when_the_workspace_model_is_unlisted() -> None:
+    long = "train: " + "a long subject " * 20
+    changed = {f"train.k{i}": [i, i + 1] for i in range(5)}
+    text = format_table([entry(long, changed=changed), entry("first", current=True)], A, changes=True)
+    lines = text.splitlines()
+    assert "\x1b" not in text  # not a terminal: no colour codes
+    assert lines[0].split() == ["COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS", "CHANGE", "SUBJECT"]
+    assert lines[1].endswith(long.rstrip()) and "2026-11-30 08:00:00" in lines[1]  # never wrapped
+    assert "train.k0 0->1, train.k1 1->2, train.k2 2->3 (+2)" in lines[1]
+    assert lines[2].split()[:9] == ["*", "ccccccc", "2026-11-30", "08:00:00", A[:12], "0.8123", "-", "0.70", "v1,best"]
+    assert lines[2].split()[-2:] == ["model", "first"]
+    assert len(lines) == 3
+
+    unlisted = format_table([entry("first")], "f" * 32)
+    assert unlisted.splitlines()[-1] == f"the workspace's model ({'f' * 32}) is not recorded by any commit listed above"
+    assert format_table([], None).startswith("no accepted model in this history")
