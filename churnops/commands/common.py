@@ -35,6 +35,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -154,6 +155,12 @@ def run_command(name: str, func: Callable[[argparse.Namespace], int | None], arg
     """
     try:
         return int(func(args) or OK)
+    except BrokenPipeError:
+        # The reader went away (`churnops models | head`): not an error of ours. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again (Python docs, "Note on
+        # SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
     except (ChurnopsError, KeyboardInterrupt) as err:
         if isinstance(err, ChurnopsError):
             print(f"churnops {name}: {err}", file=sys.stderr)

@@ -482,3 +482,34 @@ def test_rollback_signal_exit_code_is_128_plus_n(tmp_path: Path, capsys, monkeyp
     assert main(["rollback", "HEAD", "--repo", str(repo)]) == common.SIGNALLED + signal.SIGTERM == 143
     assert "interrupted by SIGTERM; nothing was changed" in one_line(capsys.readouterr().err)
     assert common.exit_code(Interrupted(signal.SIGHUP)) == 129
+
+
+_WRITES_A_LOT = """
+import sys
+from churnops.commands.common import run_command
+
+def run(args):
+    for i in range(100_000):
+        print(f"row {i} " + "x" * 60)
+    return 0
+
+sys.exit(run_command("models", run, None))
+"""
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """``churnops models | head``: the command stops quietly with 0, no traceback, no BrokenPipeError."""
+    proc = subprocess.Popen(
+        [shutil.which("python") or "python", "-c", _WRITES_A_LOT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.read(100)
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert first.startswith(b"row 0 ")
+    assert err == "", err
