@@ -107,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
         err.args = (f"{err}, or use --force",)
         raise
     except LiveCodeError as err:
-        err.args = (f"{err}, or use --allow-code to restore it anyway (undone unless it still imports)",)
+        err.args = (
+            f"{err}, or use --allow-code to restore it anyway (undone unless it still imports); "
+            f"to run {args.rev} with its own code, check it out whole: git switch --detach {args.rev} && dvc checkout",
+        )
         raise
     except DataUnavailableError as err:
         if err.rebuildable:

@@ -89,7 +89,8 @@ def test_changed_live_code_is_refused_then_restored_with_allow_code(code_history
     assert line.startswith(f"churnops rollback: v1 would also restore code that the churnops commands and the service "
                            f"import, and its copy differs from HEAD's ({ERRORS}); ")  # fmt: skip
     assert line.endswith("nothing was changed: roll back to a revision with the same code, or use --allow-code "
-                         "to restore it anyway (undone unless it still imports)")  # fmt: skip
+                         "to restore it anyway (undone unless it still imports); to run v1 with its own code, "
+                         "check it out whole: git switch --detach v1 && dvc checkout")  # fmt: skip
     assert snapshot(p) == before
 
     proc = churnops(p, "rollback", "v1", "--allow-code")
