@@ -8,6 +8,7 @@ versioning may import ``churnops.service.client`` lazily (``rollback --reload-ur
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from churnops.versioning.rollback.closure import import_closure, imported_names
@@ -81,3 +82,29 @@ def test_a_long_module_says_why_in_its_docstring() -> None:
         if text.count("\n") > MAX_LINES and "Length:" not in doc:
             long.append(f"{module} ({text.count(chr(10))} lines)")
     assert not long, f"split these, or say why not in a 'Length:' docstring line: {long}"
+
+
+def test_the_readme_layout_table_matches_the_tree() -> None:
+    """Every package folder has a row; a row that names modules names exactly the ones on disk."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`churnops/"):
+            rows[cells[0]] = cells[1]
+    folders = sorted(p.parent for p in PACKAGE.glob("*/__init__.py"))
+    missing = [f"`churnops/{f.name}/`" for f in folders if not any(k.startswith(f"`churnops/{f.name}/`") for k in rows)]
+    assert not missing, f"README's layout table has no row for {missing}"
+    wrong = []
+    for folder in folders:
+        what = next(v for k, v in rows.items() if k.startswith(f"`churnops/{folder.name}/`"))
+        named = set(re.findall(r"`([a-z_]+/?)`", what)) - {"churnops"}  # the command's name, not a module
+        if not named:
+            continue  # a row in prose only ("the FastAPI service") names no modules
+        on_disk = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+        on_disk |= {f"{p.parent.name}/" for p in folder.glob("*/__init__.py")}
+        if named != on_disk:
+            wrong.append(f"{folder.name}: README names {sorted(named - on_disk)} that do not exist, "
+                         f"misses {sorted(on_disk - named)}")  # fmt: skip
+    assert not wrong, "\n".join(wrong)
