@@ -282,12 +282,13 @@ def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str
 
     from churnops.core.predlog import BatchEntry, encode
     from churnops.service.loader import RepoModelLoader
-    from churnops.service.schemas import BATCH, batch_items_fast
+    from churnops.service.schemas import BATCH, batch_fast
 
     model = RepoModelLoader(repo).load()
-    items = batch_items_fast(body)
-    assert items is not None
-    scores = model.scorer.predict_proba_records(items)
+    batch = batch_fast(body)
+    assert batch is not None and batch.columns is not None
+    items, columns = batch
+    scores = model.scorer.predict_proba_columns(columns)
     probs, churn = scores.tolist(), (scores >= model.threshold).tolist()
     entry = BatchEntry(0.0, "r", model.version, items, probs, churn, 1.0)
 
@@ -296,11 +297,15 @@ def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str
         return orjson.dumps({"request_id": "r", "model_version": model.version, "predictions": predictions})
 
     steps: list[tuple[str, Any]] = [
-        ("parse + validate, columnar (orjson + checks: the endpoint's path)", lambda: batch_items_fast(body)),
+        ("parse + validate, columnar (orjson + checks: the endpoint's path)", lambda: batch_fast(body)),
         ("  of which orjson.loads", lambda: orjson.loads(body)),
         ("parse + validate, pydantic (the fallback, for a body it refuses)", lambda: BATCH.validate_json(body)),
         ("repeated-key check (count ':')", lambda: body.count(b":")),
-        ("score (Scorer.predict_proba_records)", lambda: model.scorer.predict_proba_records(items)),
+        (
+            "score from the columns (Scorer.predict_proba_columns: the endpoint's path)",
+            lambda: model.scorer.predict_proba_columns(columns),
+        ),
+        ("score from the items (Scorer.predict_proba_records)", lambda: model.scorer.predict_proba_records(items)),
         ("response (dicts + orjson.dumps)", respond),
         ("log lines (encode, writer thread)", lambda: encode(entry)),
     ]
