@@ -46,7 +46,8 @@ def create_app(
     Args:
         settings: defaults to :meth:`Settings.from_env`.
         loader: where the model comes from; defaults to the repo's dvc.lock.
-        log: the prediction-log writer; defaults to the one ``settings.log_mode`` names.
+        log: the prediction-log writer; defaults to the background writer on ``settings.log_path``
+            (benchmarks and tests pass others, e.g. a synchronous one: ``tests/utils/doubles.py``).
         clock: wall time for log records.
         handle_sighup: reload on SIGHUP (only possible when serving from the main thread).
     """
@@ -60,8 +61,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ModelState(loader or RepoModelLoader(settings.repo), settings.run_dir)
         await asyncio.get_running_loop().run_in_executor(None, state.load_now)
-        plog = log or open_log(settings.log_mode, settings.log_path, settings.max_log_bytes, settings.log_backups,
-                               settings.log_queue_lines)  # fmt: skip
+        plog = log or open_log(
+            settings.log_path, settings.max_log_bytes, settings.log_backups, settings.log_queue_lines
+        )
         app.state.model_state = state
         app.state.prediction_log = plog
         hup = _install_sighup(state) if handle_sighup else False

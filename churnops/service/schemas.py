@@ -219,17 +219,17 @@ class BatchResponse(_Response):
 
 
 class LogStats(_Response):
-    """The prediction log's state in one worker; with ``log_mode`` off only ``mode`` is given."""
+    """The prediction log's state in one worker."""
 
-    mode: Literal["background", "sync", "off"]
-    path: str | None = None
-    ok: bool | None = Field(default=None, description="Whether the last write succeeded")
-    error: str | None = Field(default=None, description="Why the last write failed")
-    lines_written: int | None = None
-    dropped_lines: int | None = Field(default=None, description="Lines lost to a full queue or a failing disk")
-    queued_lines: int | None = Field(default=None, description="Lines waiting for the writer (background mode)")
-    write_errors: int | None = Field(default=None, description="Failed writes (background mode)")
-    encode_errors: int | None = Field(default=None, description="Entries that could not be encoded (background mode)")
+    mode: Literal["background"] = Field(description="How lines reach the disk: a writer thread per worker")
+    path: str
+    ok: bool = Field(description="Whether the last write succeeded")
+    error: str | None = Field(description="Why the last write failed")
+    lines_written: int
+    dropped_lines: int = Field(description="Lines lost to a full queue or a failing disk")
+    queued_lines: int = Field(description="Lines waiting for the writer")
+    write_errors: int = Field(description="Failed writes")
+    encode_errors: int = Field(description="Entries that could not be encoded")
 
 
 class HealthOk(_Response):
