@@ -90,6 +90,10 @@ REJECTION_REASONS = (
 )  # fmt: skip
 
 MAX_REJECTION_ERRORS = 20
+"""Entries kept in one rejection line: part of the format's size bound (with :data:`MAX_VALUE_CHARS`
+and :data:`MAX_REJECTION_BYTES`). Independent of ``churnops.service.errors.MAX_ERRORS``, how
+many problems a 422 lists: a line's size must not follow the API's choice (and other writers,
+e.g. simulated traffic, have no API)."""
 MAX_VALUE_CHARS = 64
 MAX_REJECTION_BYTES = 4096
 
