@@ -383,17 +383,19 @@ def main() -> int:
                 cells["predict"] = (f"http://127.0.0.1:{ports['background']}/predict", one)
                 if "sync-log" in logs:
                     cells["predict-sync"] = (f"http://127.0.0.1:{ports['sync-log']}/predict", one)
-                for _ in range(args.rounds):
+                for i in range(args.rounds):
                     for c in conns:
-                        for name, (url, body) in cells.items():
+                        # Odd rounds run the cells in reverse (ABBA): a neighbour's load that
+                        # rises or falls during a round then favours neither side on average.
+                        for name, (url, body) in list(cells.items())[:: -1 if i % 2 else 1]:
                             results.setdefault((name, workers, c), []).append(load_once(url, body, c))
             # Batches on servers of their own, afterwards: logging 10,000 rows per request keeps
             # the writer busy for a while, which must not spill into the single-row cells. The
             # unlogged server's rounds interleave with the logged one's.
             ports = {name: free_port() for name in ("batch", "batch-nolog")}
             with service(ports["batch"], workers, "background"), service(ports["batch-nolog"], workers, "null-log"):
-                for _ in range(args.rounds):
-                    for name, port in ports.items():
+                for i in range(args.rounds):
+                    for name, port in list(ports.items())[:: -1 if i % 2 else 1]:
                         url = f"http://127.0.0.1:{port}/predict/batch"
                         results.setdefault((name, workers, 4), []).append(load_once(url, batch, 4))
         nagle: dict[str, Load] = {}
