@@ -8,7 +8,7 @@ from pathlib import Path
 from churnops.core.io import read_parquet, write_json
 from churnops.core.metrics import split as split_metrics
 from churnops.core.schema import FEATURE_NAMES, LABEL
-from churnops.core.stage import run_stage
+from churnops.core.stage import run_stage, stage_parser
 from churnops.pipeline.evaluate import evaluate
 from churnops.pipeline.scorer import Scorer
 
@@ -26,10 +26,14 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--metrics", required=True, help="headline figures (a DVC metric)")
-    parser.add_argument("--details", required=True, help="accuracy, threshold, n_test (plain JSON)")
-    parser.add_argument("--plots", required=True, help="directory for roc.json, prc.json, confusion.json")
+    parser = stage_parser(
+        __doc__,
+        {
+            "--model": "the model (JSON)",
+            "--test": "the test set (parquet)",
+            "--metrics": "headline figures (a DVC metric)",
+            "--details": "accuracy, threshold, n_test (plain JSON)",
+            "--plots": "directory for roc.json, prc.json, confusion.json",
+        },
+    )
     run_stage("evaluate", main, parser)

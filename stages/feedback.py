@@ -14,7 +14,7 @@ import sys
 from churnops.core.io import write_json, write_parquet
 from churnops.core.metrics import split as split_metrics
 from churnops.core.params import load_params
-from churnops.core.stage import run_stage
+from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.pipeline import feedback as fb
 from churnops.pipeline.promote import load_champion
 
@@ -37,10 +37,14 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--champion", required=True, help="the champion model (scores undecided records)")
-    parser.add_argument("--data", required=True, help="labeled traffic (parquet)")
-    parser.add_argument("--metrics", required=True, help="headline live performance (JSON, a DVC metric)")
-    parser.add_argument("--details", required=True, help="the full feedback report (JSON)")
+    parser = stage_parser(
+        __doc__,
+        {
+            "--champion": "the champion model (scores undecided records)",
+            "--data": "labeled traffic (parquet)",
+            "--metrics": "headline live performance (JSON, a DVC metric)",
+            "--details": "the full feedback report (JSON)",
+        },
+        params=PARAMS_HELP + "; feedback.log and feedback.labels name the inputs",
+    )
     run_stage("feedback", main, parser)

@@ -6,7 +6,7 @@ import argparse
 
 from churnops.core.io import atomic_open, atomic_path, write_jsonl
 from churnops.core.params import load_params
-from churnops.core.stage import run_stage
+from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.pipeline.generate import generate_chunks, traffic_records
 
 
@@ -37,9 +37,13 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", required=True, help="raw customers (parquet)")
-    parser.add_argument("--traffic-out", required=True, help="simulated prediction log (JSON lines)")
-    parser.add_argument("--labels-out", default="data/traffic/labels.csv", help="its labels (CSV)")
+    parser = stage_parser(
+        __doc__,
+        {
+            "--out": "raw customers (parquet)",
+            "--traffic-out": "simulated prediction log (JSON lines)",
+            "--labels-out": "its labels (CSV)",
+        },
+        params=PARAMS_HELP,
+    )
     run_stage("generate", main, parser)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from churnops.core.io import write_json
 from churnops.core.params import load_params
-from churnops.core.stage import run_stage
+from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.monitor.check import check
 from churnops.monitor.drift import Rules, load_stats
 
@@ -36,10 +36,14 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="params file; monitor.log names the log(s)")
-    parser.add_argument("--stats", required=True, help="training statistics written by prepare")
-    parser.add_argument("--out", required=True, help="drift metrics: the headline scalars (JSON)")
-    parser.add_argument("--details", required=True, help="the full drift report (JSON, not a DVC metric)")
-    parser.add_argument("--plots", required=True, help="directory for one <feature>.json plot file per feature")
+    parser = stage_parser(
+        __doc__.splitlines()[0],
+        {
+            "--stats": "training statistics written by prepare",
+            "--out": "drift metrics: the headline scalars (JSON)",
+            "--details": "the full drift report (JSON, not a DVC metric)",
+            "--plots": "directory for one <feature>.json plot file per feature",
+        },
+        params=PARAMS_HELP + "; monitor.log names the log(s)",
+    )
     run_stage("monitor", main, parser)

@@ -13,7 +13,7 @@ import argparse
 
 from churnops.core.io import write_json
 from churnops.core.params import load_params, params_schema
-from churnops.core.stage import run_stage
+from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 
 
 def main(args: argparse.Namespace) -> None:
@@ -22,7 +22,9 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", required=True, help="where to write the params schema (JSON)")
+    parser = stage_parser(
+        __doc__,
+        {"--out": "where to write the params schema (JSON)"},
+        params=PARAMS_HELP,
+    )
     run_stage("params", main, parser)

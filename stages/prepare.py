@@ -7,7 +7,7 @@ import argparse
 from churnops.core.io import read_parquet, write_json, write_parquet
 from churnops.core.metrics import split as split_metrics
 from churnops.core.params import load_params
-from churnops.core.stage import run_stage
+from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.pipeline.feedback import HOLDOUT
 from churnops.pipeline.prepare import check_rejected_fraction, report, split, training_stats, validate
 
@@ -40,14 +40,18 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--raw", required=True)
-    parser.add_argument("--feedback", default="data/feedback/labeled.parquet", help="labeled traffic")
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--quarantine", required=True)
-    parser.add_argument("--stats", required=True)
-    parser.add_argument("--metrics", required=True, help="headline figures (a DVC metric)")
-    parser.add_argument("--details", required=True, help="other figures: rejected rows per reason... (JSON)")
+    parser = stage_parser(
+        __doc__,
+        {
+            "--raw": "raw customers (parquet)",
+            "--feedback": "labeled traffic (parquet; read when feedback.include)",
+            "--train": "training rows (parquet)",
+            "--test": "test rows (parquet)",
+            "--quarantine": "rejected rows with their reason (parquet)",
+            "--stats": "training statistics for the monitor (JSON)",
+            "--metrics": "headline figures (a DVC metric)",
+            "--details": "other figures: rejected rows per reason... (JSON)",
+        },
+        params=PARAMS_HELP,
+    )
     run_stage("prepare", main, parser)

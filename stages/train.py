@@ -9,7 +9,7 @@ from churnops.core.io import atomic_open, read_parquet, write_json
 from churnops.core.metrics import split as split_metrics
 from churnops.core.params import load_params
 from churnops.core.schema import FEATURE_NAMES, LABEL
-from churnops.core.stage import run_stage
+from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.pipeline.export import export_model
 from churnops.pipeline.feedback import HOLDOUT
 from churnops.pipeline.prepare import validate
@@ -52,16 +52,20 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--train", required=True, help="prepared training data (parquet)")
-    parser.add_argument("--model", required=True, help="where to write the model (JSON)")
-    parser.add_argument("--metrics", required=True, help="where to write the gate verdict (JSON, a DVC metric)")
-    parser.add_argument("--details", required=True, help="the other figures: training and validation rows (JSON)")
-    # Paths are written once, in dvc.yaml's cmd; read only once the gate has passed.
-    parser.add_argument("--champion", required=True, help="the champion model (Git-tracked)")
-    parser.add_argument("--feedback", required=True, help="labeled traffic (hold-out)")
-    parser.add_argument("--test", required=True, help="the fixed test set, side by side")
-    parser.add_argument("--promotion", required=True, help="the verdict (JSON, a DVC metric)")
-    parser.add_argument("--promotion-details", required=True, help="its figures (JSON)")
+    parser = stage_parser(
+        __doc__,
+        {
+            "--train": "prepared training data (parquet)",
+            "--model": "where to write the model (JSON)",
+            "--metrics": "where to write the gate verdict (JSON, a DVC metric)",
+            "--details": "the other figures: training and validation rows (JSON)",
+            # Read only once the gate has passed.
+            "--champion": "the champion model (Git-tracked)",
+            "--feedback": "labeled traffic (hold-out)",
+            "--test": "the fixed test set, side by side",
+            "--promotion": "the verdict (JSON, a DVC metric)",
+            "--promotion-details": "its figures (JSON)",
+        },
+        params=PARAMS_HELP,
+    )
     run_stage("train", main, parser)

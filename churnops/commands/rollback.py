@@ -22,7 +22,7 @@ from churnops.commands.common import (
     project_root,
     value_type,
 )
-from churnops.core.errors import DataUnavailableError, DirtyTreeError, ParamsError
+from churnops.core.errors import DataUnavailableError, DirtyTreeError, LiveCodeError, ParamsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-commit", action="store_true", help="stage the changes but do not commit them")
     parser.add_argument("--force", action="store_true", help="proceed on a dirty working tree (local changes are lost)")
+    parser.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="also restore REV's copy of code the churnops commands and the service import when it differs "
+        "(undone unless that code still imports)",
+    )
     parser.add_argument(
         "--rebuild",
         action="store_true",
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             args.rev,
             commit=not args.no_commit,
             force=args.force,
+            allow_code=args.allow_code,
             rebuild_missing=args.rebuild,
             reload_url=args.reload_url,
             admin_token=_admin_token() if args.reload_url else None,
@@ -98,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     except DirtyTreeError as err:
         # The core says what is wrong; the flags that override it are this edge's business.
         err.args = (f"{err}, or use --force",)
+        raise
+    except LiveCodeError as err:
+        err.args = (f"{err}, or use --allow-code to restore it anyway (undone unless it still imports)",)
         raise
     except DataUnavailableError as err:
         if err.rebuildable:
@@ -122,6 +132,12 @@ def run(args: argparse.Namespace) -> int:
         # Worth saying out loud: a model rollback that also rolls back code.
         print(
             f"note: {args.rev}'s pipeline code was restored too (its dvc.lock pins it): " + ", ".join(result.code),
+            file=sys.stderr,
+        )
+    if result.live_code:
+        print(
+            f"note: {args.rev}'s copy of code the commands and the service import was restored (--allow-code) and "
+            "imports cleanly: " + ", ".join(result.live_code) + "; a running service keeps its code until restarted",
             file=sys.stderr,
         )
     if result.reload is not None:

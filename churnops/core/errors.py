@@ -16,7 +16,8 @@ codes and their messages name no CLI flag: the edge that knows the flags adds th
      ├── GitError              a git command failed, or the directory is not a Git work tree
      ├── RollbackError         a rollback cannot be carried out safely
      │    ├── DirtyTreeError        uncommitted work the rollback would overwrite
-     │    └── DataUnavailableError  the revision's outputs are in neither the cache nor a remote
+     │    ├── DataUnavailableError  the revision's outputs are in neither the cache nor a remote
+     │    └── LiveCodeError         the revision would change code the commands and the service import
      ├── RepositoryBusyError   another churnops command holds the repository lock
      ├── RemoteError           a DVC remote is unreachable, refuses access, or is not a directory
      ├── ServiceError          a running service answered an error or an unexpected body
@@ -82,6 +83,14 @@ class DataUnavailableError(RollbackError):
     def __init__(self, message: str, rebuildable: bool) -> None:
         super().__init__(message)
         self.rebuildable = rebuildable
+
+
+class LiveCodeError(RollbackError):
+    """REV's copy of code the commands and the service import differs from HEAD's (the CLI adds the override)."""
+
+    def __init__(self, message: str, files: list[str]) -> None:
+        super().__init__(message)
+        self.files = files
 
 
 class RepositoryBusyError(ChurnopsError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.code.test_stage_deps import import_closure, imported_names
+from churnops.versioning.rollback.closure import import_closure, imported_names
 from tests.utils.project import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "churnops"
@@ -53,7 +53,7 @@ def test_imports_point_down_only() -> None:
 
 
 def test_the_service_runs_the_scorer_and_never_training_or_export() -> None:
-    closure = import_closure("churnops.service.app")
+    closure = import_closure("churnops.service.app", REPO_ROOT)
     assert "churnops/pipeline/scorer.py" in closure
     assert not {"churnops/pipeline/train.py", "churnops/pipeline/export.py"} & closure
 

@@ -4,86 +4,20 @@ DVC re-runs a stage only when a listed dep changes. A module the stage imports b
 not list (``train`` calls ``churnops.pipeline.prepare.split``) could change and leave a stale model
 that ``dvc status`` calls up to date; ``rollback`` would not restore it either.
 
-The closure is computed from the source: every ``import`` of a project module, at module
-level or inside a function (lazy imports run too), followed transitively, plus the
-package ``__init__.py`` files that importing a submodule executes. Imports under
-``if TYPE_CHECKING:`` never run and are left out.
+The closure is computed from the source by :mod:`churnops.versioning.rollback.closure`,
+the one owner: rollback uses the same function to find the code the commands and the
+service run.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 import yaml
 
+from churnops.versioning.rollback.closure import PACKAGES, import_closure
 from tests.utils.project import REPO_ROOT
-
-PACKAGES = ("churnops", "stages")
-"""Top-level packages whose files are the project's code (everything else is a library)."""
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def imported_names(source: str, module: str, is_package: bool) -> set[str]:
-    """Dotted names a module's source may import at run time (``from a import b`` gives ``a`` and ``a.b``)."""
-    names: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against this module's package
-                parts = module.split(".") if is_package else module.split(".")[:-1]
-                parts = parts[: len(parts) - (node.level - 1)]
-                base = ".".join([*parts, node.module] if node.module else parts)
-            else:
-                base = node.module or ""
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(source))
-    return names
-
-
-def module_file(name: str, root: Path) -> Path | None:
-    """The project file of a dotted module name, or None when it is not one of ours."""
-    if name.split(".")[0] not in PACKAGES:
-        return None
-    base = root.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None  # an attribute (``from churnops.core.io import read_text``), not a module
-
-
-def import_closure(entry: str, root: Path = REPO_ROOT) -> set[str]:
-    """Repo-relative paths of every project file that running module ``entry`` can execute."""
-    seen: set[Path] = set()
-    todo = [entry]
-    while todo:
-        name = todo.pop()
-        parts = name.split(".")
-        # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
-        for i in range(1, len(parts) + 1):
-            path = module_file(".".join(parts[:i]), root)
-            if path is None or path in seen:
-                continue
-            seen.add(path)
-            mod = ".".join(parts[:i])
-            todo.extend(imported_names(path.read_text(), mod, path.name == "__init__.py"))
-    return {p.relative_to(root).as_posix() for p in seen}
 
 
 def declared_code_deps(stage: str) -> set[str]:
@@ -97,7 +31,7 @@ def stage_names() -> list[str]:
 
 @pytest.mark.parametrize("stage", stage_names())
 def test_every_stage_lists_exactly_the_code_it_imports(stage: str) -> None:
-    closure = import_closure(f"stages.{stage}")
+    closure = import_closure(f"stages.{stage}", REPO_ROOT)
     declared = declared_code_deps(stage)
     assert f"stages/{stage}.py" in closure
     missing, extra = closure - declared, declared - closure

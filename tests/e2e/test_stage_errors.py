@@ -13,6 +13,8 @@ pytestmark = pytest.mark.e2e
 
 PY = sys.executable
 
+# dvc.yaml's cmd names every path; the scripts have no defaults, so the tests name them all too.
+PARAMS = ("--params", "params.yaml")
 # Read by train only once the gate has passed: these tests never get that far.
 PROMOTION_ARGS = ("--champion", "champion.json", "--feedback", "fb.parquet", "--test", "test.parquet",
                   "--promotion", "p.json", "--promotion-details", "pd.json")  # fmt: skip
@@ -39,11 +41,21 @@ def assert_one_line_error(proc, prefix: str, *fragments: str, code: int = 1) -> 
         assert fragment in line
 
 
+def generate_args() -> list[str]:
+    return [*PARAMS, "--out", "raw.parquet", "--traffic-out", "t.jsonl", "--labels-out", "labels.csv"]
+
+
 def prepare_args(raw: str) -> list[str]:
     return [
-        "--raw", raw, "--train", "train.parquet", "--test", "test.parquet", "--quarantine", "q.parquet",
-        "--stats", "stats.json", "--metrics", "prepare.json", "--details", "prepare_details.json",
+        *PARAMS, "--raw", raw, "--feedback", "fb.parquet", "--train", "train.parquet", "--test", "test.parquet",
+        "--quarantine", "q.parquet", "--stats", "stats.json", "--metrics", "prepare.json",
+        "--details", "prepare_details.json",
     ]  # fmt: skip
+
+
+def train_args(model: str) -> list[str]:
+    return [*PARAMS, "--train", "train.parquet", "--model", model, "--metrics", "t.json", "--details", "td.json",
+            *PROMOTION_ARGS]  # fmt: skip
 
 
 def test_missing_input_file(workdir: Path) -> None:
@@ -61,54 +73,41 @@ def test_corrupt_data_file(workdir: Path) -> None:
 
 def test_bad_params_exit_2_before_any_work(workdir: Path) -> None:
     set_params(workdir, {"generate.rows": -5})
-    proc = stage("generate", "--out", "raw.parquet", "--traffic-out", "t.jsonl", cwd=workdir)
+    proc = stage("generate", *generate_args(), cwd=workdir)
     assert_one_line_error(proc, "generate: params.yaml: generate.rows: Input should be greater than 0", code=2)
     assert not (workdir / "raw.parquet").exists() and not (workdir / "t.jsonl").exists()
+    assert not (workdir / "labels.csv").exists()
+
+
+def test_a_path_left_out_of_the_command_is_refused_not_defaulted(workdir: Path) -> None:
+    # A default would be a second copy of dvc.yaml's path, and would write where no cmd said.
+    args = generate_args()
+    i = args.index("--labels-out")
+    proc = stage("generate", *args[:i], *args[i + 2 :], cwd=workdir)
+    assert proc.returncode == 2
+    assert "the following arguments are required: --labels-out" in proc.stderr
+    assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]
 
 
 def test_unknown_model_and_too_dirty_data(workdir: Path) -> None:
     set_params(workdir, {"generate.dirty_fraction": 0.2})
-    assert stage("generate", "--out", "raw.parquet", "--traffic-out", "t.jsonl", cwd=workdir).returncode == 0
+    assert stage("generate", *generate_args(), cwd=workdir).returncode == 0
     proc = stage("prepare", *prepare_args("raw.parquet"), cwd=workdir)
     assert_one_line_error(proc, "prepare: raw.parquet: ", "of rows rejected", "prepare.max_rejected_fraction=5.00%")
     assert not (workdir / "train.parquet").exists()
     set_params(workdir, {"generate.dirty_fraction": 0.01, "train.model": "forest"})
-    proc = stage(
-        "train",
-        "--train",
-        "train.parquet",
-        "--model",
-        "m.json",
-        "--metrics",
-        "t.json",
-        "--details",
-        "td.json",
-        *PROMOTION_ARGS,
-        cwd=workdir,
-    )
+    proc = stage("train", *train_args("m.json"), cwd=workdir)
     assert_one_line_error(proc, "train: params.yaml: train.model: Input should be 'logreg' or 'hgb'", code=2)
 
 
 @pytest.mark.slow
 def test_failed_gate_writes_no_model_and_keeps_the_old_one(workdir: Path) -> None:
-    assert stage("generate", "--out", "raw.parquet", "--traffic-out", "t.jsonl", cwd=workdir).returncode == 0
+    assert stage("generate", *generate_args(), cwd=workdir).returncode == 0
     assert stage("prepare", *prepare_args("raw.parquet"), cwd=workdir).returncode == 0
     model = workdir / "model.json"
     model.write_bytes(b"the last accepted model")
     set_params(workdir, {"train.gate_f1": 0.99})
-    proc = stage(
-        "train",
-        "--train",
-        "train.parquet",
-        "--model",
-        "model.json",
-        "--metrics",
-        "t.json",
-        "--details",
-        "td.json",
-        *PROMOTION_ARGS,
-        cwd=workdir,
-    )
+    proc = stage("train", *train_args("model.json"), cwd=workdir)
     assert_one_line_error(proc, "train: gate failed: f1=0.", "< gate_f1=0.990")
     assert model.read_bytes() == b"the last accepted model"
     assert '"passed": false' in (workdir / "t.json").read_text()

@@ -2,33 +2,18 @@
 
 ``v1`` is the first model (``train.logreg.C = 1.0``); ``v2`` retrains with ``C = 0.1`` and
 also edits a stage script, so a rollback to ``v1`` must restore pipeline code as well.
-The history is built once per session; each test works on its own copy.
+The history is built once per session; each test works on its own copy. The helpers the
+tests import (``History``, ``snapshot``, ``churnops``...) are in ``tests/utils/workflow.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.utils.project import clone_built, fresh_clone, lock_md5, run, set_params
-
-V2_PARAMS = {"train.logreg.C": 0.1}
-STAGE_EDIT = "stages/evaluate.py"
-STAGE_EDIT_LINE = "# v2: a comment, so the stage's code hash differs from v1's\n"
-
-
-@dataclass(frozen=True)
-class History:
-    """A project copy with tags ``v1`` and ``v2`` (HEAD), and the model md5 of each."""
-
-    root: Path
-    v1: str
-    v2: str
+from tests.utils.workflow import STAGE_EDIT, STAGE_EDIT_LINE, V2_PARAMS, History
 
 
 @pytest.fixture(scope="session")
@@ -58,36 +43,3 @@ def new_user_clone(built_template: Path, tmp_path: Path) -> Path:
 def history(history_template: History, tmp_path: Path) -> History:
     """A private copy of the two-model project (repo, workspace and DVC cache)."""
     return History(clone_built(history_template.root, tmp_path / "project"), history_template.v1, history_template.v2)
-
-
-def snapshot(project: Path) -> dict[str, object]:
-    """Everything a failed rollback must leave exactly as it was: HEAD, index, tree, files."""
-
-    def git(*args: str) -> str:
-        return run(["git", *args], project).stdout
-
-    files = {}
-    for path in sorted(project.rglob("*")):
-        rel = path.relative_to(project).as_posix()
-        if rel.startswith((".git/", ".dvc/tmp/", ".dvc/cache/")) or not path.is_file():
-            continue
-        files[rel] = hashlib.md5(path.read_bytes()).hexdigest()
-    return {
-        "HEAD": git("rev-parse", "HEAD"),
-        "branch": git("symbolic-ref", "-q", "HEAD"),
-        "index": git("ls-files", "-s"),
-        "status": git("status", "--porcelain", "--untracked-files=all"),
-        "diff_cached": git("diff", "--cached", "--binary"),
-        "diff": git("diff", "--binary"),
-        "files": files,
-        "worktrees": git("worktree", "list", "--porcelain"),
-    }
-
-
-def churnops(project: Path, *args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
-    """Run the ``churnops`` CLI in ``project``."""
-    return run(["churnops", *args], project, check=check, **kw)
-
-
-def empty_cache(project: Path) -> None:
-    shutil.rmtree(project / ".dvc" / "cache")

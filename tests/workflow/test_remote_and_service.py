@@ -10,7 +10,7 @@ from churnops.pipeline.scorer import Scorer
 from churnops.versioning.history import file_md5
 from tests.utils.project import lock_md5, run, set_params
 from tests.utils.server import health_version, running_server
-from tests.workflow.conftest import History, churnops
+from tests.utils.workflow import History, churnops
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import yaml
 from churnops.core.lockfile import read_locked_model
 from churnops.versioning.history import file_md5
 from tests.utils.project import lock_md5, run
-from tests.workflow.conftest import STAGE_EDIT, STAGE_EDIT_LINE, History, churnops, empty_cache, snapshot
+from tests.utils.workflow import STAGE_EDIT, STAGE_EDIT_LINE, History, churnops, empty_cache, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

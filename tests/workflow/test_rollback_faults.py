@@ -25,7 +25,7 @@ import pytest
 
 from churnops.versioning.history import file_md5
 from tests.utils.project import env, lock_md5, run
-from tests.workflow.conftest import History, snapshot
+from tests.utils.workflow import History, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.utils.project import run
-from tests.workflow.conftest import History, churnops, empty_cache, snapshot
+from tests.utils.workflow import History, churnops, empty_cache, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from churnops.versioning.git import lock_holder, repo_lock
 from churnops.versioning.rollback import Transaction
 from churnops.versioning.rollback.journal import Journal, recover
 from tests.utils.project import run
-from tests.workflow.conftest import snapshot
+from tests.utils.workflow import snapshot
 
 pytestmark = pytest.mark.e2e  # runs git (no DVC, fast)
 

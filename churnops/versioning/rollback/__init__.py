@@ -3,6 +3,8 @@
 One concern per module:
 
 - :mod:`.plan`     what REV's pipeline state is, from Git objects only;
+- :mod:`.livecode` the code the commands and the service run: refuse to change it unasked,
+                   and check it still imports when allowed (its closure: :mod:`.closure`);
 - :mod:`.dvcops`   DVC: status, cache look-ups, remote fetches (one line per failure), checkout;
 - :mod:`.journal`  the transaction: a journal fsync'd before anything is touched, the
                    backup, and the recovery that undoes (or finishes) a run that died;
@@ -16,7 +18,7 @@ The Git plumbing (and the repository lock) is :mod:`churnops.versioning.git`; th
 
 from __future__ import annotations
 
-from churnops.core.errors import DataUnavailableError, DirtyTreeError
+from churnops.core.errors import DataUnavailableError, DirtyTreeError, LiveCodeError
 from churnops.versioning.rollback.core import RollbackResult, rollback, status
 from churnops.versioning.rollback.journal import Interrupted, Transaction
 
@@ -24,6 +26,7 @@ __all__ = [
     "DataUnavailableError",
     "DirtyTreeError",
     "Interrupted",
+    "LiveCodeError",
     "RollbackResult",
     "Transaction",
     "rollback",

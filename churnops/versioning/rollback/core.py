@@ -2,11 +2,13 @@
 
 1. Take the repository lock (:func:`churnops.versioning.git.repo_lock`): one writer at a time.
 2. Recover an interrupted earlier run, if its journal is there (:func:`.journal.recover`).
-3. Plan from Git objects only (:mod:`.plan`); refuse a dirty tree.
+3. Plan from Git objects only (:mod:`.plan`); refuse a dirty tree, and (unless allowed) a
+   revision whose copy of code the commands and the service import differs (:mod:`.livecode`).
 4. Make sure the cache holds every object REV needs, from the remote or by rebuilding
    (:mod:`.dvcops`, :mod:`.rebuild`), before anything in the workspace is touched.
 5. Apply inside a :class:`.journal.Transaction`: restore Git files, ``dvc checkout``,
-   verify the model's md5 and ``dvc status``, commit. Any error, Ctrl-C, SIGTERM or
+   verify the model's md5 and ``dvc status``, import the commands' and the service's code
+   if REV changed it, commit. Any error, Ctrl-C, SIGTERM or
    SIGHUP undoes it all; a SIGKILL is undone by the next run's step 2.
 6. Release the lock, then (optionally) tell a running service to reload.
 """
@@ -33,6 +35,7 @@ from churnops.versioning.history import file_md5
 from churnops.versioning.rollback import dvcops
 from churnops.versioning.rollback.faults import fault
 from churnops.versioning.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
+from churnops.versioning.rollback.livecode import changed_live_code, check_imports, live_files, refuse_live_code
 from churnops.versioning.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths, plan_rollback, refuse_dirty
 from churnops.versioning.rollback.rebuild import rebuild
 
@@ -60,6 +63,8 @@ class RollbackResult:
     """The pipeline code among ``restored``: REV's stages ran it, and dvc.lock pins its hash."""
     recovered: str | None = None
     """What the recovery of an interrupted earlier run did, if there was one."""
+    live_code: list[str] = field(default_factory=list)
+    """Restored files the commands and the service import (allowed, and checked to import)."""
 
 
 def status(repo: str | Path) -> list[str]:
@@ -106,7 +111,14 @@ def _ensure_objects(root: Path, plan: Plan, rebuild_missing: bool, result: Rollb
 
 
 def _apply(
-    root: Path, plan: Plan, before: Mapping[str, Any], commit: bool, force: bool, result: RollbackResult, log: Log
+    root: Path,
+    plan: Plan,
+    before: Mapping[str, Any],
+    commit: bool,
+    force: bool,
+    live: set[str] | None,
+    result: RollbackResult,
+    log: Log,
 ) -> None:
     """Change the workspace inside a transaction; on any failure put everything back."""
     current = cached_md5s(current_lock(root))
@@ -136,6 +148,9 @@ def _apply(
             raise RollbackError(f"`dvc status` is not clean after restoring {plan.rev}: {summary}")
         if after:
             log(f"warning: `dvc status` is not clean (forced: local changes kept): {dvcops.summarize_status(after)}")
+        if live is not None:
+            # Allowed to change live code: the promise is still that the next command starts.
+            check_imports(root, live, plan.rev)
         changed = git(["diff", "--cached", "--name-only", "-z", "HEAD", "--", *plan.git_files], root).decode()
         # dvc checkout adds .gitignore entries for outputs the current tree did not have.
         ignores = [g for g in gitignores if git(["status", "--porcelain=v1", "--", g], root).strip()]
@@ -144,6 +159,7 @@ def _apply(
         result.restored = sorted({p for p in changed.split("\0") if p} | set(ignores))
         result.checked_out = targets
         result.code = [f for f in result.restored if f in plan.code_files]
+        result.live_code = [f for f in result.restored if live is not None and f in live]
         if not result.restored:
             result.noop = True
         elif commit:
@@ -173,6 +189,7 @@ def rollback(
     *,
     commit: bool = True,
     force: bool = False,
+    allow_code: bool = False,
     rebuild_missing: bool = False,
     reload_url: str | None = None,
     admin_token: str | None = None,
@@ -181,9 +198,14 @@ def rollback(
 ) -> RollbackResult:
     """Restore REV's model with its params, lock, metrics and pipeline code; commit it.
 
+    Args:
+        allow_code: go ahead when REV's copy of code the commands and the service import
+            differs from HEAD's; the rollback is then undone unless that code still imports.
+
     Raises:
-        RollbackError: refused (dirty tree, no model at REV, data unavailable) or failed;
-            the work tree, index and HEAD are then exactly as before.
+        RollbackError: refused (dirty tree, no model at REV, data unavailable, live code
+            changed: :class:`~churnops.core.errors.LiveCodeError`) or failed; the work tree,
+            index and HEAD are then exactly as before.
         RepositoryBusyError: another churnops command holds the repository lock.
         ServiceReloadError: the commit stands, but the service did not reload.
         KeyboardInterrupt: Ctrl-C, SIGTERM or SIGHUP (:class:`.journal.Interrupted`); undone.
@@ -200,6 +222,10 @@ def rollback(
         result = RollbackResult(rev=rev, sha=plan.sha, md5=plan.model.md5, recovered=recovered)
         if not force:
             refuse_dirty(dirty_paths(root, plan))
+        live = live_files(root)
+        changed_code = changed_live_code(root, plan, live)
+        if not allow_code:
+            refuse_live_code(plan, changed_code)
         try:
             before = dvcops.dvc_status(root)
         except RollbackError as err:
@@ -212,7 +238,7 @@ def rollback(
         fault("checked-clean")
         _ensure_objects(root, plan, rebuild_missing, result, log)
         fault("objects-ready")
-        _apply(root, plan, before, commit, force, result, log)
+        _apply(root, plan, before, commit, force, live if changed_code else None, result, log)
 
     if reload_url is not None and admin_token:
         from churnops.service.client import reload_service

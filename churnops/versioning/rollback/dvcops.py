@@ -2,6 +2,7 @@
 
 Everything runs in-process through DVC's Python API (one interpreter start saved per
 step); only the rebuild's ``dvc repro`` is a subprocess (:func:`dvc`), in its own worktree.
+:func:`python` starts any child of this interpreter that must hold the repository lock.
 Every remote failure (refused, unreachable, denied, missing, a file where a
 directory should be) becomes one :class:`RemoteError` line that names the remote.
 """
@@ -25,25 +26,32 @@ from churnops.versioning.git import held_fds
 from churnops.versioning.rollback.faults import fault
 
 
-def dvc(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m dvc ARGS`` with this interpreter (so the venv's DVC, whatever PATH says).
+def python(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter with ``args`` (``-m dvc ...``, ``-c ...``), output captured as text.
 
     The child inherits the repository lock (see :mod:`churnops.versioning.git`): if this process is
     killed, the lock stays held until the child has exited too.
+
+    Raises:
+        subprocess.TimeoutExpired: ``timeout`` seconds passed (the child is killed).
     """
-    e = dict(os.environ)
-    e["DVC_NO_ANALYTICS"] = "1"
-    if env:
-        e.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
+        [sys.executable, *args],
         cwd=cwd,
-        env=e,
+        env={**os.environ, **(env or {})},
         text=True,
         capture_output=True,
         check=False,
+        timeout=timeout,
         pass_fds=held_fds(),
     )
+
+
+def dvc(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m dvc ARGS`` with this interpreter (so the venv's DVC, whatever PATH says)."""
+    return python(["-m", "dvc", *args], cwd, {"DVC_NO_ANALYTICS": "1", **(env or {})})
 
 
 def dvc_error(proc: subprocess.CompletedProcess[str]) -> str:

@@ -1,0 +1,65 @@
+"""Helpers of the workflow tests: the two-model history, the CLI, and the "nothing changed" snapshot.
+
+The fixtures that build the history live in ``tests/workflow/conftest.py``; what a test
+module imports lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.utils.project import run
+
+V2_PARAMS = {"train.logreg.C": 0.1}
+"""What ``v2`` changes in params.yaml (``v1`` is the fixture params' model)."""
+STAGE_EDIT = "stages/evaluate.py"
+"""The stage script ``v2`` edits, so a rollback to ``v1`` restores pipeline code too."""
+STAGE_EDIT_LINE = "# v2: a comment, so the stage's code hash differs from v1's\n"
+
+
+@dataclass(frozen=True)
+class History:
+    """A project copy with tags ``v1`` and ``v2`` (HEAD), and the model md5 of each."""
+
+    root: Path
+    v1: str
+    v2: str
+
+
+def snapshot(project: Path) -> dict[str, object]:
+    """Everything a failed rollback must leave exactly as it was: HEAD, index, tree, files."""
+
+    def git(*args: str) -> str:
+        return run(["git", *args], project).stdout
+
+    files = {}
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project).as_posix()
+        if rel.startswith((".git/", ".dvc/tmp/", ".dvc/cache/")) or not path.is_file():
+            continue
+        files[rel] = hashlib.md5(path.read_bytes()).hexdigest()
+    return {
+        "HEAD": git("rev-parse", "HEAD"),
+        "branch": git("symbolic-ref", "-q", "HEAD"),
+        "index": git("ls-files", "-s"),
+        "status": git("status", "--porcelain", "--untracked-files=all"),
+        "diff_cached": git("diff", "--cached", "--binary"),
+        "diff": git("diff", "--binary"),
+        "files": files,
+        "worktrees": git("worktree", "list", "--porcelain"),
+    }
+
+
+def churnops(project: Path, *args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run the ``churnops`` CLI in ``project``."""
+    return run(["churnops", *args], project, check=check, **kw)
+
+
+def empty_cache(project: Path) -> None:
+    """Delete the project's DVC cache (the objects then exist only in a remote, if anywhere)."""
+    shutil.rmtree(project / ".dvc" / "cache")
