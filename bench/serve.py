@@ -262,12 +262,19 @@ def python_load(url: str, body: bytes | None, duration: float, connections: int)
 # --------------------------------------------------------------------------- where a batch's time goes
 
 
-def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str, float]]:
+BREAKDOWN_REPEAT = 40
+"""Best of this many runs per step: the minimum is what a step costs on a free core."""
+
+
+def batch_breakdown(repo: Path, body: bytes, repeat: int = BREAKDOWN_REPEAT) -> list[tuple[str, float]]:
     """In-process cost (best of ``repeat``, ms) of each step of one ``/predict/batch`` request.
 
     The steps the endpoint runs, called directly with no HTTP: what the server does per
     request besides receiving the body and sending the answer. Encoding the log lines runs
     on the writer thread, but it holds the GIL, so with one worker it competes with requests.
+    ``timeit`` turns the garbage collector off while it times, so these figures leave out
+    what collection costs in the server (~1 ms a batch; see ``GC_YOUNG_THRESHOLD`` in
+    :mod:`churnops.service.app`).
     """
     import timeit
 
@@ -466,8 +473,8 @@ def main() -> int:
     for name, n in (("hello", max(conns)), ("predict", max(conns)), ("batch", 4)):
         ratio = median(results[name, 2, n]).rps / median(results[name, 1, n]).rps
         print(f"- {name} at {n} conns: 2 workers / 1 worker = {ratio:.2f}x (medians)")
-    print(f"\nWhere a {BATCH_ROWS:,}-row batch's time goes, in-process (best of 15; the log lines are encoded"
-          " on the writer thread, which shares the GIL with the requests):\n")  # fmt: skip
+    print(f"\nWhere a {BATCH_ROWS:,}-row batch's time goes, in-process (best of {BREAKDOWN_REPEAT}, GC off; the log"
+          " lines are encoded on the writer thread, which shares the GIL with the requests):\n")  # fmt: skip
     print("| step | ms | rows/s if alone |")
     print("|---|---:|---:|")
     for name, ms in breakdown:
