@@ -266,14 +266,14 @@ def _encode_batch(entry: BatchEntry, head: bytes, tail: bytes) -> bytes | None:
         return None
     if len(_item_openers) < n:
         _item_openers = [b'%d,"features":{' % i for i in range(max(n, 2 * len(_item_openers)))]
-    ends = (b',"churn":false' + tail, b',"churn":true' + tail)
+    yes, no = b',"churn":true' + tail, b',"churn":false' + tail
     pieces = zip(
         repeat(head + b',"item":'),
         _item_openers,
         features,
         repeat(b'},"churn_probability":'),
         probs,
-        [ends[c] for c in map(bool, entry.churn)],
+        [yes if c else no for c in entry.churn],
         strict=False,  # the repeats are endless and _item_openers may be longer: the rows set the length
     )
     return b"".join(chain.from_iterable(pieces))
