@@ -11,8 +11,11 @@ uvicorn settings via :func:`churnops.service.server.serve`):
   it reads and answers with a constant JSON object: the same request bytes, minus the work;
 - ``churnops serve`` with the background log writer: ``POST /predict`` at each
   ``--connections`` count, and ``POST /predict/batch`` with 10,000 rows (4 connections);
-- ``churnops serve --log-mode sync``: ``POST /predict`` with the log written inside the
-  request, to measure what keeping disk I/O off the request path buys.
+- the same app with a synchronous log writer (a test double, ``tests/utils/doubles.py``, served
+  through :func:`sync_log_app`): ``POST /predict`` with the log written inside the request, to
+  measure what keeping disk I/O off the request path buys;
+- the same app with no log at all (:func:`null_log_app`): ``POST /predict/batch``, interleaved
+  with the logged batches, to show what logging every row costs a batch.
 
 Load comes from ``wrk`` (bounded by ``--duration``) when it is installed
 (``apt-get install wrk``), else from a Python asyncio keep-alive client (it shares the
@@ -22,7 +25,8 @@ socket with plain asyncio, against the same with our TCP_NODELAY socket.
 
 Each cell is measured ``--rounds`` times, interleaved round by round, and every ratio to
 hello is taken within one round (side by side); the table gives the median and the range
-over the rounds. Prints one markdown table. Every server is stopped, even on failure.
+over the rounds. Prints one markdown table. Every server is started and stopped by
+``tests/utils/server.running`` (the tests' runner), even on failure.
 """
 
 from __future__ import annotations
@@ -33,8 +37,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,8 @@ from fastapi import Request
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+if str(ROOT) not in sys.path:  # tests.utils: the server runner, the frame factory and the log doubles
+    sys.path.insert(0, str(ROOT))
 PY = sys.executable
 CHURNOPS = str(Path(PY).parent / "churnops")
 
@@ -81,30 +85,44 @@ def hello_app() -> Any:
     return app
 
 
+def sync_log_app() -> Any:
+    """The service as ``churnops serve`` builds it, with the log written inside each request."""
+    from churnops.service.predlog import LogFile
+    from tests.utils.doubles import SyncLogWriter
+
+    return _app(lambda s: SyncLogWriter(LogFile(s.log_path, max_bytes=s.max_log_bytes, backups=s.log_backups)))
+
+
+def null_log_app() -> Any:
+    """The service as ``churnops serve`` builds it, with no prediction log."""
+    from tests.utils.doubles import NullLog
+
+    return _app(lambda s: NullLog())
+
+
+def _app(writer: Any) -> Any:
+    from churnops.service.app import create_app
+    from churnops.service.settings import Settings
+
+    settings = Settings.from_env()  # CHURNOPS_*, as a `churnops serve` worker reads them
+    return create_app(settings, log=writer(settings))
+
+
 # --------------------------------------------------------------------------- model + repo
 
 
 def build_repo(repo: Path, rows: int = 20_000) -> str:
     """Train a logreg model on generated customers; write it with a dvc.lock recording its md5."""
-    import numpy as np
-    import pandas as pd
     import yaml
 
     from churnops.core.params import load_params
-    from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC
     from churnops.pipeline.export import export_model
-    from churnops.pipeline.generate import churn_probability, sample_features
     from churnops.pipeline.scorer import md5_bytes, model_bytes
     from churnops.pipeline.train import train
+    from tests.utils.factories import labelled_customers
 
-    rng = np.random.default_rng(0)
-    cols = sample_features(rng, rows)
-    frame = pd.DataFrame({f.name: cols[f.name] for f in NUMERIC})
-    for f in CATEGORICAL:
-        frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
-    frame[LABEL] = (rng.random(rows) < churn_probability(cols)).astype(np.int8)
     params = load_params("params.yaml").train  # the bench runs from the project root
-    data = model_bytes(export_model(train(frame, params).pipeline, params.threshold))
+    data = model_bytes(export_model(train(labelled_customers(rows, seed=0), params).pipeline, params.threshold))
     md5 = md5_bytes(data)
     (repo / "models").mkdir(parents=True)
     (repo / "models" / "model.json").write_bytes(data)
@@ -117,59 +135,34 @@ def build_repo(repo: Path, rows: int = 20_000) -> str:
 # --------------------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def server(cmd: list[str], port: int, health: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Start ``cmd``, wait until ``health`` answers 200, yield, then stop it (SIGINT, then SIGKILL)."""
-    import httpx
+def server(cmd: list[str], port: int, out_dir: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Start ``cmd``, wait until its /health answers 200, yield, then stop it (tests/utils/server.running)."""
+    from tests.utils.server import running
 
-    proc = subprocess.Popen(cmd, cwd=BENCH_DIR, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited early: {cmd}\n{proc.stderr.read().decode() if proc.stderr else ''}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become healthy: {cmd}")
-            time.sleep(0.1)
+    url = f"http://127.0.0.1:{port}/health"
+    with running(cmd, url, out_dir / f"server-{port}.out", env={**os.environ, **(env or {})}, cwd=BENCH_DIR):
         time.sleep(0.5)  # let every worker finish its start-up
         yield
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
-def hello_cmd(port: int, workers: int, variant: str = "churnops") -> list[str]:
-    return [PY, str(Path(__file__).resolve()), "--serve-hello", variant, "--port", str(port), "--workers", str(workers)]
+def app_cmd(port: int, workers: int, variant: str = "churnops") -> list[str]:
+    """This script serving one of the apps defined here (see :func:`serve_app`)."""
+    return [PY, str(Path(__file__).resolve()), "--serve", variant, "--port", str(port), "--workers", str(workers)]
 
 
-def serve_hello(variant: str, port: int, workers: int) -> None:
-    """Run the hello app: our runner, or (to show the stall) uvicorn's own on plain asyncio."""
+def serve_app(variant: str, port: int, workers: int) -> None:
+    """Run the hello app (our runner, or uvicorn's own on plain asyncio to show the stall), or the
+    service with a synchronous or no log (settings from the ``CHURNOPS_*`` environment)."""
     sys.path.insert(0, str(BENCH_DIR))
-    if variant == "churnops":
-        from churnops.service.server import serve
+    from churnops.service.server import serve
 
+    if variant == "churnops":
         serve("serve:hello_app", "127.0.0.1", port, workers)
     elif variant == "churnops-asyncio":
-        from churnops.service.server import serve
-
         serve("serve:hello_app", "127.0.0.1", port, workers, loop="asyncio")
+    elif variant in ("sync-log", "null-log"):
+        serve(f"serve:{variant.replace('-', '_')}_app", "127.0.0.1", port, workers)
     else:  # uvicorn-asyncio: uvicorn.run binds its own socket (proto 0): no TCP_NODELAY
         import uvicorn
 
@@ -269,12 +262,19 @@ def python_load(url: str, body: bytes | None, duration: float, connections: int)
 # --------------------------------------------------------------------------- where a batch's time goes
 
 
-def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str, float]]:
+BREAKDOWN_REPEAT = 40
+"""Best of this many runs per step: the minimum is what a step costs on a free core."""
+
+
+def batch_breakdown(repo: Path, body: bytes, repeat: int = BREAKDOWN_REPEAT) -> list[tuple[str, float]]:
     """In-process cost (best of ``repeat``, ms) of each step of one ``/predict/batch`` request.
 
     The steps the endpoint runs, called directly with no HTTP: what the server does per
     request besides receiving the body and sending the answer. Encoding the log lines runs
     on the writer thread, but it holds the GIL, so with one worker it competes with requests.
+    ``timeit`` turns the garbage collector off while it times, so these figures leave out
+    what collection costs in the server (~1 ms a batch; see ``GC_YOUNG_THRESHOLD`` in
+    :mod:`churnops.service.app`).
     """
     import timeit
 
@@ -282,12 +282,13 @@ def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str
 
     from churnops.core.predlog import BatchEntry, encode
     from churnops.service.loader import RepoModelLoader
-    from churnops.service.schemas import BATCH, batch_items_fast
+    from churnops.service.schemas import BATCH, batch_fast
 
     model = RepoModelLoader(repo).load()
-    items = batch_items_fast(body)
-    assert items is not None
-    scores = model.scorer.predict_proba_records(items)
+    batch = batch_fast(body)
+    assert batch is not None and batch.columns is not None
+    items, columns = batch
+    scores = model.scorer.predict_proba_columns(columns)
     probs, churn = scores.tolist(), (scores >= model.threshold).tolist()
     entry = BatchEntry(0.0, "r", model.version, items, probs, churn, 1.0)
 
@@ -296,11 +297,15 @@ def batch_breakdown(repo: Path, body: bytes, repeat: int = 15) -> list[tuple[str
         return orjson.dumps({"request_id": "r", "model_version": model.version, "predictions": predictions})
 
     steps: list[tuple[str, Any]] = [
-        ("parse + validate, columnar (orjson + checks: the endpoint's path)", lambda: batch_items_fast(body)),
+        ("parse + validate, columnar (orjson + checks: the endpoint's path)", lambda: batch_fast(body)),
         ("  of which orjson.loads", lambda: orjson.loads(body)),
         ("parse + validate, pydantic (the fallback, for a body it refuses)", lambda: BATCH.validate_json(body)),
         ("repeated-key check (count ':')", lambda: body.count(b":")),
-        ("score (Scorer.predict_proba_records)", lambda: model.scorer.predict_proba_records(items)),
+        (
+            "score from the columns (Scorer.predict_proba_columns: the endpoint's path)",
+            lambda: model.scorer.predict_proba_columns(columns),
+        ),
+        ("score from the items (Scorer.predict_proba_records)", lambda: model.scorer.predict_proba_records(items)),
         ("response (dicts + orjson.dumps)", respond),
         ("log lines (encode, writer thread)", lambda: encode(entry)),
     ]
@@ -329,12 +334,12 @@ def main() -> int:
     parser.add_argument("--no-nagle", action="store_true", help="skip the TCP_NODELAY demonstration")
     parser.add_argument("--no-sync", action="store_true", help="skip the log-written-in-request cells")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
-    parser.add_argument("--serve-hello", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_hello:
-        serve_hello(args.serve_hello, args.port, args.workers)
+    if args.serve:
+        serve_app(args.serve, args.port, args.workers)
         return 0
     conns = [int(c) for c in args.connections.split(",")]
 
@@ -354,44 +359,57 @@ def main() -> int:
                 return wrk_load(url, body, args.duration, connections, tmp)
             return python_load(url, body, args.duration, connections)
 
-        def churnops_cmd(port: int, workers: int, mode: str) -> tuple[list[str], dict[str, str]]:
-            log = tmp / f"log-{mode}-{workers}-{port}" / "predictions.jsonl"
-            cmd = [CHURNOPS, "serve", "--repo", str(repo), "--port", str(port), "--workers", str(workers),
-                   "--log-path", str(log), "--max-log-bytes", str(64 * 1024 * 1024), "--log-backups", "2"]  # fmt: skip
-            return cmd, {"CHURNOPS_LOG_MODE": mode}  # a benchmark mode: set through the environment
+        def service(port: int, workers: int, log: str) -> Any:
+            """The service on ``port``: the real ``churnops serve`` (background log), or this
+            script serving it with a synchronous (``sync-log``) or no log (``null-log``)."""
+            from churnops.service.settings import Settings
 
-        modes = ["background"] if args.no_sync else ["background", "sync"]
+            path = tmp / f"log-{log}-{workers}-{free_port()}" / "predictions.jsonl"
+            settings = Settings(repo=repo, log_path=path, max_log_bytes=64 * 1024 * 1024, log_backups=2)
+            if log == "background":
+                cmd = [CHURNOPS, "serve", "--repo", str(repo), "--port", str(port), "--workers", str(workers),
+                       "--log-path", str(path), "--max-log-bytes", str(settings.max_log_bytes),
+                       "--log-backups", str(settings.log_backups)]  # fmt: skip
+                return server(cmd, port, tmp)
+            return server(app_cmd(port, workers, log), port, tmp, settings.to_env())
+
+        from tests.utils.server import free_port
+
+        logs = ["background"] if args.no_sync else ["background", "sync-log"]
         results: dict[tuple[str, int, int], list[Load]] = {}
         for workers in (1, 2):
             # All servers of one worker count run at once (idle ones cost nothing) and the
             # measurements interleave round by round, so a neighbour's load on this shared
             # machine hits hello and /predict alike and the ratios stay fair.
-            ports = {name: free_port() for name in ("hello", "batch", *modes)}
+            ports = {name: free_port() for name in ("hello", *logs)}
             with contextlib.ExitStack() as stack:
-                stack.enter_context(server(hello_cmd(ports["hello"], workers), ports["hello"], "/health"))
-                for mode in modes:
-                    cmd, env = churnops_cmd(ports[mode], workers, mode)
-                    stack.enter_context(server(cmd, ports[mode], "/health", env))
+                stack.enter_context(server(app_cmd(ports["hello"], workers), ports["hello"], tmp))
+                for log in logs:
+                    stack.enter_context(service(ports[log], workers, log))
                 cells = {"hello": (f"http://127.0.0.1:{ports['hello']}/hello", one)}
                 cells["predict"] = (f"http://127.0.0.1:{ports['background']}/predict", one)
-                if "sync" in modes:
-                    cells["predict-sync"] = (f"http://127.0.0.1:{ports['sync']}/predict", one)
-                for _ in range(args.rounds):
+                if "sync-log" in logs:
+                    cells["predict-sync"] = (f"http://127.0.0.1:{ports['sync-log']}/predict", one)
+                for i in range(args.rounds):
                     for c in conns:
-                        for name, (url, body) in cells.items():
+                        # Odd rounds run the cells in reverse (ABBA): a neighbour's load that
+                        # rises or falls during a round then favours neither side on average.
+                        for name, (url, body) in list(cells.items())[:: -1 if i % 2 else 1]:
                             results.setdefault((name, workers, c), []).append(load_once(url, body, c))
-            # Batches on a server of their own, afterwards: logging 10,000 rows per request keeps
-            # the writer busy for a while, which must not spill into the single-row cells.
-            port = ports["batch"]
-            cmd, env = churnops_cmd(port, workers, "background")
-            with server(cmd, port, "/health", env):
-                url = f"http://127.0.0.1:{port}/predict/batch"
-                results["batch", workers, 4] = [load_once(url, batch, 4) for _ in range(args.rounds)]
+            # Batches on servers of their own, afterwards: logging 10,000 rows per request keeps
+            # the writer busy for a while, which must not spill into the single-row cells. The
+            # unlogged server's rounds interleave with the logged one's.
+            ports = {name: free_port() for name in ("batch", "batch-nolog")}
+            with service(ports["batch"], workers, "background"), service(ports["batch-nolog"], workers, "null-log"):
+                for i in range(args.rounds):
+                    for name, port in list(ports.items())[:: -1 if i % 2 else 1]:
+                        url = f"http://127.0.0.1:{port}/predict/batch"
+                        results.setdefault((name, workers, 4), []).append(load_once(url, batch, 4))
         nagle: dict[str, Load] = {}
         if not args.no_nagle:
             for variant in ("uvicorn-asyncio", "churnops-asyncio"):
                 port = free_port()
-                with server(hello_cmd(port, 2, variant), port, "/health"):
+                with server(app_cmd(port, 2, variant), port, tmp):
                     nagle[variant] = load_once(f"http://127.0.0.1:{port}/hello", one, max(conns))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -411,15 +429,19 @@ def main() -> int:
         "hello": "POST /hello (same body, constant JSON)",
         "predict": "POST /predict (background log)",
         "predict-sync": "POST /predict (log written in-request)",
-        "batch": f"POST /predict/batch ({BATCH_ROWS:,} rows)",
+        "batch": f"POST /predict/batch ({BATCH_ROWS:,} rows, every row logged)",
+        "batch-nolog": f"POST /predict/batch ({BATCH_ROWS:,} rows, no log)",
     }
     verdicts = []
     for (name, workers, c), runs in sorted(results.items(), key=lambda kv: (list(labels).index(kv[0][0]), kv[0][1:])):
         r = median(runs)
-        scale = BATCH_ROWS if name == "batch" else 1
+        scale = BATCH_ROWS if name.startswith("batch") else 1
         rows = f"{r.rps * scale:,.0f} ({span([x.rps * scale for x in runs], '{:,.0f}')})"
         vs = p99 = ""
-        if name != "hello" and name != "batch":
+        if name == "batch":  # what logging every row costs: logged / unlogged within a round
+            pairs = list(zip(runs, results["batch-nolog", workers, c], strict=True))
+            vs = span([x.rps / u.rps for x, u in pairs], "{:.0%}", median_first=True) + " of unlogged"
+        elif name in ("predict", "predict-sync"):
             # Ratios within a round: both cells saw the same neighbours on this shared machine.
             pairs = list(zip(runs, results["hello", workers, c], strict=True))
             ratios = [x.rps / h.rps for x, h in pairs]
@@ -451,7 +473,8 @@ def main() -> int:
     for name, n in (("hello", max(conns)), ("predict", max(conns)), ("batch", 4)):
         ratio = median(results[name, 2, n]).rps / median(results[name, 1, n]).rps
         print(f"- {name} at {n} conns: 2 workers / 1 worker = {ratio:.2f}x (medians)")
-    print(f"\nWhere a {BATCH_ROWS:,}-row batch's time goes, in-process (best of 15):\n")
+    print(f"\nWhere a {BATCH_ROWS:,}-row batch's time goes, in-process (best of {BREAKDOWN_REPEAT}, GC off; the log"
+          " lines are encoded on the writer thread, which shares the GIL with the requests):\n")  # fmt: skip
     print("| step | ms | rows/s if alone |")
     print("|---|---:|---:|")
     for name, ms in breakdown:

@@ -69,14 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_repo_argument(parser)
     parser.add_argument(
-        "--log-mode",
-        choices=["background", "sync", "off"],
-        default="background",
-        # sync/off exist to measure what logging costs (bench/serve.py); not a user choice, so
-        # the flag is hidden from --help: a served prediction is always logged.
-        help=argparse.SUPPRESS,
-    )
-    parser.add_argument(
         "--max-body-bytes", type=field_type(Settings, "max_body_bytes"), default=4 * 1024 * 1024,
         help="413 above this body size (default: %(default)s)",
     )  # fmt: skip
@@ -84,26 +76,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "connections", "bounds on what slow or many clients can hold; in production put a reverse proxy with "
         "its own timeouts in front (docs/service.md)"
     )  # fmt: skip
-    slow.add_argument(
-        "--timeout-keep-alive", type=_bounded(int, ge=1), default=5, metavar="S",
-        help="close an idle keep-alive connection after S seconds (default: %(default)s)",
-    )  # fmt: skip
-    slow.add_argument(
-        "--timeout-request-head", type=_bounded(float, ge=0.1), default=10.0, metavar="S",
-        help="close a connection whose request line and headers take longer than S seconds (default: %(default)s)",
-    )  # fmt: skip
-    slow.add_argument(
-        "--limit-concurrency", type=_bounded(int, ge=1), default=1000, metavar="N",
-        help="per worker: answer 503 to new requests past N open connections or tasks (default: %(default)s)",
-    )  # fmt: skip
-    slow.add_argument(
-        "--backlog", type=_bounded(int, ge=1), default=2048, metavar="N",
-        help="connections the kernel queues before the server accepts them (default: %(default)s)",
-    )  # fmt: skip
-    slow.add_argument(
-        "--timeout-graceful-shutdown", type=_bounded(int, ge=0), default=30, metavar="S",
-        help="on SIGINT/SIGTERM, wait at most S seconds for requests in flight (default: %(default)s)",
-    )  # fmt: skip
+    for flag, kind, bound, default, metavar, text in _CONNECTION_FLAGS:
+        slow.add_argument(flag, type=_bounded(kind, ge=bound), default=default, metavar=metavar,
+                          help=f"{text} (default: %(default)s)")  # fmt: skip
+
+
+_CONNECTION_FLAGS: tuple[tuple[str, type, float, float, str, str], ...] = (
+    ("--timeout-keep-alive", int, 1, 5, "S", "close an idle keep-alive connection after S seconds"),
+    ("--timeout-request-head", float, 0.1, 10.0, "S",
+     "close a connection whose request line and headers take longer than S seconds"),
+    ("--limit-concurrency", int, 1, 1000, "N",
+     "per worker: answer 503 to new requests past N open connections or tasks"),
+    ("--backlog", int, 1, 2048, "N", "connections the kernel queues before the server accepts them"),
+    ("--timeout-graceful-shutdown", int, 0, 30, "S",
+     "on SIGINT/SIGTERM, wait at most S seconds for requests in flight"),
+)  # fmt: skip
+"""(flag, type, lower bound, default, metavar, help) of the flags that bound what clients can hold."""
 
 
 class _Stopped(Exception):
@@ -114,7 +102,7 @@ def _stopped(signum: int, frame: object) -> None:
     raise _Stopped
 
 
-def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) -> str:
+def banner(url: str, repo: Path, log_path: Path, workers: int) -> str:
     """What ``churnops serve`` prints once it listens: where, which model, where predictions go.
 
     The version is the md5 dvc.lock records; each worker verifies the file against it and
@@ -128,12 +116,11 @@ def banner(url: str, repo: Path, log_path: Path, workers: int, log_mode: str) ->
         model = f"{locked.md5} ({locked.path}, as dvc.lock records it)"
     except ChurnopsError as err:
         model = f"none yet: {err}; /health answers 503 until it is fixed and the server reloads"
-    log = "off" if log_mode == "off" else str(log_path)
     plural = "s" if workers != 1 else ""
     return (
         f"churnops serve: listening on {url} ({workers} worker{plural}); API docs at {url}/docs\n"
         f"  model: {model}\n"
-        f"  prediction log: {log}"
+        f"  prediction log: {log_path}"
     )
 
 
@@ -152,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
                 "max_log_bytes": args.max_log_bytes,
                 "log_backups": args.log_backups,
                 "log_queue_lines": args.log_queue_lines,
-                "log_mode": args.log_mode,
                 "max_body_bytes": args.max_body_bytes,
                 "admin_token": os.environ.get(ADMIN_TOKEN_ENV) or None,
                 "run_dir": run_dir,
@@ -171,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     }
 
     def announce(url: str) -> None:
-        print(banner(url, settings.repo, settings.log_path, args.workers, args.log_mode), flush=True)
+        print(banner(url, settings.repo, settings.log_path, args.workers), flush=True)
 
     previous = signal.signal(signal.SIGTERM, _stopped)
     try:

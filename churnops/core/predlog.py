@@ -90,6 +90,10 @@ REJECTION_REASONS = (
 )  # fmt: skip
 
 MAX_REJECTION_ERRORS = 20
+"""Entries kept in one rejection line: part of the format's size bound (with :data:`MAX_VALUE_CHARS`
+and :data:`MAX_REJECTION_BYTES`). Independent of ``churnops.service.errors.MAX_ERRORS``, how
+many problems a 422 lists: a line's size must not follow the API's choice (and other writers,
+e.g. simulated traffic, have no API)."""
 MAX_VALUE_CHARS = 64
 MAX_REJECTION_BYTES = 4096
 
@@ -237,7 +241,7 @@ def _customer(customer_id: str | None) -> bytes:
     return b"" if customer_id is None else b',"customer_id":%s' % orjson.dumps(customer_id)
 
 
-_item_numbers: list[bytes] = []  # b"0", b"1", ...: grown on demand, shared by every batch
+_item_openers: list[bytes] = []  # b'0,"features":{', b'1,"features":{', ...: grown on demand, shared by every batch
 
 
 def _encode_batch(entry: BatchEntry, head: bytes, tail: bytes) -> bytes | None:
@@ -245,11 +249,14 @@ def _encode_batch(entry: BatchEntry, head: bytes, tail: bytes) -> bytes | None:
 
     The features list and the probability list are each dumped once and cut at the
     separators (``},{`` between objects, ``,`` between numbers), and the pieces are
-    interleaved with the shared bytes in one ``join``. A separator inside a value (a
+    interleaved with the shared bytes in one ``join``, six pieces a line: what precedes
+    the item number, the number with what follows it up to the features (cached across
+    batches), the features, what joins them to the probability, the probability, and the
+    decision with the line's end (one of two, per batch). A separator inside a value (a
     category holding ``},{``) would give more pieces than rows: then it returns None and
     the caller encodes row by row.
     """
-    global _item_numbers
+    global _item_openers
     n = len(entry.features)
     if n == 0 or len(entry.churn_probability) != n or len(entry.churn) != n:
         return None
@@ -257,20 +264,17 @@ def _encode_batch(entry: BatchEntry, head: bytes, tail: bytes) -> bytes | None:
     probs = orjson.dumps(entry.churn_probability, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
     if len(features) != n or len(probs) != n:
         return None
-    if len(_item_numbers) < n:
-        _item_numbers = [b"%d" % i for i in range(max(n, 2 * len(_item_numbers)))]
-    churn = [b"true" if c else b"false" for c in entry.churn]
+    if len(_item_openers) < n:
+        _item_openers = [b'%d,"features":{' % i for i in range(max(n, 2 * len(_item_openers)))]
+    yes, no = b',"churn":true' + tail, b',"churn":false' + tail
     pieces = zip(
         repeat(head + b',"item":'),
-        _item_numbers,
-        repeat(b',"features":{'),
+        _item_openers,
         features,
         repeat(b'},"churn_probability":'),
         probs,
-        repeat(b',"churn":'),
-        churn,
-        repeat(tail),
-        strict=False,  # the repeats are endless and _item_numbers may be longer: the rows set the length
+        [yes if c else no for c in entry.churn],
+        strict=False,  # the repeats are endless and _item_openers may be longer: the rows set the length
     )
     return b"".join(chain.from_iterable(pieces))
 

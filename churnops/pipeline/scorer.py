@@ -44,7 +44,7 @@ class Scorer:
     refuse bytes that do not match the hash ``dvc.lock`` records.
 
     Encoding (scaled numerics, then one one-hot block per categorical) is written once, in
-    :meth:`_encode`, for frames and records alike. :meth:`predict_proba_one` is the scalar
+    :meth:`_encode`, for frames, records and columns alike. :meth:`predict_proba_one` is the scalar
     twin of the same arithmetic in plain Python, because numpy's per-call overhead would
     dominate a one-row request; the tests hold it to the batch path to 1e-9.
     """
@@ -146,11 +146,18 @@ class Scorer:
         return self._encode(numeric, codes)
 
     def encode_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """The model's input matrix for validated feature dicts (the service's batches)."""
-        n = len(records)
-        numeric = [np.fromiter((r[name] for r in records), np.float64, n) for name in NUMERIC_NAMES]
+        """The model's input matrix for validated feature dicts."""
+        return self.encode_columns({name: [r[name] for r in records] for name in FEATURE_NAMES})
+
+    def encode_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """The model's input matrix for validated feature columns (name -> one value per row).
+
+        The service's batch validator already holds its rows as columns, so a batch is
+        scored from them with no second pass over per-row dicts.
+        """
+        numeric = [np.asarray(columns[name], dtype=np.float64) for name in NUMERIC_NAMES]
         codes = [
-            np.fromiter((idx[r[name]] for r in records), np.intp, n)
+            np.fromiter(map(idx.__getitem__, columns[name]), np.intp, len(columns[name]))
             for name, idx in zip(CATEGORICAL_NAMES, self._cat_index, strict=True)
         ]
         return self._encode(numeric, codes)
@@ -189,6 +196,10 @@ class Scorer:
     def predict_proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Churn probabilities for validated feature dicts (vectorised)."""
         return self.predict_proba_matrix(self.encode_records(records))
+
+    def predict_proba_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """Churn probabilities for validated feature columns (see :meth:`encode_columns`)."""
+        return self.predict_proba_matrix(self.encode_columns(columns))
 
     def predict_proba_one(self, record: Mapping[str, Any]) -> float:
         """Churn probability of one validated feature dict, in plain Python (~µs)."""

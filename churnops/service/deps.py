@@ -27,7 +27,7 @@ from churnops.service.clock import Clock
 from churnops.service.errors import InvalidRequest, first_errors
 from churnops.service.loader import LoadedModel
 from churnops.service.predlog import PredictionLog
-from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES, batch_items_fast
+from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES, Batch, batch_fast
 
 _JSON_TYPES = (b"application/json", b"text/json")
 
@@ -56,15 +56,13 @@ def serving(request: Request) -> tuple[LoadedModel, PredictionLog, Clock, str, f
     return model, app_state.prediction_log, app_state.clock, ctx["request_id"], ctx["t0"]
 
 
-async def _read_json(request: Request, adapter: TypeAdapter[Any], batch: bool) -> Any:
-    """Read, decode and validate a JSON body; every client mistake becomes a 4xx naming it.
+async def _read_body(request: Request, batch: bool) -> bytes:
+    """Read a JSON body, as sent before any ``Content-Encoding``; every client mistake is a 4xx naming it.
 
     - no Content-Type, or a non-JSON one -> 415 (a client must say what it sends);
     - ``Content-Encoding: gzip`` is decoded, with the decoded size held to the body limit
       (413 past it); any other encoding -> 415;
-    - a ``/predict`` body over :data:`~churnops.service.schemas.MAX_CUSTOMER_BYTES` -> 413;
-    - invalid fields -> 422 listing at most 20 problems (:func:`~churnops.service.errors.first_errors`);
-    - a key given twice in one object -> 422 naming it (:func:`duplicate_key`).
+    - a ``/predict`` body over :data:`~churnops.service.schemas.MAX_CUSTOMER_BYTES` -> 413.
     """
     headers = request.headers
     ctype = headers.get("content-type")
@@ -83,25 +81,32 @@ async def _read_json(request: Request, adapter: TypeAdapter[Any], batch: bool) -
         body = decode_body(body, encoding, limit)
     if not batch and len(body) > MAX_CUSTOMER_BYTES:
         raise HTTPException(413, f"request body exceeds the {MAX_CUSTOMER_BYTES}-byte limit of /predict")
-    items = batch_items_fast(body) if batch else None
-    if items is not None:
-        value = {"items": items}
-    else:
-        try:
-            value = adapter.validate_json(body)
-        except ValidationError as err:
-            raise first_errors(err, body, batch) from None
-    # A valid body has exactly one ':' per key (values are numbers or categories, none
-    # holds a ':'), so a count that differs means a key was repeated: only then parse again.
-    # (Were a category ever to hold a ':', this would cost speed, never correctness.)
-    keys = 1 + len(value["items"]) * len(FEATURE_NAMES) if batch else len(FEATURE_NAMES)
+    return body
+
+
+def _validate(body: bytes, adapter: TypeAdapter[Any], batch: bool) -> Any:
+    """The body validated by ``adapter``; a 422 listing its first problems otherwise
+    (:func:`~churnops.service.errors.first_errors`)."""
+    try:
+        return adapter.validate_json(body)
+    except ValidationError as err:
+        raise first_errors(err, body, batch) from None
+
+
+def _refuse_repeated_keys(body: bytes, keys: int) -> None:
+    """422 naming the key when an object of a valid body (holding ``keys`` keys in all) repeats one.
+
+    A valid body has exactly one ':' per key (values are numbers or categories, none
+    holds a ':'), so a count that differs means a key may be repeated: only then parse again
+    (:func:`duplicate_key`). Were a category ever to hold a ':', this would cost speed,
+    never correctness.
+    """
     if body.count(b":") != keys:
         dup = duplicate_key(body)
         if dup is not None:
             loc, key = dup
             msg = f"Key {key!r} is given more than once (JSON keeps only one: which is ambiguous)"
             raise InvalidRequest([{"loc": (*loc, key), "msg": msg, "type": "duplicate_key"}])
-    return value
 
 
 def decode_body(body: bytes, encoding: str, limit: int) -> bytes:
@@ -164,11 +169,22 @@ def duplicate_key(body: bytes) -> tuple[tuple[Any, ...], str] | None:
 
 async def customer_body(request: Request) -> dict[str, Any]:
     """The validated customer (a fresh dict) of a ``/predict`` body; 400/413/415/422 otherwise."""
-    customer: dict[str, Any] = await _read_json(request, CUSTOMER, batch=False)
+    body = await _read_body(request, batch=False)
+    customer: dict[str, Any] = _validate(body, CUSTOMER, batch=False)
+    _refuse_repeated_keys(body, len(customer))
     return customer
 
 
-async def batch_body(request: Request) -> list[dict[str, Any]]:
-    """The validated customers of a ``/predict/batch`` body, in input order."""
-    items: list[dict[str, Any]] = (await _read_json(request, BATCH, batch=True))["items"]
-    return items
+async def batch_body(request: Request) -> Batch:
+    """The validated customers of a ``/predict/batch`` body, in input order.
+
+    Columnar validation first (:func:`~churnops.service.schemas.batch_fast`); the full
+    validator only when it is unsure, so that a refusal names its culprit.
+    """
+    body = await _read_body(request, batch=True)
+    batch = batch_fast(body)
+    if batch is None:
+        batch = Batch(_validate(body, BATCH, batch=True)["items"], None)
+    keys = len(batch.items) * len(FEATURE_NAMES) if batch.columns is not None else sum(map(len, batch.items))
+    _refuse_repeated_keys(body, 1 + keys)
+    return batch

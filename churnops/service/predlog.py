@@ -8,7 +8,7 @@ Guarantees, and how they are kept:
 - **Off the hot path.** A request only puts one small tuple on an in-memory queue
   (:class:`BackgroundLogWriter`); a writer thread per worker encodes with orjson and
   appends whatever has accumulated. ``bench/serve.py`` measures this against writing
-  inside the request (``log_mode="sync"``).
+  inside the request (a synchronous writer, a test double in ``tests/utils/doubles.py``).
 - **No torn or interleaved lines across workers.** Every append of whole lines happens
   under an exclusive ``flock`` on a sibling lock file (``<log>.lock``), on an
   ``O_APPEND`` descriptor, with the write completed before the lock is released.
@@ -66,7 +66,7 @@ from churnops.core.predlog import (
 )
 from churnops.core.schema import BY_NAME
 
-__all__ = ["BackgroundLogWriter", "BatchEntry", "LogFile", "RowEntry", "SyncLogWriter", "log_rejection", "open_log"]
+__all__ = ["BackgroundLogWriter", "BatchEntry", "LogFile", "RowEntry", "log_rejection", "open_log"]
 
 logger = logging.getLogger("churnops.service")
 
@@ -346,65 +346,14 @@ class BackgroundLogWriter:
         }
 
 
-class SyncLogWriter:
-    """Writes each entry inside the request (kept to measure what that costs)."""
-
-    def __init__(self, sink: LogFile) -> None:
-        self.sink = sink
-        self.lines_written = 0
-        self.dropped_lines = 0
-        self.last_error: str | None = None
-
-    def submit(self, entry: Entry) -> None:
-        data = encode(entry)
-        try:
-            self.sink.append(data)
-        except OSError as err:  # a full disk must not turn a prediction into a 500
-            self.dropped_lines += entry_lines(entry)
-            self.last_error = err.strerror or str(err)
-            return
-        self.last_error = None
-        self.lines_written += entry_lines(entry)
-
-    def close(self) -> None:
-        self.sink.close()
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "path": str(self.sink.path),
-            "mode": "sync",
-            "ok": self.last_error is None,
-            "error": self.last_error,
-            "lines_written": self.lines_written,
-            "dropped_lines": self.dropped_lines,
-        }
-
-
-class NullLog:
-    """Discards entries (benchmarks of the bare model path only)."""
-
-    def submit(self, entry: Entry) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def stats(self) -> dict[str, Any]:
-        return {"mode": "off"}
-
-
 def open_log(
-    mode: str,
     path: str | Path,
     max_bytes: int = DEFAULT_MAX_BYTES,
     backups: int = DEFAULT_BACKUPS,
     queue_lines: int = DEFAULT_QUEUE_LINES,
-) -> PredictionLog:
-    """The writer that ``Settings.log_mode`` names."""
-    if mode == "off":
-        return NullLog()
-    sink = LogFile(path, max_bytes=max_bytes, backups=backups)
-    return SyncLogWriter(sink) if mode == "sync" else BackgroundLogWriter(sink, max_queue_lines=queue_lines)
+) -> BackgroundLogWriter:
+    """The service's prediction log: a background writer appending to a size-rotated ``path``."""
+    return BackgroundLogWriter(LogFile(path, max_bytes=max_bytes, backups=backups), max_queue_lines=queue_lines)
 
 
 # --------------------------------------------------------------------------- rejections

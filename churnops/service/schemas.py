@@ -10,8 +10,9 @@ and categories come from the schema. Errors carry locations such as ``items.3.pl
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired
 
+import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, StringConstraints, TypeAdapter, WithJsonSchema
 from pydantic_core import core_schema
@@ -120,17 +121,27 @@ _CATEGORIES = tuple((f.name, frozenset(f.categories)) for f in CATEGORICAL)
 _N_FEATURES = len(FEATURES)
 
 
-def batch_items_fast(body: bytes) -> list[dict[str, Any]] | None:
-    """The items of a valid ``/predict/batch`` body, checked column by column; None if unsure.
+class Batch(NamedTuple):
+    """A validated ``/predict/batch`` body: its items and, from the fast path, the same values by feature."""
 
-    Same answer as ``BATCH.validate_json(body)["items"]`` for every body it accepts (a test
+    items: list[dict[str, Any]]
+    columns: dict[str, Any] | None
+    """Feature name -> its values in item order (a numpy array for a numeric feature, a list of
+    strings for a categorical one), for the scorer; None when the full validator ran."""
+
+
+def batch_fast(body: bytes) -> Batch | None:
+    """A valid ``/predict/batch`` body, checked column by column; None if unsure.
+
+    Same items as ``BATCH.validate_json(body)["items"]`` for every body it accepts (a test
     compares the two), at a third of the cost for 10,000 rows: one orjson parse, then per
-    feature one pass to collect the column, one to collect its value types and a min/max
-    (or a subset test for a category), instead of a validator call per field. It never
+    feature one pass to collect the column, one to collect its value types, and a numpy
+    array's min/max for a number (a subset test for a category), instead of a validator call
+    per field. The columns are returned too: the scorer reads them as they are. It never
     explains a refusal: on anything unusual (a wrong type, a value out of range, an integer
-    feature sent as ``92.0``, a missing or unknown key, a number orjson will not parse) it
-    returns None and the caller runs the full validator, which names the culprit. Keys
-    keep the client's order within an item (JSON objects are unordered).
+    feature sent as ``92.0``, a missing or unknown key, a ``customer_id``, a number orjson
+    will not parse) it returns None and the caller runs the full validator, which names the
+    culprit. Keys keep the client's order within an item (JSON objects are unordered).
     """
     try:
         doc = orjson.loads(body)
@@ -141,30 +152,43 @@ def batch_items_fast(body: bytes) -> list[dict[str, Any]] | None:
     items = doc.get("items")
     if type(items) is not list or not 1 <= len(items) <= MAX_BATCH:
         return None
-    # Every item an object with as many keys as the schema has features; collecting the
-    # columns below then raises KeyError unless those keys are exactly the features.
-    if set(map(type, items)) != {dict} or set(map(len, items)) != {_N_FEATURES}:
-        return None
+    n = len(items)
+    columns: dict[str, Any] = {}
     try:
+        # Every item holds as many keys as the schema has features (len() of a number raises
+        # TypeError); collecting the columns below then raises KeyError unless the keys are
+        # exactly the features, or TypeError if an item is a string or a list. So every item
+        # is an object with exactly the schema's keys (orjson builds plain dicts).
+        if set(map(len, items)) != {_N_FEATURES}:
+            return None
         for name, low, high in _INTEGER:
             column = [row[name] for row in items]
             # bool is a subclass of int but not an accepted integer: type(), not isinstance().
-            if set(map(type, column)) != {int} or min(column) < low or max(column) > high:
+            if set(map(type, column)) != {int}:
                 return None
+            values = np.fromiter(column, np.int64, n)  # OverflowError beyond 64 bits
+            if values.min() < low or values.max() > high:
+                return None
+            columns[name] = values
         for name, low, high in _REAL:
             column = [row[name] for row in items]
             types = set(map(type, column))
-            if not types <= {float, int} or min(column) < low or max(column) > high:
-                return None  # orjson refuses NaN and Infinity, so min/max see finite numbers only
+            if not types <= {float, int}:
+                return None
+            values = np.fromiter(column, np.float64, n)  # orjson refuses NaN and Infinity: all finite
+            if values.min() < low or values.max() > high:
+                return None
             if int in types:  # the validator turns 20 into 20.0 for a float feature: so do we
                 for row in items:
                     row[name] = float(row[name])
+            columns[name] = values
         for name, categories in _CATEGORIES:
-            if not set(row[name] for row in items) <= categories:
+            column = columns[name] = [row[name] for row in items]
+            if not set(column) <= categories:
                 return None
-    except (KeyError, TypeError):  # a missing key; an unhashable category value
+    except (KeyError, TypeError, OverflowError):  # a missing key; an item not an object; an unhashable category
         return None
-    return items
+    return Batch(items, columns)
 
 
 class _Response(BaseModel):
@@ -195,17 +219,17 @@ class BatchResponse(_Response):
 
 
 class LogStats(_Response):
-    """The prediction log's state in one worker; with ``log_mode`` off only ``mode`` is given."""
+    """The prediction log's state in one worker."""
 
-    mode: Literal["background", "sync", "off"]
-    path: str | None = None
-    ok: bool | None = Field(default=None, description="Whether the last write succeeded")
-    error: str | None = Field(default=None, description="Why the last write failed")
-    lines_written: int | None = None
-    dropped_lines: int | None = Field(default=None, description="Lines lost to a full queue or a failing disk")
-    queued_lines: int | None = Field(default=None, description="Lines waiting for the writer (background mode)")
-    write_errors: int | None = Field(default=None, description="Failed writes (background mode)")
-    encode_errors: int | None = Field(default=None, description="Entries that could not be encoded (background mode)")
+    mode: Literal["background"] = Field(description="How lines reach the disk: a writer thread per worker")
+    path: str
+    ok: bool = Field(description="Whether the last write succeeded")
+    error: str | None = Field(description="Why the last write failed")
+    lines_written: int
+    dropped_lines: int = Field(description="Lines lost to a full queue or a failing disk")
+    queued_lines: int = Field(description="Lines waiting for the writer")
+    write_errors: int = Field(description="Failed writes")
+    encode_errors: int = Field(description="Entries that could not be encoded")
 
 
 class HealthOk(_Response):

@@ -10,7 +10,7 @@ start-up with the variable's name in the message.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,9 +42,6 @@ class Settings(BaseSettings):
     log_queue_lines: Annotated[int, Field(ge=1)] = DEFAULT_QUEUE_LINES
     """Lines a worker holds in memory for its log writer; beyond, new lines are dropped and
     counted (``dropped_lines`` on ``/health``), and requests are answered as usual."""
-    log_mode: Literal["background", "sync", "off"] = "background"
-    """``background``: a writer thread per worker (default). ``sync``: write inside the
-    request (only to measure what that costs). ``off``: no log (benchmarks only)."""
     admin_token: str | None = None
     """Bearer token for ``POST /admin/reload``; unset disables the endpoint (404)."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 4 * 1024 * 1024

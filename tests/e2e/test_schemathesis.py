@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import TOKEN, fit, write_repo
 from tests.utils.project import VENV_BIN, env
 from tests.utils.server import running_server
+from tests.utils.service import TOKEN, fit, write_repo
 
 
 @pytest.mark.slow

@@ -13,9 +13,9 @@ from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
 from churnops.service.app import create_app
 from churnops.service.settings import Settings
-from tests.service.conftest import TestClient, fit, write_repo
 from tests.utils.doubles import FixedClock
 from tests.utils.factories import default_rules
+from tests.utils.service import TestClient, fit, write_repo
 
 
 def test_a_new_plan_refused_by_the_api_is_drift_naming_it(tmp_path: Path, train_stats: TrainStats) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from churnops.core.schema import FEATURES
 from churnops.service.middleware import request_id_from
-from tests.service.conftest import TestClient
 from tests.utils.factories import GOOD_CUSTOMER
+from tests.utils.service import TestClient
 
 GOOD = GOOD_CUSTOMER
 

@@ -7,22 +7,20 @@ from typing import Any
 import pytest
 
 from churnops.core.predlog import Prediction, parse_line
-from churnops.service.app import create_app
 from churnops.service.settings import Settings
-from tests.service.conftest import TestClient, Trained
-from tests.utils.doubles import FixedClock
 from tests.utils.factories import GOOD_CUSTOMER
+from tests.utils.service import TestClient
 
 GOOD = GOOD_CUSTOMER
 
 
-def test_customer_id_is_echoed_logged_and_not_a_feature(settings: Settings, logreg_model: Trained) -> None:
-    app = create_app(settings, clock=FixedClock(1_700_000_000.25), handle_sighup=False)
-    with TestClient(app) as client:
-        plain = client.post("/predict", json=GOOD).json()
-        one = client.post("/predict", json={**GOOD, "customer_id": "c-1:a.b_C"}).json()
-        items = [{**GOOD, "customer_id": "x1"}, GOOD, {**GOOD, "customer_id": "x3"}]
-        batch = client.post("/predict/batch", json={"items": items}).json()
+def test_customer_id_is_echoed_logged_and_not_a_feature(client: TestClient, settings: Settings) -> None:
+    plain = client.post("/predict", json=GOOD).json()
+    one = client.post("/predict", json={**GOOD, "customer_id": "c-1:a.b_C"}).json()
+    items = [{**GOOD, "customer_id": "x1"}, GOOD, {**GOOD, "customer_id": "x3"}]
+    batch = client.post("/predict/batch", json={"items": items}).json()
+    # Stop the app now: its lifespan shutdown flushes the log (the fixture's own exit is then a no-op).
+    client.__exit__(None, None, None)
     assert "customer_id" not in plain
     assert one["customer_id"] == "c-1:a.b_C"
     assert one["churn_probability"] == plain["churn_probability"]  # the id changes nothing

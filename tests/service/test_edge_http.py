@@ -12,8 +12,8 @@ import pytest
 
 from churnops.service.errors import MAX_ERRORS
 from churnops.service.schemas import MAX_CUSTOMER_BYTES
-from tests.service.conftest import TestClient
-from tests.service.test_api import GOOD
+from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.service import TestClient
 
 JSON = {"Content-Type": "application/json"}
 

@@ -15,8 +15,8 @@ import pytest
 
 from churnops.cli import main as cli_main
 from churnops.service.server import make_config
-from tests.service.conftest import Trained, write_repo
 from tests.utils.server import running_server
+from tests.utils.service import Trained, write_repo
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> float | None:

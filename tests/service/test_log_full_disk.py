@@ -14,10 +14,10 @@ from churnops.core.predlog import RowEntry, encode
 from churnops.service.app import create_app
 from churnops.service.predlog import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
-from tests.service.conftest import TestClient
 from tests.service.logread import read_log
-from tests.service.test_api import GOOD
 from tests.utils.doubles import FixedClock
+from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.service import TestClient
 
 FEATURES = dict(GOOD)
 

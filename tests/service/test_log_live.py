@@ -13,9 +13,9 @@ from churnops.core.schema import FEATURES
 from churnops.monitor.records import parse_line as monitor_parse
 from churnops.monitor.tail import read_window
 from churnops.pipeline.generate import traffic_records
-from tests.service.conftest import Trained, write_repo
 from tests.service.logread import read_log
 from tests.utils.server import running_server
+from tests.utils.service import Trained, write_repo
 
 
 def lines_in(path: Path) -> int:

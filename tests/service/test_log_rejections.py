@@ -9,10 +9,10 @@ from churnops.core import predlog
 from churnops.core.predlog import RejectedValue
 from churnops.service.app import create_app
 from churnops.service.settings import Settings
-from tests.service.conftest import TestClient
 from tests.service.logread import read_log
-from tests.service.test_api import GOOD
 from tests.utils.doubles import FixedClock
+from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.service import TestClient
 
 
 def run_requests(settings: Settings, requests: list[tuple[str, bytes]]) -> list[int]:

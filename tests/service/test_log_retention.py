@@ -9,10 +9,11 @@ import pytest
 
 from churnops.commands import serve
 from churnops.core.predlog import BatchEntry, log_files
-from churnops.service.predlog import BackgroundLogWriter, LogFile, SyncLogWriter
+from churnops.service.predlog import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
 from tests.service.logread import read_log
-from tests.service.test_api import GOOD
+from tests.utils.doubles import SyncLogWriter
+from tests.utils.factories import GOOD_CUSTOMER as GOOD
 
 
 def batch(i: int, rows: int = 7) -> BatchEntry:

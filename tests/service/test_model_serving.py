@@ -13,8 +13,8 @@ from churnops.service.app import create_app
 from churnops.service.loader import LoadedModel, RepoModelLoader
 from churnops.service.settings import Settings
 from churnops.service.state import ModelState
-from tests.service.conftest import TOKEN, TestClient, Trained, write_repo
-from tests.service.test_api import GOOD
+from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.service import TOKEN, TestClient, Trained, write_repo
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from churnops.pipeline.train import model_input
-from tests.service.conftest import Trained
 from tests.utils.factories import labelled_customers, records
+from tests.utils.service import Trained
 
 TOL = 1e-6
 

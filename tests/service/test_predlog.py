@@ -14,12 +14,12 @@ import orjson
 
 from churnops.core.predlog import RowEntry, encode, log_files, rfc3339
 from churnops.service.app import create_app
-from churnops.service.predlog import BackgroundLogWriter, LogFile, SyncLogWriter
+from churnops.service.predlog import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
-from tests.service.conftest import TestClient, Trained
 from tests.service.logread import read_log
-from tests.service.test_api import GOOD
-from tests.utils.doubles import FixedClock
+from tests.utils.doubles import FixedClock, SyncLogWriter
+from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.service import TestClient, Trained
 
 FEATURES = dict(GOOD)
 

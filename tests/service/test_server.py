@@ -18,10 +18,10 @@ from churnops.cli import main as cli_main
 from churnops.core.errors import ParamsError
 from churnops.service.server import nodelay_socket
 from churnops.service.settings import Settings
-from tests.service.conftest import TOKEN, Trained, write_repo
 from tests.service.logread import read_log
-from tests.service.test_api import GOOD
+from tests.utils.factories import GOOD_CUSTOMER as GOOD
 from tests.utils.server import running_server
+from tests.utils.service import TOKEN, Trained, write_repo
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:

@@ -1,4 +1,4 @@
-"""Run a real `churnops serve` for a test: on 127.0.0.1, bounded, always stopped."""
+"""Run a real server for a test or a benchmark: on 127.0.0.1, bounded, always stopped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,35 +32,53 @@ def running_server(
     timeout: float = 60,
     args: Sequence[str] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`churnops serve` for ``repo`` in its own process group; yields (url, process) once /health is 200.
+    """`churnops serve` for ``repo``; yields (url, process) once /health is 200 (see :func:`running`).
 
-    The server's output goes to a file beside ``log`` (a pipe nobody reads could fill and
-    stall it) and is shown if it fails to start. On exit the whole group gets SIGINT, then
-    SIGKILL after 30 s, so no worker outlives the test. ``args`` are extra ``churnops serve`` flags.
+    The server's output goes to a file beside ``log``. ``args`` are extra ``churnops serve`` flags.
     """
     port = free_port()
     cmd = [str(VENV_BIN / "churnops"), "serve", "--workers", str(workers), "--host", "127.0.0.1",
            "--port", str(port), "--repo", str(repo), "--log-path", str(log), *args]  # fmt: skip
     extra = {"CHURNOPS_ADMIN_TOKEN": token} if token else {}
-    output = log.parent / f"server-{port}.out"
+    url = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
+    with running(cmd, f"{url}/health", log.parent / f"server-{port}.out", env={**env(), **extra}, timeout=timeout) as p:
+        yield url, p
+
+
+@contextmanager
+def running(
+    cmd: Sequence[str],
+    health_url: str,
+    output: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` (a server) in its own process group; yield it once ``health_url`` answers 200.
+
+    The server's output goes to ``output`` (a pipe nobody reads could fill and stall it) and is
+    shown if it fails to start. On exit the whole group gets SIGINT, then SIGKILL after 30 s,
+    so no worker outlives the caller. Tests and ``bench/serve.py`` start their servers here.
+    """
     with output.open("wb") as out:  # the child keeps its own descriptor
         proc = subprocess.Popen(
-            cmd, env={**env(), **extra}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
+            list(cmd), env=dict(env) if env is not None else None, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + timeout
         while True:
-            assert proc.poll() is None, f"churnops serve exited with {proc.returncode}:\n{output.read_text()}"
+            assert proc.poll() is None, f"{cmd[0]} exited with {proc.returncode}:\n{output.read_text()}"
             try:
-                if httpx.get(f"{url}/health", timeout=2, trust_env=False).status_code == 200:
+                if httpx.get(health_url, timeout=2, trust_env=False).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, f"no healthy server within {timeout} s:\n{output.read_text()}"
             time.sleep(0.1)
-        yield url, proc
+        yield proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)

@@ -50,17 +50,20 @@ async def predict(request: Request) -> Response:
 
 async def predict_batch(request: Request) -> Response:
     """Churn probabilities and decisions for 1 to 10,000 customers, in input order."""
-    features = await batch_body(request)
-    ids = [f.pop(CUSTOMER_ID, None) for f in features]
+    features, columns = await batch_body(request)
+    # The columnar validator only passes items holding exactly the features: no ids to look for.
+    ids = None if columns is not None else [f.pop(CUSTOMER_ID, None) for f in features]
     model, log, clock, rid, t0 = serving(request)
-    scores = model.scorer.predict_proba_records(features)
+    scorer = model.scorer
+    scores = scorer.predict_proba_columns(columns) if columns is not None else scorer.predict_proba_records(features)
     probs = scores.tolist()
     churn = (scores >= model.threshold).tolist()
     latency = (time.perf_counter() - t0) * 1000.0
-    any_id = any(i is not None for i in ids)
-    log.submit(BatchEntry(clock.time(), rid, model.version, features, probs, churn, latency, ids if any_id else None))
+    if ids is not None and all(i is None for i in ids):
+        ids = None
+    log.submit(BatchEntry(clock.time(), rid, model.version, features, probs, churn, latency, ids))
     predictions = [{"churn_probability": p, "churn": c} for p, c in zip(probs, churn, strict=True)]
-    if any_id:
+    if ids is not None:
         for pred, cid in zip(predictions, ids, strict=True):
             if cid is not None:
                 pred[CUSTOMER_ID] = cid
