@@ -209,6 +209,8 @@ def encode(entry: Entry) -> bytes:
     """
     if isinstance(entry, RejectionEntry):
         return encode_rejection(entry)
+    if isinstance(entry, RowEntry):
+        return _encode_row(entry)
     dumps = orjson.dumps
     head = b'{"ts":%s,"request_id":%s,"model_version":%s' % (
         dumps(rfc3339(entry.ts)),
@@ -216,15 +218,6 @@ def encode(entry: Entry) -> bytes:
         dumps(entry.model_version),
     )
     tail = b',"latency_ms":%s}\n' % repr(round(entry.latency_ms, 3)).encode()
-    if isinstance(entry, RowEntry):
-        return b'%s%s,"features":%s,"churn_probability":%s,"churn":%s%s' % (
-            head,
-            _customer(entry.customer_id),
-            dumps(entry.features),
-            dumps(float(entry.churn_probability)),
-            b"true" if entry.churn else b"false",
-            tail,
-        )
     if entry.customer_id is None:  # the common case: no ids, the fast encoder
         fast = _encode_batch(entry, head, tail)
         if fast is not None:
@@ -235,6 +228,24 @@ def encode(entry: Entry) -> bytes:
         % (head, i, _customer(cid), dumps(f), dumps(float(p)), b"true" if c else b"false", tail)
         for i, (f, p, c, cid) in enumerate(zip(entry.features, entry.churn_probability, entry.churn, ids, strict=True))
     )
+
+
+def _encode_row(entry: RowEntry) -> bytes:
+    """A ``/predict`` line: one dict and one ``orjson.dumps``, ~1.5x cheaper than the templates
+    when nothing is shared with other rows, and the same bytes as a batch row without its
+    ``item`` (``tests/service/test_log_format.py`` holds the two to each other).
+
+    ``latency_ms`` is rounded to 3 decimals, so it is 0.0 or at least 0.001: orjson and
+    ``repr`` print such floats alike (they differ only in exponents, below 1e-4 or from 1e16).
+    """
+    doc: dict[str, Any] = {TS: rfc3339(entry.ts), REQUEST_ID: entry.request_id, MODEL_VERSION: entry.model_version}
+    if entry.customer_id is not None:
+        doc[CUSTOMER_ID] = entry.customer_id
+    doc[FEATURES] = entry.features
+    doc[PROBABILITY] = float(entry.churn_probability)
+    doc[CHURN] = bool(entry.churn)
+    doc[LATENCY_MS] = round(float(entry.latency_ms), 3)
+    return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _customer(customer_id: str | None) -> bytes:

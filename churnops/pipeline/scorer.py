@@ -69,6 +69,16 @@ class Scorer:
             self._intercept = float(doc["logreg"]["intercept"])
             # Plain-Python copies for the one-row path, where numpy's call overhead dominates.
             self._py_coef = [float(c) for c in self._coef]
+            # The one-row path's operands, resolved once: each numeric column's name, mean,
+            # scale and weight, and each category's weight by value. Same arithmetic, in the
+            # same order, as the indexed form: the same bits.
+            self._py_numeric = [
+                (name, self._mean[j], self._scale[j], self._py_coef[j]) for j, name in enumerate(NUMERIC_NAMES)
+            ]
+            self._py_cat_weight = [
+                (name, {c: self._py_coef[self._cat_offsets[k] + i] for c, i in self._cat_index[k].items()})
+                for k, name in enumerate(CATEGORICAL_NAMES)
+            ]
         elif self.kind == "hgb":
             self._baseline = float(doc["hgb"]["baseline"])
             self._trees = [_vector_tree(t) for t in doc["hgb"]["trees"]]
@@ -203,14 +213,21 @@ class Scorer:
 
     def predict_proba_one(self, record: Mapping[str, Any]) -> float:
         """Churn probability of one validated feature dict, in plain Python (~µs)."""
-        x = [(float(record[name]) - self._mean[j]) / self._scale[j] for j, name in enumerate(NUMERIC_NAMES)]
-        hot = [self._cat_offsets[k] + self._cat_index[k][record[name]] for k, name in enumerate(CATEGORICAL_NAMES)]
         if self.kind == "logreg":
-            coef = self._py_coef
-            raw = sum(c * v for c, v in zip(coef, x, strict=False)) + sum(coef[h] for h in hot) + self._intercept
+            numeric = 0.0
+            for name, mean, scale, w in self._py_numeric:
+                numeric += w * ((float(record[name]) - mean) / scale)
+            hot = 0.0
+            for name, weight in self._py_cat_weight:
+                hot += weight[record[name]]
+            raw = numeric + hot + self._intercept
         else:
+            x = [(float(record[name]) - self._mean[j]) / self._scale[j] for j, name in enumerate(NUMERIC_NAMES)]
+            hot_index = [
+                self._cat_offsets[k] + self._cat_index[k][record[name]] for k, name in enumerate(CATEGORICAL_NAMES)
+            ]
             full = x + [0.0] * (self.n_inputs - len(x))
-            for h in hot:
+            for h in hot_index:
                 full[h] = 1.0
             raw = self._baseline
             for feature, threshold, left, right, leaf, value in self._py_trees:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
@@ -112,3 +113,19 @@ def test_row_entry_encodes_like_a_batch_row() -> None:
     row = orjson.loads(encode(RowEntry(0.0, "a", "v", FEATURES, 0.5, True, 0.1)))
     batch = orjson.loads(encode(BatchEntry(0.0, "a", "v", [FEATURES], [0.5], [True], 0.1)))
     assert {k: v for k, v in batch.items() if k != "item"} == row
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_row_line_is_a_batch_line_byte_for_byte_without_its_item(seed: int) -> None:
+    """``/predict`` lines (one dict, one orjson call) and batch lines (templates) are one format."""
+    rng = np.random.default_rng(seed)
+    records = traffic_records(seed, 300)
+    latencies = [0.0, 0.0004, 0.0005, 0.001, 1e-3 * 7, 99_999.9995, *rng.exponential(2.0, 294).tolist()]
+    for i, (features, latency) in enumerate(zip(records, latencies, strict=True)):
+        ts = float(rng.uniform(0, 4e9))
+        p = float(rng.uniform()) if i % 7 else [0.0, 1.0, 5e-324, 1e-17, 0.5, 1 / 3, 0.999999999][i // 7 % 7]
+        cid = None if i % 3 else f"c-{i}"
+        row = encode(RowEntry(ts, f"r-{i}", "v9", features, p, p >= 0.5, latency, cid))
+        ids = None if cid is None else [cid]
+        batch = encode(BatchEntry(ts, f"r-{i}", "v9", [features], [p], [p >= 0.5], latency, ids))
+        assert batch.replace(b',"item":0', b"", 1) == row, (row, batch)
