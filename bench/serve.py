@@ -312,6 +312,73 @@ def batch_breakdown(repo: Path, body: bytes, repeat: int = BREAKDOWN_REPEAT) -> 
     return [(name, min(timeit.repeat(fn, number=1, repeat=repeat)) * 1e3) for name, fn in steps]
 
 
+ASGI_CALLS = 3_000
+"""Requests per timed run of :func:`asgi_per_request`."""
+ASGI_ROUNDS = 9
+"""Interleaved runs per app (ABBA): the table gives the best and the median."""
+
+
+def asgi_per_request(repo: Path, body: bytes) -> dict[str, list[float]]:
+    """Microseconds per request of hello's and /predict's whole ASGI app, called in-process.
+
+    No socket, no HTTP parser, no load generator: each app (lifespan started, middleware,
+    routing, validation, scoring, the background log writer's thread running alongside)
+    answers ``ASGI_CALLS`` requests in a row on one event loop. This is the per-request CPU
+    the server adds on top of what both apps share, and it is far less noisy than the wrk
+    cells on a shared machine, where the two-worker cells oversubscribe two cores.
+    """
+    from churnops.service.app import create_app
+    from churnops.service.settings import Settings
+
+    apps = {
+        "hello": (hello_app(), "/hello"),
+        "predict": (create_app(Settings(repo=repo, log_path=repo / "asgi.jsonl"), handle_sighup=False), "/predict"),
+    }
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+
+    async def one(app: Any, path: str) -> int:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}  # fmt: skip
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            status = message.get("status", status)
+
+        await app(scope, receive, send)
+        return status
+
+    async def run() -> dict[str, list[float]]:
+        lifespans = []
+        for app, _ in apps.values():
+            inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put))
+            await inbox.put({"type": "lifespan.startup"})
+            assert (await outbox.get())["type"] == "lifespan.startup.complete"
+            lifespans.append((task, inbox, outbox))
+        for app, path in apps.values():
+            assert await one(app, path) == 200, path
+        times: dict[str, list[float]] = {name: [] for name in apps}
+        for i in range(ASGI_ROUNDS):
+            for name, (app, path) in list(apps.items())[:: -1 if i % 2 else 1]:
+                t0 = time.perf_counter()
+                for _ in range(ASGI_CALLS):
+                    await one(app, path)
+                times[name].append((time.perf_counter() - t0) / ASGI_CALLS * 1e6)
+        for task, inbox, outbox in lifespans:
+            await inbox.put({"type": "lifespan.shutdown"})
+            await outbox.get()
+            await task
+        return times
+
+    return asyncio.run(run())
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -353,6 +420,7 @@ def main() -> int:
         one = json.dumps(CUSTOMER).encode()
         batch = json.dumps({"items": [CUSTOMER] * BATCH_ROWS}).encode()
         breakdown = batch_breakdown(repo, batch)
+        per_request = asgi_per_request(repo, one)
 
         def load_once(url: str, body: bytes | None, connections: int) -> Load:
             if use_wrk:
@@ -479,6 +547,14 @@ def main() -> int:
     print("|---|---:|---:|")
     for name, ms in breakdown:
         print(f"| {name} | {ms:.2f} | {BATCH_ROWS / ms * 1e3:,.0f} |")
+    print(f"\nOne request's whole ASGI app, in-process ({ASGI_ROUNDS} interleaved runs of {ASGI_CALLS:,} requests;"
+          " no socket, so only what the apps themselves cost):\n")  # fmt: skip
+    print("| app | µs per request, best | median | req/s per core vs hello (best) |")
+    print("|---|---:|---:|---:|")
+    for name, label in (("hello", "POST /hello (FastAPI route)"), ("predict", "POST /predict (logged)")):
+        us = per_request[name]
+        ratio = min(per_request["hello"]) / min(us)
+        print(f"| {label} | {min(us):.1f} | {sorted(us)[len(us) // 2]:.1f} | {ratio:.2f} |")
     return 0
 
 
