@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from churnops.core.io import read_parquet, write_json
-from churnops.core.metrics import split as split_metrics
+from churnops.core.metrics import write as write_metrics
 from churnops.core.schema import FEATURE_NAMES, LABEL
 from churnops.core.stage import run_stage, stage_parser
 from churnops.pipeline.evaluate import evaluate
@@ -20,9 +20,7 @@ def main(args: argparse.Namespace) -> None:
     plots_dir = Path(args.plots)
     for name, rows in plots.items():
         write_json(plots_dir / f"{name}.json", rows)
-    headline, details = split_metrics("evaluate", metrics)
-    write_json(args.details, details)
-    write_json(args.metrics, headline)
+    write_metrics("evaluate", metrics, args.metrics, args.details)
 
 
 if __name__ == "__main__":

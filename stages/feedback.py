@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from churnops.core.io import write_json, write_parquet
-from churnops.core.metrics import split as split_metrics
+from churnops.core.io import write_parquet
+from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.pipeline import feedback as fb
@@ -30,9 +30,7 @@ def main(args: argparse.Namespace) -> None:
     rep["n_dataset"] = len(dataset)
     rep["n_holdout"] = int(dataset[fb.HOLDOUT].sum())
     write_parquet(args.data, dataset)
-    metrics, details = split_metrics("feedback", rep)
-    write_json(args.details, details)
-    write_json(args.metrics, metrics)
+    write_metrics("feedback", rep, args.metrics, args.details)
     print(fb.table(rep), file=sys.stderr)
 
 

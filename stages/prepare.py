@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from churnops.core.io import read_parquet, write_json, write_parquet
-from churnops.core.metrics import split as split_metrics
+from churnops.core.io import read_parquet, write_parquet
+from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.core.trainstats import write as write_stats
@@ -35,9 +35,7 @@ def main(args: argparse.Namespace) -> None:
     write_parquet(args.test, test)
     write_parquet(args.quarantine, v.quarantine)
     write_stats(args.stats, stats)
-    metrics, details = split_metrics("prepare", report(v, len(train), len(test)))
-    write_json(args.details, details)
-    write_json(args.metrics, metrics)
+    write_metrics("prepare", report(v, len(train), len(test)), args.metrics, args.details)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from churnops.core.io import atomic_open, read_parquet, write_json
-from churnops.core.metrics import split as split_metrics
+from churnops.core.io import atomic_open, read_parquet
+from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.schema import FEATURE_NAMES, LABEL
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
@@ -23,9 +23,7 @@ def main(args: argparse.Namespace) -> None:
     result = train(read_parquet(args.train, columns=[*FEATURE_NAMES, LABEL]), p)
     # The verdict is written either way, so a failed run can be inspected; the model
     # only when the gate passes, so a rejected model never reaches dvc.lock.
-    metrics, details = split_metrics("train", result.verdict())
-    write_json(args.details, details)
-    write_json(args.metrics, metrics)
+    write_metrics("train", result.verdict(), args.metrics, args.details)
     check_gate(result)
     data = model_bytes(export_model(result.pipeline, p.threshold))
     # Champion and challenger (churnops/promote.py): judged before the model is written,
@@ -41,9 +39,7 @@ def main(args: argparse.Namespace) -> None:
         p.promote_margin,
         (md5_bytes(data), champion_md5),
     )
-    metrics, details = split_metrics("promotion", verdict.metrics())
-    write_json(args.promotion_details, details)
-    write_json(args.promotion, metrics)
+    write_metrics("promotion", verdict.metrics(), args.promotion, args.promotion_details)
     print(result.gate_message(), file=sys.stderr)
     check_promotion(verdict)
     with atomic_open(args.model, "wb") as fh:

@@ -16,7 +16,10 @@ run (docs/git-workflow.md relies on it).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from churnops.core.io import write_json
 
 HEADLINE: dict[str, tuple[str, ...]] = {
     "prepare": ("rejected_fraction",),
@@ -62,6 +65,13 @@ def split(stage: str, figures: dict[str, Any]) -> tuple[dict[str, Any], dict[str
                 break
             del branch[parents[depth - 1]]
     return headline, details
+
+
+def write(stage: str, figures: dict[str, Any], metrics: str | Path, details: str | Path) -> None:
+    """Write a stage's figures as the rule says: headline to ``metrics``, the rest to ``details``."""
+    headline, rest = split(stage, figures)
+    write_json(details, rest)
+    write_json(metrics, headline)
 
 
 def _copy(d: dict[str, Any]) -> dict[str, Any]:
