@@ -36,6 +36,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from churnops.core.trainstats import TrainStats
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # tests.utils: the labelled-frame factory
+    sys.path.insert(0, str(ROOT))
+
 BLOCK_LINES = 10_000
 
 
@@ -80,20 +84,11 @@ tail = df.tail(500)
 
 
 def training_stats_file(path: Path) -> None:
-    import numpy as np
-    import pandas as pd
-
     from churnops.core import trainstats
-    from churnops.core.schema import CATEGORICAL, NUMERIC
-    from churnops.pipeline.generate import churn_probability, sample_features
     from churnops.pipeline.prepare import training_stats
+    from tests.utils.factories import labelled_customers
 
-    rng = np.random.default_rng(0)
-    cols = sample_features(rng, 200_000)
-    frame = pd.DataFrame({f.name: cols[f.name] for f in NUMERIC})
-    for f in CATEGORICAL:
-        frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
-    frame["churn"] = (rng.random(len(frame)) < churn_probability(cols)).astype(np.int8)
+    frame = labelled_customers(200_000, seed=0)
     trainstats.write(path, training_stats(frame))
 
 

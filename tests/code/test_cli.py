@@ -348,20 +348,11 @@ def test_serve_stops_cleanly_with_exit_0(tmp_path: Path, sig: str) -> None:
 @pytest.fixture(scope="module")
 def small_stats() -> dict:
     """Training statistics of a small unshifted sample (prepare's own function)."""
-    import numpy as np
-    import pandas as pd
-
-    from churnops.core.schema import CATEGORICAL, NUMERIC
     from churnops.core.trainstats import to_json
-    from churnops.pipeline.generate import churn_probability, sample_features
     from churnops.pipeline.prepare import training_stats
+    from tests.utils.factories import labelled_customers
 
-    rng = np.random.default_rng(7)
-    cols = sample_features(rng, 20_000)
-    frame = pd.DataFrame({f.name: cols[f.name] for f in NUMERIC})
-    for f in CATEGORICAL:
-        frame[f.name] = pd.Categorical.from_codes(cols[f.name], categories=list(f.categories))
-    frame["churn"] = (rng.random(20_000) < churn_probability(cols)).astype(np.int8)
+    frame = labelled_customers(20_000, seed=7)
     return to_json(training_stats(frame))  # what prepare writes, as JSON values
 
 
