@@ -35,7 +35,7 @@ from churnops.versioning.history import file_md5
 from churnops.versioning.rollback import dvcops
 from churnops.versioning.rollback.faults import fault
 from churnops.versioning.rollback.journal import Log, Transaction, interrupts_raise, pending, recover, shielded
-from churnops.versioning.rollback.livecode import changed_live_code, check_imports, live_files, refuse_live_code
+from churnops.versioning.rollback.livecode import changed_live_code, check_imports, refuse_live_code
 from churnops.versioning.rollback.plan import Plan, cached_md5s, current_lock, dirty_paths, plan_rollback, refuse_dirty
 from churnops.versioning.rollback.rebuild import rebuild
 
@@ -222,8 +222,7 @@ def rollback(
         result = RollbackResult(rev=rev, sha=plan.sha, md5=plan.model.md5, recovered=recovered)
         if not force:
             refuse_dirty(dirty_paths(root, plan))
-        live = live_files(root)
-        changed_code = changed_live_code(root, plan, live)
+        changed_code, live = changed_live_code(root, plan)
         if not allow_code:
             refuse_live_code(plan, changed_code)
         try:
