@@ -69,13 +69,13 @@ def live_files(root: Path) -> set[str]:
         raise RollbackError(f"cannot read the code the commands run ({err}); nothing was changed") from None
 
 
-def changed_live_code(root: Path, plan: Plan, live: set[str] | None = None) -> tuple[list[str], set[str]]:
+def changed_live_code(root: Path, plan: Plan) -> tuple[list[str], set[str]]:
     """The live files the rollback would rewrite with content other than HEAD's, and the live set.
 
     The package modules REV's plan restores are compared with HEAD's first (one batched
-    ``git cat-file``, ~10 ms); ``live`` defaults to :func:`live_files`, which parses the
-    imports of every module (~0.2 s), and is worked out only when some module differs, which
-    a rollback across params alone never needs.
+    ``git cat-file``, ~10 ms); :func:`live_files`, which parses the imports of every module
+    (~0.2 s), runs only when some module differs (the live set is empty otherwise), which a
+    rollback across params alone never needs.
     """
     package = f"{COMMANDS_PACKAGE.split('.')[0]}/"
     candidates = sorted(p for p in plan.git_files if p.startswith(package) and p.endswith(".py"))
@@ -86,8 +86,8 @@ def changed_live_code(root: Path, plan: Plan, live: set[str] | None = None) -> t
         pairs = zip(candidates, at_rev, at_head, strict=True)
         differing = [p for p, rev, now in pairs if rev is not None and rev != now]
     if not differing:
-        return [], set() if live is None else live
-    live = live_files(root) if live is None else live
+        return [], set()
+    live = live_files(root)
     return [p for p in differing if p in live], live
 
 
