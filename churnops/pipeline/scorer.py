@@ -67,16 +67,14 @@ class Scorer:
         if self.kind == "logreg":
             self._coef = np.asarray(doc["logreg"]["coef"], dtype=np.float64)
             self._intercept = float(doc["logreg"]["intercept"])
-            # Plain-Python copies for the one-row path, where numpy's call overhead dominates.
-            self._py_coef = [float(c) for c in self._coef]
-            # The one-row path's operands, resolved once: each numeric column's name, mean,
-            # scale and weight, and each category's weight by value. Same arithmetic, in the
-            # same order, as the indexed form: the same bits.
-            self._py_numeric = [
-                (name, self._mean[j], self._scale[j], self._py_coef[j]) for j, name in enumerate(NUMERIC_NAMES)
-            ]
+            # The one-row path's operands, resolved once as plain Python floats (numpy's call
+            # overhead dominates one row): each numeric column's name, mean, scale and weight,
+            # and each category's weight by value. Same arithmetic, in the same order, as the
+            # indexed form: the same bits.
+            coef = [float(c) for c in self._coef]
+            self._py_numeric = [(name, self._mean[j], self._scale[j], coef[j]) for j, name in enumerate(NUMERIC_NAMES)]
             self._py_cat_weight = [
-                (name, {c: self._py_coef[self._cat_offsets[k] + i] for c, i in self._cat_index[k].items()})
+                (name, {c: coef[self._cat_offsets[k] + i] for c, i in self._cat_index[k].items()})
                 for k, name in enumerate(CATEGORICAL_NAMES)
             ]
         elif self.kind == "hgb":
