@@ -18,6 +18,9 @@ codes and their messages name no CLI flag: the edge that knows the flags adds th
      │    ├── DirtyTreeError        uncommitted work the rollback would overwrite
      │    ├── DataUnavailableError  the revision's outputs are in neither the cache nor a remote
      │    └── LiveCodeError         the revision would change code the commands and the service import
+     ├── RegistryError         the model registry cannot be read or changed as asked
+     │    └── PromotionRefusedError  the committed verdict does not recommend the candidate (or is stale)
+     ├── ModelUnavailableError a model object is in neither the DVC cache nor the default remote
      ├── RepositoryBusyError   another churnops command holds the repository lock
      ├── RemoteError           a DVC remote is unreachable, refuses access, or is not a directory
      ├── ServiceError          a running service answered an error or an unexpected body
@@ -91,6 +94,19 @@ class LiveCodeError(RollbackError):
     def __init__(self, message: str, files: list[str]) -> None:
         super().__init__(message)
         self.files = files
+
+
+class RegistryError(ChurnopsError):
+    """The model registry is unreadable, or cannot be changed as asked; nothing was changed."""
+
+
+class PromotionRefusedError(RegistryError):
+    """The committed verdict does not recommend the candidate, or judged it against a model that is
+    no longer prod (the CLI adds the override)."""
+
+
+class ModelUnavailableError(ChurnopsError):
+    """A model object is in neither the DVC cache nor the default DVC remote."""
 
 
 class RepositoryBusyError(ChurnopsError):

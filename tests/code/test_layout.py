@@ -1,8 +1,8 @@
 """The package's rooms: arrows point down only, errors live in one module, modules stay small.
 
-Allowed directions (README, "Layout"): core <- pipeline <- {monitor, service, versioning}
-<- commands <- cli. monitor, service and versioning never import each other, except that
-versioning may import ``churnops.service.client`` lazily (``rollback --reload-url``).
+Allowed directions (README, "Layout"): core <- pipeline <- {monitor, versioning} <- service
+<- commands <- cli. monitor and versioning never import each other; the service imports the
+registry and the object store of versioning, nothing else of it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import ast
 import re
 from pathlib import Path
 
-from churnops.versioning.rollback.closure import import_closure, imported_names
+from tests.utils.closure import import_closure, imported_names
 from tests.utils.project import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "churnops"
-RANK = {"core": 0, "pipeline": 1, "monitor": 2, "service": 2, "versioning": 2, "commands": 3, "cli": 4, "plotpage": 1}
-ALLOWED_SIDEWAYS = {("versioning", "churnops.service.client")}
+RANK = {"core": 0, "pipeline": 1, "monitor": 2, "versioning": 2, "service": 3, "commands": 4, "cli": 5, "plotpage": 1}
 MAX_LINES = 300
 
 
@@ -44,11 +43,7 @@ def test_imports_point_down_only() -> None:
             target = _room(name) if name.startswith("churnops.") else None
             if target is None or target == room or target not in RANK:
                 continue
-            up = RANK[target] > RANK[room]
-            sideways = RANK[target] == RANK[room] and not any(
-                room == r and name.startswith(allowed) for r, allowed in ALLOWED_SIDEWAYS
-            )
-            if up or sideways:
+            if RANK[target] >= RANK[room]:
                 wrong.append(f"{module} imports {name}")
     assert not wrong, "\n".join(sorted(wrong))
 
@@ -57,6 +52,13 @@ def test_the_service_runs_the_scorer_and_never_training_or_export() -> None:
     closure = import_closure("churnops.service.app", REPO_ROOT)
     assert "churnops/pipeline/scorer.py" in closure
     assert not {"churnops/pipeline/train.py", "churnops/pipeline/export.py"} & closure
+
+
+def test_the_service_reads_the_registry_and_the_store_and_no_other_versioning_code() -> None:
+    closure = import_closure("churnops.service.app", REPO_ROOT)
+    versioning = {p for p in closure if p.startswith("churnops/versioning/")}
+    assert {"churnops/versioning/registry.py", "churnops/versioning/store.py"} <= versioning
+    assert versioning <= {f"churnops/versioning/{m}.py" for m in ("__init__", "registry", "store", "git", "faults")}
 
 
 def test_every_churnops_error_is_defined_in_core_errors() -> None:

@@ -4,9 +4,7 @@ DVC re-runs a stage only when a listed dep changes. A module the stage imports b
 not list (``train`` calls ``churnops.pipeline.prepare.split``) could change and leave a stale model
 that ``dvc status`` calls up to date; ``rollback`` would not restore it either.
 
-The closure is computed from the source by :mod:`churnops.versioning.rollback.closure`,
-the one owner: rollback uses the same function to find the code the commands and the
-service run.
+The closure is computed from the source by :mod:`tests.utils.closure`.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churnops.versioning.rollback.closure import PACKAGES, import_closure
+from tests.utils.closure import PACKAGES, import_closure
 from tests.utils.project import REPO_ROOT
 
 

@@ -1,0 +1,282 @@
+"""Model objects by md5: the DVC cache first, then the default DVC remote; always verified.
+
+DVC keys every file it caches by the md5 of its bytes, which ``dvc.lock`` records. A model is
+therefore fully named by its md5: this module turns one into verified bytes, whatever the
+work tree holds. The service, the ``judge`` and ``feedback`` stages (the champion) and
+``churnops promote``/``rollback`` all read models this way, never from ``models/model.json``.
+
+DVC's own API finds the cache (``cache.dir`` may point anywhere) and talks to the remote,
+in-process. Every remote failure (refused, unreachable, denied, missing, a file where a
+directory should be) becomes one :class:`RemoteError` line naming the remote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from churnops.core.errors import ModelIntegrityError, ModelUnavailableError, RemoteError
+
+MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Remote:
+    """The default DVC remote as the workspace configures it."""
+
+    name: str
+    url: str
+
+    def __str__(self) -> str:
+        return f"{self.name!r} ({self.url})"
+
+
+@contextmanager
+def _quiet_dvc_logs() -> Iterator[None]:
+    """DVC warns about missing objects itself; we report them in one line of our own."""
+    import logging
+
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextmanager
+def dvc_repo(root: Path) -> Iterator[Any]:
+    """DVC's ``Repo`` of the project at ``root``.
+
+    Raises:
+        ModelUnavailableError: ``root`` is not a DVC project (no ``.dvc``), so it has no cache.
+    """
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        repo = Repo(str(root))
+    except DvcException as err:
+        raise ModelUnavailableError(f"no DVC cache to read models from: {err}".splitlines()[0]) from None
+    with repo:
+        yield repo
+
+
+def check_md5(md5: str) -> str:
+    """``md5`` if it is 32 lowercase hex digits (what DVC records).
+
+    Raises:
+        ModelIntegrityError: it is not.
+    """
+    if not isinstance(md5, str) or not MD5.match(md5):
+        raise ModelIntegrityError(f"{md5!r} is not an md5 (32 lowercase hex digits)")
+    return md5
+
+
+def file_md5(path: Path) -> str | None:
+    """The md5 of a file's bytes (what DVC records for a file output), or ``None`` if absent."""
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "md5").hexdigest()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def object_path(repo: Any, md5: str) -> Path:
+    """Where the DVC cache of an open ``repo`` keeps the object ``md5`` (present or not)."""
+    return Path(repo.cache.local.oid_to_path(check_md5(md5)))
+
+
+def default_remote(repo: Any) -> Remote | None:
+    """The default DVC remote (``core.remote``) of an open ``repo``, or ``None`` when none is configured."""
+    name = repo.config.get("core", {}).get("remote")
+    if not name:
+        return None
+    return Remote(name, str(repo.config.get("remote", {}).get(name, {}).get("url", "?")))
+
+
+def _relative(root: Path, path: Path) -> str:
+    """``path`` relative to the project when inside it: messages may reach unauthenticated callers."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def ensure(root: Path, md5: str, what: str) -> Path:
+    """Make sure the DVC cache holds the object ``md5``, whole; fetch it from the default remote if not.
+
+    Args:
+        root: the project (its DVC cache and remote configuration are used).
+        md5: the object to provide.
+        what: how to name it in messages (``model 48620a237171 (prod)``).
+
+    Returns:
+        The object's path in the cache, verified.
+
+    Raises:
+        ModelIntegrityError: the cache's copy does not hash to ``md5``.
+        ModelUnavailableError: in neither the cache nor the default remote (or no remote).
+        RemoteError: the remote could not be read.
+    """
+    check_md5(md5)
+    with dvc_repo(root) as repo:
+        path = object_path(repo, md5)
+        remote = None
+        if not path.is_file():
+            remote = default_remote(repo)
+            if remote is None:
+                raise ModelUnavailableError(f"{what}: not in the DVC cache, and no default DVC remote is configured")
+            _pull(repo, remote, [md5])
+            if not path.is_file():
+                raise ModelUnavailableError(f"{what}: in neither the DVC cache nor the DVC remote {remote}")
+    got = file_md5(path)
+    if got != md5:
+        raise ModelIntegrityError(
+            f"{what}: the DVC cache's copy ({_relative(root, path)}) is corrupt: its bytes hash to {got}; "
+            "delete it to have it fetched from the remote again"
+        )
+    return path
+
+
+def read(root: Path, md5: str, what: str) -> bytes:
+    """The bytes of object ``md5``, from the cache or the remote (:func:`ensure`), verified once read."""
+    path = ensure(root, md5, what)
+    data = path.read_bytes()
+    if hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:  # changed between the check and the read
+        raise ModelIntegrityError(f"{what}: the DVC cache's copy changed while it was read; try again")
+    return data
+
+
+def on_remote(root: Path, md5: str) -> tuple[Remote | None, bool]:
+    """(the default remote, whether it holds ``md5``); ``(None, False)`` when no remote is configured.
+
+    Raises:
+        RemoteError: the remote could not be asked.
+    """
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with dvc_repo(root) as repo:
+        remote = default_remote(repo)
+        if remote is None:
+            return None, False
+        check_local_remote(remote)
+        try:
+            with _quiet_dvc_logs():
+                status = repo.cloud.status([HashInfo("md5", check_md5(md5))], remote=remote.name)
+        except Exception as err:  # any failure of a remote (DVC, OSError, SSH, HTTP) is one line
+            raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
+        # ok: in the cache and on the remote; deleted: on the remote only (DVC's words)
+        return remote, any(h.value == md5 for h in status.ok | status.deleted)
+
+
+# --------------------------------------------------------------------------- remote failures
+
+_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset"),
+    (TimeoutError, "timed out"),
+    (socket.gaierror, "unknown host"),
+    (PermissionError, "permission denied"),
+    (NotADirectoryError, "not a directory"),
+    (FileNotFoundError, "no such file or directory"),
+)
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the errors behind it (``__cause__``, ``__context__``, aiohttp's ``os_error``)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [err]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        inner = getattr(e, "os_error", None)
+        todo += [e.__cause__, e.__context__, inner if isinstance(inner, BaseException) else None]
+    return seen
+
+
+def describe_failure(err: BaseException) -> str:
+    """The cause of a remote failure in a few words, from the innermost error that says it."""
+    seen = _chain(err)
+    for candidate in reversed(seen):
+        for kind, words in _CAUSES:
+            if isinstance(candidate, kind):
+                return words
+        name = type(candidate).__name__
+        if "PermissionDenied" in name or "Auth" in name:
+            return "authentication failed"
+    text = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def check_local_remote(remote: Remote) -> None:
+    """A local remote's path must be a readable directory; DVC would quietly find nothing.
+
+    Raises:
+        RemoteError: the path is missing, a file, or unreadable.
+    """
+    parsed = urlparse(remote.url)
+    if parsed.scheme not in ("", "file") or (parsed.scheme == "" and "://" in remote.url):
+        return
+    path = Path(parsed.path if parsed.scheme == "file" else remote.url)
+    if not path.exists():
+        raise RemoteError(f"DVC remote {remote}: no such directory")
+    if not path.is_dir():
+        raise RemoteError(f"DVC remote {remote}: not a directory (the path is a file)")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise RemoteError(f"DVC remote {remote}: permission denied")
+
+
+def _pull(repo: Any, remote: Remote, md5s: list[str]) -> None:
+    """Download objects by hash from ``remote`` into the cache.
+
+    Asking by hash, with the *workspace's* remote configuration, works for any revision:
+    ``dvc fetch`` of an old revision would read that revision's ``.dvc/config``, which may
+    predate the remote (DVC then silently skips it).
+
+    Raises:
+        RemoteError: the remote is unreachable, refuses access, or is misconfigured.
+    """
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    check_local_remote(remote)
+    wanted = [HashInfo("md5", m) for m in md5s]
+    with _quiet_dvc_logs():
+        try:
+            result = repo.cloud.pull(wanted, remote=remote.name)
+            if len(result.transferred) < len(wanted):
+                _probe(repo, remote)
+        except RemoteError:
+            raise
+        except Exception as err:  # any failure of a remote (DVC, OSError, SSH, HTTP) is one line
+            raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
+
+
+def _probe(repo: Any, remote: Remote) -> None:
+    """Tell "the remote lacks the objects" from "the remote cannot be reached".
+
+    DVC counts an object it could not ask about (connection refused, say) as missing. One
+    ``info`` on the remote's root tells: a bare "not found" is normal (an HTTP remote has no
+    directory listing), anything behind it (a refused connection) is the failure.
+
+    Raises:
+        RemoteError: the remote cannot be reached.
+    """
+    odb = repo.cloud.get_remote(remote.name)
+    try:
+        odb.fs.info(odb.path)
+    except Exception as err:  # the same breadth as the pull's: the cause is what we report
+        if all(isinstance(e, FileNotFoundError) for e in _chain(err)):
+            return
+        raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
