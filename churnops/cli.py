@@ -1,9 +1,9 @@
-"""The ``churnops`` command: ``serve``, ``monitor``, ``simulate``, ``models``, ``rollback``.
+"""The ``churnops`` command: ``serve``, ``monitor``, ``simulate``, ``feedback``, ``models``, ``promote``, ``rollback``.
 
 Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,
 so ``churnops --help`` stays instant. ``--repo`` and the exit codes (0 ok, 1 finding or
-failure, 2 bad usage or input; rollback's 3, 75 and 128+N) are defined once, in
+failure, 2 bad usage or input; 75 when promote/rollback find the repository busy) are defined once, in
 :mod:`churnops.commands.common`, for every command alike.
 """
 
@@ -19,11 +19,12 @@ from churnops.commands.common import ArgumentParser, exit_code, run_command
 from churnops.core.errors import ParamsError
 
 COMMANDS: dict[str, str] = {
-    "serve": "Serve the model that dvc.lock records (FastAPI + uvicorn)",
+    "serve": "Serve the registry's prod model (FastAPI + uvicorn)",
     "monitor": "Check the latest predictions for drift against the training statistics",
     "simulate": "Send generated (optionally drifted) customers to a running service",
-    "models": "List every accepted model in the Git history",
-    "rollback": "Restore the model, params, lock and metrics of an earlier revision",
+    "models": "List the model versions, which one is prod, and the history of prod",
+    "promote": "Put HEAD's candidate in prod, as its committed verdict recommends",
+    "rollback": "Put an earlier model (a version or a Git revision) back in prod",
     "feedback": "Join delayed churn labels to the prediction log: live F1 per model version",
     "champion": "Make the model dvc.lock records the champion the next train must beat",
 }
@@ -37,10 +38,10 @@ def build_parser(names: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only the subcommand being run is imported."""
     parser = ArgumentParser(
         prog="churnops",
-        description="churnops: serve, monitor, simulate, list and roll back the churn model.",
+        description="churnops: serve, monitor, simulate, promote and roll back the churn model.",
         epilog="--repo PATH is the project root (default: .) for every command but simulate. Exit codes: "
-        "0 ok, 1 a finding asked to fail on or a failed operation, 2 bad usage or input; rollback also "
-        "3 (--status: something to report), 75 (repository busy), 128+N (signal N, undone).",
+        "0 ok, 1 a finding asked to fail on or a failed operation, 2 bad usage or input; promote and "
+        "rollback also 75 (repository busy).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():

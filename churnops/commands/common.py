@@ -3,7 +3,7 @@
 - ``--repo PATH`` means the same everywhere: the project root, the directory holding
   ``dvc.yaml`` (or, in a copy that only serves, ``dvc.lock``; default ``.``).
   :func:`project_root` refuses a directory with neither, naming ``--repo``. ``serve``,
-  ``monitor``, ``models`` and ``rollback`` take it from :func:`add_repo_argument` (``models``
+  ``monitor``, ``models``, ``promote`` and ``rollback`` take it from :func:`add_repo_argument` (``models``
   only needs a Git work tree: the history is Git's); ``simulate``, a client of a running
   service, reads nothing from a project and has none.
 - Flag values are parsed and bounded by pydantic, from the same annotations as
@@ -16,15 +16,13 @@
   ====  =========  ======================================================================
   0     OK         the command did its job (a check ran, whatever it found)
   1     FAILURE    a finding the caller asked to fail on (``--fail-on-drift``), or an
-                   operation that failed (the service answered an error, a rollback was
-                   refused, a model did not verify)
+                   operation that failed (the service answered an error, a promotion was
+                   refused, a model did not verify or is nowhere to be fetched)
   2     USAGE      bad usage or bad input: an unknown flag, a value out of range, no
                    project at ``--repo``, an unreadable or malformed input file, a port
-                   that is taken
-  3     FOUND      ``rollback --status`` only: there is something to report
-  75    BUSY       ``rollback`` only: another churnops command holds the repository lock
-                   (``EX_TEMPFAIL``: try again later)
-  128+N -          killed by signal N and undone (``rollback``: SIGTERM 143, SIGHUP 129)
+                   that is taken, a version that names no model
+  75    BUSY       ``promote``/``rollback``: another churnops command holds the repository
+                   lock (``EX_TEMPFAIL``: try again later)
   130   -          interrupted (Ctrl-C)
   ====  =========  ======================================================================
 
@@ -47,11 +45,8 @@ from churnops.core.errors import ChurnopsError, InputError, ParamsError, Reposit
 OK = 0
 FAILURE = 1
 USAGE = 2
-FOUND = 3
 BUSY = 75
 INTERRUPTED = 130
-SIGNALLED = 128
-"""Plus the signal number: the shell's convention for a process that a signal ended."""
 
 PROJECT_MARKERS = paths.PROJECT_MARKERS
 """Files that make a directory a churnops project root: the pipeline, or (a deployed copy
@@ -140,8 +135,7 @@ EXIT_CODES: dict[type[ChurnopsError], int] = {
 def exit_code(err: BaseException) -> int:
     """The process exit code for an exception that reached the CLI edge."""
     if isinstance(err, KeyboardInterrupt):
-        signum = getattr(err, "signum", None)  # rollback's Interrupted: SIGTERM, SIGHUP, SIGINT
-        return SIGNALLED + signum if isinstance(signum, int) else INTERRUPTED
+        return INTERRUPTED
     for cls in type(err).__mro__:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]

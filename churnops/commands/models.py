@@ -1,8 +1,8 @@
-"""``churnops models``: every accepted model in the Git history, newest first.
+"""``churnops models``: every model version, which one is prod, and the history of prod.
 
 Exit codes (:mod:`churnops.commands.common`): 0 listed, 1 a git command failed (e.g. an
-unknown ``--rev``), 2 ``--repo`` is not a
-directory inside a Git work tree.
+unknown ``--rev``) or the registry is unreadable, 2 ``--repo`` is not a directory inside a
+Git work tree.
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from churnops.core.errors import GitError, ParamsError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``churnops models``."""
-    parser.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")
+    parser.add_argument("--json", action="store_true", help="print a JSON object instead of tables")
     parser.add_argument(
         "--all",
         action="store_true",
         help="also list commits that changed params.yaml without a new model (e.g. train.gate_f1), with what changed",
     )
     add_repo_argument(parser)
-    parser.add_argument("--rev", default="HEAD", help="list the history of this revision (default: HEAD)")
+    parser.add_argument("--rev", default="HEAD", help="list the models of this revision's history (default: HEAD)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the listing; the workspace's model is marked ``*`` (``"current": true``)."""
+    """Print the listing; the workspace's model is marked ``*``, prod's row says ``now``."""
     from churnops.versioning.git import repo_root
-    from churnops.versioning.history import format_table, model_history, to_json, workspace_model_md5
+    from churnops.versioning.listing import build, format_table, to_json
 
     # The history is Git's: --repo is the project root as everywhere, but its workspace need not
     # hold dvc.yaml (a checkout of a branch before the pipeline existed still has a history).
@@ -43,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
             f"--repo {args.repo}: not inside a Git repository (the models' history is Git's); "
             "pass --repo PATH of a project's Git work tree"
         ) from None
-    current = workspace_model_md5(root)
-    entries = model_history(root, args.rev, current_md5=current, include_params=args.all)
+    listing = build(root, args.rev, include_params=args.all)
     if args.json:
-        json.dump(to_json(entries), sys.stdout, indent=2)
+        json.dump(to_json(listing), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(format_table(entries, current, changes=args.all))
+        sys.stdout.write(format_table(listing, changes=args.all))
     return 0

@@ -1,4 +1,4 @@
-"""The model history of a repository, read with Git plumbing only.
+"""The model versions of a repository's history, read with Git plumbing only.
 
 A model "exists" in history where ``dvc.lock`` records a new hash for ``models/model.json``:
 DVC writes the lock only after a stage succeeded, so every such commit holds a model
@@ -15,13 +15,13 @@ one ``git log`` and two ``git cat-file`` processes, whatever its length:
 ``--full-history`` matters: by default ``git log`` follows only the parent a merge is
 identical to, which would hide the models of the other side of the merge.
 
-Length: one concern (the model history from Git objects): the batched git reads, the
-row model and its table/JSON renderings share the row type; the renderings are ~60 lines.
+Versions that only the registry knows (promoted from a branch this history does not contain)
+are read the same way by :func:`entries_at`. The listing that puts both beside the registry's
+events is :mod:`.listing`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,6 +32,7 @@ from churnops.core import paths
 from churnops.core.errors import GitError, LockfileError
 from churnops.core.lockfile import LockedModel, locked_model, parse_lock
 from churnops.versioning.git import cat_file_blobs, cat_file_check, git, repo_root
+from churnops.versioning.store import file_md5
 
 GATE_KEY = "train.gate_f1"
 
@@ -92,15 +93,6 @@ def _params(data: bytes | None) -> dict[str, Any] | None:
     return flat
 
 
-def file_md5(path: Path) -> str | None:
-    """The md5 of a file's bytes (what DVC records for a file output), or ``None`` if absent."""
-    try:
-        with path.open("rb") as fh:
-            return hashlib.file_digest(fh, "md5").hexdigest()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-
-
 def workspace_model_md5(root: Path) -> str | None:
     """The md5 of the model in the workspace: its bytes if present, else what dvc.lock records."""
     md5 = file_md5(root / paths.MODEL)
@@ -152,23 +144,14 @@ class _Commit:
     subject: str
 
 
-def _log(root: Path, rev: str, paths: Sequence[str]) -> list[_Commit]:
+def _log(root: Path, revs: Sequence[str], paths: Sequence[str] = (), *, no_walk: bool = False) -> list[_Commit]:
     fmt = _FIELD.join(["%H", "%P", "%h", "%aI", "%D", "%s"])
+    walk = ["--no-walk=unsorted"] if no_walk else ["--full-history"]
     out = git(
-        [
-            "log",
-            "-z",
-            "--full-history",
-            "--no-color",
-            "--decorate=short",
-            "--decorate-refs=refs/tags/",
-            f"--format={fmt}",
-            rev,
-            "--",
-            *paths,
-        ],
+        ["log", "-z", *walk, "--no-color", "--decorate=short", "--decorate-refs=refs/tags/", f"--format={fmt}",
+         *revs, "--", *paths],
         root,
-    ).decode("utf-8", errors="replace")
+    ).decode("utf-8", errors="replace")  # fmt: skip
     commits = []
     for record in out.split("\0"):
         if not record.strip():
@@ -208,7 +191,7 @@ def model_history(
     if current_md5 is None:
         current_md5 = workspace_model_md5(root)
 
-    commits = _log(root, rev, [paths.LOCK, paths.PARAMS] if include_params else [paths.LOCK])
+    commits = _log(root, [rev], [paths.LOCK, paths.PARAMS] if include_params else [paths.LOCK])
     parents = sorted({p for c in commits for p in c.parents})
     names = [f"{p}:{paths.LOCK}" for p in parents]
     if include_params:
@@ -275,70 +258,49 @@ def model_history(
     return entries
 
 
-def distinct_digits(values: Sequence[float | None], minimum: int = 4, maximum: int = 10) -> int:
-    """The fewest decimals (at least ``minimum``) that print different values differently."""
-    distinct = {v for v in values if v is not None}
-    for digits in range(minimum, maximum):
-        if len({f"{v:.{digits}f}" for v in distinct}) == len(distinct):
-            return digits
-    return maximum
+def entries_at(root: Path, models: Mapping[str, str], current_md5: str | None) -> list[ModelEntry]:
+    """Entries for models known by ``{md5: commit that built it}`` (the registry's), newest commit first.
 
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _changes(e: ModelEntry, shown: int = 3) -> str:
-    parts = [f"{k} {old}->{new}" for k, (old, new) in e.params_changed.items()]
-    text = ", ".join(parts[:shown]) + (f" (+{len(parts) - shown})" if len(parts) > shown else "")
-    if e.change == "model":
-        return "model" + (f": {text}" if text else "")
-    return text
-
-
-def format_table(entries: Sequence[ModelEntry], current_md5: str | None = None, *, changes: bool = False) -> str:
-    """The human listing for stdout: one row per entry, ``*`` marks the workspace's model.
-
-    F1 and ROC AUC get as many decimals as it takes to tell apart models whose values
-    differ (at least 4). ``changes`` adds a CHANGE column (``model``, or the params keys
-    that changed with their old and new values). Plain text off a terminal, one line per
-    row however long the subject (:mod:`churnops.core.terminal`).
+    The md5 is the caller's (the registry names the model by it); the date, tags, subject,
+    metrics and ``gate_f1`` are the commit's. A commit that no longer exists (a branch deleted
+    and garbage-collected) is skipped.
     """
-    from rich.table import Table
-
-    from churnops.core.terminal import render
-
-    if not entries:
-        return render("no accepted model in this history (dvc.lock never recorded models/model.json)")
-    f1_digits = distinct_digits([e.f1 for e in entries])
-    auc_digits = distinct_digits([e.roc_auc for e in entries])
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("", "COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS"):
-        table.add_column(name, no_wrap=True)
-    # On a narrow terminal the free text wraps within its column; the fixed fields never do.
-    for name in ("CHANGE", "SUBJECT") if changes else ("SUBJECT",):
-        table.add_column(name)
-    for e in entries:
-        row = [
-            "*" if e.current else "",
-            e.short,
-            e.date[:19].replace("T", " "),
-            (e.md5 or "-")[:12],
-            _fmt(e.f1, f1_digits),
-            _fmt(e.roc_auc, auc_digits),
-            _fmt(e.gate_f1, 2),
-            ",".join(e.tags) or "-",
-        ]
-        if changes:
-            row.append(_changes(e))
-        row.append(e.subject)
-        table.add_row(*row, style="bold" if e.current else None)
-    out: list[Any] = [table]
-    if current_md5 and not any(e.current for e in entries):
-        out.append(f"\nthe workspace's model ({current_md5}) is not recorded by any commit listed above")
-    return render(*out)
+    wanted = {c: m for m, c in models.items()}
+    checked = git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], root,
+                  input="".join(f"{c}\n" for c in wanted).encode()).decode().splitlines()  # fmt: skip
+    shas = [line.split()[0] for line in checked if line.endswith(" commit")]
+    if not shas:
+        return []
+    commits = sorted(_log(root, shas, no_walk=True), key=lambda c: c.date, reverse=True)
+    names = [f"{c.sha}:{path}" for c in commits for path in (paths.LOCK, paths.EVALUATE_METRICS)]
+    oids = dict(zip(names, cat_file_check(root, names), strict=True))
+    blobs = cat_file_blobs(root, (o for o in oids.values() if o is not None))
+    out = []
+    for c in commits:
+        lock_oid, metrics_oid = oids[f"{c.sha}:{paths.LOCK}"], oids[f"{c.sha}:{paths.EVALUATE_METRICS}"]
+        locked = parse_lock_fast(blobs[lock_oid], c.short) if lock_oid else None
+        metrics = _metrics(blobs.get(metrics_oid) if metrics_oid else None)
+        md5 = wanted[c.sha]
+        out.append(
+            ModelEntry(
+                commit=c.sha, short=c.short, date=c.date, tags=c.tags, subject=c.subject, md5=md5,
+                f1=_number(metrics.get("f1")), roc_auc=_number(metrics.get("roc_auc")),
+                gate_f1=_number(locked.params.get(GATE_KEY)) if locked else None, current=md5 == current_md5,
+            )
+        )  # fmt: skip
+    return out
 
 
-def to_json(entries: Sequence[ModelEntry]) -> list[Mapping[str, Any]]:
-    """The ``--json`` form: a list of objects with the same fields as the table."""
-    return [e.to_dict() for e in entries]
+def known_models(root: Path, tip: Any) -> dict[str, str]:
+    """``{md5: commit that built it}`` of every model a person may name by md5: the history of
+    ``HEAD`` (the oldest commit that recorded each) and every model the registry has named."""
+    from churnops.versioning.events import events
+
+    known: dict[str, str] = {}
+    for entry in model_history(root, current_md5=""):
+        if entry.md5 is not None:
+            known[entry.md5] = entry.commit  # newest first: the oldest commit wins
+    for event in events(root, tip):
+        if event.model is not None and event.built_by is not None:
+            known.setdefault(event.model, event.built_by)
+    return known

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ from churnops.core.params import MonitorParams, TrafficParams
 from tests.utils.project import REPO_ROOT, env, fixture_params
 from tests.utils.project import run as run_cmd
 
-REQUIRED = {"simulate": "--rows"}
+REQUIRED = {"simulate": "--rows", "rollback": "VERSION|REV"}
 """Commands whose required argument argparse reports before an unknown flag."""
 
 
@@ -198,7 +199,8 @@ EXERCISED: dict[str, set[str]] = {
     "monitor": {"0", "1", "2"},  # test_monitor_exit_codes_with_repo
     "simulate": {"0", "1", "2"},  # test_simulate_exit_codes, test_simulate_exit_0_and_1_against_a_service
     "models": {"0", "1", "2"},  # test_models_exit_codes
-    "rollback": {"0", "1", "2", "3", "75", "128+N"},  # test_rollback_exit_codes, test_rollback_signal_...
+    "promote": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
+    "rollback": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
     "feedback": {"0", "1", "2"},  # tests/feedback/test_feedback.py::test_status_exit_codes_and_unreadable_labels
     "champion": {"0", "1", "2"},  # test_champion_exit_codes
 }
@@ -239,7 +241,7 @@ def test_every_command_takes_the_same_repo_option(tmp_path: Path, capsys: pytest
                 == f"churnops models: --repo {tmp_path / 'missing'}: no such directory"
             )
             continue
-        argv = [name, "--repo", str(tmp_path)] + (["--status"] if name == "rollback" else [])
+        argv = [name, *(["v1"] if name == "rollback" else []), "--repo", str(tmp_path)]
         assert main(argv) == common.USAGE, name
         line = one_line(capsys.readouterr().err)
         assert line.startswith(f"churnops {name}: --repo {tmp_path}: no churnops project found"), line
@@ -400,7 +402,7 @@ def test_monitor_exit_codes_with_repo(
 def test_models_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = git_project(tmp_path / "git")
     assert main(["models", "--repo", str(repo), "--json"]) == common.OK
-    assert capsys.readouterr().out.strip() == "[]"
+    assert json.loads(capsys.readouterr().out) == {"prod": None, "versions": [], "events": []}
     assert main(["models", "--repo", str(repo), "--rev", "no-such-rev"]) == common.FAILURE
     assert "no-such-rev" in one_line(capsys.readouterr().err)
     not_git = tmp_path / "plain"
@@ -436,43 +438,63 @@ def test_champion_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "current" in capsys.readouterr().out
 
 
-# rollback: 0 done or nothing to report, 1 refused, 2 usage, 3 --status found something,
-# 75 repository busy, 128+N a signal (the real signals: tests/workflow/test_rollback_faults.py).
+# promote and rollback: 0 done or already prod, 1 refused or failed (nothing changed), 2 usage or
+# an unknown version, 75 repository busy (the real runs: tests/workflow/).
 
 
-def test_rollback_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+def test_promote_and_rollback_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    import hashlib
+
     from churnops.versioning.git import repo_lock
 
+    for key, value in env().items():  # in-process registry commits: a fixed identity
+        if key.startswith("GIT_"):
+            monkeypatch.setenv(key, value)
     repo = git_project(tmp_path / "git")
-    assert main(["rollback", "--status", "--repo", str(repo)]) == common.OK
-    assert "no rollback in progress" in capsys.readouterr().out
-    assert main(["rollback", "--repo", str(repo)]) == common.USAGE
-    assert "REV is required" in one_line(capsys.readouterr().err)
-    assert main(["rollback", "no-such-rev", "--repo", str(repo)]) == common.FAILURE
+    run_cmd(["dvc", "init", "-q"], repo)
+    model = b'{"format": "a model"}\n'
+    md5 = hashlib.md5(model).hexdigest()
+    obj = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(model)
+    (repo / "dvc.lock").write_text(
+        f"schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: models/model.json\n      md5: {md5}\n"
+    )
+    run_cmd(["git", "add", "-A"], repo)
+    run_cmd(["git", "commit", "-qm", "a model"], repo)
+
+    assert main(["promote", "--force", "--repo", str(repo)]) == common.USAGE
+    assert "--force needs --reason TEXT" in one_line(capsys.readouterr().err)
+    assert main(["rollback", "HEAD~1", "--repo", str(repo)]) == common.USAGE  # the initial commit: no model
+    assert "records no model" in one_line(capsys.readouterr().err)
+    assert main(["rollback", "no-such-rev", "--repo", str(repo)]) == common.USAGE
     assert "no-such-rev" in one_line(capsys.readouterr().err)
     assert main(["rollback", "HEAD", "--repo", str(repo), "--wait", "-1"]) == common.USAGE
     assert "--wait" in one_line(capsys.readouterr().err)
     with repo_lock(repo, "churnops test holder", wait=0):
-        assert main(["rollback", "--status", "--repo", str(repo)]) == common.FOUND
-        assert "churnops test holder" in capsys.readouterr().out
-        assert main(["rollback", "HEAD", "--repo", str(repo), "--wait", "0"]) == common.BUSY == 75
-        assert "nothing was changed" in one_line(capsys.readouterr().err)
-
-
-def test_rollback_signal_exit_code_is_128_plus_n(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
-    import signal
-
-    from churnops.versioning import rollback as core
-    from churnops.versioning.rollback.journal import Interrupted
-
-    def killed(*args, **kwargs):
-        raise Interrupted(signal.SIGTERM)
-
-    monkeypatch.setattr(core, "rollback", killed)
-    repo = git_project(tmp_path / "git")
-    assert main(["rollback", "HEAD", "--repo", str(repo)]) == common.SIGNALLED + signal.SIGTERM == 143
-    assert "interrupted by SIGTERM; nothing was changed" in one_line(capsys.readouterr().err)
-    assert common.exit_code(Interrupted(signal.SIGHUP)) == 129
+        for argv in (["promote"], ["rollback", "HEAD"]):
+            assert main([*argv, "--repo", str(repo), "--wait", "0"]) == common.BUSY == 75
+            line = one_line(capsys.readouterr().err)
+            assert "churnops test holder" in line and "nothing was changed" in line
+    assert main(["promote", "--repo", str(repo)]) == common.OK  # the first promotion
+    assert f"prod is now model {md5[:12]}" in capsys.readouterr().out
+    assert main(["promote", "--repo", str(repo)]) == common.OK
+    assert "already prod" in capsys.readouterr().out
+    assert main(["rollback", "HEAD", "--repo", str(repo)]) == common.OK
+    assert "already prod" in capsys.readouterr().out
+    # Another model at HEAD, with no verdict (no judge stage in its lock): refused, nothing changed.
+    other = hashlib.md5(b"another").hexdigest()
+    (repo / "dvc.lock").write_text((repo / "dvc.lock").read_text().replace(md5, other))
+    run_cmd(["git", "commit", "-qam", "another model"], repo)
+    assert main(["promote", "--repo", str(repo)]) == common.FAILURE
+    line = one_line(capsys.readouterr().err)
+    assert "has no verdict" in line and line.endswith("nothing was changed (--force --reason TEXT overrides it)")
+    # Forced, but its bytes are nowhere: refused, nothing changed.
+    assert main(["promote", "--force", "--reason", "test", "--repo", str(repo)]) == common.FAILURE
+    line = one_line(capsys.readouterr().err)
+    assert f"model {other[:12]}" in line and "no default DVC remote" in line and line.endswith("nothing was changed")
+    assert main(["rollback", other[:8], "--repo", str(repo)]) == common.FAILURE
+    assert "`--rebuild` reproduces it" in one_line(capsys.readouterr().err)
 
 
 _WRITES_A_LOT = """

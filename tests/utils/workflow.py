@@ -1,4 +1,5 @@
-"""Helpers of the workflow tests: the two-model history, the CLI, and the "nothing changed" snapshot.
+"""Helpers of the workflow tests: the two-model history, the CLI, the registry, and the
+"nothing changed" snapshot.
 
 The fixtures that build the history live in ``tests/workflow/conftest.py``; what a test
 module imports lives here.
@@ -7,6 +8,7 @@ module imports lives here.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -17,14 +19,16 @@ from tests.utils.project import run
 
 V2_PARAMS = {"train.logreg.C": 0.1}
 """What ``v2`` changes in params.yaml (``v1`` is the fixture params' model)."""
-STAGE_EDIT = "stages/evaluate.py"
-"""The stage script ``v2`` edits, so a rollback to ``v1`` restores pipeline code too."""
-STAGE_EDIT_LINE = "# v2: a comment, so the stage's code hash differs from v1's\n"
+CODE_EDITS = {
+    "churnops/core/errors.py": "# v2: a comment in code that the commands and the service import\n",
+    "stages/evaluate.py": "# v2: a comment, so the stage's code hash differs from v1's\n",
+}
+"""What ``v2`` changes in code: a rollback to ``v1`` must leave both in place."""
 
 
 @dataclass(frozen=True)
 class History:
-    """A project copy with tags ``v1`` and ``v2`` (HEAD), and the model md5 of each."""
+    """A project copy with tags ``v1`` and ``v2`` (HEAD, prod), and the model md5 of each."""
 
     root: Path
     v1: str
@@ -32,7 +36,7 @@ class History:
 
 
 def snapshot(project: Path) -> dict[str, object]:
-    """Everything a failed rollback must leave exactly as it was: HEAD, index, tree, files."""
+    """Everything of the work tree a deployment must leave exactly as it was: HEAD, index, files."""
 
     def git(*args: str) -> str:
         return run(["git", *args], project).stdout
@@ -58,6 +62,26 @@ def snapshot(project: Path) -> dict[str, object]:
 def churnops(project: Path, *args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProcess[str]:
     """Run the ``churnops`` CLI in ``project``."""
     return run(["churnops", *args], project, check=check, **kw)
+
+
+def prod(project: Path) -> str | None:
+    """The md5 the registry branch names as prod (``None``: no registry, or no prod)."""
+    proc = run(["git", "show", "churnops/registry:registry.json"], project, check=False)
+    if proc.returncode != 0:
+        return None
+    entry = json.loads(proc.stdout)["stages"].get("prod")
+    return None if entry is None else str(entry["md5"])
+
+
+def registry_log(project: Path) -> list[str]:
+    """The registry's commit subjects, newest first."""
+    proc = run(["git", "log", "--format=%s", "churnops/registry"], project, check=False)
+    return proc.stdout.splitlines() if proc.returncode == 0 else []
+
+
+def cache_object(project: Path, md5: str) -> Path:
+    """Where the project's DVC cache keeps ``md5``."""
+    return project / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
 
 
 def empty_cache(project: Path) -> None:

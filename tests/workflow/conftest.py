@@ -1,9 +1,11 @@
-"""Fixtures of the workflow tests: a project whose history holds two accepted models.
+"""Fixtures of the workflow tests: a project whose history holds two accepted models, v2 in prod.
 
-``v1`` is the first model (``train.logreg.C = 1.0``); ``v2`` retrains with ``C = 0.1`` and
-also edits a stage script, so a rollback to ``v1`` must restore pipeline code as well.
-The history is built once per session; each test works on its own copy. The helpers the
-tests import (``History``, ``snapshot``, ``churnops``...) are in ``tests/utils/workflow.py``.
+``v1`` is the first model (``train.logreg.C = 1.0``), promoted first. ``v2`` retrains with
+``C = 0.1`` and also edits code the CLI and the service import (``churnops/core/errors.py``)
+and a stage script, then is promoted (forced: the point here is deploying, not judging). A
+rollback to ``v1`` must work across both code changes without restoring either. The history
+is built once per session; each test works on its own copy. The helpers the tests import
+(``History``, ``snapshot``, ``churnops``...) are in ``tests/utils/workflow.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.utils.project import clone_built, fresh_clone, lock_md5, run, set_params
-from tests.utils.workflow import STAGE_EDIT, STAGE_EDIT_LINE, V2_PARAMS, History
+from tests.utils.workflow import CODE_EDITS, V2_PARAMS, History
 
 
 @pytest.fixture(scope="session")
@@ -21,15 +23,18 @@ def history_template(built_template: Path, tmp_path_factory: pytest.TempPathFact
     project = clone_built(built_template, tmp_path_factory.mktemp("history") / "project")
     run(["git", "tag", "v1"], project)
     v1 = lock_md5(project)
+    run(["churnops", "promote"], project)
     set_params(project, V2_PARAMS)
-    with (project / STAGE_EDIT).open("a") as fh:
-        fh.write(STAGE_EDIT_LINE)
+    for rel, line in CODE_EDITS.items():
+        with (project / rel).open("a") as fh:
+            fh.write(line)
     run(["dvc", "repro", "--quiet"], project)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-q", "-m", "train: C=0.1"], project)
     run(["git", "tag", "v2"], project)
     v2 = lock_md5(project)
     assert v1 != v2
+    run(["churnops", "promote", "--force", "--reason", "fixture: v2 in prod"], project)
     return History(project, v1, v2)
 
 

@@ -1,4 +1,5 @@
-"""``churnops models`` on synthetic Git histories: which commits count, what each shows."""
+"""``churnops models`` on synthetic Git histories: which commits count, what each shows, and the
+registry beside them (prod, its history, versions only the registry knows)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from churnops.core.errors import GitError
-from churnops.versioning.history import ModelEntry, format_table, model_history
-from tests.utils.project import run
+from churnops.versioning import registry
+from churnops.versioning.history import ModelEntry, model_history
+from churnops.versioning.listing import Listing, build, format_table
+from churnops.versioning.registry import Change, Entry, State, Tip
+from tests.utils.project import env, run
 
 pytestmark = pytest.mark.e2e  # runs git (fast: no DVC)
 
@@ -64,6 +68,14 @@ class Repo:
 
 
 A, B, C = "a" * 32, "b" * 32, "c" * 32
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process registry writes commit as the subprocesses do: a fixed identity, no user config."""
+    for key, value in env().items():
+        if key.startswith(("GIT_", "DVC_")):
+            monkeypatch.setenv(key, value)
 
 
 def test_lists_models_newest_first_with_metrics_tags_and_gate(tmp_path: Path) -> None:
@@ -166,7 +178,9 @@ def test_cli_table_json_and_current_marker(tmp_path: Path) -> None:
     repo.commit("third: the empty model", {"dvc.lock": lock_text(current)})
 
     out = run(["churnops", "models", "--json", "--repo", str(repo.root)], tmp_path).stdout
-    data = json.loads(out)
+    doc = json.loads(out)
+    assert doc["prod"] is None and doc["events"] == []
+    data = doc["versions"]
     assert [d["subject"] for d in data] == ["third: the empty model", "second", "first"]
     assert data[1] == {
         "commit": second,
@@ -181,13 +195,15 @@ def test_cli_table_json_and_current_marker(tmp_path: Path) -> None:
         "current": False,
         "change": "model",
         "params_changed": {},
+        "prod": [],
     }
     assert [d["current"] for d in data] == [True, False, False]
 
     table = run(["churnops", "models", "--repo", str(repo.root)], tmp_path).stdout.splitlines()
-    assert table[0].split() == ["COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS", "SUBJECT"]
-    assert table[1].startswith("*") and table[1].endswith("third: the empty model")
-    assert "v1" in table[3] and "0.8000" in table[3] and not table[3].startswith("*")
+    assert table[0] == "prod: none (no churnops/registry branch yet: `churnops promote` makes the first entry)"
+    assert table[1].split() == ["MD5", "BUILT", "BY", "DATE", "F1", "ROC_AUC", "GATE_F1", "PROD", "TAGS", "SUBJECT"]
+    assert table[2].startswith("*") and table[2].endswith("third: the empty model")
+    assert "v1" in table[4] and "0.8000" in table[4] and not table[4].startswith("*")
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
@@ -216,10 +232,10 @@ def test_all_lists_params_changes_without_a_new_model(tmp_path: Path) -> None:
     assert entries[1].md5 == A and not entries[1].current  # only the model's own row is "current"
 
     out = run(["churnops", "models", "--all", "--repo", str(repo.root)], tmp_path).stdout.splitlines()
-    assert out[0].split()[-2:] == ["CHANGE", "SUBJECT"]
-    assert "train.gate_f1 0.75->0.7" in out[1] and "train.gate_f1 0.6->0.75" in out[2]
+    assert out[1].split()[-2:] == ["CHANGE", "SUBJECT"]
+    assert "train.gate_f1 0.75->0.7" in out[2] and "train.gate_f1 0.6->0.75" in out[3]
     data = json.loads(run(["churnops", "models", "--all", "--json", "--repo", str(repo.root)], tmp_path).stdout)
-    assert [d["change"] for d in data] == ["params", "params", "model"]
+    assert [d["change"] for d in data["versions"]] == ["params", "params", "model"]
 
 
 def test_f1_gets_the_digits_that_tell_models_apart(tmp_path: Path) -> None:
@@ -249,19 +265,101 @@ def entry(subject: str, *, current: bool = False, changed: dict[str, list[object
     )
 
 
+def listing(entries: list[ModelEntry], current: str | None) -> Listing:
+    return Listing(entries, Tip(None, None, State()), [], {}, current)
+
+
 def test_the_table_is_plain_one_line_per_entry_and_says_when_the_workspace_model_is_unlisted() -> None:
     long = "train: " + "a long subject " * 20
     changed = {f"train.k{i}": [i, i + 1] for i in range(5)}
-    text = format_table([entry(long, changed=changed), entry("first", current=True)], A, changes=True)
-    lines = text.splitlines()
+    text = format_table(listing([entry(long, changed=changed), entry("first", current=True)], A), changes=True)
+    lines = text.splitlines()[1:]
     assert "\x1b" not in text  # not a terminal: no colour codes
-    assert lines[0].split() == ["COMMIT", "DATE", "MD5", "F1", "ROC_AUC", "GATE_F1", "TAGS", "CHANGE", "SUBJECT"]
+    header = ["MD5", "BUILT", "BY", "DATE", "F1", "ROC_AUC", "GATE_F1", "PROD", "TAGS", "CHANGE", "SUBJECT"]
+    assert lines[0].split() == header
     assert lines[1].endswith(long.rstrip()) and "2026-11-30 08:00:00" in lines[1]  # never wrapped
     assert "train.k0 0->1, train.k1 1->2, train.k2 2->3 (+2)" in lines[1]
-    assert lines[2].split()[:9] == ["*", "ccccccc", "2026-11-30", "08:00:00", A[:12], "0.8123", "-", "0.70", "v1,best"]
+    assert lines[2].split()[:9] == ["*", A[:12], "ccccccc", "2026-11-30", "08:00:00", "0.8123", "-", "0.70", "v1,best"]
     assert lines[2].split()[-2:] == ["model", "first"]
     assert len(lines) == 3
 
-    unlisted = format_table([entry("first")], "f" * 32)
+    unlisted = format_table(listing([entry("first")], "f" * 32))
     assert unlisted.splitlines()[-1] == f"the workspace's model ({'f' * 32}) is not recorded by any commit listed above"
-    assert format_table([], None).startswith("no accepted model in this history")
+    assert "no accepted model in this history" in format_table(listing([], None))
+
+
+def deploy(repo: Repo, action: str, md5: str, built_by: str, reason: str | None = None) -> str:
+    """Move prod as churnops does (a registry commit), without DVC."""
+    tip = registry.read(repo.root)
+    change = Change(action, "prod", Entry(md5, built_by), f"{action}: prod -> {md5[:12]}", reason=reason)
+    return registry.write(repo.root, change, tip)
+
+
+def test_prod_its_periods_and_the_history_of_prod(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    first = repo.model("first", A, 0.80)
+    second = repo.model("second", B, 0.83)
+    e1 = deploy(repo, "promote", A, first)
+    e2 = deploy(repo, "promote", B, second, reason="verdict: promote")
+    e3 = deploy(repo, "rollback", A, first, reason="live F1 dropped")
+
+    got = build(repo.root)
+    assert got.prod == Entry(A, first)
+    assert [(e.commit, e.action, e.previous, e.model, e.reason) for e in got.events] == [
+        (e3, "rollback", B, A, "live F1 dropped"),
+        (e2, "promote", A, B, "verdict: promote"),
+        (e1, "promote", None, A, None),
+    ]
+    assert [(p.entered.commit, p.left.commit if p.left else None) for p in got.periods[A]] == [(e1, e2), (e3, None)]
+    assert [(p.entered.commit, p.left.commit if p.left else None) for p in got.periods[B]] == [(e2, e3)]
+
+    lines = run(["churnops", "models", "--repo", str(repo.root)], tmp_path).stdout.splitlines()
+    assert lines[0].startswith(f"prod: {A[:12]}, built by {first[:8]}, since ") and "(rollback)" in lines[0]
+    assert lines[0].endswith(f"registry churnops/registry @ {e3[:8]}")
+    rows = {line.lstrip("* ").split()[0]: line.lstrip("* ").split() for line in lines[2:4]}
+    assert rows[B[:12]][7] == "was" and rows[A[:12]][7] == "now"
+    assert lines[2].startswith("*")  # the workspace's model (HEAD's lock: B) is marked apart from prod
+    history = lines[lines.index("history of prod") + 1 :]
+    assert history[0].split() == ["DATE", "ACTION", "FROM", "TO", "BY", "COMMIT", "REASON"]
+    assert history[1].split()[2:7] == ["rollback", B[:12], A[:12], "churnops", "test"]
+    assert history[1].endswith("live F1 dropped") and history[3].split()[2:5] == ["promote", "-", A[:12]]
+
+    doc = json.loads(run(["churnops", "models", "--json", "--repo", str(repo.root)], tmp_path).stdout)
+    assert doc["prod"] == {"md5": A, "commit": first, "registry": "churnops/registry", "registry_commit": e3}
+    versions = {v["md5"]: v for v in doc["versions"]}
+    assert [(p["entered_by"], p["left_by"]) for p in versions[A]["prod"]] == [(e1, e2), (e3, None)]
+    assert [ev["action"] for ev in doc["events"]] == ["rollback", "promote", "promote"]
+
+
+def test_a_version_only_the_registry_knows_is_listed_and_a_hand_edit_is_an_edit(tmp_path: Path) -> None:
+    repo = branched(tmp_path / "r")  # main has model A; feature has B, never merged
+    feature = repo.git("rev-parse", "feature").strip()
+    deploy(repo, "promote", B, feature)
+    got = build(repo.root)
+    versions = {v.md5: (v.commit, v.subject, v.f1) for v in got.versions}
+    main = repo.git("rev-parse", "main").strip()
+    assert versions == {B: (feature, "branch model", 0.81), A: (main, "first", 0.8)}
+    # A registry commit made by hand (no churnops trailer) is listed as an edit.
+    repo.git("switch", "-q", "churnops/registry")
+    (repo.root / "registry.json").write_bytes(registry.dumps(State({"prod": Entry(A, main)})))
+    repo.git("commit", "-qam", "by hand")
+    repo.git("switch", "-q", "main")
+    assert [e.action for e in build(repo.root).events] == ["edit", "promote"]
+
+
+def test_a_malformed_registry_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r")
+    first = repo.model("first", A, 0.8)
+    deploy(repo, "promote", A, first)
+    repo.git("switch", "-q", "churnops/registry")
+    (repo.root / "registry.json").write_text(
+        json.dumps({"format": "churnops-registry/1", "stages": {"prod": {"md5": "nope", "commit": first}}})
+    )
+    repo.git("commit", "-qam", "broken by hand")
+    repo.git("switch", "-q", "main")
+    proc = run(["churnops", "models", "--repo", str(repo.root)], tmp_path, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "churnops models: churnops/registry:registry.json: stages.prod.md5: expected 32 lowercase hex digits "
+        "(got 'nope')\n"
+    )

@@ -1,0 +1,145 @@
+"""Deploying is moving a pointer: ``prod`` in the registry, to a model named by its md5.
+
+:func:`deploy` is what ``churnops promote`` and ``churnops rollback`` share. Under the
+repository lock (one writer at a time) it reads the registry, lets the caller refuse, makes
+sure the model's bytes are in the DVC cache (fetched from the default remote, or rebuilt from
+their commit, when they are not), then writes one registry commit. Nothing in the work tree,
+the index or ``HEAD`` is read or written: the code a command runs is always the code checked
+out, so a rollback works across any code change in between.
+
+A kill at any instant leaves the old or the new pointer in force (the registry write is one
+compare-and-swap of a ref, :mod:`.registry`), and a plain retry completes: every step before
+that write only adds content-addressed objects.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from churnops.core.errors import ModelUnavailableError, RemoteError
+from churnops.versioning import registry, store
+from churnops.versioning.faults import fault
+from churnops.versioning.git import LOCK_WAIT_SECONDS, repo_lock, repo_root
+from churnops.versioning.registry import PROD, Change, Entry, Tip
+from churnops.versioning.versions import Version
+
+Log = Callable[[str], None]
+
+
+def stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Outcome:
+    """What :func:`deploy` did."""
+
+    action: str
+    version: Version
+    previous: Entry | None
+    registry_ref: str = registry.BRANCH
+    registry_commit: str | None = None
+    """The new registry commit; ``None`` when nothing changed (already prod)."""
+    fetched: bool = False
+    rebuilt: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def already(self) -> bool:
+        return self.registry_commit is None
+
+
+def short(md5: str | None) -> str:
+    return "none" if md5 is None else md5[:12]
+
+
+def _available(root: Path, version: Version, what: str, rebuild_missing: bool, outcome: Outcome, log: Log) -> None:
+    """Make sure the cache holds the model, from the remote or by rebuilding; the registry is untouched."""
+    try:
+        store.ensure(root, version.md5, what)
+        return
+    except (ModelUnavailableError, RemoteError) as err:
+        if not rebuild_missing:
+            raise
+        log(f"warning: {err}; rebuilding it from {version.commit[:8]}")
+    from churnops.versioning.rebuild import rebuild
+
+    outcome.rebuilt = rebuild(root, version, log)
+    store.ensure(root, version.md5, what)
+
+
+def _remote_warning(root: Path, md5: str) -> str | None:
+    """A warning when the default remote lacks the model: other machines could not serve it."""
+    try:
+        remote, present = store.on_remote(root, md5)
+    except RemoteError as err:
+        return f"warning: could not check the DVC remote ({err}); other machines fetch the model from it"
+    if remote is not None and not present:
+        return (
+            f"warning: the DVC remote {remote} lacks model {short(md5)}: run `dvc push` so that other machines "
+            "can serve it"
+        )
+    return None
+
+
+def deploy(
+    repo: str | Path,
+    action: str,
+    version: Version,
+    *,
+    message: Callable[[Tip], Change],
+    check: Callable[[Tip], None] = lambda tip: None,
+    rebuild_missing: bool = False,
+    log: Log = stderr,
+    lock_wait: float = LOCK_WAIT_SECONDS,
+) -> Outcome:
+    """Point ``prod`` at ``version``'s model, as one registry commit.
+
+    Args:
+        action: ``promote`` or ``rollback`` (the audit's word).
+        message: builds the audit commit from the registry as it stands under the lock.
+        check: raises to refuse, seeing the same registry (a verdict about another prod).
+        rebuild_missing: reproduce the model from its commit in a temporary worktree when it
+            is in neither the cache nor the remote.
+
+    Raises:
+        RegistryError: refused by ``check``, or the registry moved meanwhile; nothing changed.
+        ModelUnavailableError, ModelIntegrityError, RemoteError: the model cannot be provided.
+        RepositoryBusyError: another churnops command holds the repository lock.
+    """
+    root = repo_root(repo)
+    with repo_lock(root, f"churnops {action} {version.label}", lock_wait):
+        fault("locked")
+        tip = registry.read(root)
+        outcome = Outcome(action, version, tip.state.prod, registry_ref=tip.name)
+        if tip.state.prod is not None and tip.state.prod.md5 == version.md5:
+            return outcome
+        check(tip)
+        what = f"model {short(version.md5)} ({version.label}, built by {version.commit[:8]})"
+        _available(root, version, what, rebuild_missing, outcome, log)
+        fault("model-ready")
+        outcome.registry_commit = registry.write(root, message(tip), tip)
+        outcome.registry_ref = registry.BRANCH
+    if warning := _remote_warning(root, version.md5):
+        outcome.warnings.append(warning)
+    return outcome
+
+
+def change(action: str, tip: Tip, version: Version, body: list[str], reason: str | None) -> Change:
+    """The audit commit of moving ``prod`` from where ``tip`` has it to ``version``."""
+    before = tip.state.prod
+    lines = [f"Model {version.md5}, built by {version.commit} ({version.label})."]
+    lines.append(
+        f"Previous prod: {before.md5}, built by {before.commit}." if before else "Previous prod: none (first entry)."
+    )
+    return Change(
+        action=action,
+        stage=PROD,
+        entry=Entry(version.md5, version.commit),
+        subject=f"{action}: prod {short(before.md5 if before else None)} -> {short(version.md5)}",
+        body="\n".join([*lines, *body]),
+        reason=reason,
+    )

@@ -1,0 +1,83 @@
+"""What names a model version: a Git revision, or the md5 (a prefix) of a model.
+
+A version *is* a model file, named by its content: the md5 that DVC keys it by. A Git
+revision names the model its ``dvc.lock`` records, so every accepted model of the history is a
+version, including those committed before the registry existed. ``churnops rollback`` and
+``churnops models`` resolve what a person types with :func:`resolve`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from churnops.core import paths
+from churnops.core.errors import LockfileError, ParamsError
+from churnops.core.lockfile import LockedModel, locked_model, parse_lock
+from churnops.versioning.git import git, show_file
+
+MIN_PREFIX = 6
+"""Shortest md5 prefix accepted: shorter ones collide too easily to name a model."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """A model and a commit whose ``dvc.lock`` records it (the one that built it, when known)."""
+
+    md5: str
+    commit: str
+    label: str
+    """What the person typed (``v1``, ``HEAD~2``, ``48620a``), for messages."""
+
+
+def commit_of(root: Path, rev: str) -> str | None:
+    """The full sha ``rev`` names, or ``None`` when it names no commit."""
+    if not rev or rev.startswith("-"):
+        return None
+    out = git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], root, check=False)
+    return out.decode().strip() or None
+
+
+def model_at(root: Path, commit: str) -> LockedModel | None:
+    """The model ``dvc.lock`` records at ``commit``, or ``None`` (no lock, no model, unreadable)."""
+    data = show_file(root, commit, paths.LOCK)
+    if data is None:
+        return None
+    try:
+        return locked_model(parse_lock(data, f"{commit[:8]}:{paths.LOCK}"), paths.MODEL)
+    except LockfileError:
+        return None
+
+
+def resolve(root: Path, spec: str, known: dict[str, str]) -> Version:
+    """The version ``spec`` names: a Git revision (its dvc.lock's model) or an md5 prefix.
+
+    Args:
+        spec: a tag, branch, sha, ``HEAD~2``, or at least :data:`MIN_PREFIX` hex digits of an md5.
+        known: ``{md5: commit that built it}`` of the models an md5 prefix may name (the
+            history and the registry's entries).
+
+    Raises:
+        ParamsError: ``spec`` names nothing, a revision without a model, or several models.
+    """
+    spec = spec.strip()
+    commit = commit_of(root, spec)
+    lower = spec.lower()
+    prefix_hits = (
+        sorted(m for m in known if m.startswith(lower))
+        if len(lower) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in lower)
+        else []
+    )
+    if commit is not None:
+        model = model_at(root, commit)
+        if model is None:
+            raise ParamsError(f"{spec} ({commit[:8]}) records no model: its {paths.LOCK} has no {paths.MODEL}")
+        if prefix_hits and prefix_hits != [model.md5]:
+            raise ParamsError(f"{spec!r} is ambiguous: commit {commit[:8]} and model {prefix_hits[0][:12]}")
+        return Version(model.md5, commit, spec)
+    if len(prefix_hits) == 1:
+        return Version(prefix_hits[0], known[prefix_hits[0]], spec)
+    if len(prefix_hits) > 1:
+        shown = ", ".join(m[:12] for m in prefix_hits[:4])
+        raise ParamsError(f"{spec!r} names several models ({shown}): give more digits")
+    raise ParamsError(f"{spec!r} is neither a Git revision nor the md5 of a known model (`churnops models` lists them)")
