@@ -1,8 +1,8 @@
 """``churnops models``: every model version, which one is prod, and the history of prod.
 
 Exit codes (:mod:`churnops.commands.common`): 0 listed, 1 a git command failed (e.g. an
-unknown ``--rev``) or the registry is unreadable, 2 ``--repo`` is not a directory inside a
-Git work tree.
+unknown ``--rev``), the registry is unreadable, or ``--prod`` and no model is prod; 2
+``--repo`` is not a directory inside a Git work tree.
 """
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ from churnops.core.errors import GitError, ParamsError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``churnops models``."""
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of tables")
+    parser.add_argument(
+        "--prod",
+        action="store_true",
+        help="print only prod's md5 (for scripts: `promote.champion: $(churnops models --prod)`); exit 1 if none",
+    )
     parser.add_argument(
         "--all",
         action="store_true",
@@ -43,6 +48,15 @@ def run(args: argparse.Namespace) -> int:
             f"--repo {args.repo}: not inside a Git repository (the models' history is Git's); "
             "pass --repo PATH of a project's Git work tree"
         ) from None
+    if args.prod:
+        from churnops.core.errors import RegistryError
+        from churnops.versioning.registry import read
+
+        tip = read(root)
+        if tip.state.prod is None:
+            raise RegistryError(f"no model is prod: {tip.name} {'names none' if tip.commit else 'does not exist yet'}")
+        print(tip.state.prod.md5)
+        return 0
     listing = build(root, args.rev, include_params=args.all)
     if args.json:
         json.dump(to_json(listing), sys.stdout, indent=2)

@@ -289,18 +289,3 @@ def entries_at(root: Path, models: Mapping[str, str], current_md5: str | None) -
             )
         )  # fmt: skip
     return out
-
-
-def known_models(root: Path, tip: Any) -> dict[str, str]:
-    """``{md5: commit that built it}`` of every model a person may name by md5: the history of
-    ``HEAD`` (the oldest commit that recorded each) and every model the registry has named."""
-    from churnops.versioning.events import events
-
-    known: dict[str, str] = {}
-    for entry in model_history(root, current_md5=""):
-        if entry.md5 is not None:
-            known[entry.md5] = entry.commit  # newest first: the oldest commit wins
-    for event in events(root, tip):
-        if event.model is not None and event.built_by is not None:
-            known.setdefault(event.model, event.built_by)
-    return known

@@ -13,9 +13,8 @@ from pathlib import Path
 from churnops.versioning import registry
 from churnops.versioning.deploy import Log, Outcome, change, deploy, stderr
 from churnops.versioning.git import LOCK_WAIT_SECONDS, repo_root
-from churnops.versioning.history import known_models
 from churnops.versioning.registry import Tip
-from churnops.versioning.versions import resolve
+from churnops.versioning.versions import known_models, resolve
 
 
 def rollback(

@@ -14,7 +14,10 @@ from pathlib import Path
 from churnops.core import paths
 from churnops.core.errors import LockfileError, ParamsError
 from churnops.core.lockfile import LockedModel, locked_model, parse_lock
+from churnops.versioning.events import events
 from churnops.versioning.git import git, show_file
+from churnops.versioning.history import model_history
+from churnops.versioning.registry import Tip
 
 MIN_PREFIX = 6
 """Shortest md5 prefix accepted: shorter ones collide too easily to name a model."""
@@ -81,3 +84,16 @@ def resolve(root: Path, spec: str, known: dict[str, str]) -> Version:
         shown = ", ".join(m[:12] for m in prefix_hits[:4])
         raise ParamsError(f"{spec!r} names several models ({shown}): give more digits")
     raise ParamsError(f"{spec!r} is neither a Git revision nor the md5 of a known model (`churnops models` lists them)")
+
+
+def known_models(root: Path, tip: Tip) -> dict[str, str]:
+    """``{md5: commit that built it}`` of every model a person may name by md5: the history of
+    ``HEAD`` (the oldest commit that recorded each) and every model the registry has named."""
+    known: dict[str, str] = {}
+    for entry in model_history(root, current_md5=""):
+        if entry.md5 is not None:
+            known[entry.md5] = entry.commit  # newest first: the oldest commit wins
+    for event in events(root, tip):
+        if event.model is not None and event.built_by is not None:
+            known.setdefault(event.model, event.built_by)
+    return known

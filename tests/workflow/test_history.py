@@ -199,6 +199,9 @@ def test_cli_table_json_and_current_marker(tmp_path: Path) -> None:
     }
     assert [d["current"] for d in data] == [True, False, False]
 
+    none = run(["churnops", "models", "--prod", "--repo", str(repo.root)], tmp_path, check=False)
+    assert (none.returncode, none.stdout) == (1, "")
+    assert none.stderr == "churnops models: no model is prod: churnops/registry does not exist yet\n"
     table = run(["churnops", "models", "--repo", str(repo.root)], tmp_path).stdout.splitlines()
     assert table[0] == "prod: none (no churnops/registry branch yet: `churnops promote` makes the first entry)"
     assert table[1].split() == ["MD5", "BUILT", "BY", "DATE", "F1", "ROC_AUC", "GATE_F1", "PROD", "TAGS", "SUBJECT"]
@@ -324,6 +327,7 @@ def test_prod_its_periods_and_the_history_of_prod(tmp_path: Path) -> None:
     assert history[1].split()[2:7] == ["rollback", B[:12], A[:12], "churnops", "test"]
     assert history[1].endswith("live F1 dropped") and history[3].split()[2:5] == ["promote", "-", A[:12]]
 
+    assert run(["churnops", "models", "--prod", "--repo", str(repo.root)], tmp_path).stdout == f"{A}\n"
     doc = json.loads(run(["churnops", "models", "--json", "--repo", str(repo.root)], tmp_path).stdout)
     assert doc["prod"] == {"md5": A, "commit": first, "registry": "churnops/registry", "registry_commit": e3}
     versions = {v["md5"]: v for v in doc["versions"]}
