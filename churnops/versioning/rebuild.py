@@ -28,6 +28,8 @@ from churnops.versioning.versions import Version
 
 REQUIREMENTS_LOCK = "requirements.lock"
 FOLDER = "churnops-rebuild"
+PINNED_INPUTS = ("promote.champion",)
+"""Params whose value is the md5 of a model a stage reads from the DVC cache (the champion)."""
 
 
 def dvc(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -106,6 +108,20 @@ def outputs(lock: Mapping[str, object]) -> dict[str, str]:
     return result
 
 
+def pinned_inputs(lock: Mapping[str, object]) -> set[str]:
+    """The md5s a recorded run read from the DVC cache by name: the :data:`PINNED_INPUTS` params."""
+    found: set[str] = set()
+    stages = lock.get("stages")
+    for stage in stages.values() if isinstance(stages, dict) else []:
+        params = stage.get("params") if isinstance(stage, dict) else None
+        for values in params.values() if isinstance(params, dict) else []:
+            for key in PINNED_INPUTS:
+                value = values.get(key) if isinstance(values, dict) else None
+                if isinstance(value, str):
+                    found.add(value)
+    return found
+
+
 def remove_worktrees(root: Path, folder: Path) -> None:
     """Unregister and delete every ``git worktree`` under ``folder``, then ``folder`` itself."""
     listing = git(["worktree", "list", "--porcelain", "-z"], root, check=False).decode()
@@ -134,7 +150,8 @@ def rebuild(root: Path, version: Version, log: Callable[[str], None]) -> int:
 
     data = show_file(root, version.commit, paths.LOCK)
     try:
-        expected = outputs(parse_lock(data or b"", f"{version.commit[:8]}:{paths.LOCK}"))
+        lock = parse_lock(data or b"", f"{version.commit[:8]}:{paths.LOCK}")
+        expected = outputs(lock)
     except LockfileError as err:
         raise ModelUnavailableError(f"cannot rebuild {version.label}: {err}") from None
     tmp = git_dir(root) / FOLDER
@@ -147,6 +164,17 @@ def rebuild(root: Path, version: Version, log: Callable[[str], None]) -> int:
         log(f"rebuilding {version.label} ({version.commit[:8]}) with `dvc repro` in a temporary worktree")
         # DVC keeps per-repository state under a site cache dir; keep the throw-away repo's in tmp.
         env = {**tool_env(worktree), "DVC_SITE_CACHE_DIR": str(tmp / "site-cache")}
+        cache = dvc(["cache", "dir"], worktree, env)
+        if cache.returncode != 0:
+            raise ModelUnavailableError(f"rebuilding {version.label}: dvc cache dir failed: {dvc_error(cache)}")
+        objects = Path(cache.stdout.strip()) / "files" / "md5"
+        with Repo(str(root)) as repo:
+            ours = Path(repo.cache.local.path)
+        # The empty cache makes every stage run; the models the run read by md5 (not outputs of
+        # the pipeline) are inputs, given as they are: the champion a verdict is judged against.
+        for md5 in pinned_inputs(lock):
+            if (ours / md5[:2] / md5[2:]).is_file():
+                copy_objects(ours, objects, only=md5)
         proc = dvc(["repro", "--quiet"], worktree, env)
         if proc.returncode != 0:
             raise ModelUnavailableError(f"rebuilding {version.label} failed: {dvc_error(proc)}; nothing was changed")
@@ -161,19 +189,17 @@ def rebuild(root: Path, version: Version, log: Callable[[str], None]) -> int:
                 f"rebuilding {version.label} did not reproduce its recorded hashes ({'; '.join(wrong)}); "
                 f"{mismatch_cause(root, version)}; nothing was changed"
             )
-        cache = dvc(["cache", "dir"], worktree, env)
-        if cache.returncode != 0:
-            raise ModelUnavailableError(f"rebuilding {version.label}: dvc cache dir failed: {dvc_error(cache)}")
-        with Repo(str(root)) as repo:
-            return copy_objects(Path(cache.stdout.strip()) / "files" / "md5", Path(repo.cache.local.path))
+        return copy_objects(objects, ours)
     finally:
         remove_worktrees(root, tmp)
 
 
-def copy_objects(src: Path, dest: Path) -> int:
-    """Copy content-addressed files absent from ``dest``; each lands atomically and read-only."""
+def copy_objects(src: Path, dest: Path, only: str | None = None) -> int:
+    """Copy content-addressed files (all, or the object ``only``) absent from ``dest``; each lands
+    atomically and read-only."""
     copied = 0
-    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+    found = [src / only[:2] / only[2:]] if only else src.rglob("*")
+    for path in sorted(p for p in found if p.is_file()):
         target = dest / path.relative_to(src)
         if target.exists():
             continue
