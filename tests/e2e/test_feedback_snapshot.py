@@ -8,6 +8,7 @@ clone changes what the commit means.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -37,14 +38,28 @@ def test_a_commit_trained_on_served_traffic_rebuilds_from_git_and_the_remote(
     labels = (p / "data/traffic/labels.csv").read_text().splitlines(keepends=True)
     (p / "logs/labels-1.csv").write_text("".join(labels[:301]))
 
+    # Retrain on the live files, as before snapshots: it works, with a warning that a clone could not.
+    set_params(p, {"feedback.log": "logs/predictions.jsonl", "feedback.labels": "logs/labels-1.csv",
+                   "feedback.include": True})  # fmt: skip
+    warned = [ln for ln in run(["dvc", "repro"], p).stderr.splitlines() if "warning" in ln]
+    assert warned == [
+        "feedback: warning: feedback.log logs/predictions.jsonl and feedback.labels logs/labels-1.csv: tracked by "
+        "neither Git nor DVC, so a clone of this commit cannot rebuild it; version them with `churnops feedback "
+        "snapshot`"
+    ]
+    live = {rel: (p / rel).read_bytes() for rel in ("data/feedback/labeled.parquet", "metrics/details/feedback.json")}
+
     out = run(["churnops", "feedback", "snapshot", "--log", "logs/predictions.jsonl", "--labels",
                "logs/labels-1.csv"], p).stdout  # fmt: skip
     assert f"wrote {SNAP}/predictions.jsonl: 300 of 400 log lines (2 file(s))" in out
     assert f"  log: {SNAP}/predictions.jsonl\n  labels: {SNAP}/labels.csv\n" in out
     assert f"git add {SNAP}.dvc data/feedback/.gitignore params.yaml" in out
-    set_params(p, {"feedback.log": f"{SNAP}/predictions.jsonl", "feedback.labels": f"{SNAP}/labels.csv",
-                   "feedback.include": True})  # fmt: skip
-    run(["dvc", "repro", "--quiet"], p)
+    set_params(p, {"feedback.log": f"{SNAP}/predictions.jsonl", "feedback.labels": f"{SNAP}/labels.csv"})
+    # The stage's outputs on the snapshot are those on the live files: nothing after it re-runs.
+    repro = run(["dvc", "repro"], p)
+    assert "warning" not in repro.stderr
+    assert re.findall(r"Running stage '(\w+)'", repro.stdout) == ["params", "feedback"]  # params: params.yaml changed
+    assert {rel: (p / rel).read_bytes() for rel in live} == live
     run(["git", "add", "-A"], p)
     run(["git", "commit", "-q", "-m", "retrain on labeled served traffic"], p)
     clean(p)

@@ -18,6 +18,7 @@ import yaml
 from churnops.cli import main
 from churnops.commands.common import FAILURE, OK, USAGE
 from churnops.core.predlog import RejectedValue, RejectionEntry, RowEntry, encode
+from churnops.core.tracking import versioned
 from churnops.pipeline import feedback as fb
 from churnops.versioning import snapshot
 from tests.feedback.test_feedback import FEATURES, T0, write_labels, write_log
@@ -362,3 +363,22 @@ def test_the_report_form_is_unchanged_and_options_before_the_word_are_refused(
     assert "--out before `snapshot`" in one_line(capsys.readouterr().err)
     assert main(["feedback", "snapshot", "--log", str(log)]) == USAGE
     assert "--log and --labels are required" in one_line(capsys.readouterr().err)
+
+
+def test_versioned_tells_what_a_clone_of_the_commit_would_have(project: Path, tmp_path: Path) -> None:
+    log, *_ = committed_snapshot(project, tmp_path)
+    for rel in ("logs/predictions.jsonl", "loose.csv", "plots/roc.json", "kept.csv"):
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text("x\n")
+    run(["git", "add", "kept.csv"], project)
+    assert versioned(f"{SNAP}/predictions.jsonl", project) is True  # inside a directory a .dvc file tracks
+    assert versioned("./plots/roc.json", project) is True  # inside a stage's output
+    assert versioned("kept.csv", project) is True  # in Git's index
+    assert versioned("logs/predictions.jsonl", project) is False  # git-ignored
+    assert versioned("loose.csv", project) is False  # not ignored, but not added either
+    assert versioned("../elsewhere.csv", project) is False
+    assert versioned(str(log), project) is False
+    (project / "dvc.yaml").write_text("stages: [")
+    assert versioned("loose.csv", project) is None  # cannot tell: no warning
+    shutil.rmtree(project / ".git")
+    assert versioned(f"{SNAP}/labels.csv", project) is True and versioned("loose.csv", project) is None
