@@ -160,11 +160,12 @@ def snapshot(args: argparse.Namespace) -> int:
     skipped = "".join(f", {k}: {v}" for k, v in sorted(snap.skipped.items()))
     print(f"wrote {snap.predictions}: {snap.n_kept} of {snap.n_read} log lines ({snap.n_files} file(s)), "
           f"the predictions of {snap.n_customers} of {snap.n_labels} labeled customers")  # fmt: skip
-    print(f"wrote {snap.labels}: {snap.n_labels} labels, copied as is ({sum(snap.skipped.values())} rows "
+    print(f"wrote {snap.labels}: {snap.n_labels} labels, copied as is ({sum(snap.skipped.values())} row(s) "
           f"skipped{skipped})")  # fmt: skip
     print(f"dvc add {snap.directory}: wrote {snap.dvc_file}")
     print("set in params.yaml, under feedback:")
     print(f"  log: {snap.predictions}")
     print(f"  labels: {snap.labels}")
-    print(f"then: git add {snap.dvc_file} {snap.gitignore} params.yaml && dvc repro && dvc push")
+    print(f"git add {snap.dvc_file} {snap.gitignore}")
+    print("then dvc repro, commit with params.yaml and dvc.lock, and dvc push (a clone pulls the snapshot)")
     return OK

@@ -181,12 +181,13 @@ def test_cli_output_dvc_file_and_replacing_a_snapshot(
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"wrote {SNAP}/predictions.jsonl: 2 of 5 log lines (1 file(s)), the predictions of 2 of 2 labeled customers",
-        f"wrote {SNAP}/labels.jsonl: 2 labels, copied as is (1 rows skipped, bad customer_id: 1)",
+        f"wrote {SNAP}/labels.jsonl: 2 labels, copied as is (1 row(s) skipped, bad customer_id: 1)",
         f"dvc add {SNAP}: wrote {SNAP}.dvc",
         "set in params.yaml, under feedback:",
         f"  log: {SNAP}/predictions.jsonl",
         f"  labels: {SNAP}/labels.jsonl",
-        f"then: git add {SNAP}.dvc data/feedback/.gitignore params.yaml && dvc repro && dvc push",
+        f"git add {SNAP}.dvc data/feedback/.gitignore",
+        "then dvc repro, commit with params.yaml and dvc.lock, and dvc push (a clone pulls the snapshot)",
     ]
     first = tree(project)
     dvc_file = yaml.safe_load(first[f"{SNAP}.dvc"])
