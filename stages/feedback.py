@@ -15,6 +15,7 @@ from churnops.core.io import write_parquet
 from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
+from churnops.core.tracking import versioned
 from churnops.pipeline import feedback as fb
 from churnops.pipeline.promote import load_champion
 
@@ -32,6 +33,11 @@ def main(args: argparse.Namespace) -> None:
     write_parquet(args.data, dataset)
     write_metrics("feedback", rep, args.metrics, args.details)
     print(fb.table(rep), file=sys.stderr)
+    loose = [f"{key} {path}" for key, path in (("feedback.log", f.log), ("feedback.labels", f.labels))
+             if versioned(path) is False]  # fmt: skip
+    if loose:
+        print(f"feedback: warning: {' and '.join(loose)}: tracked by neither Git nor DVC, so a clone of this "
+              "commit cannot rebuild it; version them with `churnops feedback snapshot`", file=sys.stderr)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ codes and their messages name no CLI flag: the edge that knows the flags adds th
      ├── ModelUnavailableError a model object is in neither the DVC cache nor the default remote
      ├── RepositoryBusyError   another churnops command holds the repository lock
      ├── RemoteError           a DVC remote is unreachable, refuses access, or is not a directory
+     ├── SnapshotError         a feedback snapshot could not be written or added to DVC (the old one is kept)
      ├── ServiceError          a running service answered an error or an unexpected body
      │    └── UnreachableError a service does not answer at the URL at all
      ├── ServiceReloadError    a running service did not reload the model it was asked to
@@ -115,6 +116,10 @@ class RepositoryBusyError(ChurnopsError):
 
 class RemoteError(ChurnopsError):
     """A DVC remote could not be read (unreachable, refused, missing, not a directory)."""
+
+
+class SnapshotError(ChurnopsError):
+    """A feedback snapshot could not be written or ``dvc add``-ed; the previous one and its ``.dvc`` file are kept."""
 
 
 class ServiceError(ChurnopsError):

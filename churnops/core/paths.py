@@ -26,6 +26,8 @@ TRAIN_STATS = "data/prepared/train_stats.json"
 """Training-data statistics, ``prepare``'s output and the monitor's reference."""
 EVALUATE_METRICS = "metrics/evaluate.json"
 """The headline test-set metrics of the model, ``evaluate``'s output."""
+FEEDBACK_SNAPSHOT = "data/feedback/snapshot"
+"""Where ``churnops feedback snapshot`` versions labeled traffic (a DVC-tracked directory)."""
 
 PROJECT_MARKERS = (PIPELINE, LOCK)
 """Either file marks a served directory as a project (a clone without a run has no lock yet)."""

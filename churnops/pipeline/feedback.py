@@ -16,9 +16,13 @@ Simulated traffic (``generate``) carries no model decision: :func:`join` scores 
 rows with the model it is given (the champion), so a fresh clone measures the live
 performance of the model it would serve.
 
+:func:`labeled_lines` keeps the log lines a set of labels can join, raw and in the join's order
+(:func:`log_lines`): what ``churnops feedback snapshot`` versions, so the join on it equals the
+join on the whole log.
+
 Length: one concern, the labels-to-predictions loop: reading labels (CSV or JSON lines, bad rows
 counted by reason), the join, the report and the labeled dataset. Splitting the readers
-from the join would only move their shared constants.
+from the join would only move their shared constants (and the log order the snapshot must copy).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +60,9 @@ BAD_CHURN = "bad churn"
 BAD_OBSERVED_AT = "bad observed_at"
 NOT_A_RECORD = "not a record"
 
+# Formats of a labels file (its conventional suffix).
+CSV, JSON_LINES = "csv", "jsonl"
+
 _ID = re.compile(CUSTOMER_ID_PATTERN)
 
 
@@ -71,6 +78,8 @@ class Label:
 class Labels:
     labels: list[Label]
     skipped: Counter[str] = field(default_factory=Counter)
+    format: str = CSV
+    """:data:`CSV` or :data:`JSON_LINES`, as the file was told apart."""
 
 
 def _churn(value: Any) -> int | None:
@@ -127,11 +136,25 @@ def read_labels(path: str | Path) -> Labels:
         DataError: the file cannot be read, or a CSV lacks a required column.
     """
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read labels: {getattr(err, 'strerror', None) or err}") from None
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read labels: {err.strerror or err}") from None
+    return parse_labels(data, path)
+
+
+def parse_labels(data: bytes, path: str | Path) -> Labels:
+    """:func:`read_labels` of a file's bytes (``path`` names it in errors).
+
+    Raises:
+        DataError: the bytes are not UTF-8, or a CSV lacks a required column.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: cannot read labels: {err}") from None
     out = Labels([])
     if text.lstrip().startswith("{"):
+        out.format = JSON_LINES
         for line in text.splitlines():
             if not line.strip():
                 continue
@@ -165,14 +188,12 @@ class Logged:
     features: dict[str, Any]
 
 
-def read_log(paths: Sequence[str | Path]) -> dict[str, list[Logged]]:
-    """The predictions of the logs that carry a ``customer_id``, per customer, oldest first.
+def log_lines(paths: Sequence[str | Path]) -> Iterator[bytes]:
+    """The raw lines of the logs, in the order the join reads them (streamed).
 
-    Each path is read with its rotated files (oldest first). Lines that are not
-    predictions, or have no customer_id or features, are ignored.
+    Path after path, each with its rotated files, oldest first (``X.2``, ``X.1``, ``X``). A
+    line keeps its newline, except maybe a file's last.
     """
-    by_id: dict[str, list[Logged]] = {}
-    position = 0
     for path in paths:
         for file in reversed(log_files(path)):
             try:
@@ -180,22 +201,56 @@ def read_log(paths: Sequence[str | Path]) -> dict[str, list[Logged]]:
             except OSError as err:
                 raise InputError(f"{file}: cannot read the log: {err.strerror}") from None
             with fh:
-                for line in fh:
-                    position += 1
-                    rec = parse_line(line)
-                    if not isinstance(rec, Prediction) or rec.customer_id is None or rec.features is None:
-                        continue
-                    p = rec.churn_probability
-                    by_id.setdefault(rec.customer_id, []).append(
-                        Logged(
-                            (rec.ts or "", position),
-                            rec.model_version,
-                            float(p) if type(p) in (int, float) and rec.model_version else None,
-                            rec.churn if type(rec.churn) is bool else None,
-                            rec.features,
-                        )
-                    )
+                yield from fh
+
+
+def _logged(line: bytes, position: int) -> tuple[str, Logged] | None:
+    """(customer_id, record) of a line a label can join, else None: a prediction naming a customer, with features."""
+    rec = parse_line(line)
+    if not isinstance(rec, Prediction) or rec.customer_id is None or rec.features is None:
+        return None
+    p = rec.churn_probability
+    return rec.customer_id, Logged(
+        (rec.ts or "", position),
+        rec.model_version,
+        float(p) if type(p) in (int, float) and rec.model_version else None,
+        rec.churn if type(rec.churn) is bool else None,
+        rec.features,
+    )
+
+
+def read_log(paths: Sequence[str | Path]) -> dict[str, list[Logged]]:
+    """The predictions of the logs that carry a ``customer_id``, per customer, oldest first.
+
+    Each path is read with its rotated files (oldest first). Lines that are not
+    predictions, or have no customer_id or features, are ignored.
+    """
+    by_id: dict[str, list[Logged]] = {}
+    for position, line in enumerate(log_lines(paths), 1):
+        if (hit := _logged(line, position)) is not None:
+            by_id.setdefault(hit[0], []).append(hit[1])
     return by_id
+
+
+# Every string value of a "customer_id" key, when the line holds no backslash (no escapes, so
+# each string is spelled literally and a record's own customer_id is among the matches).
+_ID_VALUES = re.compile(rb'"customer_id"\s*:\s*"([^"\\]*)"')
+
+
+def labeled_lines(lines: Iterable[bytes], ids: Collection[str]) -> Iterator[tuple[str, bytes]]:
+    """(customer_id, raw line) of the lines :func:`read_log` would keep for a customer in ``ids``, in order.
+
+    A position in the log only orders predictions, and these lines keep their order, so the
+    join of labels for ``ids`` on them equals its join on all lines. Only lines that may name
+    such a customer are parsed: a line without a backslash whose ``customer_id`` strings are
+    all outside ``ids`` cannot.
+    """
+    wanted = {i.encode() for i in ids}
+    for line in lines:
+        if b"\\" not in line and not any(m in wanted for m in _ID_VALUES.findall(line)):
+            continue
+        if (hit := _logged(line, 0)) is not None and hit[0] in ids:
+            yield hit[0], line
 
 
 def _newest(logged: list[Logged], observed_at: str | None) -> Logged | None:

@@ -164,6 +164,24 @@ def show_file(root: Path, rev: str, path: str) -> bytes | None:
     return cat_file_blobs(root, [oid]).get(oid)
 
 
+def ignore_rule(root: Path, path: str) -> str | None:
+    """The rule that makes Git ignore ``path`` (``.gitignore:16:logs/``), or ``None`` when Git would add it.
+
+    Raises:
+        GitError: git failed (``root`` is not in a work tree).
+    """
+    env = git_env()
+    del env["GIT_LITERAL_PATHSPECS"]  # check-ignore refuses the 'literal' magic; it reads paths, not patterns
+    args = ["git", "check-ignore", "-v", "--", path]
+    proc = subprocess.run(args, cwd=root, capture_output=True, env=env, check=False)
+    if proc.returncode not in (0, 1):
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git check-ignore failed: {lines[0] if lines else proc.returncode}")
+    rule, _, _ = proc.stdout.decode().partition("\t")
+    # -v also reports a matching negation ("!keep.dvc"), which means the path is NOT ignored.
+    return rule if rule and not rule.split(":", 2)[-1].startswith("!") else None
+
+
 # --------------------------------------------------------------------------- the repository lock
 
 
