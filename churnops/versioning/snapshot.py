@@ -26,14 +26,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
-import logging
 import os
 import re
 import secrets
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from churnops.core.errors import InputError, ParamsError, SnapshotError
 from churnops.core.predlog import log_files
 from churnops.pipeline import feedback as fb
 from churnops.versioning.git import ignore_rule, repo_lock
+from churnops.versioning.store import quiet_dvc_logs
 
 PREDICTIONS = "predictions.jsonl"
 LABELS = "labels"
@@ -240,22 +239,11 @@ def _dvc_add(root: Path, target: Path) -> None:
 
     rel = target.relative_to(root).as_posix()
     try:
-        with _quiet_dvc_logs(), Repo(str(root)) as repo:
+        # DVC's hints (``git add ...``) would repeat ours; its errors reach us as exceptions.
+        with quiet_dvc_logs(), Repo(str(root)) as repo:
             repo.add(str(target))
     except DvcException as err:
         raise SnapshotError(f"dvc add {rel} failed: {err}".splitlines()[0]) from None
-
-
-@contextmanager
-def _quiet_dvc_logs() -> Iterator[None]:
-    """DVC's hints (``git add ...``) would repeat ours; its errors reach us as exceptions."""
-    logger = logging.getLogger("dvc")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 _AT_FDCWD = -100

@@ -40,7 +40,7 @@ class Remote:
 
 
 @contextmanager
-def _quiet_dvc_logs() -> Iterator[None]:
+def quiet_dvc_logs() -> Iterator[None]:
     """DVC warns about missing objects itself; we report them in one line of our own."""
     import logging
 
@@ -171,7 +171,7 @@ def on_remote(root: Path, md5: str) -> tuple[Remote | None, bool]:
             return None, False
         check_local_remote(remote)
         try:
-            with _quiet_dvc_logs():
+            with quiet_dvc_logs():
                 status = repo.cloud.status([HashInfo("md5", check_md5(md5))], remote=remote.name)
         except Exception as err:  # any failure of a remote (DVC, OSError, SSH, HTTP) is one line
             raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
@@ -252,7 +252,7 @@ def _pull(repo: Any, remote: Remote, md5s: list[str]) -> None:
 
     check_local_remote(remote)
     wanted = [HashInfo("md5", m) for m in md5s]
-    with _quiet_dvc_logs():
+    with quiet_dvc_logs():
         try:
             result = repo.cloud.pull(wanted, remote=remote.name)
             if len(result.transferred) < len(wanted):
