@@ -274,4 +274,3 @@ def write(root: Path, change: Change, expect: Tip) -> str:
         raise err from None
     fault("registry-updated")
     return commit
-
