@@ -16,7 +16,7 @@ import pytest
 from churnops.cli import main as cli_main
 from churnops.service.server import make_config
 from tests.utils.server import running_server
-from tests.utils.service import Trained, write_repo
+from tests.utils.service import Trained, served_repo
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> float | None:
@@ -58,7 +58,7 @@ def test_connection_bounds_reach_uvicorn() -> None:
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_serve_announces_url_model_and_log_and_drops_slow_clients(tmp_path: Path, logreg_model: Trained) -> None:
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
     log = tmp_path / "logs" / "predictions.jsonl"
     flags = ["--timeout-request-head", "1", "--timeout-keep-alive", "1"]
     with running_server(repo, log, args=flags) as (url, _proc):
@@ -106,7 +106,7 @@ def test_docs_render_in_headless_chromium_with_no_network(tmp_path: Path, logreg
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed: CI must run this test (apt-get install -y chromium)")
         pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
     with running_server(repo, tmp_path / "logs" / "predictions.jsonl") as (url, _proc):
         cmd = [
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
