@@ -146,6 +146,8 @@ def test_accepted_connections_inherit_tcp_nodelay() -> None:
         (["--port", "70000"], "--port"),
         (["--max-log-bytes", "-1"], "--max-log-bytes"),
         (["--repo", "/nonexistent/dir"], "--repo"),
+        (["--registry-ref=-x"], "argument --registry-ref: Value error, not a Git ref name"),
+        (["--registry-ref", "a b"], "--registry-ref"),
     ],
 )
 def test_serve_rejects_bad_flags_in_one_line(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
