@@ -33,7 +33,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
 from churnops.core import paths
-from churnops.core.errors import ChurnopsError, GitError, LockfileError, ModelUnavailableError, RegistryError
+from churnops.core.errors import (
+    ChurnopsError,
+    GitError,
+    LockfileError,
+    ModelUnavailableError,
+    RegistryError,
+    RemoteError,
+)
 from churnops.versioning import registry
 from churnops.versioning.git import cat_file_blobs, git
 
@@ -244,6 +251,8 @@ class RegistryModelLoader:
             data = store.read(self.repo, r.md5, r.what)
         except ModelUnavailableError as err:
             raise ModelUnavailableError(f"{err}: {_how_to_get(self.repo, r)}") from None
+        except RemoteError as err:
+            raise RemoteError(f"{err}: fix the remote or its URL (`dvc remote list`), then reload") from None
         scorer = Scorer.from_bytes(data, expected_md5=r.md5, source=r.what)
         return LoadedModel(
             scorer=scorer,

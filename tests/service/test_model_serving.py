@@ -301,6 +301,14 @@ REFUSALS: dict[str, tuple[Callable[[Path, Trained], Any], dict[str, Any], list[s
             "`churnops promote` or `churnops rollback`",
         ],
     ),
+    "remote-unreadable": (
+        lambda repo, _: (shutil.rmtree(repo / ".dvc" / "cache"), dvc_config(repo, remote=repo.parent / "nowhere")),
+        {},
+        [
+            "DVC remote 'storage' (…/nowhere): no such directory: "
+            "fix the remote or its URL (`dvc remote list`), then reload"
+        ],
+    ),
     "not-a-git-work-tree": (
         lambda repo, _: shutil.rmtree(repo / ".git"),
         {},
