@@ -61,7 +61,7 @@ format: setup ## Reformat the code with ruff
 	ruff format .
 
 .PHONY: serve
-serve: setup ## Serve the model that dvc.lock records on 127.0.0.1:8000
+serve: setup ## Serve the registry's prod model (never the work tree's) on 127.0.0.1:8000
 	churnops serve
 
 .PHONY: bench

@@ -3,8 +3,8 @@
     python bench/serve.py [--duration 3] [--connections 1,16,64] [--rounds 5] [--no-nagle] [--no-sync]
                           [--python-load]
 
-It trains a model in-process on generated data into a temporary repo with a matching
-``dvc.lock``, then, for 1 and 2 workers, starts on 127.0.0.1 (each in turn, same
+It trains a model in-process on generated data into a temporary repository whose registry
+serves it (``tests/utils/service.py``), then, for 1 and 2 workers, starts on 127.0.0.1 (each in turn, same
 uvicorn settings via :func:`churnops.service.server.serve`):
 
 - ``hello``: ``POST /hello`` sent the same body as ``/predict`` (one customer's JSON), which
@@ -112,24 +112,19 @@ def _app(writer: Any) -> Any:
 
 
 def build_repo(repo: Path, rows: int = 20_000) -> str:
-    """Train a logreg model on generated customers; write it with a dvc.lock recording its md5."""
-    import yaml
-
+    """Train a logreg model on generated customers; make ``repo`` a repository whose registry serves it."""
     from churnops.core.params import load_params
     from churnops.pipeline.export import export_model
     from churnops.pipeline.scorer import md5_bytes, model_bytes
     from churnops.pipeline.train import train
     from tests.utils.factories import labelled_customers
+    from tests.utils.service import Trained, served_repo
 
     params = load_params("params.yaml").train  # the bench runs from the project root
-    data = model_bytes(export_model(train(labelled_customers(rows, seed=0), params).pipeline, params.threshold))
-    md5 = md5_bytes(data)
-    (repo / "models").mkdir(parents=True)
-    (repo / "models" / "model.json").write_bytes(data)
-    out = {"path": "models/model.json", "hash": "md5", "md5": md5, "size": len(data)}
-    lock = {"schema": "2.0", "stages": {"train": {"cmd": "bench", "params": {"params.yaml": {}}, "outs": [out]}}}
-    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
-    return md5
+    result = train(labelled_customers(rows, seed=0), params)
+    data = model_bytes(export_model(result.pipeline, params.threshold))
+    served_repo(repo, Trained(params, result, data, md5_bytes(data)))
+    return md5_bytes(data)
 
 
 # --------------------------------------------------------------------------- servers
@@ -281,10 +276,10 @@ def batch_breakdown(repo: Path, body: bytes, repeat: int = BREAKDOWN_REPEAT) -> 
     import orjson
 
     from churnops.core.predlog import BatchEntry, encode
-    from churnops.service.loader import RepoModelLoader
+    from churnops.service.loader import RegistryModelLoader
     from churnops.service.schemas import BATCH, batch_fast
 
-    model = RepoModelLoader(repo).load()
+    model = RegistryModelLoader(repo).load()
     batch = batch_fast(body)
     assert batch is not None and batch.columns is not None
     items, columns = batch
@@ -415,7 +410,6 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-"))
     try:
         repo = tmp / "repo"
-        repo.mkdir()
         md5 = build_repo(repo)
         one = json.dumps(CUSTOMER).encode()
         batch = json.dumps({"items": [CUSTOMER] * BATCH_ROWS}).encode()

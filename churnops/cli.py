@@ -19,7 +19,7 @@ from churnops.commands.common import ArgumentParser, exit_code, run_command
 from churnops.core.errors import ParamsError
 
 COMMANDS: dict[str, str] = {
-    "serve": "Serve the registry's prod model (FastAPI + uvicorn)",
+    "serve": "Serve the model the registry names prod (FastAPI + uvicorn)",
     "monitor": "Check the latest predictions for drift against the training statistics",
     "simulate": "Send generated (optionally drifted) customers to a running service",
     "models": "List the model versions, which one is prod, and the history of prod",

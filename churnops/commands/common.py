@@ -50,7 +50,7 @@ INTERRUPTED = 130
 
 PROJECT_MARKERS = paths.PROJECT_MARKERS
 """Files that make a directory a churnops project root: the pipeline, or (a deployed copy
-that only serves) the lock that records the model. Same as ``churnops.service.loader``'s."""
+that only serves) the lock that records the model."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1,4 +1,4 @@
-"""``churnops serve``: serve the model that dvc.lock records (FastAPI + uvicorn).
+"""``churnops serve``: serve the model the registry names ``prod`` (FastAPI + uvicorn).
 
 The flags become ``CHURNOPS_*`` environment variables, which the worker processes
 inherit and read back as :class:`churnops.service.settings.Settings`.
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from churnops.commands.common import OK, add_repo_argument, field_type, project_root, value_type
-from churnops.core import paths
 from churnops.core.errors import ParamsError
 
 
@@ -69,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_repo_argument(parser)
     parser.add_argument(
+        "--registry-ref", type=field_type(Settings, "registry_ref"), default=None, metavar="REF",
+        help="serve prod from this registry ref, e.g. origin/churnops/registry (default: the local "
+        "churnops/registry branch, else the one remote-tracking */churnops/registry)",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-body-bytes", type=field_type(Settings, "max_body_bytes"), default=4 * 1024 * 1024,
         help="413 above this body size (default: %(default)s)",
     )  # fmt: skip
@@ -102,24 +106,19 @@ def _stopped(signum: int, frame: object) -> None:
     raise _Stopped
 
 
-def banner(url: str, repo: Path, log_path: Path, workers: int) -> str:
+def banner(url: str, repo: Path, registry_ref: str | None, log_path: Path, workers: int) -> str:
     """What ``churnops serve`` prints once it listens: where, which model, where predictions go.
 
-    The version is the md5 dvc.lock records; each worker verifies the file against it and
-    ``/health`` says if it refused (the server then answers 503 with the reason).
+    The model is the registry's ``prod`` (its md5, the registry ref and commit it was read
+    from, the commit that built it), or why there is none. Each worker fetches and verifies
+    the bytes itself; ``/health`` says if one refused (it then answers 503 with the reason).
     """
-    from churnops.core.errors import ChurnopsError
-    from churnops.core.lockfile import read_locked_model
+    from churnops.service.loader import describe
 
-    try:
-        locked = read_locked_model(repo / paths.LOCK)
-        model = f"{locked.md5} ({locked.path}, as dvc.lock records it)"
-    except ChurnopsError as err:
-        model = f"none yet: {err}; /health answers 503 until it is fixed and the server reloads"
     plural = "s" if workers != 1 else ""
     return (
         f"churnops serve: listening on {url} ({workers} worker{plural}); API docs at {url}/docs\n"
-        f"  model: {model}\n"
+        f"  model: {describe(repo, registry_ref)}\n"
         f"  prediction log: {log_path}"
     )
 
@@ -135,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.model_validate(
             {
                 "repo": repo,
+                "registry_ref": args.registry_ref,
                 "log_path": Path(args.log_path).resolve(),
                 "max_log_bytes": args.max_log_bytes,
                 "log_backups": args.log_backups,
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     }
 
     def announce(url: str) -> None:
-        print(banner(url, settings.repo, settings.log_path, args.workers), flush=True)
+        print(banner(url, settings.repo, settings.registry_ref, settings.log_path, args.workers), flush=True)
 
     previous = signal.signal(signal.SIGTERM, _stopped)
     try:

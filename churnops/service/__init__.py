@@ -4,7 +4,7 @@ Layout (imports stay light: nothing here loads a model or numpy at import time):
 
 - :mod:`.settings`   one frozen ``Settings`` read from ``CHURNOPS_*`` environment variables
 - :mod:`.schemas`    request/response models derived from :mod:`churnops.core.schema`
-- :mod:`.loader`     the model-loading seam: dvc.lock -> md5-verified JSON model -> ``LoadedModel``
+- :mod:`.loader`     the model-loading seam: the registry's ``prod`` -> md5-verified JSON model -> ``LoadedModel``
 - :mod:`.state`      the atomically swapped current model, reload, and sibling-worker status
 - :mod:`.predlog`    the prediction-log writer seam (background writer, flock'd appends, rotation)
 - :mod:`.clock`      the clock seam (wall time for ``ts``)

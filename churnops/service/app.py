@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse
 
 from churnops.service import errors
 from churnops.service.clock import Clock, SystemClock
-from churnops.service.loader import ModelLoader, RepoModelLoader
+from churnops.service.loader import ModelLoader, RegistryModelLoader
 from churnops.service.middleware import RequestContextMiddleware
 from churnops.service.predlog import PredictionLog, open_log
 from churnops.service.routes import admin, health, predict
@@ -54,7 +54,7 @@ def create_app(
 
     Args:
         settings: defaults to :meth:`Settings.from_env`.
-        loader: where the model comes from; defaults to the repo's dvc.lock.
+        loader: where the model comes from; defaults to the registry's ``prod`` in ``settings.repo``.
         log: the prediction-log writer; defaults to the background writer on ``settings.log_path``
             (benchmarks and tests pass others, e.g. a synchronous one: ``tests/utils/doubles.py``).
         clock: wall time for log records.
@@ -63,12 +63,12 @@ def create_app(
     settings = settings or Settings.from_env()
     if handle_sighup and threading.current_thread() is threading.main_thread():
         # Until the lifespan installs the reload handler, SIGHUP's default action would kill
-        # this worker; ignoring it is safe because the lifespan is about to load dvc.lock anyway.
+        # this worker; ignoring it is safe because the lifespan is about to read the registry anyway.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ModelState(loader or RepoModelLoader(settings.repo), settings.run_dir)
+        state = ModelState(loader or RegistryModelLoader(settings.repo, settings.registry_ref), settings.run_dir)
         await asyncio.get_running_loop().run_in_executor(None, state.load_now)
         plog = log or open_log(
             settings.log_path, settings.max_log_bytes, settings.log_backups, settings.log_queue_lines
@@ -90,7 +90,7 @@ def create_app(
 
     app = FastAPI(
         title="churnops",
-        summary="Churn predictions from the model that dvc.lock records",
+        summary="Churn predictions from the model the registry names prod",
         version="1",
         lifespan=lifespan,
         docs_url=None,  # served by _offline_docs from local files, not a CDN

@@ -1,40 +1,56 @@
-"""The model-loading seam: from ``dvc.lock`` to a verified, immutable :class:`LoadedModel`.
+"""The model-loading seam: the registry's ``prod`` -> verified bytes -> an immutable :class:`LoadedModel`.
 
-``dvc.lock`` is the only authority on which model is accepted. The loader reads the md5
-it records for ``models/model.json``, and :meth:`churnops.pipeline.scorer.Scorer.from_bytes`
-checks the file's bytes against it *before* parsing them. The model format is plain
-JSON (numbers only), so even a verified file cannot execute code. Tests replace the
+One thing decides what is served: the ``prod`` entry of the model registry
+(:mod:`churnops.versioning.registry`), a Git branch that no checkout, commit, merge,
+experiment or edit of the work tree touches. The entry names the model by its md5 and by
+the commit that built it. The loader then
+
+1. reads that commit's ``dvc.lock`` and ``metrics/evaluate.json`` from Git objects (the
+   train params and test metrics ``/health`` reports), and checks that its ``dvc.lock``
+   records that md5: a registry whose commit did not build its model is refused;
+2. gets the bytes by md5 (:func:`churnops.versioning.store.read`: the DVC cache, else the
+   default DVC remote), and :meth:`churnops.pipeline.scorer.Scorer.from_bytes` checks them
+   against the md5 *before* parsing them. The format is plain JSON (numbers only), so even a
+   verified model cannot execute code.
+
+``models/model.json`` and ``dvc.lock`` in the work tree are never read. Tests replace the
 loader with anything that has a ``load()`` method.
 
-A refusal's message is shown to unauthenticated callers (``/health``, the 503 body), so
-it names files relative to the served repository and says what fixes it; the server log
-gets the absolute repository path as well.
+A refusal's message is shown to unauthenticated callers (``/health``, the 503 body): it is
+one line that says what to run, names project files relative to the project and elides
+any other absolute path (a cache or remote elsewhere on the server); the server log gets
+the full message.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import subprocess
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
 from churnops.core import paths
-from churnops.core.errors import ChurnopsError, LockfileError, ModelIntegrityError
+from churnops.core.errors import (
+    ChurnopsError,
+    GitError,
+    LockfileError,
+    ModelUnavailableError,
+    RegistryError,
+    RemoteError,
+)
+from churnops.versioning import registry
+from churnops.versioning.git import cat_file_blobs, git
 
 if TYPE_CHECKING:
     from churnops.pipeline.scorer import Scorer
 
 logger = logging.getLogger("churnops.service")
 
-PROJECT_MARKERS = paths.PROJECT_MARKERS
-"""A directory holding neither is not a churnops project: nothing there can be served."""
-
-
-def is_project(repo: Path) -> bool:
-    """Whether ``repo`` looks like a churnops project (has ``dvc.yaml`` or ``dvc.lock``)."""
-    return any((repo / name).is_file() for name in PROJECT_MARKERS)
+STAGE = registry.PROD
+"""The registry stage the service serves."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +63,15 @@ class LoadedModel:
 
     scorer: Scorer
     version: str
-    """The model file's md5, as ``dvc.lock`` records it."""
-    path: str
+    """The model's md5: the registry's name for it, which its bytes were checked against."""
+    built_by: str
+    """The commit whose ``dvc.lock`` records the model (its params and metrics come from there)."""
+    registry_ref: str
+    """The registry ref it was read from, as a person types it (``churnops/registry``)."""
+    registry_commit: str
+    """The registry's commit at that time: ``git show`` it for who promoted the model and why."""
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
-    git_commit: str | None = None
     loaded_at: str = ""
 
     @property
@@ -65,87 +85,215 @@ class ModelLoader(Protocol):
     def load(self) -> LoadedModel: ...
 
 
-def git_commit(repo: Path, timeout: float = 2.0) -> str | None:
-    """``git rev-parse HEAD`` in ``repo``; None when it is not a Git work tree (best effort)."""
+@dataclass(frozen=True)
+class Resolved:
+    """What the registry says to serve, checked against Git, before any byte of the model is read."""
+
+    md5: str
+    built_by: str
+    registry_ref: str
+    registry_commit: str
+    params: dict[str, Any]
+    metrics: dict[str, Any] | None
+
+    @property
+    def what(self) -> str:
+        """How messages name the model (:mod:`churnops.versioning.store` starts its own with it)."""
+        return f"model {self.md5[:12]} ({STAGE})"
+
+
+def resolve(root: Path, ref: str | None = None) -> Resolved:
+    """The registry's ``prod`` in the repository at ``root``, with its metadata from the commit that built it.
+
+    Reads Git only (no DVC, no model bytes), so ``churnops serve`` can say what it will
+    serve before its workers load it.
+
+    Args:
+        root: the project's work tree.
+        ref: the registry ref (``origin/churnops/registry``); ``None``: the local branch,
+            else the single remote-tracking one.
+
+    Raises:
+        GitError: ``root`` is not in a Git work tree, or git failed.
+        RegistryError: no ``prod`` yet, an unknown ref, a malformed registry, or a ``prod``
+            whose commit is missing or does not record its md5 (or has an unreadable ``dvc.lock``).
+    """
     try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=timeout, check=False
+        tip = registry.read(root, ref)
+    except GitError:
+        _check_work_tree(root)  # the likely cause, in words that say what to do
+        raise
+    except RegistryError as err:
+        raise _unreadable(root, ref, err) from None
+    if tip.commit is None:
+        raise RegistryError(
+            f"no model registry yet (no {registry.BRANCH} branch, local or remote-tracking): run `churnops promote`"
         )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out = proc.stdout.strip()
-    return out if proc.returncode == 0 and len(out) >= 7 else None
+    entry = tip.state.prod
+    if entry is None:
+        raise RegistryError(f"{tip.name} names no {STAGE} model: run `churnops promote`")
+    params, metrics = _built_by(root, entry, tip.name)
+    return Resolved(entry.md5, entry.commit, tip.name, tip.commit, params, metrics)
 
 
-def _read_metrics(path: Path) -> dict[str, Any] | None:
-    import json
+def _check_work_tree(root: Path) -> None:
+    """Refuse a served directory that is not in a Git work tree: it has no registry.
 
+    Raises:
+        GitError: ``root`` is missing, or not inside a Git work tree.
+    """
+    fix = "serve a clone of the project (`git clone URL DIR && churnops serve --repo DIR`)"
+    if not root.is_dir():
+        raise GitError(f"the served directory does not exist: {fix}")
+    inside = git(["rev-parse", "--is-inside-work-tree"], root, check=False).decode().strip()
+    if inside != "true":
+        raise GitError(f"the served directory is not in a Git work tree, so it has no model registry: {fix}")
+
+
+def _unreadable(root: Path, ref: str | None, err: RegistryError) -> RegistryError:
+    """``err`` (the registry could not be read) with what to do about it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        full = registry.resolve_ref(root, ref)
+    except RegistryError:  # the ref: unknown, or (no ref given) several remotes, which says what to do
+        if ref is None:
+            return err
+        return RegistryError(f"{err} (set by --registry-ref or CHURNOPS_REGISTRY_REF; `git branch -a` lists them)")
+    name = registry.Tip(full, None, registry.State()).name
+    return RegistryError(
+        f"{err}: registry.json is written only by `churnops promote` and `churnops rollback`; "
+        f"find the hand edit with `git log -p {name}` and undo it"
+    )
+
+
+def _built_by(root: Path, entry: registry.Entry, where: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Train params and test metrics from the commit that built ``entry``, read from Git objects.
+
+    Raises:
+        RegistryError: the commit is not in this repository, or its ``dvc.lock`` is unreadable or
+            records another model.
+    """
+    from churnops.core.lockfile import locked_model, parse_lock
+
+    commit, short = entry.commit, entry.commit[:12]
+    # ``REV:./path`` is relative to ``root``, wherever the project sits in its repository; one
+    # ``cat-file`` process reads both (object names work there as well as ids).
+    lock_name, metrics_name = (f"{commit}:./{p}" for p in (paths.LOCK, paths.EVALUATE_METRICS))
+    blobs = cat_file_blobs(root, [lock_name, metrics_name])
+    fix = "point prod at a model its commit built (`churnops promote` or `churnops rollback`)"
+    if lock_name not in blobs:
+        if not git(["rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], root, check=False).strip():
+            raise RegistryError(
+                f"{where}: {STAGE} was built by commit {short}, which this repository does not have: "
+                "run `git fetch` (its dvc.lock and metrics describe the model)"
+            )
+        raise RegistryError(f"{where}: {STAGE}'s commit {short} has no {paths.LOCK}: {fix}")
+    source = f"{short}:{paths.LOCK}"
+    try:
+        locked = locked_model(parse_lock(blobs[lock_name], source), paths.MODEL, source)
+    except LockfileError as err:
+        raise RegistryError(f"{where}: {STAGE}'s commit did not build it: {err}; {fix}") from None
+    if locked.md5 != entry.md5:
+        raise RegistryError(
+            f"{where}: {STAGE} names model {entry.md5[:12]}, but the {paths.LOCK} of its commit {short} records "
+            f"{locked.md5[:12]}: {fix}"
+        )
+    return dict(locked.params), _metrics(blobs.get(metrics_name))
+
+
+def _metrics(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
         return None
-    return data if isinstance(data, dict) else None
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
-class RepoModelLoader:
-    """Loads the model that ``<repo>/dvc.lock`` records, verified against its md5."""
+def describe(root: Path, ref: str | None = None) -> str:
+    """What a server at ``root`` will serve, in one line (``churnops serve``'s banner), or why nothing."""
+    try:
+        r = resolve(root, ref)
+    except ChurnopsError as err:
+        return f"none: {err}; /health answers 503 until then, and a reload picks it up"
+    return f"{r.md5} ({STAGE} in {r.registry_ref} at {r.registry_commit[:12]}, built by {r.built_by[:12]})"
 
-    def __init__(self, repo: str | Path) -> None:
+
+class RegistryModelLoader:
+    """Loads the registry's ``prod`` model of the repository at ``repo``, verified against its md5."""
+
+    def __init__(self, repo: str | Path, ref: str | None = None) -> None:
         self.repo = Path(repo)
+        self.ref = ref
 
     def load(self) -> LoadedModel:
-        """Read the lock, verify and parse the model, and gather its metadata.
+        """Resolve ``prod``, fetch and verify its bytes, parse them.
 
         Raises:
-            LockfileError: no project at ``repo``, or dvc.lock is missing, unreadable or records no model.
-            ModelIntegrityError: the model file is missing or its md5 differs from the lock's.
-            Either way the message names files relative to ``repo`` (it is shown to callers).
+            ChurnopsError: see :func:`resolve`; and ModelUnavailableError (in neither the DVC cache
+                nor the default remote), ModelIntegrityError (the bytes do not hash to the md5),
+                RemoteError (the remote could not be read). The message is fit for callers
+                (:func:`public`).
         """
         try:
             return self._load()
         except ChurnopsError as err:
-            public = self.relative(str(err))
             logger.error("cannot load a model from %s: %s", self.repo.resolve(), err)
-            raise type(err)(public) from None
-
-    def relative(self, message: str) -> str:
-        """``message`` with the repository's own path dropped from every file it names."""
-        for prefix in {str(self.repo.resolve()), str(self.repo)}:
-            if prefix not in ("", "."):
-                message = message.replace(prefix + "/", "").replace(prefix, ".")
-        return message
+            err.args = (public(str(err), self.repo),)
+            raise err from None
 
     def _load(self) -> LoadedModel:
-        from churnops.core.lockfile import read_locked_model
-        from churnops.pipeline.scorer import Scorer, md5_bytes
+        from churnops.pipeline.scorer import Scorer
+        from churnops.versioning import store
 
-        if not is_project(self.repo):
-            raise LockfileError(
-                "no churnops project at the served path (no dvc.yaml or dvc.lock there): "
-                "start `churnops serve --repo PATH` with PATH the project's root"
-            )
-        locked = read_locked_model(self.repo / paths.LOCK)
-        path = self.repo / locked.path
+        r = resolve(self.repo, self.ref)
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ModelIntegrityError(f"{path}: model file not found (run `dvc checkout` or `dvc pull`)") from None
-        except OSError as err:
-            raise ModelIntegrityError(f"{path}: cannot read model file: {err}") from None
-        try:
-            scorer = Scorer.from_bytes(data, expected_md5=locked.md5, source=str(path))
-        except ModelIntegrityError as err:
-            if md5_bytes(data) != locked.md5:  # the file is not the one dvc.lock records: say how to get it
-                raise ModelIntegrityError(
-                    f"{err} (run `dvc checkout {locked.path}` to restore the recorded model)"
-                ) from None
-            raise
+            data = store.read(self.repo, r.md5, r.what)
+        except ModelUnavailableError as err:
+            raise ModelUnavailableError(f"{err}: {_how_to_get(self.repo, r)}") from None
+        except RemoteError as err:
+            raise RemoteError(f"{err}: fix the remote or its URL (`dvc remote list`), then reload") from None
+        scorer = Scorer.from_bytes(data, expected_md5=r.md5, source=r.what)
         return LoadedModel(
             scorer=scorer,
-            version=locked.md5,
-            path=locked.path,
-            params=dict(locked.params),
-            metrics=_read_metrics(self.repo / paths.EVALUATE_METRICS),
-            git_commit=git_commit(self.repo),
+            version=r.md5,
+            built_by=r.built_by,
+            registry_ref=r.registry_ref,
+            registry_commit=r.registry_commit,
+            params=r.params,
+            metrics=r.metrics,
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         )
+
+
+def _how_to_get(root: Path, r: Resolved) -> str:
+    """What to run when the model's bytes are in neither the cache nor the remote."""
+    from churnops.versioning import store
+
+    rebuild = f"rebuild it (`git switch --detach {r.built_by[:12]} && dvc repro && git switch -`)"
+    try:
+        with store.dvc_repo(root) as repo:
+            remote = store.default_remote(repo)
+    except ModelUnavailableError:
+        return "serve the project's root, the directory holding .dvc/ (`churnops serve --repo DIR`)"
+    if remote is None:
+        configure = "configure the DVC remote that holds it (`dvc remote add -d NAME URL`; a reload fetches it)"
+        return f"{configure}, or {rebuild}"
+    return f"push it from a clone that has it (`dvc push`), or {rebuild}"
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.~/:@-])(?:file://)?/[^\s'\"(),;]+")
+"""An absolute path in a message: a ``/`` that no word, dot, colon or slash precedes (so not a
+relative path's separator, nor a URL's ``//host/...``), up to a space, quote, comma or bracket."""
+
+
+def public(message: str, root: Path) -> str:
+    """``message`` fit for unauthenticated callers: no absolute server path.
+
+    Paths inside the project become relative to it; any other absolute path (a DVC cache or
+    a local remote elsewhere, git's own words) keeps only its last component (``…/remote``).
+    """
+    for prefix in sorted({str(root.resolve()), str(root.absolute())}, key=len, reverse=True):
+        if prefix != "/":
+            message = message.replace(prefix + "/", "").replace(prefix, ".")
+    return _ABSOLUTE.sub(lambda m: f"…/{PurePosixPath(m.group().removeprefix('file://')).name}", message)

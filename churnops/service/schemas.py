@@ -201,7 +201,7 @@ class _Response(BaseModel):
 class PredictResponse(_Response):
     request_id: str
     customer_id: str | None = Field(default=None, description="Echoed when the request sent one")
-    model_version: str = Field(description="md5 of the model file, as dvc.lock records it")
+    model_version: str = Field(description="md5 of the model, as the registry names it (prod)")
     churn_probability: float
     churn: bool = Field(description="churn_probability >= the model's threshold (train.threshold)")
 
@@ -234,14 +234,15 @@ class LogStats(_Response):
 
 class HealthOk(_Response):
     status: Literal["ok"]
-    model_version: str
+    model_version: str = Field(description="md5 of the served model: the registry's prod, its bytes checked against it")
     model_kind: str
     threshold: float
-    model_path: str
+    built_by_commit: str = Field(description="The commit whose dvc.lock records this model (the one that built it)")
+    registry_ref: str = Field(description="The registry ref prod was read from, e.g. churnops/registry")
+    registry_commit: str = Field(description="The registry's commit then: who promoted the model, when and why")
     loaded_at: str
-    git_commit: str | None = Field(description="HEAD of the served repository when the model was loaded")
-    params: dict[str, Any] = Field(description="The train params dvc.lock records for this model")
-    metrics: dict[str, Any] | None = Field(description="metrics/evaluate.json, if present")
+    params: dict[str, Any] = Field(description="The train params the built-by commit's dvc.lock records")
+    metrics: dict[str, Any] | None = Field(description="The built-by commit's metrics/evaluate.json, if any")
     last_reload_error: str | None = Field(description="Why the last reload failed (the model above is still served)")
     pid: int = Field(description="The worker process that answered (one of several with --workers)")
     log: LogStats = Field(description="This worker's prediction log")

@@ -191,7 +191,7 @@ def supervisor_class() -> type:
             for process in self.processes:
                 pid = process.pid
                 if pid is not None and process.process.is_alive():
-                    # A worker that died meanwhile is restarted fresh, from the same dvc.lock.
+                    # A worker that died meanwhile is restarted fresh, from the same registry.
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGHUP)
 

@@ -9,10 +9,11 @@ start-up with the variable's name in the message.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from churnops.core.errors import ParamsError
@@ -20,6 +21,18 @@ from churnops.service.predlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT
 
 ENV_PREFIX = "CHURNOPS_"
 ADMIN_TOKEN_ENV = "CHURNOPS_ADMIN_TOKEN"
+
+_NOT_IN_REFS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|//|/\.|@\{|^[-/.]|[/.]$|\.lock$")
+"""What ``git check-ref-format`` refuses in a ref name, and a leading ``-`` (git would read an option)."""
+
+
+def _ref_name(value: str) -> str:
+    if _NOT_IN_REFS.search(value):
+        raise ValueError("not a Git ref name (a branch such as churnops/registry or origin/churnops/registry)")
+    return value
+
+
+RefName = Annotated[str, AfterValidator(_ref_name)]
 
 
 class Settings(BaseSettings):
@@ -32,7 +45,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid")
 
     repo: Path = Path(".")
-    """Directory holding ``dvc.lock``, the model file and ``metrics/evaluate.json``."""
+    """The project's Git work tree: its registry names the model (``prod``), its DVC cache or
+    default DVC remote holds it. Nothing else of the work tree is read."""
+    registry_ref: RefName | None = None
+    """The registry ref to serve ``prod`` from (``origin/churnops/registry``); unset: the local
+    ``churnops/registry`` branch, else the single remote-tracking ``*/churnops/registry``."""
     log_path: Path = Path("logs/predictions.jsonl")
     max_log_bytes: Annotated[int, Field(ge=0)] = DEFAULT_MAX_BYTES
     """Rotate the prediction log once it reaches this size; 0 disables rotation."""

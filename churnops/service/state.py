@@ -133,7 +133,7 @@ async def propagate(
 
     Waits (without blocking the event loop) until ``workers`` workers report ``version``
     or ``wait`` seconds pass. A worker still starting up counts once it has loaded: it
-    reads the same dvc.lock. None when this worker is not supervised (single process).
+    reads the same registry. None when this worker is not supervised (single process).
     """
     if supervisor_pid is None or run_dir is None or os.getppid() != supervisor_pid:
         return None

@@ -15,13 +15,13 @@ import pytest
 
 from tests.utils.project import VENV_BIN, env
 from tests.utils.server import running_server
-from tests.utils.service import TOKEN, fit, write_repo
+from tests.utils.service import TOKEN, fit, served_repo
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
-    repo = write_repo(tmp_path / "repo", fit({"model": "logreg"}))
+    repo = served_repo(tmp_path / "repo", fit({"model": "logreg"}))
     with running_server(repo, tmp_path / "logs" / "predictions.jsonl", workers=2, token=TOKEN) as (url, _proc):
         cmd = [
             str(VENV_BIN / "schemathesis"), "run", f"{url}/openapi.json",

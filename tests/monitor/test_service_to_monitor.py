@@ -15,11 +15,11 @@ from churnops.service.app import create_app
 from churnops.service.settings import Settings
 from tests.utils.doubles import FixedClock
 from tests.utils.factories import default_rules
-from tests.utils.service import TestClient, fit, write_repo
+from tests.utils.service import TestClient, fit, served_repo
 
 
 def test_a_new_plan_refused_by_the_api_is_drift_naming_it(tmp_path: Path, train_stats: TrainStats) -> None:
-    repo = write_repo(tmp_path / "repo", fit({"model": "logreg"}))
+    repo = served_repo(tmp_path / "repo", fit({"model": "logreg"}))
     log = tmp_path / "logs" / "predictions.jsonl"
     customers = [r["features"] for r in traffic_records(21, 140)]
     app = create_app(Settings(repo=repo, log_path=log), clock=FixedClock(1_700_000_000.25), handle_sighup=False)

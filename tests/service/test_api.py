@@ -31,8 +31,8 @@ def test_health_reports_the_served_model(client: TestClient, logreg_model) -> No
     assert body["threshold"] == 0.5
     assert body["params"] == {"train.model": "logreg", "train.threshold": 0.5}
     assert body["metrics"] == {"f1": 0.8, "roc_auc": 0.9}
-    assert "git_commit" in body  # tmp_path is not a Git repo: best effort gives null
-    assert body["git_commit"] is None
+    assert body["registry_ref"] == "churnops/registry"
+    assert len(body["built_by_commit"]) == len(body["registry_commit"]) == 40
 
 
 def test_predict_returns_probability_decision_and_version(client: TestClient, logreg_model) -> None:

@@ -11,12 +11,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from churnops.cli import main as cli_main
+from churnops.commands.serve import banner
 from churnops.service.server import make_config
+from churnops.versioning import registry
 from tests.utils.server import running_server
-from tests.utils.service import Trained, write_repo
+from tests.utils.service import Trained, git, served_repo
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> float | None:
@@ -42,6 +45,28 @@ def test_serve_refuses_a_path_with_no_project(tmp_path: Path, capsys: pytest.Cap
     assert "--repo PATH" in err
 
 
+def test_the_banner_says_what_will_be_served_or_why_nothing(tmp_path: Path, logreg_model: Trained) -> None:
+    repo = served_repo(tmp_path / "repo", logreg_model)
+    log = tmp_path / "p.jsonl"
+    tip = registry.read(repo)
+    assert tip.commit is not None
+    lines = banner("http://127.0.0.1:8000", repo, None, log, 2).splitlines()
+    assert lines == [
+        "churnops serve: listening on http://127.0.0.1:8000 (2 workers); API docs at http://127.0.0.1:8000/docs",
+        f"  model: {logreg_model.md5} (prod in churnops/registry at {tip.commit[:12]}, "
+        f"built by {git(repo, 'rev-parse', 'HEAD')[:12]})",
+        f"  prediction log: {log}",
+    ]
+    git(repo, "update-ref", "refs/remotes/origin/churnops/registry", tip.commit)
+    assert "(prod in origin/churnops/registry at " in banner("u", repo, "origin/churnops/registry", log, 1)
+    git(repo, "branch", "-q", "-D", "churnops/registry")
+    git(repo, "update-ref", "-d", "refs/remotes/origin/churnops/registry")
+    assert banner("u", repo, None, log, 1).splitlines()[1] == (
+        "  model: none: no model registry yet (no churnops/registry branch, local or remote-tracking): "
+        "run `churnops promote`; /health answers 503 until then, and a reload picks it up"
+    )
+
+
 @pytest.mark.parametrize("flag", ["--timeout-keep-alive", "--limit-concurrency", "--backlog", "--timeout-request-head"])
 def test_serve_refuses_a_nonpositive_connection_bound(tmp_path: Path, flag: str, capsys) -> None:
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
@@ -58,14 +83,21 @@ def test_connection_bounds_reach_uvicorn() -> None:
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_serve_announces_url_model_and_log_and_drops_slow_clients(tmp_path: Path, logreg_model: Trained) -> None:
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
     log = tmp_path / "logs" / "predictions.jsonl"
-    flags = ["--timeout-request-head", "1", "--timeout-keep-alive", "1"]
+    # The registry as a fetched clone has it (no local branch), named by --registry-ref.
+    tip = registry.read(repo).commit
+    assert tip is not None
+    git(repo, "update-ref", "refs/remotes/origin/churnops/registry", tip)
+    git(repo, "branch", "-q", "-D", "churnops/registry")
+    flags = ["--timeout-request-head", "1", "--timeout-keep-alive", "1", "--registry-ref", "origin/churnops/registry"]
     with running_server(repo, log, args=flags) as (url, _proc):
         out = next(log.parent.glob("server-*.out")).read_text()
         assert f"listening on {url} (1 worker)" in out
-        assert f"model: {logreg_model.md5}" in out
+        assert f"model: {logreg_model.md5} (prod in origin/churnops/registry at {tip[:12]}, " in out
+        assert f", built by {git(repo, 'rev-parse', 'HEAD')[:12]})" in out
         assert f"prediction log: {log}" in out
+        assert httpx.get(f"{url}/health", timeout=10).json()["registry_ref"] == "origin/churnops/registry"
         port = int(url.rsplit(":", 1)[1])
 
         # Half a request head, then silence: closed by the head deadline (it used to stay open).
@@ -106,7 +138,7 @@ def test_docs_render_in_headless_chromium_with_no_network(tmp_path: Path, logreg
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed: CI must run this test (apt-get install -y chromium)")
         pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
     with running_server(repo, tmp_path / "logs" / "predictions.jsonl") as (url, _proc):
         cmd = [
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

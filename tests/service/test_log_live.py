@@ -15,7 +15,7 @@ from churnops.monitor.tail import read_window
 from churnops.pipeline.generate import traffic_records
 from tests.service.logread import read_log
 from tests.utils.server import running_server
-from tests.utils.service import Trained, write_repo
+from tests.utils.service import Trained, served_repo
 
 
 def lines_in(path: Path) -> int:
@@ -27,7 +27,7 @@ def lines_in(path: Path) -> int:
 def test_live_service_never_glues_a_record_and_the_monitor_reads_every_value_back(
     tmp_path: Path, logreg_model: Trained
 ) -> None:
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
     log = tmp_path / "logs" / "predictions.jsonl"
     customers = [r["features"] for r in traffic_records(seed=5, rows=120)]
     sent: Counter[tuple] = Counter()  # the five features in schema order, then the returned probability

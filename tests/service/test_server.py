@@ -21,7 +21,7 @@ from churnops.service.settings import Settings
 from tests.service.logread import read_log
 from tests.utils.factories import GOOD_CUSTOMER as GOOD
 from tests.utils.server import running_server
-from tests.utils.service import TOKEN, Trained, write_repo
+from tests.utils.service import TOKEN, Trained, build, cache_object, deploy, flip_one_byte, git, promote, served_repo
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
@@ -47,7 +47,7 @@ def fresh_health(url: str, n: int = 6) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_two_workers_log_exactly_one_line_per_returned_prediction(tmp_path: Path, logreg_model: Trained) -> None:
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
     log = tmp_path / "logs" / "predictions.jsonl"
     expected: Counter[tuple[str, int | None]] = Counter()
     returned: dict[str, float] = {}
@@ -96,10 +96,11 @@ def test_two_workers_log_exactly_one_line_per_returned_prediction(tmp_path: Path
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logreg_model_b: Trained) -> None:
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
+    built_a = git(repo, "rev-parse", "HEAD")
     with running_server(repo, tmp_path / "p.jsonl", workers=2, token=TOKEN) as (url, proc):
         assert fresh_health(url) == {logreg_model.md5}
-        write_repo(repo, logreg_model_b)
+        deploy(repo, logreg_model_b)
         r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()
@@ -109,9 +110,11 @@ def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logr
         assert body["workers"] == {"updated": 2, "total": 2}
         assert fresh_health(url) == {logreg_model_b.md5}
 
-        # SIGHUP to the server does the same: every worker swaps, none restarts.
+        # SIGHUP to the server does the same: every worker swaps, none restarts. It follows the
+        # registry (back to A), not the work tree, which records B on a new commit of main.
         workers = children(proc.pid)
-        write_repo(repo, logreg_model)
+        build(repo, logreg_model_b, {"f1": 0.1})
+        promote(repo, logreg_model.md5, built_a)
         os.kill(proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 20
         while fresh_health(url) != {logreg_model.md5}:
@@ -121,9 +124,7 @@ def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logr
         assert proc.poll() is None
 
         # A refused model keeps the old one on every worker.
-        data = bytearray((repo / "models" / "model.json").read_bytes())
-        data[10] ^= 1
-        (repo / "models" / "model.json").write_bytes(bytes(data))
+        flip_one_byte(cache_object(repo, logreg_model.md5), 10)
         r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         assert r.status_code == 409
         assert fresh_health(url) == {logreg_model.md5}
@@ -145,6 +146,8 @@ def test_accepted_connections_inherit_tcp_nodelay() -> None:
         (["--port", "70000"], "--port"),
         (["--max-log-bytes", "-1"], "--max-log-bytes"),
         (["--repo", "/nonexistent/dir"], "--repo"),
+        (["--registry-ref=-x"], "argument --registry-ref: Value error, not a Git ref name"),
+        (["--registry-ref", "a b"], "--registry-ref"),
     ],
 )
 def test_serve_rejects_bad_flags_in_one_line(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,17 +180,21 @@ def test_settings_from_env_names_the_bad_variable(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CHURNOPS_ADMIN_TOKEN", "")  # empty counts as unset
     s = Settings.from_env()
     assert s.workers == 3 and s.admin_token is None
-    for key, value in Settings(repo=Path("r"), admin_token="t", max_log_bytes=7).to_env().items():
+    wanted = Settings(repo=Path("r"), registry_ref="origin/churnops/registry", admin_token="t", max_log_bytes=7)
+    for key, value in wanted.to_env().items():
         monkeypatch.setenv(key, value)
-    assert Settings.from_env() == Settings(repo=Path("r"), admin_token="t", max_log_bytes=7)
+    assert Settings.from_env() == wanted
+    monkeypatch.setenv("CHURNOPS_REGISTRY_REF", "--all")  # git would read an option
+    with pytest.raises(ParamsError, match="CHURNOPS_REGISTRY_REF: Value error, not a Git ref name"):
+        Settings.from_env()
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_single_worker_reloads_on_sighup(tmp_path: Path, logreg_model: Trained, logreg_model_b: Trained) -> None:
-    repo = write_repo(tmp_path / "repo", logreg_model)
+    repo = served_repo(tmp_path / "repo", logreg_model)
     with running_server(repo, tmp_path / "p.jsonl", workers=1, token=TOKEN) as (url, proc):
-        write_repo(repo, logreg_model_b)
+        deploy(repo, logreg_model_b)
         os.kill(proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 20
         while httpx.get(f"{url}/health", timeout=10).json()["model_version"] != logreg_model_b.md5:

@@ -1,4 +1,4 @@
-"""``POST /admin/reload``: re-read dvc.lock, verify, swap; bearer-token protected.
+"""``POST /admin/reload``: re-read the registry, verify its ``prod`` model, swap; bearer-token protected.
 
 Status codes: 200 reloaded; 401 no bearer token; 403 wrong token; 404 when no token is
 configured (the endpoint does not exist then); 409 when the new model cannot be loaded
@@ -34,7 +34,7 @@ def check_token(configured: str | None, authorization: str | None) -> None:
 
 
 async def reload(request: Request) -> Response:
-    """Load the model dvc.lock now records, verify its md5, swap it in on every worker."""
+    """Load the model the registry names prod now, verify its md5, swap it in on every worker."""
     settings = request.app.state.settings
     check_token(settings.admin_token, request.headers.get("authorization"))
     outcome = await request.app.state.model_state.reload()

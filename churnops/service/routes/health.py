@@ -13,7 +13,8 @@ from churnops.service.schemas import HealthOk, HealthUnavailable
 
 
 async def health(request: Request) -> Response:
-    """200 with the served model's version, git commit, train params and metrics; 503 with the reason."""
+    """200 with the served model's md5, where the registry named it, the commit that built it, its
+    train params and metrics; 503 with the reason."""
     app_state = request.app.state
     state = app_state.model_state
     model = state.current
@@ -24,9 +25,10 @@ async def health(request: Request) -> Response:
         "model_version": model.version,
         "model_kind": model.scorer.kind,
         "threshold": model.threshold,
-        "model_path": model.path,
+        "built_by_commit": model.built_by,
+        "registry_ref": model.registry_ref,
+        "registry_commit": model.registry_commit,
         "loaded_at": model.loaded_at,
-        "git_commit": model.git_commit,
         "params": model.params,
         "metrics": model.metrics,
         "last_reload_error": state.last_reload_error,
