@@ -3,7 +3,8 @@
 :func:`deploy` is what ``churnops promote`` and ``churnops rollback`` share. Under the
 repository lock (one writer at a time) it reads the registry, lets the caller refuse, makes
 sure the model's bytes are in the DVC cache (fetched from the default remote, or rebuilt from
-their commit, when they are not), then writes one registry commit. Nothing in the work tree,
+their commit, when they are not) and on the default remote (pushed, for the machines that
+serve), then writes one registry commit. Nothing in the work tree,
 the index or ``HEAD`` is read or written: the code a command runs is always the code checked
 out, so a rollback works across any code change in between.
 
@@ -43,8 +44,9 @@ class Outcome:
     registry_ref: str = registry.BRANCH
     registry_commit: str | None = None
     """The new registry commit; ``None`` when nothing changed (already prod)."""
-    fetched: bool = False
     rebuilt: int = 0
+    remote: str | None = None
+    """The DVC remote that holds the model (pushed there if it lacked it); ``None``: no remote."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -71,18 +73,22 @@ def _available(root: Path, version: Version, what: str, rebuild_missing: bool, o
     store.ensure(root, version.md5, what)
 
 
-def _remote_warning(root: Path, md5: str) -> str | None:
-    """A warning when the default remote lacks the model: other machines could not serve it."""
+def _share(root: Path, md5: str, outcome: Outcome) -> None:
+    """Put the model on the default remote before it becomes prod: serving machines fetch it there.
+
+    ``dvc push`` sends the work tree's outputs, which need not include prod's model (after a
+    rollback, say), so the deployment pushes that one object itself. A remote that fails is a
+    warning, not a refusal: an incident's rollback must not wait for the storage to come back.
+    """
     try:
-        remote, present = store.on_remote(root, md5)
+        remote = store.push(root, md5)
     except RemoteError as err:
-        return f"warning: could not check the DVC remote ({err}); other machines fetch the model from it"
-    if remote is not None and not present:
-        return (
-            f"warning: the DVC remote {remote} lacks model {short(md5)}: run `dvc push` so that other machines "
-            "can serve it"
+        outcome.warnings.append(
+            f"warning: {err}: model {short(md5)} is not on the remote; machines without it in their cache cannot "
+            "serve it until it is pushed (`churnops rollback`/`promote` again, or `dvc push` at its commit)"
         )
-    return None
+        return
+    outcome.remote = remote.name if remote else None
 
 
 def deploy(
@@ -120,11 +126,10 @@ def deploy(
         check(tip)
         what = f"model {short(version.md5)} ({version.label}, built by {version.commit[:8]})"
         _available(root, version, what, rebuild_missing, outcome, log)
+        _share(root, version.md5, outcome)
         fault("model-ready")
         outcome.registry_commit = registry.write(root, message(tip), tip)
         outcome.registry_ref = registry.BRANCH
-    if warning := _remote_warning(root, version.md5):
-        outcome.warnings.append(warning)
     return outcome
 
 

@@ -41,16 +41,18 @@ class Remote:
 
 @contextmanager
 def quiet_dvc_logs() -> Iterator[None]:
-    """DVC warns about missing objects itself; we report them in one line of our own."""
+    """DVC warns about missing objects, and logs transfer errors, itself; we report them in one line."""
     import logging
 
-    logger = logging.getLogger("dvc")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 @contextmanager
@@ -177,6 +179,33 @@ def on_remote(root: Path, md5: str) -> tuple[Remote | None, bool]:
             raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
         # ok: in the cache and on the remote; deleted: on the remote only (DVC's words)
         return remote, any(h.value == md5 for h in status.ok | status.deleted)
+
+
+def push(root: Path, md5: str) -> Remote | None:
+    """Upload the object ``md5`` from the cache to the default remote, unless it is there already.
+
+    Returns:
+        The remote it went to (or was already on); ``None`` when no remote is configured.
+
+    Raises:
+        RemoteError: the remote could not be written.
+    """
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    remote, present = on_remote(root, md5)
+    if remote is None or present:
+        return remote
+    with dvc_repo(root) as repo, quiet_dvc_logs():
+        try:
+            result = repo.cloud.push([HashInfo("md5", check_md5(md5))], remote=remote.name)
+            if result.failed:  # DVC logs a failed transfer and goes on: find out why
+                _probe(repo, remote)
+                raise RemoteError(f"DVC remote {remote}: the upload failed")
+        except RemoteError:
+            raise
+        except Exception as err:  # any failure of a remote is one line
+            raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
+    return remote
 
 
 # --------------------------------------------------------------------------- remote failures

@@ -31,8 +31,10 @@ def running_server(
     token: str | None = None,
     timeout: float = 60,
     args: Sequence[str] = (),
+    expect_health: int = 200,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`churnops serve` for ``repo``; yields (url, process) once /health is 200 (see :func:`running`).
+    """`churnops serve` for ``repo``; yields (url, process) once /health answers ``expect_health``
+    (503: a server that runs but has nothing to serve; see :func:`running`).
 
     The server's output goes to a file beside ``log``. ``args`` are extra ``churnops serve`` flags.
     """
@@ -42,7 +44,8 @@ def running_server(
     extra = {"CHURNOPS_ADMIN_TOKEN": token} if token else {}
     url = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with running(cmd, f"{url}/health", log.parent / f"server-{port}.out", env={**env(), **extra}, timeout=timeout) as p:
+    output = log.parent / f"server-{port}.out"
+    with running(cmd, f"{url}/health", output, env={**env(), **extra}, timeout=timeout, status=expect_health) as p:
         yield url, p
 
 
@@ -55,8 +58,9 @@ def running(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 60,
+    status: int = 200,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``cmd`` (a server) in its own process group; yield it once ``health_url`` answers 200.
+    """Run ``cmd`` (a server) in its own process group; yield it once ``health_url`` answers ``status``.
 
     The server's output goes to ``output`` (a pipe nobody reads could fill and stall it) and is
     shown if it fails to start. On exit the whole group gets SIGINT, then SIGKILL after 30 s,
@@ -72,7 +76,7 @@ def running(
         while True:
             assert proc.poll() is None, f"{cmd[0]} exited with {proc.returncode}:\n{output.read_text()}"
             try:
-                if httpx.get(health_url, timeout=2, trust_env=False).status_code == 200:
+                if httpx.get(health_url, timeout=2, trust_env=False).status_code == status:
                     break
             except httpx.HTTPError:
                 pass

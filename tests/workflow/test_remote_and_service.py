@@ -20,8 +20,11 @@ def test_a_fresh_clone_with_an_empty_cache_serves_prod_from_the_remote(history: 
     remote = tmp_path / "dvc-remote"
     run(["dvc", "remote", "add", "-d", "storage", str(remote)], origin)
     run(["git", "commit", "-q", "-am", "dvc: default remote"], origin)
-    run(["dvc", "push", "--all-tags"], origin)  # v1's and v2's objects
+    run(["dvc", "push"], origin)  # HEAD's outputs: v2's model, not v1's
+    remote_object = remote / "files" / "md5" / history.v1[:2] / history.v1[2:]
+    assert not remote_object.exists()
     assert churnops(origin, "rollback", "v1").returncode == 0  # prod: v1, HEAD builds v2
+    assert remote_object.is_file()  # deploying pushed prod's model, for the machines that serve
 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
@@ -37,7 +40,8 @@ def test_a_fresh_clone_with_an_empty_cache_serves_prod_from_the_remote(history: 
     run(["dvc", "remote", "remove", "storage"], bare)
     with running_server(bare, tmp_path / "bare-service" / "predictions.jsonl", expect_health=503) as (url, _):
         reason = health_reason(url)
-        assert f"model {history.v1[:12]}" in reason and "no default DVC remote" in reason
+        assert f"model {history.v1[:12]}" in reason and "no default DVC remote is configured" in reason
+        assert "dvc remote add -d" in reason  # what to run
         assert "\n" not in reason and str(bare) not in reason
 
 

@@ -81,3 +81,15 @@ def test_rebuild_falls_back_to_rebuilding_when_the_remote_fails(history: History
     assert "rebuilding v1" in proc.stderr
     assert prod(p) == history.v1
     assert run(["git", "status", "--porcelain"], p).stdout == ""
+
+
+def test_a_remote_that_fails_to_take_prods_model_is_a_warning_not_a_refusal(history: History) -> None:
+    """In an incident the model is in the local cache: the rollback goes ahead, and says what it could not push."""
+    p = history.root
+    use_remote(p, f"http://127.0.0.1:{closed_port()}/remote")
+    proc = churnops(p, "rollback", "v1")
+    assert proc.returncode == 0, proc.stderr
+    assert prod(p) == history.v1
+    warning = proc.stderr.strip()
+    assert "\n" not in warning and warning.startswith("warning: DVC remote 'storage' (http://127.0.0.1:")
+    assert f"connection refused: model {history.v1[:12]} is not on the remote" in warning
