@@ -34,7 +34,7 @@ JUDGE_STAGE = "judge"
 VERDICT_FILE = "metrics/judge.json"
 CHAMPION_KEY = "promote.champion"
 PROMOTE = "promote"
-"""The verdict that recommends the candidate (the others: ``keep``, ``same_model``, ``no_champion``)."""
+"""The verdict that recommends the candidate over a champion (the others: ``keep``, ``same``, ``first``)."""
 
 
 @dataclass(frozen=True)
