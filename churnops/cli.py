@@ -25,7 +25,6 @@ COMMANDS: dict[str, str] = {
     "models": "List every accepted model in the Git history",
     "rollback": "Restore the model, params, lock and metrics of an earlier revision",
     "feedback": "Join delayed churn labels to the prediction log: live F1 per model version",
-    "champion": "Make the model dvc.lock records the champion the next train must beat",
 }
 
 

@@ -119,9 +119,6 @@ class TrainParams(_Section):
     model: Literal["logreg", "hgb"]
     validation_fraction: Fraction01
     gate_f1: Probability
-    promote_margin: Annotated[float, Field(ge=0, le=1)]
-    """The challenger replaces the champion only if its F1 on the feedback hold-out is at least
-    the champion's plus this (churnops/pipeline/promote.py)."""
     threshold: Fraction01
     """Decision threshold on the churn probability; stored inside the model file."""
     logreg: LogregParams
