@@ -2,7 +2,7 @@
 
 The candidate is the model ``train`` just built; the champion is the model ``promote.champion``
 pins by md5 (read from the DVC cache or the default remote). The verdict (promote, keep,
-no_champion, same_model) goes to the metrics; deploying is ``churnops promote``'s business, so
+first, same) goes to the metrics; deploying is ``churnops promote``'s business, so
 this stage never fails because the candidate lost (churnops/pipeline/judge.py).
 """
 

@@ -43,7 +43,10 @@ if TYPE_CHECKING:
     from churnops.core.params import PromoteParams
     from churnops.pipeline.scorer import Scorer
 
-PROMOTE, KEEP, NO_CHAMPION, SAME_MODEL = "promote", "keep", "no_champion", "same_model"
+PROMOTE, KEEP, NO_CHAMPION, SAME_MODEL = "promote", "keep", "first", "same"
+"""The verdicts: better beyond noise; not shown better; no champion pinned (the first model);
+the candidate is the champion. Short words: the verdict is a column of `dvc metrics show`,
+which must fit 160 columns (``no_champion`` would take it to 162)."""
 RECOMMENDED = frozenset({PROMOTE, NO_CHAMPION})
 """Verdicts that recommend deploying the candidate (the first model, or a better one)."""
 
@@ -273,8 +276,8 @@ class Verdict:
         where += ")"
         if self.verdict == NO_CHAMPION:
             return (
-                f"{self.verdict}: candidate f1={side.candidate_f1:.3f} {where}; promote.champion is null, "
-                "so the first model is recommended"
+                f"{self.verdict}: no champion (promote.champion is null), so the candidate is recommended as the "
+                f"first model: f1={side.candidate_f1:.3f} {where}"
             )
         if self.verdict == SAME_MODEL:
             return (

@@ -250,9 +250,8 @@ def test_the_judge_verdict_is_the_same_on_every_emulated_machine(built: Built) -
         )
         outputs[name] = (md5(out / "judge.json"), md5(out / "details.json"))
     assert len(set(outputs.values())) == 1, outputs
-    headline = json.loads((runs / "this-CPU" / "judge.json").read_text())
     details = json.loads((runs / "this-CPU" / "details.json").read_text())
-    assert details["champion_md5"] == champion and headline["lower_bound"] is not None  # a bootstrap ran
+    assert details["champion_md5"] == champion and details["lower_bound"] is not None  # a bootstrap ran
     assert details["test"]["n"] > 30_000 and details["discordant"]["candidate_right"] > 0
 
 

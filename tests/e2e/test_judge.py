@@ -25,21 +25,23 @@ def judge_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_the_first_model_has_no_champion_and_pinned_it_is_the_same_model(built_project: Path) -> None:
+def test_the_first_model_has_no_champion_and_pinned_it_is_the_same(built_project: Path) -> None:
     headline, details = verdict(built_project)
     md5 = lock_md5(built_project)
-    assert headline == {"verdict": "no_champion", "gain": None, "lower_bound": None}
+    assert headline == {"verdict": "first"}
     assert details["recommend"] is True and details["candidate_md5"] == md5 and details["champion_md5"] is None
+    assert details["gain"] is None and details["lower_bound"] is None
 
     set_params(built_project, {"promote.champion": md5})
     # Pinning a champion re-runs the stages that read it: feedback scores the simulated traffic
     # with it, judge weighs against it. The model is not rebuilt.
     assert set(json.loads(run(["dvc", "status", "--json"], built_project).stdout)) == {"params", "feedback", "judge"}
     proc = run(["dvc", "repro"], built_project)
-    assert judge_line(proc.stderr).startswith(f"judge: same_model: the candidate is the champion ({md5}), f1=0.")
+    assert judge_line(proc.stderr).startswith(f"judge: same: the candidate is the champion ({md5}), f1=0.")
     headline, details = verdict(built_project)
-    assert headline == {"verdict": "same_model", "gain": 0.0, "lower_bound": None}
+    assert headline == {"verdict": "same"}
     assert details["recommend"] is False and details["champion_md5"] == md5
+    assert details["gain"] == 0.0 and details["lower_bound"] is None
     feedback = json.loads((built_project / "metrics/details/feedback.json").read_text())
     assert list(feedback["per_model_version"]) == [md5] and feedback["n_unscored"] == 0
 
@@ -55,7 +57,7 @@ def test_a_worse_candidate_is_kept_and_a_better_one_promoted_and_the_build_never
     worse = lock_md5(built_project)
     assert worse != good  # the build records what it built; deploying is another act
     headline, details = verdict(built_project)
-    assert headline["verdict"] == "keep" and headline["lower_bound"] < 0 < details["share_at_or_below_min_gain"]
+    assert headline == {"verdict": "keep"} and details["lower_bound"] < 0 < details["share_at_or_below_min_gain"]
     assert details["basis"] in ("feedback_holdout", "test") and details[details["basis"]]["n"] == details["n"]
 
     # The other way round: the better model against the worse one pinned (both are in the cache).
@@ -64,7 +66,7 @@ def test_a_worse_candidate_is_kept_and_a_better_one_promoted_and_the_build_never
     assert judge_line(proc.stderr).startswith("judge: promote: candidate f1=0.")
     assert lock_md5(built_project) == good  # the same model as before, from the run-cache or rebuilt
     headline, details = verdict(built_project)
-    assert headline["verdict"] == "promote" and 0 < headline["lower_bound"] < headline["gain"]
+    assert headline == {"verdict": "promote"} and 0 < details["lower_bound"] < details["gain"]
     assert details["recommend"] is True and details["champion_md5"] == worse
 
 

@@ -39,8 +39,8 @@ def test_the_readme_shows_the_table_commands() -> None:
 def experimented(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built project after two experiments with different params, so exp show has rows that differ.
 
-    Its model is pinned as the champion first, so the judge's headline holds figures (a gain
-    and its bound: the widest it gets), not the nulls of a project with no champion.
+    Its model is pinned as the champion first, so the judge weighs the experiments' models
+    against it (verdicts promote or keep) rather than saying "first".
     """
     project = clone_built(built_template, tmp_path_factory.mktemp("exps") / "project")
     set_params(project, {"promote.champion": lock_md5(project)})
