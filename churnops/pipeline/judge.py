@@ -152,9 +152,10 @@ def lower_bound(gains: np.ndarray, gain: float, confidence: float) -> float:
 
     ``2 * gain - q``, ``q`` the resampled gains' ``confidence`` quantile (an order statistic):
     the estimate less how far resamples overshoot it. The plain percentile bound (the
-    ``1 - confidence`` quantile itself) promotes 5.5 % of equally good pairs at 600 rows
-    (bench/promotion.py): when few rows tell the models apart, resamples of a lucky sample
-    rarely reach zero although equally good models often produce such a sample.
+    ``1 - confidence`` quantile itself) promotes equally good models at about the 5 % a 95 %
+    bound must not exceed, and above it in some runs: when a dozen rows tell two models apart,
+    the resamples of a lucky 9-to-3 split rarely fall to zero, although equally good models
+    produce such splits often. The basic bound stays below; docs/promotion.md has both.
     """
     rank = len(gains) - bound_rank(confidence, len(gains))  # 0-based: the confidence quantile
     return float(2 * gain - np.partition(gains, rank)[rank])
