@@ -181,3 +181,34 @@ def test_the_verdict_is_bytes_for_bytes_the_same_and_splits_into_headline_and_de
     assert details["candidate_md5"] == md5 and details["champion_md5"] == weak_md5
     # Rounded to 6 digits, as every stage's figures are.
     assert all(len(repr(x).split(".")[-1]) <= 6 for x in (details["gain"], details["lower_bound"]))
+
+
+def test_equally_good_models_are_promoted_in_about_5_percent_of_hold_outs() -> None:
+    """The rule's false-promotion rate, on 400 hold-outs of 600 rows where the two models are
+    exchangeable row by row (about 16 discordant rows each, as bench/promotion.py's small-sample
+    pairs); docs/promotion.md has the bench's 4,000. Bound: 5 % plus three binomial standard errors."""
+    rng = np.random.default_rng(11)
+    p = promote(champion="0" * 32)
+    promoted = 0
+    for _ in range(400):
+        y = rng.random(600) < 0.35
+        base = np.where(rng.random(600) < 0.85, y, ~y)
+        flip = rng.random(600) < 0.027
+        first = rng.random(600) < 0.5
+        cand, champ = np.where(flip & first, ~base, base), np.where(flip & ~first, ~base, base)
+        promoted += j.weigh(j.cells(y, cand, champ), p).promote
+    assert promoted / 400 <= 0.05 + 3 * (0.05 * 0.95 / 400) ** 0.5, promoted
+
+
+def test_the_doc_shows_the_shipped_rule() -> None:
+    """docs/promotion.md quotes params.yaml's promote section: the same values (the pin aside)."""
+    import re
+
+    import yaml
+
+    from tests.utils.project import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "promotion.md").read_text()
+    shown = yaml.safe_load(re.search(r"```yaml\n(promote:\n.*?)```", doc, re.S)[1])["promote"]
+    shipped = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["promote"]
+    assert {k: v for k, v in shown.items() if k != "champion"} == {k: v for k, v in shipped.items() if k != "champion"}
