@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from churnops.core.errors import ModelUnavailableError
+from churnops.core.errors import ModelUnavailableError, RemoteError
 from churnops.pipeline.scorer import Scorer
 from churnops.versioning import store
 
@@ -21,15 +21,21 @@ def load(root: Path, md5: str) -> Scorer:
 
     Raises:
         ModelUnavailableError: in neither; the message names ``promote.champion`` and what to run.
-        ModelIntegrityError, RemoteError: a corrupt cached copy, an unreachable remote (one line).
+        RemoteError: the remote cannot be read (its message prefixed with ``promote.champion``).
+        ModelIntegrityError: the cache's copy is corrupt (the store's message names the key too).
     """
     what = f"{KEY} {md5}"
     try:
         data = store.read(root, md5, what)
     except ModelUnavailableError as err:
-        said = str(err) if str(err).startswith(what) else f"{what}: {err}"
         raise ModelUnavailableError(
-            f"{said}; run `dvc pull` with the remote that holds it (docs/remote-storage.md), "
+            f"{_named(err, what)}; run `dvc pull` with the remote that holds it (docs/remote-storage.md), "
             f"or set {KEY} in params.yaml to a model this project has (null: none)"
         ) from None
+    except RemoteError as err:  # the remote's own words, prefixed with what was being read
+        raise RemoteError(_named(err, what)) from None
     return Scorer.from_bytes(data, expected_md5=md5, source=what)
+
+
+def _named(err: Exception, what: str) -> str:
+    return str(err) if str(err).startswith(what) else f"{what}: {err}"

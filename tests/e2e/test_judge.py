@@ -86,3 +86,9 @@ def test_a_pinned_champion_that_is_nowhere_stops_with_one_line_naming_the_key(bu
     proc = run(cmd, built_project, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"judge: {expected}"
+    # A remote that cannot be read: its own words, under the key's name.
+    run(["dvc", "remote", "add", "-d", "broken", str(built_project / "no-such-dir")], built_project)
+    proc = run(cmd, built_project, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith(f"judge: promote.champion {missing}: DVC remote 'broken' (")
+    assert proc.stderr.strip().endswith("no-such-dir): no such directory")
