@@ -65,7 +65,7 @@ serve: setup ## Serve the registry's prod model (never the work tree's) on 127.0
 	churnops serve
 
 .PHONY: bench
-bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop ## Run every benchmark under bench/ and print their tables
+bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop bench-promotion ## Run every benchmark under bench/ and print their tables
 
 .PHONY: bench-pipeline
 bench-pipeline: setup ## Benchmark the stages at 100k, 1M and 5M rows (time and peak RSS)
@@ -86,6 +86,10 @@ bench-models: setup ## Benchmark `churnops models` on a 500-commit history
 .PHONY: bench-loop
 bench-loop: setup ## Benchmark the closed loop: live F1 before/after a concept shift and after retraining
 	python bench/loop.py
+
+.PHONY: bench-promotion
+bench-promotion: setup ## Benchmark the judge's rule: false promotions between equal models, power for real gains (~25 min)
+	python bench/promotion.py
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (DVC's cache is kept)

@@ -26,7 +26,6 @@ COMMANDS: dict[str, str] = {
     "promote": "Put HEAD's candidate in prod, as its committed verdict recommends",
     "rollback": "Put an earlier model (a version or a Git revision) back in prod",
     "feedback": "Join delayed churn labels to the prediction log: live F1 per model version",
-    "champion": "Make the model dvc.lock records the champion the next train must beat",
 }
 
 

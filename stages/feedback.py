@@ -2,14 +2,17 @@
 
 Writes the live performance (metrics/feedback.json headline, the rest in details) and the
 labeled traffic as a dataset (data/feedback/labeled.parquet, ``holdout`` marking the rows
-that judge promotion and are never trained on). Records without a model decision (the
-simulated traffic generate writes) are scored with the champion (models/champion.json).
+that decide the judge stage's verdict and are never trained on). Records without a model
+decision (the simulated traffic generate writes) are scored with the champion that
+``promote.champion`` pins (from the DVC cache or the default remote), or left unscored when
+it is null.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from churnops.core.io import write_parquet
 from churnops.core.metrics import write as write_metrics
@@ -17,15 +20,17 @@ from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.core.tracking import versioned
 from churnops.pipeline import feedback as fb
-from churnops.pipeline.promote import load_champion
+from churnops.versioning import champion as pinned
 
 
 def main(args: argparse.Namespace) -> None:
     p = load_params(args.params)
     f = p.feedback
-    champion, version = load_champion(args.champion)
+    md5 = p.promote.champion
+    # DVC runs a stage in its project's root: that project's cache and remote hold the champion.
+    champion = None if md5 is None else pinned.load(Path.cwd(), md5)
     labels = fb.read_labels(f.labels)
-    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), champion, version)
+    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), champion, md5)
     rep = fb.report(frame, unmatched, labels.skipped, f.min_f1, f.min_labels)
     dataset = fb.labeled_dataset(frame, f.window, f.holdout_fraction)
     rep["n_dataset"] = len(dataset)
@@ -44,7 +49,6 @@ if __name__ == "__main__":
     parser = stage_parser(
         __doc__,
         {
-            "--champion": "the champion model (scores undecided records)",
             "--data": "labeled traffic (parquet)",
             "--metrics": "headline live performance (JSON, a DVC metric)",
             "--details": "the full feedback report (JSON)",

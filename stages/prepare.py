@@ -21,7 +21,7 @@ def main(args: argparse.Namespace) -> None:
     train, test = split(v.clean, p.test_fraction, p.seed)
     if params.feedback.include:
         # Labeled served traffic joins the training rows only (the test set stays generated);
-        # its hold-out rows judge promotion in train and are never trained on.
+        # its hold-out rows are the judge stage's and are never trained on.
         import pandas as pd
 
         fb = read_parquet(args.feedback)

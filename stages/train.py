@@ -1,4 +1,7 @@
-"""DVC stage `train`: fit the pipeline, apply the quality gate, export the model."""
+"""DVC stage `train`: fit the pipeline, apply the quality gate, export the model.
+
+Whether the model is better than the one in production is the `judge` stage's question.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,7 @@ from churnops.core.params import load_params
 from churnops.core.schema import FEATURE_NAMES, LABEL
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.pipeline.export import export_model
-from churnops.pipeline.feedback import HOLDOUT
-from churnops.pipeline.prepare import validate
-from churnops.pipeline.promote import check_promotion, judge, load_champion
-from churnops.pipeline.scorer import Scorer, md5_bytes, model_bytes
+from churnops.pipeline.scorer import model_bytes
 from churnops.pipeline.train import check_gate, train
 
 
@@ -26,25 +26,9 @@ def main(args: argparse.Namespace) -> None:
     write_metrics("train", result.verdict(), args.metrics, args.details)
     check_gate(result)
     data = model_bytes(export_model(result.pipeline, p.threshold))
-    # Champion and challenger (churnops/promote.py): judged before the model is written,
-    # so a refused challenger, like a gated one, never reaches dvc.lock.
-    champion, champion_md5 = load_champion(args.champion)
-    holdout = read_parquet(args.feedback)
-    holdout = validate(holdout[holdout[HOLDOUT]], source=args.feedback).clean
-    verdict = judge(
-        Scorer.from_bytes(data),
-        champion,
-        holdout,
-        read_parquet(args.test, columns=[*FEATURE_NAMES, LABEL]),
-        p.promote_margin,
-        (md5_bytes(data), champion_md5),
-    )
-    write_metrics("promotion", verdict.metrics(), args.promotion, args.promotion_details)
-    print(result.gate_message(), file=sys.stderr)
-    check_promotion(verdict)
     with atomic_open(args.model, "wb") as fh:
         fh.write(data)
-    print(verdict.message(), file=sys.stderr)
+    print(result.gate_message(), file=sys.stderr)
 
 
 if __name__ == "__main__":
@@ -55,12 +39,6 @@ if __name__ == "__main__":
             "--model": "where to write the model (JSON)",
             "--metrics": "where to write the gate verdict (JSON, a DVC metric)",
             "--details": "the other figures: training and validation rows (JSON)",
-            # Read only once the gate has passed.
-            "--champion": "the champion model (Git-tracked)",
-            "--feedback": "labeled traffic (hold-out)",
-            "--test": "the fixed test set, side by side",
-            "--promotion": "the verdict (JSON, a DVC metric)",
-            "--promotion-details": "its figures (JSON)",
         },
         params=PARAMS_HELP,
     )

@@ -26,7 +26,7 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "train": ("gate.f1", "gate.gate_f1", "gate.passed"),
     "evaluate": ("f1", "roc_auc"),
     "feedback": ("f1",),  # status in details: "insufficient_labels" would widen the table past 160
-    "promotion": ("promoted",),  # the F1s behind it: metrics/details/promotion.json (160 columns)
+    "judge": ("verdict",),  # gain, bound, md5s, F1s: details (a gain and its bound widen the table past 160)
 }
 """Dotted keys of the headline scalars of each stage's metrics file."""
 

@@ -12,11 +12,12 @@ it, never a silent default.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from churnops.core import paths
 from churnops.core.errors import ParamsError
@@ -26,6 +27,8 @@ from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, Cate
 Fraction01 = Annotated[float, Field(gt=0, lt=1)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+MIN_BEYOND_BOUND = 20
+"""Resamples the judge's lower bound must leave beyond it: ``(1 - confidence) * resamples``."""
 
 
 class _Section(BaseModel):
@@ -116,13 +119,36 @@ class TrainParams(_Section):
     model: Literal["logreg", "hgb"]
     validation_fraction: Fraction01
     gate_f1: Probability
-    promote_margin: Annotated[float, Field(ge=0, le=1)]
-    """The challenger replaces the champion only if its F1 on the feedback hold-out is at least
-    the champion's plus this (churnops/pipeline/promote.py)."""
     threshold: Fraction01
     """Decision threshold on the churn probability; stored inside the model file."""
     logreg: LogregParams
     hgb: HgbParams
+
+
+class PromoteParams(_Section):
+    """The judge stage: is the candidate better than the champion beyond noise (churnops/pipeline/judge.py)?"""
+
+    champion: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None
+    """md5 of the model candidates are judged against (prod's); null = no champion yet."""
+    confidence: Annotated[float, Field(ge=0.5, le=0.999)]
+    """One-sided confidence of the paired bootstrap's lower bound on the F1 gain."""
+    min_gain: Annotated[float, Field(ge=0, lt=1)]
+    """The candidate is recommended only when the lower bound of its gain exceeds this."""
+    min_holdout: Annotated[int, Field(ge=2, le=100_000_000)]
+    """The feedback hold-out decides when it has this many rows with both classes; else the test set."""
+    resamples: Annotated[int, Field(ge=100, le=1_000_000)]
+    seed: Seed
+
+    @field_validator("resamples")
+    @classmethod
+    def _enough_beyond_the_bound(cls, value: int, info: ValidationInfo) -> int:
+        # The bound is an order statistic of the resamples: with fewer than ~20 beyond it, it is
+        # as noisy as the gain it bounds.
+        confidence = info.data.get("confidence")
+        if confidence is not None and (1 - confidence) * value < MIN_BEYOND_BOUND:
+            need = math.ceil(MIN_BEYOND_BOUND / (1 - confidence))
+            raise ValueError(f"at confidence {confidence} the lower bound needs at least {need} resamples")
+        return value
 
 
 class MonitorParams(_Section):
@@ -173,6 +199,7 @@ class Params(_Section):
     generate: GenerateParams
     prepare: PrepareParams
     train: TrainParams
+    promote: PromoteParams
     monitor: MonitorParams
     feedback: FeedbackParams
 

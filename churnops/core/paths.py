@@ -18,9 +18,7 @@ PARAMS = "params.yaml"
 """Every tunable value (``churnops.core.params`` validates it)."""
 
 MODEL = "models/model.json"
-"""The exported model, the ``train`` stage's output."""
-CHAMPION = "models/champion.json"
-"""The champion: the served model's bytes, Git-tracked, an explicit dep of ``train`` (issue 13)."""
+"""The exported model, the ``train`` stage's output (the candidate the ``judge`` stage weighs)."""
 
 TRAIN_STATS = "data/prepared/train_stats.json"
 """Training-data statistics, ``prepare``'s output and the monitor's reference."""

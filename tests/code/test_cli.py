@@ -202,7 +202,6 @@ EXERCISED: dict[str, set[str]] = {
     "promote": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
     "rollback": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
     "feedback": {"0", "1", "2"},  # tests/feedback/test_feedback.py::test_status_exit_codes_and_unreadable_labels
-    "champion": {"0", "1", "2"},  # test_champion_exit_codes
 }
 """The exit codes the tests of this file run each command into; the README documents exactly these."""
 
@@ -410,32 +409,6 @@ def test_models_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["models", "--repo", str(not_git)]) == common.USAGE
     line = one_line(capsys.readouterr().err)
     assert line.startswith(f"churnops models: --repo {not_git}: ") and "not inside a Git repository" in line
-
-
-# champion: 0 copied or current, 1 stale with --check or the model is not dvc.lock's, 2 no project.
-
-
-def test_champion_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import hashlib
-
-    repo = project(tmp_path / "p")
-    model = b'{"format": "a model"}\n'
-    md5 = hashlib.md5(model).hexdigest()
-    (repo / "dvc.lock").write_text(
-        f"schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: models/model.json\n      md5: {md5}\n"
-    )
-    (repo / "models").mkdir()
-    assert main(["champion", "--repo", str(tmp_path / "nothing")]) == common.USAGE  # no project there
-    assert "--repo" in one_line(capsys.readouterr().err)
-    assert main(["champion", "--repo", str(repo)]) == common.FAILURE  # the model file is missing
-    assert "dvc checkout" in one_line(capsys.readouterr().err)
-    (repo / "models" / "model.json").write_bytes(model)
-    assert main(["champion", "--repo", str(repo), "--check"]) == common.FAILURE
-    assert "stale" in capsys.readouterr().out
-    assert main(["champion", "--repo", str(repo)]) == common.OK
-    assert (repo / "models" / "champion.json").read_bytes() == model
-    assert main(["champion", "--repo", str(repo), "--check"]) == common.OK
-    assert "current" in capsys.readouterr().out
 
 
 # promote and rollback: 0 done or already prod, 1 refused or failed (nothing changed), 2 usage or

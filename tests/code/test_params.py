@@ -60,6 +60,14 @@ def test_the_fixture_params_yaml_is_valid_and_laid_out_as_the_shipped_file() -> 
         ("monitor.last_n", 0, "greater than or equal to 1"),
         ("generate.traffic.shift.tenure_months", "a lot", "valid number"),
         ("generate.seed", -1, "greater than or equal to 0"),
+        ("promote.champion", "48620A237171AA9D1FFAA23BC520FE14", "should match pattern"),  # DVC writes lowercase
+        ("promote.champion", "48620a237171", "should match pattern"),  # a prefix is not a pin
+        ("promote.champion", 0, "valid string"),
+        ("promote.confidence", 0.4, "greater than or equal to 0.5"),
+        ("promote.confidence", 1.0, "less than or equal to 0.999"),
+        ("promote.min_gain", -0.01, "greater than or equal to 0"),
+        ("promote.min_holdout", 1, "greater than or equal to 2"),
+        ("promote.resamples", 99, "greater than or equal to 100"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_dotted_key(dotted: str, value: object, fragment: str) -> None:
@@ -67,6 +75,16 @@ def test_bad_values_are_rejected_naming_the_dotted_key(dotted: str, value: objec
         parse_params(with_value(dotted, value))
     assert f"params.yaml: {dotted}: " in str(err.value)
     assert fragment in str(err.value)
+
+
+def test_the_judge_bound_needs_resamples_beyond_it_at_its_confidence() -> None:
+    data = with_value("promote.confidence", 0.99)
+    data["promote"]["resamples"] = 1000  # 10 beyond a 99 % bound: as noisy as the gain it bounds
+    with pytest.raises(ParamsError, match=r"promote\.resamples: Value error, at confidence 0\.99 the lower "
+                       r"bound needs at least 2000 resamples \(got 1000\)"):  # fmt: skip
+        parse_params(data)
+    data["promote"]["resamples"] = 2000
+    assert parse_params(data).promote.resamples == 2000
 
 
 def test_unknown_keys_are_rejected_at_any_depth() -> None:

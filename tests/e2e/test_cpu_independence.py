@@ -4,7 +4,9 @@ A user's CPU differs from the one that built the committed ``dvc.lock``. Here th
 run as on the machines this CPU can stand in for: each with its OpenBLAS kernel
 (``OPENBLAS_CORETYPE``), the numpy SIMD level it would get (``NPY_DISABLE_CPU_FEATURES``),
 glibc's plain ``exp``/``log`` where it has no FMA, and one on two threads. Every run must
-write the same bytes, and those bytes must be what HEAD's ``dvc.lock`` records.
+write the same bytes, and those bytes must be what HEAD's ``dvc.lock`` records. The stages
+run are train (both models), prepare, evaluate and judge (a candidate against a champion
+from the DVC cache).
 
 The project is HEAD's (``git archive``: params, lock, data recipe) with the working
 tree's code, so an uncommitted code change is what gets tested. The comparison with the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -116,9 +119,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         if rel.startswith(("churnops/", "stages/")) and rel.endswith(".py"):
             shutil.copy2(REPO_ROOT / rel, root / rel)
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    # feedback: the labeled traffic whose hold-out train judges the challenger on (issue 13).
-    for stage in ("params", "generate", "feedback", "prepare"):
-        run_stage(root, stage, {})
+    run_stage(root, "params", {})
+    run_stage(root, "generate", {})
+    # An archive has no DVC cache, so no pinned champion to score the simulated traffic with;
+    # the labeled dataset prepare reads does not depend on it, only feedback's metrics do.
+    unpinned = root / "unpinned"
+    unpinned.mkdir()
+    shutil.copy2(root / "params.yaml", unpinned / "params.yaml")
+    set_params(unpinned, {"promote.champion": None})
+    run_stage(root, "feedback", {}, **{"--params params.yaml": "--params unpinned/params.yaml"})
+    run_stage(root, "prepare", {})
     return Built(root, lock, why_lock_does_not_apply(root, lock))
 
 
@@ -126,9 +136,7 @@ def lock_md5(lock: dict, path: str) -> str | None:
     return next((o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if o["path"] == path), None)
 
 
-def train_everywhere(
-    root: Path, params: str, names: list[str], champion: str = "models/champion.json"
-) -> dict[str, tuple[str, str]]:
+def train_everywhere(root: Path, params: str, names: list[str]) -> dict[str, tuple[str, str]]:
     """``{machine: (model md5, train metrics md5)}`` for the train stage run on each machine."""
 
     def one(name: str) -> tuple[str, str]:
@@ -141,7 +149,6 @@ def train_everywhere(
                 "--params params.yaml": f"--params {params}",
                 "models/model.json": str(out / "model.json"),
                 "metrics/train.json": str(out / "train.json"),
-                "--champion models/champion.json": f"--champion {champion}",
             },
         )
         return md5(out / "model.json"), md5(out / "train.json")
@@ -169,10 +176,8 @@ def test_hgb_model_bytes_are_the_same_on_every_emulated_machine(built: Built) ->
     hgb.mkdir()
     shutil.copy2(built.root / "params.yaml", hgb / "params.yaml")
     set_params(hgb, {"train.model": "hgb", "train.hgb.max_iter": 20})  # fewer trees: the same arithmetic
-    # No champion: a 20-tree model need not beat the shipped one to have its bytes compared.
-    (hgb / "champion.json").write_text("null\n")
     names = [m for m in HGB_MACHINES if m in RUNNABLE]
-    got = train_everywhere(built.root, "hgb/params.yaml", names, champion="hgb/champion.json")
+    got = train_everywhere(built.root, "hgb/params.yaml", names)
     assert len(set(got.values())) == 1, got
 
 
@@ -206,6 +211,48 @@ def test_prepare_and_evaluate_outputs_are_the_same_on_other_machines(built: Buil
     for name, files in outputs.items():
         differ = sorted(p for p in reference if files.get(p) != reference[p])
         assert not differ, f"{name}: {differ} differ from this CPU's"
+
+
+def test_the_judge_verdict_is_the_same_on_every_emulated_machine(built: Built) -> None:
+    """Both models decide on each machine (BLAS and numpy's exp underneath); the bootstrap is integers."""
+    from churnops.versioning import store
+
+    root = built.root
+    runs = root / "runs" / "judge"
+    pinned = root / "judge"
+    pinned.mkdir()
+    shutil.copy2(root / "params.yaml", pinned / "params.yaml")
+    set_params(pinned, {"train.threshold": 0.7})  # a champion that decides otherwise on many rows
+    for name, params in (("champion", "judge/params.yaml"), ("candidate", "params.yaml")):
+        replace = {"models/model.json": str(runs / f"{name}.json"), "metrics/train.json": str(runs / f"{name}-t.json")}
+        run_stage(root, "train", {}, **{"--params params.yaml": f"--params {params}", **replace})
+    champion = md5(runs / "champion.json")
+    # The champion goes where the stage looks for it by md5: the project's DVC cache (DVC needs Git).
+    run(["git", "init", "-q"], root)
+    with store.dvc_repo(root) as repo:
+        cached = store.object_path(repo, champion)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(runs / "champion.json", cached)
+    set_params(pinned, {"promote.champion": champion})
+    outputs = {}
+    for name in ["this-CPU", *RUNNABLE]:
+        out = runs / name
+        run_stage(
+            root,
+            "judge",
+            RUNNABLE.get(name, {}),
+            **{
+                "--params params.yaml": "--params judge/params.yaml",
+                "models/model.json": str(runs / "candidate.json"),
+                "metrics/judge.json": f"{out}/judge.json",
+                "metrics/details/judge.json": f"{out}/details.json",
+            },
+        )
+        outputs[name] = (md5(out / "judge.json"), md5(out / "details.json"))
+    assert len(set(outputs.values())) == 1, outputs
+    details = json.loads((runs / "this-CPU" / "details.json").read_text())
+    assert details["champion_md5"] == champion and details["lower_bound"] is not None  # a bootstrap ran
+    assert details["test"]["n"] > 30_000 and details["discordant"]["candidate_right"] > 0
 
 
 def test_the_emulation_reaches_the_kernels_it_names() -> None:

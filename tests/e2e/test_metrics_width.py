@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from churnops.core.metrics import HEADLINE, MAX_TABLE_WIDTH
-from tests.utils.project import REPO_ROOT, clone_built, run
+from tests.utils.project import REPO_ROOT, clone_built, lock_md5, run, set_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,9 +37,16 @@ def test_the_readme_shows_the_table_commands() -> None:
 
 @pytest.fixture(scope="module")
 def experimented(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A built project after two experiments with different params, so exp show has rows that differ."""
+    """A built project after two experiments with different params, so exp show has rows that differ.
+
+    Its model is pinned as the champion first, so the judge weighs the experiments' models
+    against it (verdicts promote or keep) rather than saying "first".
+    """
     project = clone_built(built_template, tmp_path_factory.mktemp("exps") / "project")
-    for override in ("train.logreg.C=0.01", "train.gate_f1=0.6"):
+    set_params(project, {"promote.champion": lock_md5(project)})
+    run(["dvc", "repro", "--quiet"], project)
+    run(["git", "commit", "-qam", "promote: pin the champion"], project)
+    for override in ("train.gate_f1=0.6", "train.logreg.C=0.01"):  # the last one stays in the workspace
         run(["dvc", "exp", "run", "--quiet", "-S", override], project)
     return project
 

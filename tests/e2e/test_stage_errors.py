@@ -15,9 +15,6 @@ PY = sys.executable
 
 # dvc.yaml's cmd names every path; the scripts have no defaults, so the tests name them all too.
 PARAMS = ("--params", "params.yaml")
-# Read by train only once the gate has passed: these tests never get that far.
-PROMOTION_ARGS = ("--champion", "champion.json", "--feedback", "fb.parquet", "--test", "test.parquet",
-                  "--promotion", "p.json", "--promotion-details", "pd.json")  # fmt: skip
 
 
 def stage(name: str, *args: str, cwd: Path):
@@ -54,8 +51,12 @@ def prepare_args(raw: str) -> list[str]:
 
 
 def train_args(model: str) -> list[str]:
-    return [*PARAMS, "--train", "train.parquet", "--model", model, "--metrics", "t.json", "--details", "td.json",
-            *PROMOTION_ARGS]  # fmt: skip
+    return [*PARAMS, "--train", "train.parquet", "--model", model, "--metrics", "t.json", "--details", "td.json"]
+
+
+def judge_args(model: str) -> list[str]:
+    return [*PARAMS, "--model", model, "--feedback", "fb.parquet", "--test", "test.parquet",
+            "--metrics", "j.json", "--details", "jd.json"]  # fmt: skip
 
 
 def test_missing_input_file(workdir: Path) -> None:
@@ -98,6 +99,15 @@ def test_unknown_model_and_too_dirty_data(workdir: Path) -> None:
     set_params(workdir, {"generate.dirty_fraction": 0.01, "train.model": "forest"})
     proc = stage("train", *train_args("m.json"), cwd=workdir)
     assert_one_line_error(proc, "train: params.yaml: train.model: Input should be 'logreg' or 'hgb'", code=2)
+
+
+def test_judge_without_a_candidate_or_with_a_malformed_pin(workdir: Path) -> None:
+    proc = stage("judge", *judge_args("nope.json"), cwd=workdir)
+    assert_one_line_error(proc, "judge: nope.json: model file not found (run `dvc checkout` or `dvc repro`)")
+    set_params(workdir, {"promote.champion": "48620a237171"})  # a prefix is not a pin
+    proc = stage("judge", *judge_args("nope.json"), cwd=workdir)
+    assert_one_line_error(proc, "judge: params.yaml: promote.champion: String should match pattern", code=2)
+    assert not (workdir / "j.json").exists() and not (workdir / "jd.json").exists()
 
 
 @pytest.mark.slow

@@ -20,8 +20,6 @@ from typing import Any
 
 import yaml
 
-from churnops.pipeline.promote import NO_CHAMPION
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
@@ -158,7 +156,7 @@ def make_project(dest: Path, params: Mapping[str, Any] | None = None, commit: bo
 
     ``dvc.lock`` and ``params.yaml`` are left out: they are the user's, at full size. The
     copy gets the fixture params (small) and no lock; its first ``dvc repro`` writes one.
-    ``models/champion.json`` says ``null`` (no champion yet): the first model is promoted.
+    Its ``promote.champion`` is null (the fixture's): the first model has nothing to beat.
     """
     dest.mkdir(parents=True, exist_ok=True)
     for rel in working_tree_files():
@@ -168,8 +166,6 @@ def make_project(dest: Path, params: Mapping[str, Any] | None = None, commit: bo
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, target)
     (dest / "params.yaml").write_text(fixture_params())
-    # No lock, so no champion either: the user's is a model trained at full size.
-    (dest / "models" / "champion.json").write_bytes(NO_CHAMPION)
     set_params(dest, {**SMALL_PARAMS, **(params or {})})
     run(["git", "init", "-q", "-b", "main"], dest)
     if commit:
