@@ -1,11 +1,10 @@
-"""DVC stage `feedback`: delayed labels joined to the prediction log.
+"""DVC stage `feedback`: the live performance of the models, from delayed labels.
 
-Writes the live performance (metrics/feedback.json headline, the rest in details) and the
-labeled traffic as a dataset (data/feedback/labeled.parquet, ``holdout`` marking the rows
-that decide the judge stage's verdict and are never trained on). Records without a model
-decision (the simulated traffic generate writes) are scored with the champion that
-``promote.champion`` pins (from the DVC cache or the default remote), or left unscored when
-it is null.
+Joins the labels to the prediction log and reports F1 and friends per served model version
+(metrics/feedback.json headline, the rest in details), from the decisions the log records.
+Records without a logged decision (the simulated traffic ``generate`` writes) are scored with
+the model this pipeline just built (``train``'s), so a fresh clone measures its own candidate
+on the traffic. The labeled dataset itself is the ``labels`` stage's.
 """
 
 from __future__ import annotations
@@ -14,42 +13,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from churnops.core.io import write_parquet
 from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
-from churnops.core.tracking import versioned
 from churnops.pipeline import feedback as fb
-from churnops.versioning import champion as pinned
+from churnops.pipeline.scorer import Scorer, md5_bytes
 
 
 def main(args: argparse.Namespace) -> None:
-    p = load_params(args.params)
-    f = p.feedback
-    md5 = p.promote.champion
-    # DVC runs a stage in its project's root: that project's cache and remote hold the champion.
-    champion = None if md5 is None else pinned.load(Path.cwd(), md5)
+    f = load_params(args.params).feedback
+    data = Path(args.model).read_bytes()
+    model = Scorer.from_bytes(data, source=args.model)
     labels = fb.read_labels(f.labels)
-    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), champion, md5)
+    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), model, md5_bytes(data))
     rep = fb.report(frame, unmatched, labels.skipped, f.min_f1, f.min_labels)
-    dataset = fb.labeled_dataset(frame, f.window, f.holdout_fraction)
-    rep["n_dataset"] = len(dataset)
-    rep["n_holdout"] = int(dataset[fb.HOLDOUT].sum())
-    write_parquet(args.data, dataset)
     write_metrics("feedback", rep, args.metrics, args.details)
     print(fb.table(rep), file=sys.stderr)
-    loose = [f"{key} {path}" for key, path in (("feedback.log", f.log), ("feedback.labels", f.labels))
-             if versioned(path) is False]  # fmt: skip
-    if loose:
-        print(f"feedback: warning: {' and '.join(loose)}: tracked by neither Git nor DVC, so a clone of this "
-              "commit cannot rebuild it; version them with `churnops feedback snapshot`", file=sys.stderr)  # fmt: skip
 
 
 if __name__ == "__main__":
     parser = stage_parser(
         __doc__,
         {
-            "--data": "labeled traffic (parquet)",
+            "--model": "the model this pipeline built: scores records without a logged decision",
             "--metrics": "headline live performance (JSON, a DVC metric)",
             "--details": "the full feedback report (JSON)",
         },

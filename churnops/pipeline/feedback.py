@@ -13,8 +13,8 @@ counted (``n_unmatched``), never guessed.
 the two files by hand and calling scikit-learn (a test holds it to that, to 1e-9).
 
 Simulated traffic (``generate``) carries no model decision: :func:`join` scores those
-rows with the model it is given (the stage gives it the champion ``promote.champion``
-pins), so the simulated loop measures the live performance of the model in production.
+rows with the model it is given (the ``feedback`` stage gives it the model the pipeline just
+built), so a fresh clone measures its own candidate on the simulated traffic.
 
 :func:`labeled_lines` keeps the log lines a set of labels can join, raw and in the join's order
 (:func:`log_lines`): what ``churnops feedback snapshot`` versions, so the join on it equals the

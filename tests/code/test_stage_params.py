@@ -79,12 +79,7 @@ def test_every_stage_lists_exactly_the_params_it_reads(tmp_path: Path, monkeypat
         monkeypatch,
     )
     set_params(tmp_path, {"feedback.log": f"{d}/t.jsonl", "feedback.labels": f"{d}/labels.csv"})
-    read["feedback"] = run_stage(
-        "feedback",
-        params,
-        {"data": f"{d}/fb.parquet", "metrics": f"{d}/fb.json", "details": f"{d}/fbd.json"},
-        monkeypatch,
-    )
+    read["labels"] = run_stage("labels", params, {"data": f"{d}/fb.parquet", "details": f"{d}/lb.json"}, monkeypatch)
     set_params(tmp_path, {"feedback.include": True, "feedback.weight": 2})  # the weight is read only then
     read["prepare"] = run_stage(
         "prepare",
@@ -115,6 +110,12 @@ def test_every_stage_lists_exactly_the_params_it_reads(tmp_path: Path, monkeypat
             },
             monkeypatch,
         )
+    read["feedback"] = run_stage(
+        "feedback",
+        params,
+        {"model": f"{d}/model.json", "metrics": f"{d}/fb.json", "details": f"{d}/fbd.json"},
+        monkeypatch,
+    )
     # With no champion pinned (the fixture's), the verdict still records the rule it would apply.
     read["judge"] = run_stage(
         "judge",

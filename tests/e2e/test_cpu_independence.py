@@ -89,7 +89,7 @@ def why_lock_does_not_apply(root: Path, lock: dict) -> str | None:
     """Why HEAD's lock does not describe a run of this project, or None when it does."""
     params = yaml.safe_load((root / "params.yaml").read_text())
     produced = {o["path"] for s in lock["stages"].values() for o in s.get("outs", [])}
-    for name in ("params", "generate", "feedback", "prepare", "train"):
+    for name in ("params", "generate", "labels", "prepare", "train"):
         entry = lock["stages"].get(name)
         if entry is None:
             return f"HEAD's dvc.lock has no stage {name}"
@@ -121,13 +121,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     run_stage(root, "params", {})
     run_stage(root, "generate", {})
-    # An archive has no DVC cache, so no pinned champion to score the simulated traffic with;
-    # the labeled dataset prepare reads does not depend on it, only feedback's metrics do.
-    unpinned = root / "unpinned"
-    unpinned.mkdir()
-    shutil.copy2(root / "params.yaml", unpinned / "params.yaml")
-    set_params(unpinned, {"promote.champion": None})
-    run_stage(root, "feedback", {}, **{"--params params.yaml": "--params unpinned/params.yaml"})
+    run_stage(root, "labels", {})
     run_stage(root, "prepare", {})
     return Built(root, lock, why_lock_does_not_apply(root, lock))
 

@@ -43,11 +43,12 @@ def test_a_commit_trained_on_served_traffic_rebuilds_from_git_and_the_remote(
                    "feedback.include": True})  # fmt: skip
     warned = [ln for ln in run(["dvc", "repro"], p).stderr.splitlines() if "warning" in ln]
     assert warned == [
-        "feedback: warning: feedback.log logs/predictions.jsonl and feedback.labels logs/labels-1.csv: tracked by "
+        "labels: warning: feedback.log logs/predictions.jsonl and feedback.labels logs/labels-1.csv: tracked by "
         "neither Git nor DVC, so a clone of this commit cannot rebuild it; version them with `churnops feedback "
         "snapshot`"
     ]
-    live = {rel: (p / rel).read_bytes() for rel in ("data/feedback/labeled.parquet", "metrics/details/feedback.json")}
+    outputs = ("data/feedback/labeled.parquet", "metrics/details/labels.json", "metrics/details/feedback.json")
+    live = {rel: (p / rel).read_bytes() for rel in outputs}
 
     out = run(["churnops", "feedback", "snapshot", "--log", "logs/predictions.jsonl", "--labels",
                "logs/labels-1.csv"], p).stdout  # fmt: skip
@@ -58,12 +59,13 @@ def test_a_commit_trained_on_served_traffic_rebuilds_from_git_and_the_remote(
     # The stage's outputs on the snapshot are those on the live files: nothing after it re-runs.
     repro = run(["dvc", "repro"], p)
     assert "warning" not in repro.stderr
-    assert re.findall(r"Running stage '(\w+)'", repro.stdout) == ["params", "feedback"]  # params: params.yaml changed
+    # params: params.yaml changed; labels and feedback: their inputs' paths did
+    assert re.findall(r"Running stage '(\w+)'", repro.stdout) == ["params", "labels", "feedback"]
     assert {rel: (p / rel).read_bytes() for rel in live} == live
     run(["git", "add", "-A"], p)
     run(["git", "commit", "-q", "-m", "retrain on labeled served traffic"], p)
     clean(p)
-    details = json.loads((p / "metrics/details/feedback.json").read_text())
+    details = json.loads((p / "metrics/details/labels.json").read_text())
     assert details["n_dataset"] == 300  # every labeled customer of the snapshot reached the dataset
 
     # More traffic is served: the committed state does not move.

@@ -33,9 +33,9 @@ def test_the_first_model_has_no_champion_and_pinned_it_is_the_same(built_project
     assert details["gain"] is None and details["lower_bound"] is None
 
     set_params(built_project, {"promote.champion": md5})
-    # Pinning a champion re-runs the stages that read it: feedback scores the simulated traffic
-    # with it, judge weighs against it. The model is not rebuilt.
-    assert set(json.loads(run(["dvc", "status", "--json"], built_project).stdout)) == {"params", "feedback", "judge"}
+    # Pinning a champion re-runs only the stage that reads it: the model is not rebuilt, and the
+    # feedback stage measures the model the pipeline built, not the champion.
+    assert set(json.loads(run(["dvc", "status", "--json"], built_project).stdout)) == {"params", "judge"}
     proc = run(["dvc", "repro"], built_project)
     assert judge_line(proc.stderr).startswith(f"judge: same: the candidate is the champion ({md5}), f1=0.")
     headline, details = verdict(built_project)
@@ -80,7 +80,7 @@ def test_a_pinned_champion_that_is_nowhere_stops_with_one_line_naming_the_key(bu
     )
     proc = run(["dvc", "repro"], built_project, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert f"feedback: {expected}" in proc.stderr.splitlines()  # the first stage that reads it
+    assert f"judge: {expected}" in proc.stderr.splitlines()  # the one stage that reads it
     # The judge stage itself, as dvc.yaml runs it.
     cmd = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["judge"]["cmd"]
     proc = run(cmd, built_project, check=False)
