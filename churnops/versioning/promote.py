@@ -28,7 +28,7 @@ from churnops.core.lockfile import locked_model, parse_lock
 from churnops.versioning.deploy import Log, Outcome, change, deploy, short, stderr
 from churnops.versioning.git import LOCK_WAIT_SECONDS, git, repo_root, show_file
 from churnops.versioning.registry import Tip
-from churnops.versioning.versions import Version
+from churnops.versioning.versions import Version, built_by
 
 JUDGE_STAGE = "judge"
 VERDICT_FILE = "metrics/judge.json"
@@ -42,6 +42,7 @@ class Candidate:
     """HEAD's committed model and the verdict the ``judge`` stage gave it."""
 
     version: Version
+    head: str
     subject: str
     verdict: str | None
     """``None``: HEAD's lock has no judge stage (a revision from before it, or never judged)."""
@@ -71,10 +72,10 @@ def candidate(root: Path) -> Candidate:
     except LockfileError as err:
         raise RegistryError(f"{err}: run `dvc repro` and commit the candidate first") from None
     subject = git(["log", "-1", "--format=%s", head], root).decode().strip()
-    version = Version(model.md5, head, f"HEAD {head[:8]}")
+    version = Version(model.md5, built_by(root, model.md5, head), f"HEAD {head[:8]}")
     judge = (lock.get("stages") or {}).get(JUDGE_STAGE)
     if not isinstance(judge, dict):
-        return Candidate(version, subject, None, None, {})
+        return Candidate(version, head, subject, None, None, {})
     judged = {d.get("path"): d.get("md5") for d in judge.get("deps") or [] if isinstance(d, dict)}
     if judged.get(paths.MODEL) != model.md5:
         raise RegistryError(
@@ -91,7 +92,7 @@ def candidate(root: Path) -> Candidate:
     except ValueError:
         figures = {}
     verdict = figures.get("verdict") if isinstance(figures, dict) else None
-    return Candidate(version, subject, verdict if isinstance(verdict, str) else None, champion, figures)
+    return Candidate(version, head, subject, verdict if isinstance(verdict, str) else None, champion, figures)
 
 
 def refusal(cand: Candidate, tip: Tip) -> str | None:
@@ -100,7 +101,7 @@ def refusal(cand: Candidate, tip: Tip) -> str | None:
     if prod is None:
         return None  # the first promotion: nothing deployed to be better than
     if cand.verdict is None:
-        return f"HEAD {cand.version.commit[:8]} has no verdict ({JUDGE_STAGE} is not in its {paths.LOCK})"
+        return f"HEAD {cand.head[:8]} has no verdict ({JUDGE_STAGE} is not in its {paths.LOCK})"
     if cand.champion != prod.md5:
         return (
             f"the committed verdict judged {short(cand.version.md5)} against {short(cand.champion)}, but prod is "
@@ -138,7 +139,7 @@ def promote(
         if tip.state.prod is None:
             body = [f"First promotion: the registry named no prod. Verdict: {cand.describe() or 'none'}."]
         elif why is None:
-            body = [f"Verdict of {cand.version.commit[:8]}: {cand.describe()}."]
+            body = [f"Verdict of {cand.head[:8]}: {cand.describe()}."]
         else:
             body = [f"Forced: {why}."]
         body.append(f"Built by: {cand.subject}")

@@ -171,6 +171,9 @@ def on_remote(root: Path, md5: str) -> tuple[Remote | None, bool]:
         remote = default_remote(repo)
         if remote is None:
             return None, False
+        path = local_path(remote)
+        if path is not None and not path.exists():
+            return remote, False  # a local remote nothing was pushed to yet: `push` creates it
         check_local_remote(remote)
         try:
             with quiet_dvc_logs():
@@ -249,16 +252,23 @@ def describe_failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
+def local_path(remote: Remote) -> Path | None:
+    """The directory of a local remote (a path or ``file://`` URL); ``None`` for any other."""
+    parsed = urlparse(remote.url)
+    if parsed.scheme not in ("", "file") or (parsed.scheme == "" and "://" in remote.url):
+        return None
+    return Path(parsed.path if parsed.scheme == "file" else remote.url)
+
+
 def check_local_remote(remote: Remote) -> None:
     """A local remote's path must be a readable directory; DVC would quietly find nothing.
 
     Raises:
         RemoteError: the path is missing, a file, or unreadable.
     """
-    parsed = urlparse(remote.url)
-    if parsed.scheme not in ("", "file") or (parsed.scheme == "" and "://" in remote.url):
+    path = local_path(remote)
+    if path is None:
         return
-    path = Path(parsed.path if parsed.scheme == "file" else remote.url)
     if not path.exists():
         raise RemoteError(f"DVC remote {remote}: no such directory")
     if not path.is_dir():

@@ -77,13 +77,21 @@ def resolve(root: Path, spec: str, known: dict[str, str]) -> Version:
             raise ParamsError(f"{spec} ({commit[:8]}) records no model: its {paths.LOCK} has no {paths.MODEL}")
         if prefix_hits and prefix_hits != [model.md5]:
             raise ParamsError(f"{spec!r} is ambiguous: commit {commit[:8]} and model {prefix_hits[0][:12]}")
-        return Version(model.md5, commit, spec)
+        # Name the commit that built it (a later commit of the same model, such as a tag on a
+        # docs-only commit, records the same bytes): one model, one "built by" everywhere.
+        return Version(model.md5, known.get(model.md5, commit), spec)
     if len(prefix_hits) == 1:
         return Version(prefix_hits[0], known[prefix_hits[0]], spec)
     if len(prefix_hits) > 1:
         shown = ", ".join(m[:12] for m in prefix_hits[:4])
         raise ParamsError(f"{spec!r} names several models ({shown}): give more digits")
     raise ParamsError(f"{spec!r} is neither a Git revision nor the md5 of a known model (`churnops models` lists them)")
+
+
+def built_by(root: Path, md5: str, default: str) -> str:
+    """The oldest commit of ``HEAD``'s history whose ``dvc.lock`` recorded ``md5``, else ``default``."""
+    commits = [e.commit for e in model_history(root, current_md5="") if e.md5 == md5]
+    return commits[-1] if commits else default
 
 
 def known_models(root: Path, tip: Tip) -> dict[str, str]:

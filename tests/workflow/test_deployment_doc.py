@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.project import REPO_ROOT, env, lock_md5, run
+from tests.utils.project import REPO_ROOT, env, run
 from tests.utils.server import free_port
 from tests.utils.workflow import prod
 from tests.workflow.docrun import fenced_blocks, parse_steps, run_steps
@@ -62,12 +62,11 @@ def test_every_step_of_the_deployment_walkthrough_works(new_user_clone: Path) ->
     finally:
         _stop(project / "logs" / "serve.pid")
         _stop(project.parent / "serving-box.pid")
-    v1 = lock_md5(project.parent / "v1-lock") if False else None  # noqa: F841 (kept simple below)
     v1_lock = run(["git", "show", "v1:dvc.lock"], project).stdout
     assert prod(project) is not None and prod(project) in v1_lock  # prod is v1's model again
     rollback = next(o for o in outcomes if o.step.command.startswith("churnops rollback v1"))
     assert f"/health reports model_version {prod(project)}" in rollback.output
     events = json.loads(run(["churnops", "models", "--json"], project).stdout)["events"]
     assert [ev["action"] for ev in events] == ["rollback", "promote", "promote", "promote"]
-    assert events[0]["reason"] == "back to the first model" and events[2]["reason"] == "live experiment: C=0.001"
+    assert events[0]["reason"] == "back to the first model" and events[2]["reason"] == "live experiment: threshold 0.75"
     assert run(["git", "status", "--porcelain"], project).stdout == ""
