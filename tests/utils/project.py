@@ -183,9 +183,14 @@ def build(project: Path) -> Path:
 
 
 def fresh_clone(built: Path, dest: Path) -> Path:
-    """What a new user gets from ``git clone``: code, params, the committed lock and metrics;
-    no data, no model, no DVC cache (those come from ``dvc repro`` or a DVC remote)."""
+    """What a new user gets from ``git clone``: code, params, the committed lock and metrics, and
+    the model registry; no data, no model, no DVC cache (those come from ``dvc repro`` or a DVC
+    remote). The Git remote is dropped so that nothing can push into the template; the registry
+    branch it brought stays, as a local branch."""
     run(["git", "clone", "-q", str(built), str(dest)], built.parent)
+    registry = "refs/remotes/origin/churnops/registry"
+    if run(["git", "rev-parse", "--verify", "--quiet", registry], dest, check=False).returncode == 0:
+        run(["git", "branch", "churnops/registry", registry], dest)
     run(["git", "remote", "remove", "origin"], dest)
     return dest
 
