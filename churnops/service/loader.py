@@ -269,11 +269,12 @@ class RegistryModelLoader:
 def _how_to_get(root: Path, r: Resolved) -> str:
     """What to run when the model's bytes are in neither the cache nor the remote."""
     from churnops.versioning import store
+    from churnops.versioning.remote import default_remote
 
     rebuild = f"rebuild it (`git switch --detach {r.built_by[:12]} && dvc repro && git switch -`)"
     try:
         with store.dvc_repo(root) as repo:
-            remote = store.default_remote(repo)
+            remote = default_remote(repo)
     except ModelUnavailableError:
         return "serve the project's root, the directory holding .dvc/ (`churnops serve --repo DIR`)"
     if remote is None:

@@ -6,37 +6,29 @@ work tree holds. The service, the ``judge`` and ``feedback`` stages (the champio
 ``churnops promote``/``rollback`` all read models this way, never from ``models/model.json``.
 
 DVC's own API finds the cache (``cache.dir`` may point anywhere) and talks to the remote,
-in-process. Every remote failure (refused, unreachable, denied, missing, a file where a
-directory should be) becomes one :class:`RemoteError` line naming the remote.
+in-process; a remote's failures become one line each (:mod:`.remote`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from churnops.core.errors import ModelIntegrityError, ModelUnavailableError, RemoteError
+from churnops.versioning.remote import (
+    Remote,
+    check_local_remote,
+    default_remote,
+    describe_failure,
+    local_path,
+    probe,
+)
 
 MD5 = re.compile(r"^[0-9a-f]{32}$")
-
-
-@dataclass(frozen=True)
-class Remote:
-    """The default DVC remote as the workspace configures it."""
-
-    name: str
-    url: str
-
-    def __str__(self) -> str:
-        return f"{self.name!r} ({self.url})"
 
 
 @contextmanager
@@ -96,14 +88,6 @@ def file_md5(path: Path) -> str | None:
 def object_path(repo: Any, md5: str) -> Path:
     """Where the DVC cache of an open ``repo`` keeps the object ``md5`` (present or not)."""
     return Path(repo.cache.local.oid_to_path(check_md5(md5)))
-
-
-def default_remote(repo: Any) -> Remote | None:
-    """The default DVC remote (``core.remote``) of an open ``repo``, or ``None`` when none is configured."""
-    name = repo.config.get("core", {}).get("remote")
-    if not name:
-        return None
-    return Remote(name, str(repo.config.get("remote", {}).get(name, {}).get("url", "?")))
 
 
 def _relative(root: Path, path: Path) -> str:
@@ -202,79 +186,13 @@ def push(root: Path, md5: str) -> Remote | None:
         try:
             result = repo.cloud.push([HashInfo("md5", check_md5(md5))], remote=remote.name)
             if result.failed:  # DVC logs a failed transfer and goes on: find out why
-                _probe(repo, remote)
+                probe(repo, remote)
                 raise RemoteError(f"DVC remote {remote}: the upload failed")
         except RemoteError:
             raise
         except Exception as err:  # any failure of a remote is one line
             raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
     return remote
-
-
-# --------------------------------------------------------------------------- remote failures
-
-_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
-    (ConnectionRefusedError, "connection refused"),
-    (ConnectionResetError, "connection reset"),
-    (TimeoutError, "timed out"),
-    (socket.gaierror, "unknown host"),
-    (PermissionError, "permission denied"),
-    (NotADirectoryError, "not a directory"),
-    (FileNotFoundError, "no such file or directory"),
-)
-
-
-def _chain(err: BaseException) -> list[BaseException]:
-    """``err`` and the errors behind it (``__cause__``, ``__context__``, aiohttp's ``os_error``)."""
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [err]
-    while todo:
-        e = todo.pop()
-        if e is None or any(e is s for s in seen):
-            continue
-        seen.append(e)
-        inner = getattr(e, "os_error", None)
-        todo += [e.__cause__, e.__context__, inner if isinstance(inner, BaseException) else None]
-    return seen
-
-
-def describe_failure(err: BaseException) -> str:
-    """The cause of a remote failure in a few words, from the innermost error that says it."""
-    seen = _chain(err)
-    for candidate in reversed(seen):
-        for kind, words in _CAUSES:
-            if isinstance(candidate, kind):
-                return words
-        name = type(candidate).__name__
-        if "PermissionDenied" in name or "Auth" in name:
-            return "authentication failed"
-    text = (str(err).strip().splitlines() or [""])[0]
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def local_path(remote: Remote) -> Path | None:
-    """The directory of a local remote (a path or ``file://`` URL); ``None`` for any other."""
-    parsed = urlparse(remote.url)
-    if parsed.scheme not in ("", "file") or (parsed.scheme == "" and "://" in remote.url):
-        return None
-    return Path(parsed.path if parsed.scheme == "file" else remote.url)
-
-
-def check_local_remote(remote: Remote) -> None:
-    """A local remote's path must be a readable directory; DVC would quietly find nothing.
-
-    Raises:
-        RemoteError: the path is missing, a file, or unreadable.
-    """
-    path = local_path(remote)
-    if path is None:
-        return
-    if not path.exists():
-        raise RemoteError(f"DVC remote {remote}: no such directory")
-    if not path.is_dir():
-        raise RemoteError(f"DVC remote {remote}: not a directory (the path is a file)")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise RemoteError(f"DVC remote {remote}: permission denied")
 
 
 def _pull(repo: Any, remote: Remote, md5s: list[str]) -> None:
@@ -295,27 +213,8 @@ def _pull(repo: Any, remote: Remote, md5s: list[str]) -> None:
         try:
             result = repo.cloud.pull(wanted, remote=remote.name)
             if len(result.transferred) < len(wanted):
-                _probe(repo, remote)
+                probe(repo, remote)
         except RemoteError:
             raise
         except Exception as err:  # any failure of a remote (DVC, OSError, SSH, HTTP) is one line
             raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
-
-
-def _probe(repo: Any, remote: Remote) -> None:
-    """Tell "the remote lacks the objects" from "the remote cannot be reached".
-
-    DVC counts an object it could not ask about (connection refused, say) as missing. One
-    ``info`` on the remote's root tells: a bare "not found" is normal (an HTTP remote has no
-    directory listing), anything behind it (a refused connection) is the failure.
-
-    Raises:
-        RemoteError: the remote cannot be reached.
-    """
-    odb = repo.cloud.get_remote(remote.name)
-    try:
-        odb.fs.info(odb.path)
-    except Exception as err:  # the same breadth as the pull's: the cause is what we report
-        if all(isinstance(e, FileNotFoundError) for e in _chain(err)):
-            return
-        raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
