@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Importing dvc installs its log handlers on the sys.stdout and sys.stderr of that moment. Done
+# here, they are the session's streams; done first inside a test that captures output (capsys),
+# they would be that test's, closed when it ends, and DVC's next log line anywhere would raise.
+import dvc  # noqa: F401
 import pytest
 
 from tests.utils.project import clone_built, make_project, run

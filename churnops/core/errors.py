@@ -11,13 +11,9 @@ codes and their messages name no CLI flag: the edge that knows the flags adds th
      ├── DataError             an input data file is missing, unreadable or violates its contract
      │    └── InputError       an input exists but cannot be used (the monitor's log or statistics)
      ├── GateError             a trained model scored below train.gate_f1
-     ├── ModelIntegrityError   a model file does not match the hash that dvc.lock records
+     ├── ModelIntegrityError   a model's bytes do not match its md5 (the one DVC keys it by)
      ├── LockfileError         dvc.lock is missing, unreadable or records no model
      ├── GitError              a git command failed, or the directory is not a Git work tree
-     ├── RollbackError         a rollback cannot be carried out safely
-     │    ├── DirtyTreeError        uncommitted work the rollback would overwrite
-     │    ├── DataUnavailableError  the revision's outputs are in neither the cache nor a remote
-     │    └── LiveCodeError         the revision would change code the commands and the service import
      ├── RegistryError         the model registry cannot be read or changed as asked
      │    └── PromotionRefusedError  the committed verdict does not recommend the candidate (or is stale)
      ├── ModelUnavailableError a model object is in neither the DVC cache nor the default remote
@@ -31,8 +27,7 @@ codes and their messages name no CLI flag: the edge that knows the flags adds th
 
 Exceptions that never leave their layer are not user errors and stay there: the service's
 ``InvalidRequest`` / ``BodyTooLarge`` (become HTTP answers), the monitor's ``LogReadError``
-(an ``OSError`` that becomes an :class:`InputError`), rollback's ``Interrupted`` (a
-``KeyboardInterrupt`` carrying the signal).
+(an ``OSError`` that becomes an :class:`InputError`).
 """
 
 from __future__ import annotations
@@ -62,7 +57,7 @@ class GateError(ChurnopsError):
 
 
 class ModelIntegrityError(ChurnopsError):
-    """A model file's bytes do not match the md5 that dvc.lock records."""
+    """A model's bytes do not match the md5 it is named by."""
 
 
 class LockfileError(ChurnopsError):
@@ -71,30 +66,6 @@ class LockfileError(ChurnopsError):
 
 class GitError(ChurnopsError):
     """A git command failed, or the directory is not inside a Git work tree."""
-
-
-class RollbackError(ChurnopsError):
-    """A rollback was refused or could not complete; nothing was changed."""
-
-
-class DirtyTreeError(RollbackError):
-    """Uncommitted work a rollback would overwrite (the CLI adds how to override)."""
-
-
-class DataUnavailableError(RollbackError):
-    """REV's outputs are in neither the cache nor the remote; ``rebuildable`` if no rebuild was tried."""
-
-    def __init__(self, message: str, rebuildable: bool) -> None:
-        super().__init__(message)
-        self.rebuildable = rebuildable
-
-
-class LiveCodeError(RollbackError):
-    """REV's copy of code the commands and the service import differs from HEAD's (the CLI adds the override)."""
-
-    def __init__(self, message: str, files: list[str]) -> None:
-        super().__init__(message)
-        self.files = files
 
 
 class RegistryError(ChurnopsError):

@@ -63,6 +63,8 @@ def test_readme_tables_fit_160_columns_after_experiments(experimented: Path, com
     # rich squeezes a too-wide table into COLUMNS by eliding cells, so look for the ellipsis too.
     assert "…" not in out, f"{command} elides cells at {MAX_TABLE_WIDTH} columns:\n{out}"
     assert width(out) <= MAX_TABLE_WIDTH, f"{command} is {width(out)} columns wide:\n{out}"
+    if command.startswith("dvc exp show --drop"):  # a --keep that matches no F1 column drops it silently
+        assert "f1" in out.splitlines()[1] and "verdict" in out.splitlines()[1], out
 
 
 def test_the_headline_metrics_files_fit_160_columns_together(experimented: Path) -> None:
