@@ -41,13 +41,15 @@ run: setup ## Set up, run the whole pipeline (dvc repro) and print the metrics
 assets: setup ## Re-download the pinned Vega libraries (npm) into the offline plots page
 	python -m churnops.plotpage fetch
 
+# The end-to-end tests mostly wait on subprocesses (dvc, git, servers): one pytest worker per
+# core runs them side by side. `pytest` alone (one process) is handier when debugging one test.
 .PHONY: test
-test: setup ## Set up and run the whole test suite, slow and end-to-end tests included
-	pytest
+test: setup ## Set up and run the whole test suite, slow and end-to-end tests included, one worker per core
+	pytest -n auto
 
 .PHONY: test-fast
-test-fast: setup ## Run the tests that are not marked slow
-	pytest -m "not slow"
+test-fast: setup ## Run the tests that are not marked slow, one worker per core
+	pytest -n auto -m "not slow"
 
 .PHONY: lint
 lint: setup ## Check lint and formatting with ruff, and types with mypy (strict on churnops/)
