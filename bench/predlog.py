@@ -14,7 +14,7 @@
 
 Prints markdown tables. Writes only to a temporary directory, removed at the end.
 
-    .venv/bin/python bench/predlog.py [--rounds 5] [--live] [--live-seconds 8]
+    .venv/bin/python bench/logformat.py [--rounds 5] [--live] [--live-seconds 8]
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from churnops.core.predlog import BatchEntry, RowEntry, encode
-from churnops.service.predlog import DEFAULT_QUEUE_LINES, BackgroundLogWriter, LogFile
+from churnops.core.logformat import BatchEntry, RowEntry, encode
+from churnops.service.logwriter import DEFAULT_QUEUE_LINES, BackgroundLogWriter, LogFile
 
 CUSTOMER = {"tenure_months": 14, "num_complaints": 2, "avg_session_minutes": 21.5, "plan": "basic", "region": "south"}
 
@@ -93,8 +93,8 @@ def writer_rows_per_second(cls: type[LogFile], path: Path, batches: int) -> floa
 
 _RSS_CHILD = """
 import json, os, sys, time
-import churnops.service.predlog as pl
-from churnops.core.predlog import BatchEntry
+import churnops.service.logwriter as pl
+from churnops.core.logformat import BatchEntry
 page = os.sysconf("SC_PAGE_SIZE")
 def rss():
     with open("/proc/self/statm") as fh:

@@ -87,7 +87,7 @@ def hello_app() -> Any:
 
 def sync_log_app() -> Any:
     """The service as ``churnops serve`` builds it, with the log written inside each request."""
-    from churnops.service.predlog import LogFile
+    from churnops.service.logwriter import LogFile
     from tests.utils.doubles import SyncLogWriter
 
     return _app(lambda s: SyncLogWriter(LogFile(s.log_path, max_bytes=s.max_log_bytes, backups=s.log_backups)))
@@ -275,7 +275,7 @@ def batch_breakdown(repo: Path, body: bytes, repeat: int = BREAKDOWN_REPEAT) -> 
 
     import orjson
 
-    from churnops.core.predlog import BatchEntry, encode
+    from churnops.core.logformat import BatchEntry, encode
     from churnops.service.loader import RegistryModelLoader
     from churnops.service.schemas import BATCH, batch_fast
 

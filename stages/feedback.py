@@ -16,7 +16,7 @@ from pathlib import Path
 from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
-from churnops.pipeline import feedback as fb
+from churnops.pipeline import labeljoin as fb
 from churnops.pipeline.scorer import Scorer, md5_bytes
 
 

@@ -17,8 +17,8 @@ from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.schema import FEATURE_NAMES, LABEL
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
-from churnops.pipeline.feedback import HOLDOUT
 from churnops.pipeline.judge import judge
+from churnops.pipeline.labeljoin import HOLDOUT
 from churnops.pipeline.prepare import validate
 from churnops.pipeline.scorer import Scorer, md5_bytes
 from churnops.versioning import champion as pinned

@@ -15,7 +15,7 @@ from churnops.core.io import write_json, write_parquet
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.core.tracking import versioned
-from churnops.pipeline import feedback as fb
+from churnops.pipeline import labeljoin as fb
 
 
 def main(args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ from churnops.core.metrics import write as write_metrics
 from churnops.core.params import load_params
 from churnops.core.stage import PARAMS_HELP, run_stage, stage_parser
 from churnops.core.trainstats import write as write_stats
-from churnops.pipeline.feedback import HOLDOUT
+from churnops.pipeline.labeljoin import HOLDOUT
 from churnops.pipeline.prepare import check_rejected_fraction, report, split, training_stats, validate
 
 

@@ -107,7 +107,7 @@ def report(args: argparse.Namespace) -> int:
     """``churnops feedback``: the live report."""
     from churnops.core.errors import InputError
     from churnops.core.io import write_json
-    from churnops.pipeline import feedback as fb
+    from churnops.pipeline import labeljoin as fb
 
     if not args.log or not args.labels:
         from churnops.core.errors import ParamsError

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Promote; one summary line on stdout, warnings on stderr."""
     from churnops.versioning.git import LOCK_WAIT_SECONDS
-    from churnops.versioning.promote import promote
+    from churnops.versioning.promotion import promote
 
     if args.force and not (args.reason and args.reason.strip()):
         raise ParamsError("--force needs --reason TEXT: the registry records why a verdict was overridden")

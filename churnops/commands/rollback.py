@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Roll back; one summary line on stdout, progress and warnings on stderr."""
+    from churnops.versioning.deploy import rollback
     from churnops.versioning.git import LOCK_WAIT_SECONDS
-    from churnops.versioning.rollback import rollback
 
     repo = project_root(args.repo)
     token = deployment.check_reload(args)

@@ -203,8 +203,8 @@ def run(args: argparse.Namespace) -> int:
     import httpx
     from pydantic import ValidationError
 
+    from churnops.core.logformat import CUSTOMER_ID
     from churnops.core.params import TrafficParams, format_validation_error
-    from churnops.core.predlog import CUSTOMER_ID
     from churnops.pipeline.generate import traffic_records
 
     if args.rows == 0:  # valid for generate.traffic.rows (no log), but nothing to simulate

@@ -1,7 +1,7 @@
 """Drift monitoring: the newest prediction-log lines against the training statistics.
 
 - :mod:`.tail`    read the newest N lines of one or several (rotated) JSON-lines logs by seeking back from their end
-- :mod:`.records` classify one log line: structure from :mod:`churnops.core.predlog`, each value against the schema
+- :mod:`.records` classify one log line: structure from :mod:`churnops.core.logformat`, each value against the schema
 - :mod:`.quality` the window's data quality (invalid shares, unseen categories) and the drift rules' columns
 - :mod:`.rules`   the drift rules, pure functions: z, PSI against its noise level, chi-square, prediction drift
 - :mod:`.report`  a window's report from the rules (status, message, flagged) and its headline metric

@@ -1,6 +1,6 @@
 """Classify one prediction-log line for the monitor: what it says about traffic and data quality.
 
-The log format is :mod:`churnops.core.predlog`'s (its one owner, which parses the structure);
+The log format is :mod:`churnops.core.logformat`'s (its one owner, which parses the structure);
 this module checks the values against :mod:`churnops.core.schema`. Two record kinds:
 
 - a prediction: ``{"features": {...}, "churn_probability": p, "ts": ..., ...}``;
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from churnops.core import predlog
+from churnops.core import logformat
 from churnops.core.schema import FEATURES, CategoricalFeature
 
 LINE_REASONS = (
@@ -111,22 +111,22 @@ def _probability(p: Any) -> float | None:
     return float(p)
 
 
-# The service's rejection reasons (churnops.core.predlog) that name a per-feature reason here.
+# The service's rejection reasons (churnops.core.logformat) that name a per-feature reason here.
 _SERVICE_REASONS = {
-    predlog.UNKNOWN_CATEGORY: "unseen_category",
-    predlog.OUT_OF_RANGE: "out_of_range",
-    predlog.WRONG_TYPE: "wrong_type",
-    predlog.MISSING: "missing",
+    logformat.UNKNOWN_CATEGORY: "unseen_category",
+    logformat.OUT_OF_RANGE: "out_of_range",
+    logformat.WRONG_TYPE: "wrong_type",
+    logformat.MISSING: "missing",
 }
 
 
-def _rejection(rej: predlog.Rejection) -> Entry:
+def _rejection(rej: logformat.Rejection) -> Entry:
     problems: list[Problem] = []
     for e in rej.errors:
         check = CHECKS.get(e.field) if e.field is not None else None
         if check is None:
             continue  # not about one feature's value (a missing body, an unknown key...)
-        if e.value is None and e.reason != predlog.MISSING:
+        if e.value is None and e.reason != logformat.MISSING:
             why = "null"
         else:
             # The service's reason first: its value may be cut short or a container's type name.
@@ -138,11 +138,11 @@ def _rejection(rej: predlog.Rejection) -> Entry:
 
 
 def parse_line(line: bytes) -> Entry:
-    """Classify one log line (without its newline): structure by :mod:`churnops.core.predlog`, values by the schema."""
-    parsed = predlog.parse_line(line)
-    if isinstance(parsed, predlog.Invalid):
+    """Classify one log line (without its newline): its structure by the log format, its values by the schema."""
+    parsed = logformat.parse_line(line)
+    if isinstance(parsed, logformat.Invalid):
         return Entry(reason=parsed.reason)
-    if isinstance(parsed, predlog.Rejection):
+    if isinstance(parsed, logformat.Rejection):
         return _rejection(parsed)
     features = parsed.features
     if features is None:

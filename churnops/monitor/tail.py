@@ -5,7 +5,7 @@ A prediction log can hold millions of lines; the monitor needs the last few hund
 fixed-size blocks, so the time and memory of :func:`read_window` depend on the window
 size, not on the size of the log nor on what its tail holds.
 
-Rotation follows the format's naming (:func:`churnops.core.predlog.log_files`): ``X`` is the live
+Rotation follows the format's naming (:func:`churnops.core.logformat.log_files`): ``X`` is the live
 file, ``X.1`` the most recently rotated one, ``X.2`` older, and so on. "The newest N lines"
 are the newest N across all of them. Compressed backups (``X.1.gz``) are not read. Several
 logs (one per replica) are merged by time stamp into one window.
@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from churnops.core.predlog import log_files as rotated_files
+from churnops.core.logformat import log_files as rotated_files
 from churnops.monitor.records import Entry
 
 BLOCK_SIZE = 64 * 1024

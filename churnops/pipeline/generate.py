@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnops.core.predlog import CUSTOMER_ID, FEATURES, PROBABILITY, REQUEST_ID, SOURCE
+from churnops.core.logformat import CUSTOMER_ID, FEATURES, PROBABILITY, REQUEST_ID, SOURCE
 from churnops.core.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
 
 CHUNK_ROWS = 250_000
@@ -185,7 +185,7 @@ def traffic_records(
     truth: Mapping[str, Any] | None = None,
     labels: list[tuple[str, int]] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield simulated prediction records in the log format (:mod:`churnops.core.predlog`).
+    """Yield simulated prediction records in the log format (:mod:`churnops.core.logformat`).
 
     Each record has ``features`` (the five fields as JSON types), the true
     ``churn_probability`` of that customer, a ``customer_id`` and ``source: "simulated"``.

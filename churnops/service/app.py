@@ -22,11 +22,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
-from churnops.service import errors
+from churnops.service import http_errors
 from churnops.service.clock import Clock, SystemClock
 from churnops.service.loader import ModelLoader, RegistryModelLoader
+from churnops.service.logwriter import PredictionLog, open_log
 from churnops.service.middleware import RequestContextMiddleware
-from churnops.service.predlog import PredictionLog, open_log
 from churnops.service.routes import admin, health, predict
 from churnops.service.settings import Settings
 from churnops.service.state import ModelState
@@ -100,7 +100,7 @@ def create_app(
     app.state.clock = clock or SystemClock()
     for routes in (predict, health, admin):
         routes.register(app)
-    errors.install(app)
+    http_errors.install(app)
     _offline_docs(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -2,7 +2,7 @@
 
 Requests capture ``clock.time()`` (a float, cheap); the log writer formats it as
 RFC 3339 UTC off the request path
-(:func:`churnops.core.predlog.rfc3339`, part of the log format). Tests pass their own
+(:func:`churnops.core.logformat.rfc3339`, part of the log format). Tests pass their own
 (``tests.utils.doubles.FixedClock``).
 """
 

@@ -24,9 +24,9 @@ from starlette.responses import Response
 
 from churnops.core.schema import FEATURE_NAMES
 from churnops.service.clock import Clock
-from churnops.service.errors import InvalidRequest, first_errors
+from churnops.service.http_errors import InvalidRequest, first_errors
 from churnops.service.loader import LoadedModel
-from churnops.service.predlog import PredictionLog
+from churnops.service.logwriter import PredictionLog
 from churnops.service.schemas import BATCH, CUSTOMER, MAX_CUSTOMER_BYTES, Batch, batch_fast
 
 _JSON_TYPES = (b"application/json", b"text/json")
@@ -86,7 +86,7 @@ async def _read_body(request: Request, batch: bool) -> bytes:
 
 def _validate(body: bytes, adapter: TypeAdapter[Any], batch: bool) -> Any:
     """The body validated by ``adapter``; a 422 listing its first problems otherwise
-    (:func:`~churnops.service.errors.first_errors`)."""
+    (:func:`~churnops.service.http_errors.first_errors`)."""
     try:
         return adapter.validate_json(body)
     except ValidationError as err:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, StringCons
 from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
-from churnops.core.predlog import CUSTOMER_ID, CUSTOMER_ID_PATTERN
+from churnops.core.logformat import CUSTOMER_ID, CUSTOMER_ID_PATTERN
 from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC, NumericFeature
 
 MAX_BATCH = 10_000

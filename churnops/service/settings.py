@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from churnops.core.errors import ParamsError
-from churnops.service.predlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_QUEUE_LINES
+from churnops.service.logwriter import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, DEFAULT_QUEUE_LINES
 
 ENV_PREFIX = "CHURNOPS_"
 ADMIN_TOKEN_ENV = "CHURNOPS_ADMIN_TOKEN"

@@ -1,6 +1,7 @@
 """Deploying is moving a pointer: ``prod`` in the registry, to a model named by its md5.
 
-:func:`deploy` is what ``churnops promote`` and ``churnops rollback`` share. Under the
+:func:`deploy` is what ``churnops promote`` (:mod:`.promotion`: the verdict rule) and
+``churnops rollback`` (:func:`rollback`: any earlier version, by revision or md5) share. Under the
 repository lock (one writer at a time) it reads the registry, lets the caller refuse, makes
 sure the model's bytes are in the DVC cache (fetched from the default remote, or rebuilt from
 their commit, when they are not) and on the default remote (pushed, for the machines that
@@ -25,7 +26,7 @@ from churnops.versioning import registry, store
 from churnops.versioning.faults import fault
 from churnops.versioning.git import LOCK_WAIT_SECONDS, repo_lock, repo_root
 from churnops.versioning.registry import PROD, Change, Entry, Tip
-from churnops.versioning.versions import Version
+from churnops.versioning.versions import Version, known_models, resolve
 
 Log = Callable[[str], None]
 
@@ -147,4 +148,37 @@ def change(action: str, tip: Tip, version: Version, body: list[str], reason: str
         subject=f"{action}: prod {short(before.md5 if before else None)} -> {short(version.md5)}",
         body="\n".join([*lines, *body]),
         reason=reason,
+    )
+
+
+def rollback(
+    repo: str | Path,
+    spec: str,
+    *,
+    reason: str | None = None,
+    rebuild_missing: bool = False,
+    log: Log = stderr,
+    lock_wait: float = LOCK_WAIT_SECONDS,
+) -> Outcome:
+    """Point ``prod`` at the model ``spec`` names (a Git revision, or an md5 prefix).
+
+    One registry commit, whatever changed in the code since: the model is named by its md5
+    and served from the DVC cache, so no file of the work tree is restored and nothing is
+    rewound. The model comes from the cache, else the default remote, else
+    (``rebuild_missing``) from reproducing its commit in a temporary worktree.
+
+    Raises:
+        ParamsError: ``spec`` names no model.
+        ModelUnavailableError: the model is in neither the cache nor the remote (and not
+            rebuilt); nothing changed.
+        RegistryError, RemoteError, RepositoryBusyError: see :func:`.deploy.deploy`.
+    """
+    root = repo_root(repo)
+    version = resolve(root, spec, known_models(root, registry.read(root)))
+
+    def message(tip: Tip) -> Change:
+        return change("rollback", tip, version, [], reason)
+
+    return deploy(
+        root, "rollback", version, message=message, rebuild_missing=rebuild_missing, log=log, lock_wait=lock_wait
     )

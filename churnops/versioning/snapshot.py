@@ -7,7 +7,7 @@ clone has no such file, so a commit that trained on served traffic could not be 
 committed with Git, the bytes go to the DVC cache and remote):
 
 - ``DIR/predictions.jsonl``: the log lines whose ``customer_id`` has a label, raw and in the
-  join's order (:func:`churnops.pipeline.feedback.labeled_lines`), so the stage's outputs on
+  join's order (:func:`churnops.pipeline.labeljoin.labeled_lines`), so the stage's outputs on
   the snapshot equal its outputs on the whole log. A line gets a newline if its file ended
   without one (the next file's first line would otherwise run on);
 - ``DIR/labels.csv`` or ``DIR/labels.jsonl`` (as the file was told apart): the labels, byte
@@ -37,8 +37,8 @@ from pathlib import Path
 
 from churnops.core import paths
 from churnops.core.errors import InputError, ParamsError, SnapshotError
-from churnops.core.predlog import log_files
-from churnops.pipeline import feedback as fb
+from churnops.core.logformat import log_files
+from churnops.pipeline import labeljoin as fb
 from churnops.versioning.git import ignore_rule, repo_lock
 from churnops.versioning.store import quiet_dvc_logs
 

@@ -111,3 +111,17 @@ def test_the_readme_layout_table_matches_the_tree() -> None:
             wrong.append(f"{folder.name}: README names {sorted(named - on_disk)} that do not exist, "
                          f"misses {sorted(on_disk - named)}")  # fmt: skip
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_two_modules_share_a_name() -> None:
+    """An import names one module: ``errors`` is the exception tree, the HTTP mapping is ``http_errors``.
+
+    ``stages/`` is left out on purpose: each stage script is named after its DVC stage and calls
+    the pure core of the same name in ``churnops/pipeline/`` (a stage and its core are a pair).
+    """
+    by_name: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name != "__init__.py":
+            by_name.setdefault(path.stem, []).append(path.relative_to(REPO_ROOT).as_posix())
+    repeated = {name: sorted(paths) for name, paths in by_name.items() if len(paths) > 1}
+    assert not repeated, f"module names used twice: {repeated}"

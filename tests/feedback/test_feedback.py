@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from churnops.cli import main
-from churnops.core.predlog import BatchEntry, RowEntry, encode, rfc3339
-from churnops.pipeline import feedback as fb
+from churnops.core.logformat import BatchEntry, RowEntry, encode, rfc3339
+from churnops.pipeline import labeljoin as fb
 from tests.utils.factories import GOOD_CUSTOMER
 
 FEATURES = GOOD_CUSTOMER

@@ -17,9 +17,9 @@ import yaml
 
 from churnops.cli import main
 from churnops.commands.common import FAILURE, OK, USAGE
-from churnops.core.predlog import RejectedValue, RejectionEntry, RowEntry, encode
+from churnops.core.logformat import RejectedValue, RejectionEntry, RowEntry, encode
 from churnops.core.tracking import versioned
-from churnops.pipeline import feedback as fb
+from churnops.pipeline import labeljoin as fb
 from churnops.versioning import snapshot
 from tests.feedback.test_feedback import FEATURES, T0, write_labels, write_log
 from tests.utils.project import run

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from churnops.cli import main
-from churnops.core import predlog, trainstats
+from churnops.core import logformat, trainstats
 from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
 from tests.utils.factories import default_params, default_rules
@@ -48,10 +48,11 @@ def with_feature(records: list[dict], name: str, value, every: int = 1) -> list[
 def rejection(i: int, value: str = "enterprise", field: str = "plan") -> dict:
     """A rejection record for a 422, encoded by the log format's owner as the service writes it."""
     errors = [
-        predlog.RejectedValue(field, item, predlog.UNKNOWN_CATEGORY, value, f"items.{item}.{field}") for item in (0, 3)
+        logformat.RejectedValue(field, item, logformat.UNKNOWN_CATEGORY, value, f"items.{item}.{field}")
+        for item in (0, 3)
     ]
-    entry = predlog.RejectionEntry(1_700_000_000 + i, f"rej-{i}", "/predict/batch", errors, n_errors=2)
-    return json.loads(predlog.encode(entry))
+    entry = logformat.RejectionEntry(1_700_000_000 + i, f"rej-{i}", "/predict/batch", errors, n_errors=2)
+    return json.loads(logformat.encode(entry))
 
 
 def monitor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -136,14 +137,16 @@ def test_rejected_requests_carrying_a_new_category(capsys, tmp_path, stats_file)
 
 
 def test_rejections_not_about_a_feature_are_counted_by_the_services_reason(tmp_path, train_stats) -> None:
-    errors = [predlog.RejectedValue(None, None, predlog.UNKNOWN_KEY, 1, "colour")]
-    body = json.loads(predlog.encode(predlog.RejectionEntry(1_700_000_000, "r", "/predict", errors, n_errors=1)))
-    container = [predlog.RejectedValue("plan", None, predlog.WRONG_TYPE, {"a": 1}, "plan")]
-    wrong = json.loads(predlog.encode(predlog.RejectionEntry(1_700_000_001, "s", "/predict", container, n_errors=1)))
+    errors = [logformat.RejectedValue(None, None, logformat.UNKNOWN_KEY, 1, "colour")]
+    body = json.loads(logformat.encode(logformat.RejectionEntry(1_700_000_000, "r", "/predict", errors, n_errors=1)))
+    container = [logformat.RejectedValue("plan", None, logformat.WRONG_TYPE, {"a": 1}, "plan")]
+    wrong = json.loads(
+        logformat.encode(logformat.RejectionEntry(1_700_000_001, "s", "/predict", container, n_errors=1))
+    )
     log = write(tmp_path / "p.jsonl", clean(11, 188) + [body] * 10 + [wrong] * 2)
     q = check(log, train_stats, default_rules(), 200).report["quality"]
     assert q["reasons"]["rejected"] == {"lines": 12, "share": 0.06}
-    assert q["rejected_reasons"] == {predlog.UNKNOWN_KEY: 10, predlog.WRONG_TYPE: 2}
+    assert q["rejected_reasons"] == {logformat.UNKNOWN_KEY: 10, logformat.WRONG_TYPE: 2}
     # An object sent as plan is logged as its type name: a wrong type, not an unseen category "object".
     assert q["features"] == {"plan": {"wrong_type": {"lines": 2, "share": 0.01}}} and q["unseen_categories"] == {}
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from churnops.core import predlog
+from churnops.core import logformat
 from churnops.core.schema import FEATURE_NAMES
 from churnops.monitor.records import FEATURE_REASONS, LINE_REASONS, parse_line
 
@@ -77,13 +77,13 @@ def test_lines_that_are_no_record(raw: bytes, reason: str) -> None:
 
 def test_a_rejection_names_the_refused_values() -> None:
     errors = [
-        predlog.RejectedValue("plan", 0, predlog.UNKNOWN_CATEGORY, "enterprise", "items.0.plan"),
-        predlog.RejectedValue("tenure_months", 1, predlog.WRONG_TYPE, None, "items.1.tenure_months"),
-        predlog.RejectedValue("region", 2, predlog.MISSING, None, "items.2.region"),
-        predlog.RejectedValue("num_complaints", 3, predlog.OUT_OF_RANGE, 500, "items.3.num_complaints"),
-        predlog.RejectedValue(None, None, predlog.UNKNOWN_KEY, 1, "items.4.colour"),
+        logformat.RejectedValue("plan", 0, logformat.UNKNOWN_CATEGORY, "enterprise", "items.0.plan"),
+        logformat.RejectedValue("tenure_months", 1, logformat.WRONG_TYPE, None, "items.1.tenure_months"),
+        logformat.RejectedValue("region", 2, logformat.MISSING, None, "items.2.region"),
+        logformat.RejectedValue("num_complaints", 3, logformat.OUT_OF_RANGE, 500, "items.3.num_complaints"),
+        logformat.RejectedValue(None, None, logformat.UNKNOWN_KEY, 1, "items.4.colour"),
     ]
-    raw = predlog.encode(predlog.RejectionEntry(1_700_000_000.5, "r1", "/predict/batch", errors, n_errors=5))
+    raw = logformat.encode(logformat.RejectionEntry(1_700_000_000.5, "r1", "/predict/batch", errors, n_errors=5))
     e = parse_line(raw.rstrip(b"\n"))
     assert e.reason == "rejected" and e.values is None and e.ts == "2023-11-14T22:13:20.500000Z"
     assert e.problems == (
@@ -93,5 +93,9 @@ def test_a_rejection_names_the_refused_values() -> None:
         ("num_complaints", "out_of_range", 500),
     )
     assert e.rejected_reasons == (
-        predlog.UNKNOWN_CATEGORY, predlog.WRONG_TYPE, predlog.MISSING, predlog.OUT_OF_RANGE, predlog.UNKNOWN_KEY,
-    )  # fmt: skip
+        logformat.UNKNOWN_CATEGORY,
+        logformat.WRONG_TYPE,
+        logformat.MISSING,
+        logformat.OUT_OF_RANGE,
+        logformat.UNKNOWN_KEY,
+    )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnops.core.predlog import Invalid, Prediction, Rejection, log_files, parse_line
+from churnops.core.logformat import Invalid, Prediction, Rejection, log_files, parse_line
 
 
 @dataclass

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from churnops.core.predlog import BatchEntry, RowEntry, encode
+from churnops.core.logformat import BatchEntry, RowEntry, encode
 from churnops.core.schema import FEATURES, NumericFeature
 from churnops.service.schemas import BATCH, batch_fast
 

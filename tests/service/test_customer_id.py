@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from churnops.core.predlog import Prediction, parse_line
+from churnops.core.logformat import Prediction, parse_line
 from churnops.service.settings import Settings
 from tests.utils.factories import GOOD_CUSTOMER
 from tests.utils.service import TestClient

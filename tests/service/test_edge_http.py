@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from churnops.service.errors import MAX_ERRORS
+from churnops.service.http_errors import MAX_ERRORS
 from churnops.service.schemas import MAX_CUSTOMER_BYTES
 from tests.utils.factories import GOOD_CUSTOMER as GOOD
 from tests.utils.service import TestClient

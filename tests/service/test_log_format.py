@@ -8,8 +8,8 @@ import numpy as np
 import orjson
 import pytest
 
-from churnops.core import predlog
-from churnops.core.predlog import (
+from churnops.core import logformat
+from churnops.core.logformat import (
     BatchEntry,
     Invalid,
     Prediction,
@@ -37,12 +37,12 @@ def test_a_prediction_round_trips_through_encode_and_parse() -> None:
     assert [p.churn_probability for p in parsed] == [0.1 + 0.2, 1e-7]  # type: ignore[union-attr]
     assert [p.item for p in parsed] == [0, 1]  # type: ignore[union-attr]
     assert {p.ts for p in parsed} == {"2023-11-14T22:13:20.500000Z"}  # type: ignore[union-attr]
-    assert predlog.KIND not in orjson.loads(lines[0])  # old readers see predictions unchanged
+    assert logformat.KIND not in orjson.loads(lines[0])  # old readers see predictions unchanged
 
 
 def test_a_rejection_round_trips_and_names_the_culprits() -> None:
-    errors = [RejectedValue("plan", 3, predlog.UNKNOWN_CATEGORY, "enterprise", "items.3.plan"),
-              RejectedValue(None, None, predlog.UNKNOWN_KEY, {"a": 1}, "colour")]  # fmt: skip
+    errors = [RejectedValue("plan", 3, logformat.UNKNOWN_CATEGORY, "enterprise", "items.3.plan"),
+              RejectedValue(None, None, logformat.UNKNOWN_KEY, {"a": 1}, "colour")]  # fmt: skip
     line = encode(RejectionEntry(0.0, "r-9", "/predict/batch", errors, 7))
     rec = orjson.loads(line)
     assert rec["kind"] == "rejected" and rec["n_errors"] == 7 and rec["endpoint"] == "/predict/batch"
@@ -60,13 +60,13 @@ def test_a_rejection_round_trips_and_names_the_culprits() -> None:
     ["\x00" * 10_000, "é" * 100_000, 10**400, [1] * 10_000, {"k" * 1000: 1}, -1.5e308],
 )
 def test_a_rejection_line_is_bounded_whatever_the_values(value: object) -> None:
-    errors = [RejectedValue("plan", i, predlog.WRONG_TYPE, value, "x" * 10_000) for i in range(1000)]
+    errors = [RejectedValue("plan", i, logformat.WRONG_TYPE, value, "x" * 10_000) for i in range(1000)]
     line = encode(RejectionEntry(0.0, "r" * 10_000, "/predict", errors, len(errors)))
-    assert len(line) < predlog.MAX_REJECTION_BYTES and line.endswith(b"\n") and line.count(b"\n") == 1
+    assert len(line) < logformat.MAX_REJECTION_BYTES and line.endswith(b"\n") and line.count(b"\n") == 1
     parsed = parse_line(line)
     assert isinstance(parsed, Rejection)
     assert parsed.n_errors == 1000
-    assert 1 <= len(parsed.errors) <= predlog.MAX_REJECTION_ERRORS
+    assert 1 <= len(parsed.errors) <= logformat.MAX_REJECTION_ERRORS
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_a_rejection_line_is_bounded_whatever_the_values(value: object) -> None:
 )
 def test_lines_that_are_no_record_say_why(line: bytes, reason: str) -> None:
     assert parse_line(line) == Invalid(reason)
-    assert reason in predlog.INVALID_REASONS
+    assert reason in logformat.INVALID_REASONS
 
 
 def test_parsing_is_structural_only() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from churnops.core.predlog import RowEntry, encode
+from churnops.core.logformat import RowEntry, encode
 from churnops.service.app import create_app
-from churnops.service.predlog import BackgroundLogWriter, LogFile
+from churnops.service.logwriter import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
 from tests.service.logread import read_log
 from tests.utils.doubles import FixedClock

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from churnops.core import predlog
-from churnops.core.predlog import RejectedValue
+from churnops.core import logformat
+from churnops.core.logformat import RejectedValue
 from churnops.service.app import create_app
 from churnops.service.settings import Settings
 from tests.service.logread import read_log
@@ -45,13 +45,13 @@ def test_each_refused_request_is_one_record_naming_field_item_reason_and_value(s
     got = {r.request_id: (r.endpoint, r.n_errors, r.errors) for r in log.rejections}
     assert got == {
         "q0": ("/predict/batch", 2, (
-            RejectedValue("tenure_months", 1, predlog.OUT_OF_RANGE, -5, "items.1.tenure_months"),
-            RejectedValue("plan", 3, predlog.UNKNOWN_CATEGORY, "enterprise", "items.3.plan"))),
-        "q1": ("/predict", 1, (RejectedValue(None, None, predlog.UNKNOWN_KEY, "red", "colour"),)),
-        "q2": ("/predict", 1, (RejectedValue("region", None, predlog.MISSING, None, "region"),)),
-        "q3": ("/predict", 1, (RejectedValue(None, None, predlog.NOT_AN_OBJECT, "array", "(body)"),)),
-        "q4": ("/predict", 1, (RejectedValue("plan", None, predlog.WRONG_TYPE, 7, "plan"),)),
-        "q5": ("/predict/batch", 1, (RejectedValue(None, None, predlog.BATCH_SIZE, "array", "items"),)),
+            RejectedValue("tenure_months", 1, logformat.OUT_OF_RANGE, -5, "items.1.tenure_months"),
+            RejectedValue("plan", 3, logformat.UNKNOWN_CATEGORY, "enterprise", "items.3.plan"))),
+        "q1": ("/predict", 1, (RejectedValue(None, None, logformat.UNKNOWN_KEY, "red", "colour"),)),
+        "q2": ("/predict", 1, (RejectedValue("region", None, logformat.MISSING, None, "region"),)),
+        "q3": ("/predict", 1, (RejectedValue(None, None, logformat.NOT_AN_OBJECT, "array", "(body)"),)),
+        "q4": ("/predict", 1, (RejectedValue("plan", None, logformat.WRONG_TYPE, 7, "plan"),)),
+        "q5": ("/predict/batch", 1, (RejectedValue(None, None, logformat.BATCH_SIZE, "array", "items"),)),
     }  # fmt: skip
     assert {r.ts for r in log.rejections} == {"2023-11-14T22:13:20.250000Z"}
 
@@ -64,8 +64,8 @@ def test_a_huge_refused_request_leaves_a_small_record(settings: Settings, tmp_pa
                                    ("/predict/batch", json.dumps(batch).encode())]) == [422, 422]  # fmt: skip
     lines = settings.log_path.read_bytes().splitlines()
     assert len(lines) == 2
-    assert all(len(line) < predlog.MAX_REJECTION_BYTES for line in lines)
+    assert all(len(line) < logformat.MAX_REJECTION_BYTES for line in lines)
     log = read_log(settings.log_path)
     assert [r.n_errors for r in log.rejections] == [3_000, 500]
-    assert all(len(r.errors) == predlog.MAX_REJECTION_ERRORS for r in log.rejections)
-    assert {len(e.value) for e in log.rejections[1].errors} == {predlog.MAX_VALUE_CHARS}
+    assert all(len(r.errors) == logformat.MAX_REJECTION_ERRORS for r in log.rejections)
+    assert {len(e.value) for e in log.rejections[1].errors} == {logformat.MAX_VALUE_CHARS}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from churnops.commands import serve
-from churnops.core.predlog import BatchEntry, log_files
-from churnops.service.predlog import BackgroundLogWriter, LogFile
+from churnops.core.logformat import BatchEntry, log_files
+from churnops.service.logwriter import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
 from tests.service.logread import read_log
 from tests.utils.doubles import SyncLogWriter
@@ -62,7 +62,7 @@ def test_a_failing_disk_holds_a_bounded_backlog_then_recovers(tmp_path: Path, mo
                 raise OSError(28, "No space left on device")
             super().append(data)
 
-    monkeypatch.setattr("churnops.service.predlog.RETRY_SECONDS", 0.0)
+    monkeypatch.setattr("churnops.service.logwriter.RETRY_SECONDS", 0.0)
     sink = Broken(tmp_path / "p.jsonl")
     writer = BackgroundLogWriter(sink, interval=3600, max_pending_bytes=10_000)
     for i in range(50):

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from churnops.core.predlog import RowEntry, encode
-from churnops.service.predlog import LogFile
+from churnops.core.logformat import RowEntry, encode
+from churnops.service.logwriter import LogFile
 from tests.service.logread import read_log
 
 FEATURES = {"tenure_months": 3, "num_complaints": 0, "avg_session_minutes": 10.8, "plan": "basic", "region": "west"}

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 
-from churnops.core.predlog import RowEntry, encode, log_files, rfc3339
+from churnops.core.logformat import RowEntry, encode, log_files, rfc3339
 from churnops.service.app import create_app
-from churnops.service.predlog import BackgroundLogWriter, LogFile
+from churnops.service.logwriter import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
 from tests.service.logread import read_log
 from tests.utils.doubles import FixedClock, SyncLogWriter
@@ -187,8 +187,8 @@ def test_a_partial_line_is_skipped_and_never_glued_to_the_next(tmp_path: Path) -
 
 _KILLED_WRITER = """
 import sys
-from churnops.core.predlog import RowEntry, encode
-from churnops.service.predlog import LogFile
+from churnops.core.logformat import RowEntry, encode
+from churnops.service.logwriter import LogFile
 sink = LogFile(sys.argv[1])
 big = {"tenure_months": 1, "num_complaints": 1, "avg_session_minutes": 1.0, "plan": "basic", "region": "north"}
 i = 0

@@ -1,6 +1,6 @@
 """Test doubles for the service's seams (kept out of the package).
 
-The two prediction-log writers here satisfy ``churnops.service.predlog.PredictionLog``, like
+The two prediction-log writers here satisfy ``churnops.service.logwriter.PredictionLog``, like
 the service's background writer, and exist to measure or to test around it:
 ``bench/serve.py`` serves with them to show what logging costs (in the request, or not at
 all), and the rotation tests use the synchronous one to append entry by entry.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from churnops.core.predlog import Entry, encode, entry_lines
-from churnops.service.predlog import LogFile
+from churnops.core.logformat import Entry, encode, entry_lines
+from churnops.service.logwriter import LogFile
 
 
 class FixedClock:

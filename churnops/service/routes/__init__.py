@@ -12,7 +12,7 @@ method, request body type, response model, error responses):
   only feeds OpenAPI (``/openapi.json``, ``/docs``). Its endpoint is never called: the
   served face sits first in the routing table and matches the same path and method.
 
-Error handling is app-wide (:mod:`churnops.service.errors`), so a 4xx or 503 looks the same
+Error handling is app-wide (:mod:`churnops.service.http_errors`), so a 4xx or 503 looks the same
 either way. Nothing validates a response at run time (that is the cost we avoid):
 ``tests/service/test_response_models.py`` checks every 2xx body of every endpoint the
 OpenAPI document lists against the response model declared here.

@@ -8,9 +8,8 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from churnops.core.predlog import CUSTOMER_ID
+from churnops.core.logformat import CUSTOMER_ID, BatchEntry, RowEntry
 from churnops.service.deps import batch_body, customer_body, json_response, serving
-from churnops.service.predlog import BatchEntry, RowEntry
 from churnops.service.routes import add_route
 from churnops.service.schemas import (
     BatchRequest,

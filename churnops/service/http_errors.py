@@ -27,14 +27,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from churnops.core.predlog import CUSTOMER_ID
+from churnops.core.logformat import CUSTOMER_ID
 from churnops.core.schema import FEATURE_NAMES
-from churnops.service.predlog import log_rejection
+from churnops.service.logwriter import log_rejection
 
 MAX_ERRORS = 20
 """A 422 lists at most this many problems (``error_count`` says how many there were).
 
-Independent of :data:`churnops.core.predlog.MAX_REJECTION_ERRORS`, which bounds a rejection
+Independent of :data:`churnops.core.logformat.MAX_REJECTION_ERRORS`, which bounds a rejection
 line in the prediction log (a format the monitor reads, with its own byte cap): one is how
 much a client is told, the other how much disk a refused request may take. Either can
 change alone; the log records the first ``min(both)`` problems."""

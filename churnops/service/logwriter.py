@@ -1,6 +1,6 @@
 """The prediction-log writer: one JSON line per predicted row, written off the request path.
 
-The record format, its encoding and the rotated files' names belong to :mod:`churnops.core.predlog`;
+The record format, its encoding and the rotated files' names belong to :mod:`churnops.core.logformat`;
 this module only gets the lines onto disk, and turns a refused request into a rejection record.
 
 Guarantees, and how they are kept:
@@ -35,7 +35,7 @@ Guarantees, and how they are kept:
   price of keeping disk I/O out of the request); lines already written never are.
 
 Length: one concern, the writer: queue, background thread, rotation and full-disk
-handling interlock (what rotation does while a write fails); the format is core/predlog.
+handling interlock (what rotation does while a write fails); the format is core/logformat.
 """
 
 from __future__ import annotations
@@ -52,13 +52,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from churnops.core import predlog
-from churnops.core.predlog import (
-    BatchEntry,
+from churnops.core import logformat
+from churnops.core.logformat import (
     Entry,
     RejectedValue,
     RejectionEntry,
-    RowEntry,
     encode,
     entry_lines,
     rotated_numbers,
@@ -66,7 +64,7 @@ from churnops.core.predlog import (
 )
 from churnops.core.schema import BY_NAME
 
-__all__ = ["BackgroundLogWriter", "BatchEntry", "LogFile", "RowEntry", "log_rejection", "open_log"]
+__all__ = ["BackgroundLogWriter", "LogFile", "log_rejection", "open_log"]
 
 logger = logging.getLogger("churnops.service")
 
@@ -245,7 +243,7 @@ class BackgroundLogWriter:
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._pending_lines = 0
-        self._thread = threading.Thread(target=self._run, name="churnops-predlog", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="churnops-logwriter", daemon=True)
         self._thread.start()
 
     def submit(self, entry: Entry) -> None:
@@ -359,21 +357,21 @@ def open_log(
 # --------------------------------------------------------------------------- rejections
 
 _REASONS = {
-    "missing": predlog.MISSING,
-    "extra_forbidden": predlog.UNKNOWN_KEY,
-    "literal_error": predlog.UNKNOWN_CATEGORY,
-    "enum": predlog.UNKNOWN_CATEGORY,
-    "greater_than": predlog.OUT_OF_RANGE,
-    "greater_than_equal": predlog.OUT_OF_RANGE,
-    "less_than": predlog.OUT_OF_RANGE,
-    "less_than_equal": predlog.OUT_OF_RANGE,
-    "finite_number": predlog.OUT_OF_RANGE,
-    "too_short": predlog.BATCH_SIZE,
-    "too_long": predlog.BATCH_SIZE,
-    "dict_type": predlog.NOT_AN_OBJECT,
-    "model_type": predlog.NOT_AN_OBJECT,
-    "typed_dict_type": predlog.NOT_AN_OBJECT,
-    "model_attributes_type": predlog.NOT_AN_OBJECT,
+    "missing": logformat.MISSING,
+    "extra_forbidden": logformat.UNKNOWN_KEY,
+    "literal_error": logformat.UNKNOWN_CATEGORY,
+    "enum": logformat.UNKNOWN_CATEGORY,
+    "greater_than": logformat.OUT_OF_RANGE,
+    "greater_than_equal": logformat.OUT_OF_RANGE,
+    "less_than": logformat.OUT_OF_RANGE,
+    "less_than_equal": logformat.OUT_OF_RANGE,
+    "finite_number": logformat.OUT_OF_RANGE,
+    "too_short": logformat.BATCH_SIZE,
+    "too_long": logformat.BATCH_SIZE,
+    "dict_type": logformat.NOT_AN_OBJECT,
+    "model_type": logformat.NOT_AN_OBJECT,
+    "typed_dict_type": logformat.NOT_AN_OBJECT,
+    "model_attributes_type": logformat.NOT_AN_OBJECT,
 }
 """pydantic error types -> the log's rejection reasons; any other ``*_type``/``*_parsing`` is a wrong type."""
 
@@ -391,20 +389,20 @@ def rejected_value(error: Mapping[str, Any]) -> RejectedValue:
     name = path[0] if len(path) == 1 and isinstance(path[0], str) else None
     reason = _REASONS.get(kind)
     if reason is None:
-        reason = predlog.WRONG_TYPE if kind.endswith(("_type", "_parsing", "_from_float")) else predlog.INVALID
+        reason = logformat.WRONG_TYPE if kind.endswith(("_type", "_parsing", "_from_float")) else logformat.INVALID
     value = error.get("input")
-    if reason == predlog.UNKNOWN_CATEGORY and not isinstance(value, str):
-        reason = predlog.WRONG_TYPE
-    if reason == predlog.MISSING:
+    if reason == logformat.UNKNOWN_CATEGORY and not isinstance(value, str):
+        reason = logformat.WRONG_TYPE
+    if reason == logformat.MISSING:
         value = None
-    field = name if name in BY_NAME and reason != predlog.UNKNOWN_KEY else None
-    return RejectedValue(field, item, reason, predlog.small_value(value), ".".join(map(str, loc)) or "(body)")
+    field = name if name in BY_NAME and reason != logformat.UNKNOWN_KEY else None
+    return RejectedValue(field, item, reason, logformat.small_value(value), ".".join(map(str, loc)) or "(body)")
 
 
 def log_rejection(request: Any, errors: Sequence[Mapping[str, Any]], n_errors: int | None = None) -> None:
     """Queue a rejection record for a request refused with 422 (the errors handler calls this).
 
-    Converts at most :data:`churnops.core.predlog.MAX_REJECTION_ERRORS` errors, so the cost is
+    Converts at most :data:`churnops.core.logformat.MAX_REJECTION_ERRORS` errors, so the cost is
     bounded whatever the request held. Never raises: logging must not change the answer.
     """
     try:
@@ -412,7 +410,7 @@ def log_rejection(request: Any, errors: Sequence[Mapping[str, Any]], n_errors: i
         log = getattr(state, "prediction_log", None)
         if log is None:
             return
-        head = [rejected_value(e) for e in errors[: predlog.MAX_REJECTION_ERRORS]]
+        head = [rejected_value(e) for e in errors[: logformat.MAX_REJECTION_ERRORS]]
         scope_state = request.scope.get("state") or {}
         log.submit(
             RejectionEntry(

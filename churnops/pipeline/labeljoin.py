@@ -1,7 +1,7 @@
 """Delayed labels joined to the prediction log: the live model's real performance.
 
 Churn labels arrive weeks after the prediction. A label names a ``customer_id`` (which
-``/predict`` echoes and logs, :mod:`churnops.core.predlog`), its ``churn`` (0/1) and
+``/predict`` echoes and logs, :mod:`churnops.core.logformat`), its ``churn`` (0/1) and
 optionally when it was ``observed_at``. :func:`join` pairs each label with the NEWEST
 logged prediction for that customer, not later than ``observed_at`` when it is given
 (newest = latest ``ts``, then later in the log; a record without ``ts``, such as
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from churnops.core.errors import InputError
-from churnops.core.predlog import CUSTOMER_ID, CUSTOMER_ID_PATTERN, Prediction, log_files, parse_line, rfc3339
+from churnops.core.logformat import CUSTOMER_ID, CUSTOMER_ID_PATTERN, Prediction, log_files, parse_line, rfc3339
 from churnops.core.schema import FEATURE_NAMES, LABEL
 
 if TYPE_CHECKING:

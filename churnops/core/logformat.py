@@ -1,7 +1,7 @@
 """The prediction-log format: record kinds, their keys, encoding, parsing, and file naming.
 
 This module is the one owner of the log format. The service writes it
-(:mod:`churnops.service.predlog`), ``generate`` writes simulated traffic in it, and the
+(:mod:`churnops.service.logwriter`), ``generate`` writes simulated traffic in it, and the
 monitor reads it (:mod:`churnops.monitor.tail`, :mod:`churnops.monitor.records`).
 
 One JSON object per line, of one of two kinds::
@@ -91,7 +91,7 @@ REJECTION_REASONS = (
 
 MAX_REJECTION_ERRORS = 20
 """Entries kept in one rejection line: part of the format's size bound (with :data:`MAX_VALUE_CHARS`
-and :data:`MAX_REJECTION_BYTES`). Independent of ``churnops.service.errors.MAX_ERRORS``, how
+and :data:`MAX_REJECTION_BYTES`). Independent of ``churnops.service.http_errors.MAX_ERRORS``, how
 many problems a 422 lists: a line's size must not follow the API's choice (and other writers,
 e.g. simulated traffic, have no API)."""
 MAX_VALUE_CHARS = 64
