@@ -1,16 +1,30 @@
-"""Shared fixtures. End-to-end fixtures build a small copy of the project once per session."""
+"""Shared fixtures. End-to-end fixtures build a small copy of the project once per session (per
+pytest worker), lazily: a run that needs none of them builds none.
+
+``history_template``: a project whose history holds two accepted models, v2 in prod. ``v1`` is the
+first model (``train.logreg.C = 1.0``), promoted first. ``v2`` retrains with ``C = 0.1`` and also
+edits code the CLI and the service import (``churnops/core/errors.py``) and a stage script, then is
+promoted (forced: the point is deploying, not judging). A rollback to ``v1`` must work across
+both code changes without restoring either. Each test works on its own copy (``history``).
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 # Importing dvc installs its log handlers on the sys.stdout and sys.stderr of that moment. Done
 # here, they are the session's streams; done first inside a test that captures output (capsys),
 # they would be that test's, closed when it ends, and DVC's next log line anywhere would raise.
+import json
+from pathlib import Path
+
 import dvc  # noqa: F401
 import pytest
 
-from tests.utils.project import clone_built, make_project, run
+from churnops.core import trainstats
+from churnops.core.trainstats import TrainStats
+from churnops.pipeline.prepare import training_stats
+from tests.utils.factories import labelled_customers
+from tests.utils.project import clone_built, fresh_clone, lock_md5, make_project, run, set_params
+from tests.utils.workflow import CODE_EDITS, V2_PARAMS, History
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +50,59 @@ def built_project(built_template: Path, tmp_path: Path) -> Path:
 def fresh_project(tmp_path: Path) -> Path:
     """A small project copy, committed, on which nothing has run yet."""
     return make_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def history_template(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> History:
+    project = clone_built(built_template, tmp_path_factory.mktemp("history") / "project")
+    run(["git", "tag", "v1"], project)
+    v1 = lock_md5(project)
+    run(["churnops", "promote"], project)
+    set_params(project, V2_PARAMS)
+    for rel, line in CODE_EDITS.items():
+        with (project / rel).open("a") as fh:
+            fh.write(line)
+    run(["dvc", "repro", "--quiet"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", "train: C=0.1"], project)
+    run(["git", "tag", "v2"], project)
+    v2 = lock_md5(project)
+    assert v1 != v2
+    run(["churnops", "promote", "--force", "--reason", "fixture: v2 in prod"], project)
+    return History(project, v1, v2)
+
+
+@pytest.fixture
+def new_user_clone(built_template: Path, tmp_path: Path) -> Path:
+    """A fresh clone of a small project that ships its dvc.lock, as a new user gets one."""
+    return fresh_clone(built_template, tmp_path / "project")
+
+
+@pytest.fixture
+def history(history_template: History, tmp_path: Path) -> History:
+    """A private copy of the two-model project (repo, workspace and DVC cache)."""
+    return History(clone_built(history_template.root, tmp_path / "project"), history_template.v1, history_template.v2)
+
+
+# Training statistics from the generator's own distribution (the monitor's reference).
+
+TRAIN_ROWS = 200_000
+
+
+@pytest.fixture(scope="session")
+def train_stats() -> TrainStats:
+    """What prepare writes for a large training set drawn from the unshifted distribution.
+
+    Labels come from the true churn probability, so the training churn rate is the mean
+    probability of unshifted traffic (prediction drift is then zero in expectation).
+    Round-tripped through JSON, as the monitor reads it from a file.
+    """
+    written = trainstats.to_json(training_stats(labelled_customers(TRAIN_ROWS, seed=20240601)))
+    return trainstats.parse(json.dumps(written))
+
+
+@pytest.fixture
+def stats_file(train_stats: TrainStats, tmp_path: Path) -> Path:
+    path = tmp_path / "train_stats.json"
+    trainstats.write(path, train_stats)
+    return path

@@ -233,7 +233,7 @@ def encode(entry: Entry) -> bytes:
 def _encode_row(entry: RowEntry) -> bytes:
     """A ``/predict`` line: one dict and one ``orjson.dumps``, ~1.5x cheaper than the templates
     when nothing is shared with other rows, and the same bytes as a batch row without its
-    ``item`` (``tests/service/test_log_format.py`` holds the two to each other).
+    ``item`` (``tests/core/test_logformat.py`` holds the two to each other).
 
     ``latency_ms`` is rounded to 3 decimals, so it is 0.0 or at least 0.001: orjson and
     ``repr`` print such floats alike (they differ only in exponents, below 1e-4 or from 1e16).

@@ -5,7 +5,7 @@ join them to a root (``--repo``, a Git revision's tree, a service's ``repo``). T
 plain constants rather than read from ``dvc.yaml`` at run time: the CLI and the service
 need them before, or without, a readable ``dvc.yaml`` (history reads old revisions, a
 service may start in an empty directory to report what is missing). Where ``dvc.yaml``
-also names a path (a stage's ``outs``), ``tests/code/test_paths.py`` holds the two together.
+also names a path (a stage's ``outs``), ``tests/core/test_paths.py`` holds the two together.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ This is the one module that reads scikit-learn's fitted attributes, private ones
 (``HistGradientBoostingClassifier._predictors`` and ``_baseline_prediction``: scikit-learn
 has no public API for a fitted tree's nodes). Private attributes may change in any release,
 so :data:`SKLEARN_VERSION` names the version this code is written for, the one
-``requirements.lock`` pins; ``tests/model/test_export.py`` fails on any other, and checks
+``requirements.lock`` pins; ``tests/pipeline/test_export.py`` fails on any other, and checks
 the exported document scores like scikit-learn itself. Upgrading scikit-learn means
 re-reading these attributes, then moving the pin.
 """

@@ -3,7 +3,7 @@
 A model file is plain JSON: numbers only, so loading a model can never execute code
 (unlike a pickle), and its bytes (:func:`model_bytes`) are a pure function of the fitted
 parameters. :class:`Scorer` evaluates it with numpy (batches) or plain Python (one row) and
-matches scikit-learn's probabilities to within 1e-9 (``tests/model``). It imports neither
+matches scikit-learn's probabilities to within 1e-9 (``tests/pipeline/test_model.py``). It imports neither
 scikit-learn nor pandas at module level: the service starts without them.
 """
 

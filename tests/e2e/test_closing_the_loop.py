@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.docrun import fenced_blocks, parse_steps, run_steps
 from tests.utils.project import REPO_ROOT, clone_built, env, fresh_clone, lock_md5, run, set_params
 from tests.utils.server import free_port
 from tests.utils.workflow import prod
-from tests.workflow.docrun import fenced_blocks, parse_steps, run_steps
 
 DOC = REPO_ROOT / "docs" / "closing-the-loop.md"
 TOKEN = "closing-the-loop-token"

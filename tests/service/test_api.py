@@ -7,12 +7,14 @@ import random
 import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 
 from churnops.core.schema import FEATURES
+from churnops.pipeline.train import model_input
 from churnops.service.middleware import request_id_from
-from tests.utils.factories import GOOD_CUSTOMER
-from tests.utils.service import TestClient
+from tests.utils.factories import GOOD_CUSTOMER, labelled_customers, records
+from tests.utils.service import TestClient, Trained
 
 GOOD = GOOD_CUSTOMER
 
@@ -237,3 +239,13 @@ def test_openapi_documents_the_request_bodies(client: TestClient) -> None:
     batch = spec["components"]["schemas"]["BatchRequest"]
     assert batch["properties"]["items"]["maxItems"] == 10_000
     assert client.get("/docs").status_code == 200
+
+
+def test_the_service_serves_the_scorer_probabilities(client, logreg_model: Trained) -> None:
+    test = labelled_customers(50, seed=7)
+    rows = records(test)
+    expected = logreg_model.result.pipeline.predict_proba(model_input(test))[:, 1]
+    got = [p["churn_probability"] for p in client.post("/predict/batch", json={"items": rows}).json()["predictions"]]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    single = client.post("/predict", json=rows[0]).json()["churn_probability"]
+    assert single == pytest.approx(expected[0], abs=1e-6)

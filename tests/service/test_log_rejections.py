@@ -9,9 +9,9 @@ from churnops.core import logformat
 from churnops.core.logformat import RejectedValue
 from churnops.service.app import create_app
 from churnops.service.settings import Settings
-from tests.service.logread import read_log
 from tests.utils.doubles import FixedClock
 from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.logread import read_log
 from tests.utils.service import TestClient
 
 

@@ -11,9 +11,9 @@ from churnops.commands import serve
 from churnops.core.logformat import BatchEntry, log_files
 from churnops.service.logwriter import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
-from tests.service.logread import read_log
 from tests.utils.doubles import SyncLogWriter
 from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.logread import read_log
 
 
 def batch(i: int, rows: int = 7) -> BatchEntry:

@@ -10,7 +10,7 @@ import pytest
 
 from churnops.core.logformat import RowEntry, encode
 from churnops.service.logwriter import LogFile
-from tests.service.logread import read_log
+from tests.utils.logread import read_log
 
 FEATURES = {"tenure_months": 3, "num_complaints": 0, "avg_session_minutes": 10.8, "plan": "basic", "region": "west"}
 

@@ -18,8 +18,8 @@ from churnops.cli import main as cli_main
 from churnops.core.errors import ParamsError
 from churnops.service.server import nodelay_socket
 from churnops.service.settings import Settings
-from tests.service.logread import read_log
 from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.logread import read_log
 from tests.utils.server import running_server
 from tests.utils.service import TOKEN, Trained, build, cache_object, deploy, flip_one_byte, git, promote, served_repo
 

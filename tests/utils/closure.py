@@ -1,8 +1,8 @@
 """Which project files running a module can execute: its import closure, read from the source.
 
 Two tests rest on it: each stage's code deps in ``dvc.yaml`` are exactly its script's closure
-(``tests/code/test_stage_deps.py``), and the service runs no training code and reads the
-registry, not the work tree (``tests/code/test_layout.py``).
+(``tests/stages/test_stage_deps.py``), and the service runs no training code and reads the
+registry, not the work tree (``tests/e2e/test_layout.py``).
 
 The closure follows every ``import`` of a project module, at module level or inside a
 function (lazy imports run too), transitively, plus the package ``__init__.py`` files that

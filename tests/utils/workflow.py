@@ -1,7 +1,7 @@
 """Helpers of the workflow tests: the two-model history, the CLI, the registry, and the
 "nothing changed" snapshot.
 
-The fixtures that build the history live in ``tests/workflow/conftest.py``; what a test
+The fixtures that build the history live in ``tests/conftest.py``; what a test
 module imports lives here.
 """
 

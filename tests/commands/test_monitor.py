@@ -211,5 +211,5 @@ def test_dvc_yaml_monitor_stage_lists_every_monitor_param_and_the_default_log() 
     assert default_log in stage["deps"] and default_log in stages["generate"]["outs"]
     assert f"--traffic-out {default_log}" in stages["generate"]["cmd"]
     # The terminal table is the CLI's, not the stage's: restyling it re-runs nothing
-    # (tests/code/test_stage_deps.py holds every stage's code deps to its import closure).
+    # (tests/stages/test_stage_deps.py holds every stage's code deps to its import closure).
     assert "churnops/monitor/table.py" not in stage["deps"]

@@ -21,7 +21,7 @@ from churnops.core.logformat import RejectedValue, RejectionEntry, RowEntry, enc
 from churnops.core.tracking import versioned
 from churnops.pipeline import labeljoin as fb
 from churnops.versioning import snapshot
-from tests.feedback.test_feedback import FEATURES, T0, write_labels, write_log
+from tests.pipeline.test_labeljoin import FEATURES, T0, write_labels, write_log
 from tests.utils.project import run
 
 SNAP = "data/feedback/snapshot"

@@ -125,3 +125,25 @@ def test_no_two_modules_share_a_name() -> None:
             by_name.setdefault(path.stem, []).append(path.relative_to(REPO_ROOT).as_posix())
     repeated = {name: sorted(paths) for name, paths in by_name.items() if len(paths) > 1}
     assert not repeated, f"module names used twice: {repeated}"
+
+
+TESTS = REPO_ROOT / "tests"
+CROSS_CUTTING = {"e2e", "utils"}
+
+
+def test_the_tests_mirror_the_package() -> None:
+    """``tests/`` has a folder per package folder (and ``stages/``), plus ``e2e/`` and ``utils/``; a
+    test that imports churnops modules imports one of its own folder's (a test of X lives in X's)."""
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
+    assert folders == packages | {"stages"} | CROSS_CUTTING
+    assert not list(TESTS.glob("test_*.py")), "a test belongs in the folder of what it tests"
+    astray = []
+    for path in sorted(TESTS.glob("*/test_*.py")):
+        folder = path.parent.name
+        if folder in CROSS_CUTTING | {"stages"}:
+            continue
+        names = {n for n in imported_names(path.read_text(), "tests.x", False) if n.startswith("churnops.")}
+        if names and not any(n.startswith(f"churnops.{folder}.") or n == f"churnops.{folder}" for n in names):
+            astray.append(f"{path.relative_to(REPO_ROOT)} imports {sorted(names)[:3]}...")
+    assert not astray, "\n".join(astray)

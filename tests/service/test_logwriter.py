@@ -16,9 +16,9 @@ from churnops.core.logformat import RowEntry, encode, log_files, rfc3339
 from churnops.service.app import create_app
 from churnops.service.logwriter import BackgroundLogWriter, LogFile
 from churnops.service.settings import Settings
-from tests.service.logread import read_log
 from tests.utils.doubles import FixedClock, SyncLogWriter
 from tests.utils.factories import GOOD_CUSTOMER as GOOD
+from tests.utils.logread import read_log
 from tests.utils.service import TestClient, Trained
 
 FEATURES = dict(GOOD)

@@ -13,7 +13,7 @@ from churnops.core.schema import FEATURES
 from churnops.monitor.records import parse_line as monitor_parse
 from churnops.monitor.tail import read_window
 from churnops.pipeline.generate import traffic_records
-from tests.service.logread import read_log
+from tests.utils.logread import read_log
 from tests.utils.server import running_server
 from tests.utils.service import Trained, served_repo
 

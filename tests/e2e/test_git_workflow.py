@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.docrun import Step, check, fenced_blocks, parse_steps, run_steps
 from tests.utils.project import REPO_ROOT, env, run
-from tests.workflow.docrun import Step, check, fenced_blocks, parse_steps, run_steps
 
 DOC = REPO_ROOT / "docs" / "git-workflow.md"
 

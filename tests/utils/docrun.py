@@ -12,7 +12,7 @@ The convention, also stated at the top of docs/git-workflow.md:
 
 So the document cannot show a step that does not work, nor an outcome that does not happen.
 
-Run by hand: ``python -m tests.workflow.docrun docs/git-workflow.md /tmp/somewhere``.
+Run by hand: ``python -m tests.utils.docrun docs/git-workflow.md /tmp/somewhere``.
 """
 
 from __future__ import annotations

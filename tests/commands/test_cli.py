@@ -201,7 +201,7 @@ EXERCISED: dict[str, set[str]] = {
     "models": {"0", "1", "2"},  # test_models_exit_codes
     "promote": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
     "rollback": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
-    "feedback": {"0", "1", "2"},  # tests/feedback/test_feedback.py::test_status_exit_codes_and_unreadable_labels
+    "feedback": {"0", "1", "2"},  # tests/pipeline/test_labeljoin.py::test_status_exit_codes_and_unreadable_labels
 }
 """The exit codes the tests of this file run each command into; the README documents exactly these."""
 
@@ -412,7 +412,7 @@ def test_models_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 # promote and rollback: 0 done or already prod, 1 refused or failed (nothing changed), 2 usage or
-# an unknown version, 75 repository busy (the real runs: tests/workflow/).
+# an unknown version, 75 repository busy (the real runs: tests/versioning/).
 
 
 def test_promote_and_rollback_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.utils.docrun import fenced_blocks, parse_steps, run_steps
 from tests.utils.project import REPO_ROOT, env, run
 from tests.utils.server import free_port
 from tests.utils.workflow import prod
-from tests.workflow.docrun import fenced_blocks, parse_steps, run_steps
 
 DOC = REPO_ROOT / "docs" / "deployment.md"
 TOKEN = "deployment-doc-token"
