@@ -168,7 +168,7 @@ class MonitorParams(_Section):
 
 
 class FeedbackParams(_Section):
-    """Delayed labels joined to the prediction log (churnops/feedback.py)."""
+    """Delayed labels joined to the prediction log (churnops/pipeline/labeljoin.py)."""
 
     log: str
     """The prediction log the feedback stage joins labels to (a path)."""
