@@ -1,7 +1,8 @@
 """Prose that names a file names one that exists, so a move cannot leave a comment behind.
 
 Prose is the comments and docstrings of the Python files under ``churnops/``, ``stages/``,
-``bench/`` and ``tests/``, and the whole of ``README.md``, ``BENCHMARKS.md`` and ``docs/*.md``.
+``bench/`` and ``tests/``, the ``#`` comments of the root's configuration (:data:`CONFIG_FILES`),
+and the whole of ``README.md``, ``BENCHMARKS.md`` and ``docs/*.md``.
 
 A repository path, as read here, is deliberately narrow, so that ordinary prose is never one:
 
@@ -22,12 +23,13 @@ command writes it (``> docs/x.md``). URLs are not read.
 
 A test module named bare (``test_<name>.py``) must exist under ``tests/``, and
 ``<module>.py::<test>`` must also define ``<test>`` there. Markdown links must resolve from their
-document's folder.
+document's folder. A dotted ``churnops.<module>[.<name>]`` in prose must import (a module, or a name in one).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import io
 import re
 import subprocess
@@ -42,6 +44,15 @@ from churnops.core import paths
 from tests.utils.project import REPO_ROOT
 
 PYTHON_FOLDERS = ("churnops", "stages", "bench", "tests")
+CONFIG_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "tests/utils/params.yaml",
+    "Makefile",
+    "pyproject.toml",
+    ".gitignore",
+    ".ci/run",
+)
 EXTENSIONS = frozenset(
     ("py", "md", "json", "jsonl", "yaml", "yml", "toml", "lock", "csv", "parquet", "html", "png", "txt", "dvc", "sh")
 )
@@ -51,10 +62,16 @@ _PLACEHOLDER = re.compile(r"[*?<>{}\[\]$%…]|\.\.\.|(^|/)([A-Za-z](/|\.|$)|[A-Z
 _TEST_REF = re.compile(r"(?<![\w./-])((?:[\w.-]+/)*test_\w+\.py)(?:::(\w+))?")
 _LINK = re.compile(r"\]\(([^()\s]+)\)")
 _WRITTEN = re.compile(r">>?\s*([\w./-]+)")
+_COMMENT = re.compile(r"(?:^|\s)(#.*)$", re.M)
+_DOTTED = re.compile(r"(?<![\w@./-])churnops(?:\.\w+)+")
 
 
 def _prose() -> Iterator[tuple[Path, int, str]]:
     """``(file, first line, text)`` for each comment, docstring and Markdown document."""
+    for name in CONFIG_FILES:
+        text = (REPO_ROOT / name).read_text()
+        for m in _COMMENT.finditer(text):
+            yield REPO_ROOT / name, text.count("\n", 0, m.start(1)) + 1, m.group(1)
     for folder in PYTHON_FOLDERS:
         for path in sorted((REPO_ROOT / folder).rglob("*.py")):
             source = path.read_text()
@@ -181,4 +198,29 @@ def _broken() -> list[str]:
 
 def test_every_path_named_in_prose_exists() -> None:
     broken = _broken()
-    assert not broken, f"{len(broken)} named paths do not exist:\n" + "\n".join(broken)
+    assert not broken, f"{len(broken)} named path(s) do not exist:\n" + "\n".join(broken)
+
+
+def _resolves(dotted: str) -> bool:
+    """The longest prefix of ``dotted`` that imports as a module, then attributes for the rest."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+def test_every_churnops_name_in_prose_imports() -> None:
+    broken = set()
+    for path, start, text in _prose():
+        for m in _DOTTED.finditer(text):
+            if not _resolves(m.group()):
+                broken.add(f"{path.relative_to(REPO_ROOT)}:{_line(start, text, m.start())}: {m.group()}")
+    assert not broken, f"{len(broken)} churnops name(s) that do not import:\n" + "\n".join(sorted(broken))
