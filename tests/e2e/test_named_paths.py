@@ -1,4 +1,6 @@
-"""Prose that names a file names one that exists, so a move cannot leave a comment behind.
+"""Prose that cannot rot silently: the files and modules it names exist, and it names no issue.
+
+A move or a rename that leaves a comment behind fails here, with ``file:line: path``.
 
 Prose is the comments and docstrings of the Python files under ``churnops/``, ``stages/``,
 ``bench/`` and ``tests/``, the ``#`` comments of the root's configuration (:data:`CONFIG_FILES`),
@@ -23,7 +25,11 @@ command writes it (``> docs/x.md``). URLs are not read.
 
 A test module named bare (``test_<name>.py``) must exist under ``tests/``, and
 ``<module>.py::<test>`` must also define ``<test>`` there. Markdown links must resolve from their
-document's folder. A dotted ``churnops.<module>[.<name>]`` in prose must import (a module, or a name in one).
+document's folder. A dotted ``churnops.<module>[.<name>]`` in prose must import (a module, or a
+name in one).
+
+Comments and docstrings under :data:`NO_HISTORY_FOLDERS` say what and why, never which issue a
+line came from: that history is Git's, and a reader of the code cannot open the issue anyway.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ _LINK = re.compile(r"\]\(([^()\s]+)\)")
 _WRITTEN = re.compile(r">>?\s*([\w./-]+)")
 _COMMENT = re.compile(r"(?:^|\s)(#.*)$", re.M)
 _DOTTED = re.compile(r"(?<![\w@./-])churnops(?:\.\w+)+")
+NO_HISTORY_FOLDERS = ("churnops", "stages", "tests")
+_ISSUE = re.compile(r"\bissues?[ -]?#?\d+", re.I)
 
 
 def _prose() -> Iterator[tuple[Path, int, str]]:
@@ -224,3 +232,13 @@ def test_every_churnops_name_in_prose_imports() -> None:
             if not _resolves(m.group()):
                 broken.add(f"{path.relative_to(REPO_ROOT)}:{_line(start, text, m.start())}: {m.group()}")
     assert not broken, f"{len(broken)} churnops name(s) that do not import:\n" + "\n".join(sorted(broken))
+
+
+def test_no_comment_or_docstring_names_an_issue() -> None:
+    folders = tuple(f"{f}/" for f in NO_HISTORY_FOLDERS)
+    found = []
+    for path, start, text in _prose():
+        rel = path.relative_to(REPO_ROOT).as_posix()
+        if path.suffix == ".py" and rel.startswith(folders):
+            found += [f"{rel}:{_line(start, text, m.start())}: {m.group()}" for m in _ISSUE.finditer(text)]
+    assert not found, f"{len(found)} mention(s) of an issue; say why instead:\n" + "\n".join(found)
