@@ -40,7 +40,7 @@ class TruthParams(_Section):
     """The truth the simulated traffic's labels are drawn from: concept drift when changed."""
 
     tenure_effect: float | None
-    """Log-odds per month of tenure; null = as in the training data (-0.1); 0 = tenure stops protecting."""
+    """Log-odds per month of tenure; null = as in the training data; 0 = tenure stops protecting."""
     region_effect: dict[str, float]
     """Log-odds added per region, e.g. {north: 1.5}: a new regional effect."""
 

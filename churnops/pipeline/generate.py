@@ -72,11 +72,13 @@ def sample_features(
     shift = shift or {}
     mix = mix or {}
     cols: dict[str, np.ndarray] = {}
-    plan = rng.choice(3, size=n, p=_weights(categorical("plan"), mix.get("plan"))).astype(np.int8)
-    region = rng.choice(4, size=n, p=_weights(categorical("region"), mix.get("region"))).astype(np.int8)
+    plans, regions = categorical("plan"), categorical("region")
+    plan = rng.choice(len(plans.categories), size=n, p=_weights(plans, mix.get("plan"))).astype(np.int8)
+    region = rng.choice(len(regions.categories), size=n, p=_weights(regions, mix.get("region"))).astype(np.int8)
+    premium, basic = plan == plans.categories.index("premium"), plan == plans.categories.index("basic")
     # Premium customers stay longer and complain less: features are correlated, as in life.
-    tenure = rng.gamma(1.6, 18.0, size=n) + 8.0 * (plan == 2)
-    complaints = rng.poisson(1.4 - 0.5 * (plan == 2) + 0.3 * (plan == 0), size=n).astype(float)
+    tenure = rng.gamma(1.6, 18.0, size=n) + 8.0 * premium
+    complaints = rng.poisson(1.4 - 0.5 * premium + 0.3 * basic, size=n).astype(float)
     session = rng.lognormal(np.log(22.0), 0.55, size=n)
     raw = {"tenure_months": tenure, "num_complaints": complaints, "avg_session_minutes": session}
     for f in NUMERIC:
@@ -97,7 +99,7 @@ def churn_probability(
 
     Args:
         cols: the customers, as :func:`sample_features` returns them.
-        tenure_effect: replaces the tenure coefficient (-0.1 per month) of the truth:
+        tenure_effect: replaces the truth's tenure coefficient (``_TENURE`` per month):
             concept drift, e.g. 0.0 when tenure stops protecting against churn.
         region_effect: added to the log-odds of the named regions (a new regional effect).
     """
