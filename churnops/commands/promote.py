@@ -1,7 +1,6 @@
 """``churnops promote``: put HEAD's candidate in prod, as its committed verdict recommends.
 
-Exit codes: see :mod:`churnops.commands.deployment` (0 done or already prod, 1 refused or failed
-with nothing changed, 2 bad usage, 75 busy).
+Exit codes: :mod:`churnops.commands.deployment`'s, shared with ``churnops rollback``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """``churnops rollback VERSION|REV``: put an earlier model back in prod.
 
-Exit codes: see :mod:`churnops.commands.deployment` (0 done or already prod, 1 refused or failed
-with nothing changed, 2 bad usage or an unknown version, 75 busy).
+Exit codes: :mod:`churnops.commands.deployment`'s, shared with ``churnops promote``.
 """
 
 from __future__ import annotations
