@@ -52,7 +52,7 @@ test-fast: setup ## Run the tests that are not marked slow, one worker per core
 	pytest -n auto -m "not slow"
 
 .PHONY: lint
-lint: setup ## Check lint and formatting with ruff, and types with mypy (strict on churnops/)
+lint: setup ## Check lint and formatting with ruff, and types with mypy (strict, on the folders pyproject.toml lists)
 	ruff check .
 	ruff format --check .
 	mypy

@@ -1,7 +1,7 @@
 """DVC stage `feedback`: the live performance of the models, from delayed labels.
 
 Joins the labels to the prediction log and reports F1 and friends per served model version
-(metrics/feedback.json headline, the rest in details), from the decisions the log records.
+(the headline in ``--metrics``, the rest in ``--details``), from the decisions the log records.
 Records without a logged decision (the simulated traffic ``generate`` writes) are scored with
 the model this pipeline just built (``train``'s), so a fresh clone measures its own candidate
 on the traffic. The labeled dataset itself is the ``labels`` stage's.

@@ -30,7 +30,8 @@ def main(args: argparse.Namespace) -> None:
     labels: list[tuple[str, int]] = []
     truth = t.truth.model_dump()
     write_jsonl(args.traffic_out, traffic_records(t.seed, t.rows, shift=t.shift, mix=t.mix, truth=truth, labels=labels))
-    # The labels that arrive later for that traffic, from the same truth (churnops/feedback.py reads them).
+    # The labels that arrive later for that traffic, from the same truth (churnops/pipeline/labeljoin.py
+    # joins them to the log, for the labels and feedback stages).
     with atomic_open(args.labels_out, "w") as fh:
         fh.write("customer_id,churn\n")
         fh.writelines(f"{cid},{churn}\n" for cid, churn in labels)

@@ -1,6 +1,6 @@
 """DVC stage `labels`: delayed churn labels joined to the prediction log, as a dataset.
 
-Writes the labeled traffic (data/feedback/labeled.parquet): the newest ``feedback.window``
+Writes the labeled traffic (``--data``): the newest ``feedback.window``
 joined rows, each marked ``holdout`` (rows that decide the judge stage's verdict and are never
 trained on) or not (rows ``prepare`` may add to the training data). Needs no model, so it runs
 before ``prepare``; the live performance of the models is the ``feedback`` stage's, after ``train``.

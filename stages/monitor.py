@@ -1,11 +1,11 @@
 """DVC stage `monitor`: drift of the newest logged predictions against the training statistics.
 
-A drift finding is reported (``metrics/drift.json`` status ``drift``), not a failure: the
+A drift finding is reported (status ``drift`` in the ``--out`` metric), not a failure: the
 stage exits 0 so the pipeline and ``dvc exp`` keep their results. Failing on drift is
 ``churnops monitor --fail-on-drift``'s job, for cron or CI.
 
-``metrics/drift.json`` (the DVC metric) holds the headline scalars only, so ``dvc exp
-show`` stays narrow; the breakdowns (per-reason and per-feature invalid shares, unseen
+``--out`` (the DVC metric) holds the headline scalars only, so ``dvc exp show`` stays
+narrow; the breakdowns (per-reason and per-feature invalid shares, unseen
 categories, every rule's statistics) go to ``--details``, a plain JSON file.
 """
 

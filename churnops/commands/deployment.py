@@ -17,6 +17,7 @@ from typing import Annotated
 from churnops.commands.common import add_repo_argument, value_type
 from churnops.core.errors import ChurnopsError, ParamsError, RepositoryBusyError, ServiceReloadError
 from churnops.versioning.deploy import Outcome, short
+from churnops.versioning.git import LOCK_WAIT_SECONDS
 
 SUFFIX = "; nothing was changed"
 
@@ -33,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait",
         type=value_type(Annotated[float, Field(ge=0, allow_inf_nan=False)], "seconds"),
-        default=None,
+        default=LOCK_WAIT_SECONDS,
         metavar="SECONDS",
-        help="how long to wait for another churnops command to release the repository (default: 3)",
+        help="how long to wait for another churnops command to release the repository (default: %(default)g)",
     )
     add_repo_argument(parser)
 

@@ -1,7 +1,6 @@
 """``churnops promote``: put HEAD's candidate in prod, as its committed verdict recommends.
 
-Exit codes: see :mod:`churnops.commands.deployment` (0 done or already prod, 1 refused or failed
-with nothing changed, 2 bad usage, 75 busy).
+Exit codes: :mod:`churnops.commands.deployment`'s, shared with ``churnops rollback``.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Promote; one summary line on stdout, warnings on stderr."""
-    from churnops.versioning.git import LOCK_WAIT_SECONDS
     from churnops.versioning.promotion import promote
 
     if args.force and not (args.reason and args.reason.strip()):
@@ -31,9 +29,7 @@ def run(args: argparse.Namespace) -> int:
     repo = project_root(args.repo)
     token = deployment.check_reload(args)
     try:
-        outcome = promote(
-            repo, force=args.force, reason=args.reason, lock_wait=LOCK_WAIT_SECONDS if args.wait is None else args.wait
-        )
+        outcome = promote(repo, force=args.force, reason=args.reason, lock_wait=args.wait)
     except PromotionRefusedError as err:
         err.args = (
             f"{str(err).removesuffix(deployment.SUFFIX)}{deployment.SUFFIX} (--force --reason TEXT overrides it)",

@@ -1,7 +1,6 @@
 """``churnops rollback VERSION|REV``: put an earlier model back in prod.
 
-Exit codes: see :mod:`churnops.commands.deployment` (0 done or already prod, 1 refused or failed
-with nothing changed, 2 bad usage or an unknown version, 75 busy).
+Exit codes: :mod:`churnops.commands.deployment`'s, shared with ``churnops promote``.
 """
 
 from __future__ import annotations
@@ -28,15 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Roll back; one summary line on stdout, progress and warnings on stderr."""
     from churnops.versioning.deploy import rollback
-    from churnops.versioning.git import LOCK_WAIT_SECONDS
 
     repo = project_root(args.repo)
     token = deployment.check_reload(args)
     try:
-        outcome = rollback(
-            repo, args.version, reason=args.reason, rebuild_missing=args.rebuild,
-            lock_wait=LOCK_WAIT_SECONDS if args.wait is None else args.wait,
-        )  # fmt: skip
+        outcome = rollback(repo, args.version, reason=args.reason, rebuild_missing=args.rebuild, lock_wait=args.wait)
     except ModelUnavailableError as err:
         deployment.nothing_changed(err)
         if not args.rebuild:

@@ -52,7 +52,7 @@ def parse_lock(text: str | bytes, source: str = paths.LOCK) -> dict[str, Any]:
     return data
 
 
-def locked_model(lock: dict[str, Any], model_path: str = paths.MODEL, source: str = "dvc.lock") -> LockedModel:
+def locked_model(lock: dict[str, Any], model_path: str = paths.MODEL, source: str = paths.LOCK) -> LockedModel:
     """Find the model output and the train params in a parsed lock.
 
     Raises:

@@ -61,9 +61,9 @@ SOURCE = "source"
 """Optional provenance of a prediction record (``"simulated"`` for generated traffic)."""
 CUSTOMER_ID = "customer_id"
 """Optional caller's identifier of the customer, echoed and logged, never a model feature:
-it is what delayed churn labels are joined on (:mod:`churnops.feedback`)."""
+it is what delayed churn labels are joined on (:mod:`churnops.pipeline.labeljoin`)."""
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-"""What a ``customer_id`` may be: 1 to 64 characters of ``[A-Za-z0-9._:-]``."""
+"""What a ``customer_id`` may be: the API refuses, and the label join skips, any other."""
 
 KIND = "kind"
 KIND_REJECTED = "rejected"

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from churnops.core import paths
 from churnops.core.errors import ParamsError
 from churnops.core.io import read_text
-from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, NUMERIC_NAMES, CategoricalFeature
+from churnops.core.schema import categorical, numeric
 
 Fraction01 = Annotated[float, Field(gt=0, lt=1)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -40,14 +40,14 @@ class TruthParams(_Section):
     """The truth the simulated traffic's labels are drawn from: concept drift when changed."""
 
     tenure_effect: float | None
-    """Log-odds per month of tenure; null = as in the training data (-0.1); 0 = tenure stops protecting."""
+    """Log-odds per month of tenure; null = as in the training data; 0 = tenure stops protecting."""
     region_effect: dict[str, float]
     """Log-odds added per region, e.g. {north: 1.5}: a new regional effect."""
 
     @field_validator("region_effect")
     @classmethod
     def _regions(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = set(value) - set(BY_NAME["region"].categories)  # type: ignore[union-attr]
+        unknown = set(value) - set(categorical("region").categories)
         if unknown:
             raise ValueError(f"unknown regions {sorted(unknown)}")
         return value
@@ -68,17 +68,14 @@ class TrafficParams(_Section):
     @classmethod
     def _shift_names(cls, value: dict[str, float]) -> dict[str, float]:
         for name in value:
-            if name not in NUMERIC_NAMES:
-                raise ValueError(f"{name!r} is not a numeric feature (one of {list(NUMERIC_NAMES)})")
+            numeric(name)  # a ValueError naming the numeric features
         return value
 
     @field_validator("mix")
     @classmethod
     def _mix_names(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
         for name, weights in value.items():
-            feature = BY_NAME.get(name)
-            if not isinstance(feature, CategoricalFeature):
-                raise ValueError(f"{name!r} is not a categorical feature (one of {list(CATEGORICAL_NAMES)})")
+            feature = categorical(name)
             unknown = set(weights) - set(feature.categories)
             if unknown:
                 raise ValueError(f"{name}: unknown categories {sorted(unknown)}")
@@ -171,7 +168,7 @@ class MonitorParams(_Section):
 
 
 class FeedbackParams(_Section):
-    """Delayed labels joined to the prediction log (churnops/feedback.py)."""
+    """Delayed labels joined to the prediction log (churnops/pipeline/labeljoin.py)."""
 
     log: str
     """The prediction log the feedback stage joins labels to (a path)."""

@@ -65,3 +65,29 @@ CATEGORICAL: tuple[CategoricalFeature, ...] = tuple(f for f in FEATURES if isins
 NUMERIC_NAMES: tuple[str, ...] = tuple(f.name for f in NUMERIC)
 CATEGORICAL_NAMES: tuple[str, ...] = tuple(f.name for f in CATEGORICAL)
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+_NUMERIC_BY_NAME = {f.name: f for f in NUMERIC}
+_CATEGORICAL_BY_NAME = {f.name: f for f in CATEGORICAL}
+
+
+def numeric(name: str) -> NumericFeature:
+    """The numeric feature ``name``, typed as such (``BY_NAME[name]`` is either kind).
+
+    Raises:
+        ValueError: ``name`` is not a numeric feature; the message lists those that are.
+    """
+    try:
+        return _NUMERIC_BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"{name!r} is not a numeric feature (one of {list(NUMERIC_NAMES)})") from None
+
+
+def categorical(name: str) -> CategoricalFeature:
+    """The categorical feature ``name``, typed as such (``BY_NAME[name]`` is either kind).
+
+    Raises:
+        ValueError: ``name`` is not a categorical feature; the message lists those that are.
+    """
+    try:
+        return _CATEGORICAL_BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"{name!r} is not a categorical feature (one of {list(CATEGORICAL_NAMES)})") from None

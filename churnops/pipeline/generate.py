@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from churnops.core.logformat import CUSTOMER_ID, FEATURES, PROBABILITY, REQUEST_ID, SOURCE
-from churnops.core.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC, CategoricalFeature
+from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC, CategoricalFeature, categorical
 
 CHUNK_ROWS = 250_000
 """Rows per generated chunk. Part of the data's definition: changing it changes the data."""
@@ -72,11 +72,13 @@ def sample_features(
     shift = shift or {}
     mix = mix or {}
     cols: dict[str, np.ndarray] = {}
-    plan = rng.choice(3, size=n, p=_weights(BY_NAME["plan"], mix.get("plan"))).astype(np.int8)  # type: ignore[arg-type]
-    region = rng.choice(4, size=n, p=_weights(BY_NAME["region"], mix.get("region"))).astype(np.int8)  # type: ignore[arg-type]
+    plans, regions = categorical("plan"), categorical("region")
+    plan = rng.choice(len(plans.categories), size=n, p=_weights(plans, mix.get("plan"))).astype(np.int8)
+    region = rng.choice(len(regions.categories), size=n, p=_weights(regions, mix.get("region"))).astype(np.int8)
+    premium, basic = plan == plans.categories.index("premium"), plan == plans.categories.index("basic")
     # Premium customers stay longer and complain less: features are correlated, as in life.
-    tenure = rng.gamma(1.6, 18.0, size=n) + 8.0 * (plan == 2)
-    complaints = rng.poisson(1.4 - 0.5 * (plan == 2) + 0.3 * (plan == 0), size=n).astype(float)
+    tenure = rng.gamma(1.6, 18.0, size=n) + 8.0 * premium
+    complaints = rng.poisson(1.4 - 0.5 * premium + 0.3 * basic, size=n).astype(float)
     session = rng.lognormal(np.log(22.0), 0.55, size=n)
     raw = {"tenure_months": tenure, "num_complaints": complaints, "avg_session_minutes": session}
     for f in NUMERIC:
@@ -97,13 +99,13 @@ def churn_probability(
 
     Args:
         cols: the customers, as :func:`sample_features` returns them.
-        tenure_effect: replaces the tenure coefficient (-0.1 per month) of the truth:
+        tenure_effect: replaces the truth's tenure coefficient (``_TENURE`` per month):
             concept drift, e.g. 0.0 when tenure stops protecting against churn.
         region_effect: added to the log-odds of the named regions (a new regional effect).
     """
     extra = region_effect or {}
-    region_cats = BY_NAME["region"].categories  # type: ignore[union-attr]
-    plan = np.array([_PLAN_EFFECT[c] for c in BY_NAME["plan"].categories])[cols["plan"]]  # type: ignore[union-attr]
+    region_cats = categorical("region").categories
+    plan = np.array([_PLAN_EFFECT[c] for c in categorical("plan").categories])[cols["plan"]]
     region = np.array([_REGION_EFFECT[c] + extra.get(c, 0.0) for c in region_cats])[cols["region"]]
     logit = (
         _INTERCEPT

@@ -41,7 +41,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from churnops.core.errors import InputError
-from churnops.core.logformat import CUSTOMER_ID, CUSTOMER_ID_PATTERN, Prediction, log_files, parse_line, rfc3339
+from churnops.core.logformat import (
+    CUSTOMER_ID,
+    CUSTOMER_ID_PATTERN,
+    MODEL_VERSION,
+    Prediction,
+    log_files,
+    parse_line,
+    rfc3339,
+)
 from churnops.core.schema import FEATURE_NAMES, LABEL
 
 if TYPE_CHECKING:
@@ -50,7 +58,6 @@ if TYPE_CHECKING:
     from churnops.pipeline.scorer import Scorer
 
 OBSERVED_AT = "observed_at"
-MODEL_VERSION = "model_version"
 HOLDOUT = "holdout"
 STATUS_OK, STATUS_DEGRADED, STATUS_INSUFFICIENT = "ok", "degraded", "insufficient_labels"
 

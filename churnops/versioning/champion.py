@@ -8,12 +8,16 @@ cache, else the default DVC remote (:mod:`churnops.versioning.store`), verified 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from churnops.core.errors import ModelUnavailableError, RemoteError
-from churnops.pipeline.scorer import Scorer
 from churnops.versioning import store
 
+if TYPE_CHECKING:
+    from churnops.pipeline.scorer import Scorer
+
 KEY = "promote.champion"
+"""The param that pins the champion; promotion and rebuild read it from a ``dvc.lock`` by this name."""
 
 
 def load(root: Path, md5: str) -> Scorer:
@@ -24,6 +28,9 @@ def load(root: Path, md5: str) -> Scorer:
         RemoteError: the remote cannot be read (its message prefixed with ``promote.champion``).
         ModelIntegrityError: the cache's copy is corrupt (the store's message names the key too).
     """
+    # Imported here: promotion and rebuild import this module for KEY, and need no numpy.
+    from churnops.pipeline.scorer import Scorer
+
     what = f"{KEY} {md5}"
     try:
         data = store.read(root, md5, what)

@@ -25,14 +25,13 @@ from typing import Any
 from churnops.core import paths
 from churnops.core.errors import LockfileError, PromotionRefusedError, RegistryError
 from churnops.core.lockfile import locked_model, parse_lock
+from churnops.versioning import champion as pinned
 from churnops.versioning.deploy import Log, Outcome, change, deploy, short, stderr
 from churnops.versioning.git import LOCK_WAIT_SECONDS, git, repo_root, show_file
 from churnops.versioning.registry import Tip
 from churnops.versioning.versions import Version, built_by
 
 JUDGE_STAGE = "judge"
-VERDICT_FILE = "metrics/judge.json"
-CHAMPION_KEY = "promote.champion"
 PROMOTE = "promote"
 """The verdict that recommends the candidate over a champion (the others: ``keep``, ``same``, ``first``)."""
 
@@ -84,9 +83,9 @@ def candidate(root: Path) -> Candidate:
         )
     champion: str | None = None
     for values in (judge.get("params") or {}).values():
-        if isinstance(values, dict) and CHAMPION_KEY in values:
-            champion = values[CHAMPION_KEY]
-    headline = show_file(root, head, VERDICT_FILE)
+        if isinstance(values, dict) and pinned.KEY in values:
+            champion = values[pinned.KEY]
+    headline = show_file(root, head, paths.JUDGE_METRICS)
     try:
         figures = json.loads(headline) if headline is not None else {}
     except ValueError:
@@ -105,7 +104,7 @@ def refusal(cand: Candidate, tip: Tip) -> str | None:
     if cand.champion != prod.md5:
         return (
             f"the committed verdict judged {short(cand.version.md5)} against {short(cand.champion)}, but prod is "
-            f"{short(prod.md5)}: set {CHAMPION_KEY}: {prod.md5} in params.yaml, run `dvc repro` and commit"
+            f"{short(prod.md5)}: set {pinned.KEY}: {prod.md5} in params.yaml, run `dvc repro` and commit"
         )
     if cand.verdict != PROMOTE:
         return f"the committed verdict is {cand.describe()}: not better than prod beyond noise"

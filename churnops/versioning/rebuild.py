@@ -22,13 +22,13 @@ from pathlib import Path
 from churnops.core import paths
 from churnops.core.errors import LockfileError, ModelUnavailableError
 from churnops.core.lockfile import parse_lock
+from churnops.versioning import champion
 from churnops.versioning.faults import fault
 from churnops.versioning.git import git, git_dir, held_fds, show_file
 from churnops.versioning.versions import Version
 
-REQUIREMENTS_LOCK = "requirements.lock"
 FOLDER = "churnops-rebuild"
-PINNED_INPUTS = ("promote.champion",)
+PINNED_INPUTS = (champion.KEY,)
 """Params whose value is the md5 of a model a stage reads from the DVC cache (the champion)."""
 
 
@@ -64,7 +64,7 @@ def tool_env(worktree: Path) -> dict[str, str]:
 
 def version_drift(root: Path, sha: str) -> list[str]:
     """Packages whose installed version differs from what ``requirements.lock`` pins at ``sha``."""
-    data = show_file(root, sha, REQUIREMENTS_LOCK)
+    data = show_file(root, sha, paths.REQUIREMENTS)
     if data is None:
         return []
     drift = []
@@ -88,11 +88,11 @@ def mismatch_cause(root: Path, version: Version) -> str:
     if drift:
         shown = ", ".join(drift[:3]) + (f" and {len(drift) - 3} more" if len(drift) > 3 else "")
         return (
-            f"likely cause: installed library versions differ from {version.label}'s {REQUIREMENTS_LOCK}: {shown}; "
+            f"likely cause: installed library versions differ from {version.label}'s {paths.REQUIREMENTS}: {shown}; "
             f"install {version.label}'s versions and retry, or fetch the model from a DVC remote"
         )
     return (
-        f"the installed libraries match {version.label}'s {REQUIREMENTS_LOCK}, so the likely cause is the platform "
+        f"the installed libraries match {version.label}'s {paths.REQUIREMENTS}, so the likely cause is the platform "
         "(CPU and BLAS kernel, OS); fetch the model from a DVC remote that has it"
     )
 

@@ -21,4 +21,10 @@ def test_each_output_path_is_what_its_stage_declares() -> None:
     assert paths.MODEL in _outs(stages["train"])
     assert paths.TRAIN_STATS in _outs(stages["prepare"])
     assert paths.EVALUATE_METRICS in _outs(stages["evaluate"])
+    assert paths.JUDGE_METRICS in _outs(stages["judge"])
     assert all(paths.PARAMS in s["cmd"] for name, s in stages.items() if "params" in s)
+
+
+def test_the_project_files_it_names_are_at_the_root() -> None:
+    for name in (paths.PIPELINE, paths.LOCK, paths.PARAMS, paths.REQUIREMENTS):
+        assert (REPO_ROOT / name).is_file(), name

@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pytest
 
-from churnops.core.schema import BY_NAME, CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES
+from churnops.core.schema import CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES, categorical
 from churnops.core.trainstats import CategoricalStats, PsiBins, TrainStats
 from churnops.monitor.plots import plot_rows
 from churnops.monitor.report import drift_report, feature_drift, headline
@@ -322,7 +322,7 @@ def test_plot_rows_hold_train_and_recent_shares_per_bin(train_stats: TrainStats)
         for source in ("train", "recent"):
             shares = [r["share"] for r in feature_rows if r["source"] == source]
             assert sum(shares) == pytest.approx(1.0, abs=1e-3), (feature, source)
-    assert [r["bin"] for r in rows["plan"] if r["source"] == "train"] == list(BY_NAME["plan"].categories)
+    assert [r["bin"] for r in rows["plan"] if r["source"] == "train"] == list(categorical("plan").categories)
 
 
 # --------------------------------------------------------------------------- pieces
@@ -362,7 +362,7 @@ def test_unseen_training_category_is_certain_drift(train_stats: TrainStats) -> N
     stats = CategoricalStats(
         counts={"basic": 10, "standard": 10, "premium": 0}, frequencies={"basic": 0.5, "standard": 0.5, "premium": 0.0}
     )
-    res = categorical_drift(np.array([0, 1, 2] * 20), BY_NAME["plan"], stats, RULES)
+    res = categorical_drift(np.array([0, 1, 2] * 20), categorical("plan"), stats, RULES)
     assert res["drifted"] and res["p_value"] == 0.0 and res["chi2"] is None
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnops.core.errors import DataError, GateError, ModelIntegrityError
-from churnops.core.schema import BY_NAME, LABEL
+from churnops.core.schema import LABEL, numeric
 from churnops.pipeline.export import export_model
 from churnops.pipeline.scorer import Scorer, md5_bytes, model_bytes
 from churnops.pipeline.train import check_gate, model_input, train
@@ -70,7 +70,7 @@ def grid(base: dict, feature: str, values: list) -> list[dict]:
 def test_directional_risk_all_else_equal(trained, data: pd.DataFrame, feature: str, direction: int) -> None:
     """More complaints never lower the risk; longer tenure and sessions never raise it."""
     _, scorer = trained
-    spec = BY_NAME[feature]
+    spec = numeric(feature)
     values = list(np.linspace(spec.low, min(spec.high, 100), 41))
     values = [int(v) for v in values] if spec.integer else [float(v) for v in values]
     for _, row in data.sample(60, random_state=0).iterrows():

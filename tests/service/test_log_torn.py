@@ -16,7 +16,8 @@ FEATURES = {"tenure_months": 3, "num_complaints": 0, "avg_session_minutes": 10.8
 
 
 def test_a_writer_that_already_holds_the_file_does_not_glue_onto_a_peers_fragment(tmp_path: Path) -> None:
-    """Issue 9's reproduction: both writers open before the fragment appears."""
+    """Both writers opened the file before the fragment appeared: the fresh-line check runs at every
+    append, not once at open."""
     p = tmp_path / "p.jsonl"
     a, b = LogFile(p), LogFile(p)
     b.append(b'{"n":0}\n')

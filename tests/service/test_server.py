@@ -131,7 +131,8 @@ def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logr
 
 
 def test_accepted_connections_inherit_tcp_nodelay() -> None:
-    """The fix for the multi-worker Nagle stall: asyncio skips sockets whose proto is 0."""
+    """asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and uvicorn's own socket has
+    proto 0: every keep-alive response would wait ~40 ms for a delayed ACK."""
     with nodelay_socket("127.0.0.1", 0) as listener, socket.create_connection(listener.getsockname()) as _client:
         conn, _ = listener.accept()
         with conn:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from churnops.core.params import Params, TrainParams, load_params
-from churnops.core.schema import BY_NAME, CATEGORICAL, LABEL, NUMERIC
+from churnops.core.schema import CATEGORICAL, LABEL, NUMERIC, numeric
 from churnops.monitor.rules import Rules
 from churnops.pipeline.generate import churn_probability, generate_chunks, sample_features
 from churnops.pipeline.prepare import validate
@@ -101,7 +101,7 @@ def draw(
 def spread(cols: dict[str, np.ndarray], feature: str, factor: float, center: float) -> dict[str, np.ndarray]:
     """``cols`` with ``feature`` spread by ``factor`` about ``center`` (the same mean), rounded and
     clipped to the schema's range as a logged value would be."""
-    f = BY_NAME[feature]
+    f = numeric(feature)
     x = center + factor * (cols[feature] - center)
-    x = np.round(x) if f.integer else np.round(x, 1)  # type: ignore[union-attr]
-    return {**cols, feature: np.clip(x, f.low, f.high)}  # type: ignore[union-attr]
+    x = np.round(x) if f.integer else np.round(x, 1)
+    return {**cols, feature: np.clip(x, f.low, f.high)}
