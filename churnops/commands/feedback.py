@@ -2,7 +2,8 @@
 
 Exit codes: 0 (a report: ok, degraded without ``--fail-on-degraded``, or insufficient
 labels), 1 (degraded and ``--fail-on-degraded``), 2 (a bad argument, or a labels file or
-log that cannot be read). Bad label rows are not errors: they are skipped and counted.
+log that is missing or cannot be read: each ``--log`` must name a file, itself or its rotated
+``X.1``, ``X.2``...). Bad label rows are not errors: they are skipped and counted.
 
 Log records with no model decision (generated traffic) are scored with ``--model``.
 
@@ -97,6 +98,23 @@ def _params(path: str | None) -> tuple[FeedbackParams, TrainParams]:
     return p.feedback, p.train
 
 
+def _check_logs(logs: list[str]) -> None:
+    """Refuse a ``--log`` that names no file: joined to nothing, every label would look unmatched.
+
+    A log counts when it or one of its rotated files (``X.1``, ``X.2``...) exists. A pattern
+    is not expanded here (the shell does that), so one that matched nothing is named as given.
+
+    Raises:
+        InputError: the first ``--log`` with no file (exit 2).
+    """
+    from churnops.core.errors import InputError
+    from churnops.core.logformat import log_files
+
+    for log in logs:
+        if not log_files(log):
+            raise InputError(f"--log {log}: no such log (nor rotated {Path(log).name}.1, .2, ...)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.action == "snapshot":
         return snapshot(args)
@@ -114,6 +132,7 @@ def report(args: argparse.Namespace) -> int:
 
         raise ParamsError("--log and --labels are required (see `churnops feedback --help`)")
     fp, tp = _params(args.params)
+    _check_logs(args.log)
     labels = fb.read_labels(args.labels)
     scorer = version = None
     if args.model:
