@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from churnops.commands.common import FAILURE, OK, add_repo_argument, field_type, project_root
 from churnops.core import paths
@@ -147,11 +147,28 @@ def report(args: argparse.Namespace) -> int:
     rep = fb.report(frame, unmatched, labels.skipped, tp.gate_f1, min_labels)
     if args.out:
         write_json(args.out, rep)
-    print(fb.table(rep))
+    sys.stdout.write(_render(rep))
     if rep["status"] == fb.STATUS_DEGRADED and args.fail_on_degraded:
         print("churnops feedback: degraded: live f1 below train.gate_f1", file=sys.stderr)
         return FAILURE
     return OK
+
+
+def _render(rep: dict[str, Any]) -> str:
+    """The report for a person: a rich table (plain text off a terminal: :mod:`churnops.core.terminal`), its status."""
+    from rich import box
+    from rich.table import Table
+
+    from churnops.core.terminal import render
+    from churnops.pipeline import labeljoin as fb
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column(fb.MODEL_VERSION)
+    for name in fb.COLUMNS:
+        table.add_column(name, justify="right")
+    for row in fb.table_rows(rep):
+        table.add_row(*row)
+    return render(table, fb.status_line(rep))
 
 
 def snapshot(args: argparse.Namespace) -> int:

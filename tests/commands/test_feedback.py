@@ -76,3 +76,23 @@ def test_an_unreadable_log_exits_2(capsys, project: Path) -> None:
     (project / "adir").mkdir()
     code, _, err = feedback(capsys, "--log", "adir", "--labels", "labels.csv")
     assert code == USAGE and "adir" in one_line(err) and "cannot read the log" in err
+
+
+HEADERS = ["model_version", "n_labeled", "f1", "precision", "recall", "roc_auc", "mean_probability",
+           "observed_churn_rate"]  # fmt: skip
+
+
+def test_the_table_has_whole_headers_and_a_row_per_model_version(capsys, project: Path) -> None:
+    (project / "p.jsonl").write_bytes(
+        (project / "p.jsonl").read_bytes()
+        + encode(RowEntry(T0 + 2, "c", "e" * 32, GOOD_CUSTOMER, 0.7, True, 1.0, "c3"))  # an md5-long version
+    )
+    code, out, _ = feedback(capsys, "--log", "p.jsonl", "--labels", "labels.csv", "--min-labels", "1")
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.strip() and not set(line.strip()) <= set("─- ")]
+    assert lines[0].split() == HEADERS
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:4]}
+    assert rows["e" * 32] == ["1", "1.000", "1.000", "1.000", "-", "0.700", "1.000"]
+    assert rows["v1"] == ["2", "1.000", "1.000", "1.000", "1.000", "0.500", "0.500"]
+    assert rows["all"][0] == "3"
+    assert lines[4].startswith("status: ok ")
