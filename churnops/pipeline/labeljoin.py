@@ -332,13 +332,19 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def report(
-    frame: pd.DataFrame, unmatched: int, skipped: Counter[str], gate_f1: float, min_labels: int
+    frame: pd.DataFrame, unmatched: int, skipped: Counter[str], min_f1: float, min_labels: int
 ) -> dict[str, Any]:
-    """The feedback report: overall figures, per model version, and a status."""
+    """The feedback report: overall figures, per model version, and a status.
+
+    The status rule, the only one (the ``feedback`` stage and ``churnops feedback`` both pass
+    ``feedback.min_f1`` and ``feedback.min_labels``): :data:`STATUS_INSUFFICIENT` below
+    ``min_labels`` joined rows with a decision, else :data:`STATUS_DEGRADED` when the live F1 is
+    below ``min_f1``, else :data:`STATUS_OK`. ``train.gate_f1`` is the build's gate, not this.
+    """
     overall = figures(frame)
     if overall["n_labeled"] < min_labels:
         status = STATUS_INSUFFICIENT
-    elif overall["f1"] < gate_f1:
+    elif overall["f1"] < min_f1:
         status = STATUS_DEGRADED
     else:
         status = STATUS_OK
@@ -352,7 +358,7 @@ def report(
         "n_unscored": int(frame["churn_probability"].isna().sum()),
         "n_skipped": sum(skipped.values()),
         "skipped": dict(sorted(skipped.items())),
-        "gate_f1": gate_f1,
+        "min_f1": min_f1,
         "min_labels": min_labels,
         "per_model_version": per_version,
     }
@@ -381,7 +387,7 @@ def status_line(rep: dict[str, Any]) -> str:
     """The line under the table: the status, the rule's thresholds, and the labels not used."""
     skipped = ", ".join(f"{k}: {v}" for k, v in rep["skipped"].items())
     return (
-        f"status: {rep['status']} (gate_f1={rep['gate_f1']:.3f}, min_labels={rep['min_labels']}); "
+        f"status: {rep['status']} (min_f1={rep['min_f1']:.3f}, min_labels={rep['min_labels']}); "
         f"unmatched labels: {rep['n_unmatched']}; skipped label rows: {rep['n_skipped']}"
         + (f" ({skipped})" if skipped else "")
     )

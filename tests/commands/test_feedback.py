@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from churnops.cli import main
 from churnops.commands.common import USAGE
 from churnops.core.logformat import RowEntry, encode
 from tests.utils.factories import GOOD_CUSTOMER
-from tests.utils.project import fixture_params
+from tests.utils.project import fixture_params, set_params
 
 T0 = 1_700_000_000.0
 
@@ -96,3 +97,36 @@ def test_the_table_has_whole_headers_and_a_row_per_model_version(capsys, project
     assert rows["v1"] == ["2", "1.000", "1.000", "1.000", "1.000", "0.500", "0.500"]
     assert rows["all"][0] == "3"
     assert lines[4].startswith("status: ok ")
+
+
+@pytest.mark.parametrize(
+    ("min_f1", "gate_f1", "status"),
+    [(0.5, 0.0, "degraded"), (0.0, 0.99, "ok")],
+    ids=["below-min_f1", "below-only-the-gate"],
+)
+def test_degraded_is_live_f1_below_feedback_min_f1_as_in_the_stage(
+    capsys, project: Path, min_f1: float, gate_f1: float, status: str
+) -> None:
+    """One rule for the word, the feedback stage's (labeljoin.report, feedback.min_f1); train.gate_f1 is the build's."""
+    (project / "labels.csv").write_text("customer_id,churn\nc1,0\nc2,1\n")  # both predictions wrong: f1 0
+    set_params(project, {"feedback.min_f1": min_f1, "train.gate_f1": gate_f1})
+    argv = ["--log", "p.jsonl", "--labels", "labels.csv", "--min-labels", "1", "--out", "rep.json"]
+    code, out, err = feedback(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert f"status: {status} (min_f1={min_f1:.3f}, min_labels=1)" in out
+    rep = json.loads((project / "rep.json").read_text())
+    assert (rep["status"], rep["min_f1"], "gate_f1" in rep) == (status, min_f1, False)
+    code, _, err = feedback(capsys, *argv, "--fail-on-degraded")
+    if status == "degraded":
+        assert code == 1
+        assert one_line(err) == "churnops feedback: degraded: live f1 0.000 < feedback.min_f1 0.500"
+    else:
+        assert (code, err) == (0, "")
+
+
+def test_fail_on_degraded_names_the_param_in_its_help(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["feedback", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--fail-on-degraded exit 1 when live F1 < feedback.min_f1" in help_text
+    assert "gate_f1" not in help_text
