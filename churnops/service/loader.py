@@ -298,3 +298,18 @@ def public(message: str, root: Path) -> str:
         if prefix != "/":
             message = message.replace(prefix + "/", "").replace(prefix, ".")
     return _ABSOLUTE.sub(lambda m: f"…/{PurePosixPath(m.group().removeprefix('file://')).name}", message)
+
+
+def public_path(path: str | Path, root: Path) -> str:
+    """A server path fit for unauthenticated callers, as :func:`public` words it in messages.
+
+    Relative to the project ``root`` when inside it (``logs/predictions.jsonl``), else only its
+    last component (``…/predictions.jsonl``); a relative path is shown as it is.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    for base in (root.resolve(), root.absolute()):
+        if p.is_relative_to(base):
+            return p.relative_to(base).as_posix() or "."
+    return f"…/{p.name}"

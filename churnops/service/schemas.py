@@ -222,7 +222,7 @@ class LogStats(_Response):
     """The prediction log's state in one worker."""
 
     mode: Literal["background"] = Field(description="How lines reach the disk: a writer thread per worker")
-    path: str
+    path: str = Field(description="Relative to --repo when the log is inside it, else …/<file name>")
     ok: bool = Field(description="Whether the last write succeeded")
     error: str | None = Field(description="Why the last write failed")
     lines_written: int
