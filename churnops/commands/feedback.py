@@ -1,8 +1,10 @@
 """``churnops feedback``: join delayed churn labels to the prediction log; live F1 per model.
 
 Exit codes: 0 (a report: ok, degraded without ``--fail-on-degraded``, or insufficient
-labels), 1 (degraded and ``--fail-on-degraded``), 2 (a bad argument, or a labels file or
-log that cannot be read). Bad label rows are not errors: they are skipped and counted.
+labels), 1 (degraded, i.e. live F1 below ``feedback.min_f1`` as in the ``feedback`` stage, and
+``--fail-on-degraded``), 2 (a bad argument, or a labels file or
+log that is missing or cannot be read: each ``--log`` must name a file, itself or its rotated
+``X.1``, ``X.2``...). Bad label rows are not errors: they are skipped and counted.
 
 Log records with no model decision (generated traffic) are scored with ``--model``.
 
@@ -18,13 +20,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from churnops.commands.common import FAILURE, OK, add_repo_argument, field_type, project_root
 from churnops.core import paths
 
 if TYPE_CHECKING:
-    from churnops.core.params import FeedbackParams, TrainParams
+    from churnops.core.params import FeedbackParams
 
 SNAPSHOT_HELP = "Version the labeled part of the prediction log and its labels with DVC (for the feedback stage)"
 SNAPSHOT_DESCRIPTION = (
@@ -48,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="also write the full report as JSON here (atomically)")
     parser.add_argument("--min-labels", type=field_type(FeedbackParams, "min_labels"),
                         help="fewer joined labels -> insufficient_labels (default: feedback.min_labels)")  # fmt: skip
-    parser.add_argument("--fail-on-degraded", action="store_true", help="exit 1 when live F1 < train.gate_f1")
+    parser.add_argument("--fail-on-degraded", action="store_true",
+                        help="exit 1 when live F1 < feedback.min_f1 (degraded, as in the feedback stage)")  # fmt: skip
     parser.add_argument("--model", help="model file that scores log records carrying no decision "
                         "(generated traffic); default: none")  # fmt: skip
     parser.add_argument("--params", help="params file for the defaults (default: params.yaml if present)")
@@ -83,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_repo_argument(snap)
 
 
-def _params(path: str | None) -> tuple[FeedbackParams, TrainParams]:
+def _params(path: str | None) -> FeedbackParams:
     from churnops.core.params import load_params
 
     if path is None and Path("params.yaml").is_file():
@@ -93,8 +96,24 @@ def _params(path: str | None) -> tuple[FeedbackParams, TrainParams]:
 
         # Params values live only in a params.yaml (issue 12): no silent built-in defaults.
         raise ParamsError("no params.yaml in the current directory: pass --params FILE")
-    p = load_params(path)
-    return p.feedback, p.train
+    return load_params(path).feedback
+
+
+def _check_logs(logs: list[str]) -> None:
+    """Refuse a ``--log`` that names no file: joined to nothing, every label would look unmatched.
+
+    A log counts when it or one of its rotated files (``X.1``, ``X.2``...) exists. A pattern
+    is not expanded here (the shell does that), so one that matched nothing is named as given.
+
+    Raises:
+        InputError: the first ``--log`` with no file (exit 2).
+    """
+    from churnops.core.errors import InputError
+    from churnops.core.logformat import log_files
+
+    for log in logs:
+        if not log_files(log):
+            raise InputError(f"--log {log}: no such log (nor rotated {Path(log).name}.1, .2, ...)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,7 +132,8 @@ def report(args: argparse.Namespace) -> int:
         from churnops.core.errors import ParamsError
 
         raise ParamsError("--log and --labels are required (see `churnops feedback --help`)")
-    fp, tp = _params(args.params)
+    fp = _params(args.params)
+    _check_logs(args.log)
     labels = fb.read_labels(args.labels)
     scorer = version = None
     if args.model:
@@ -125,14 +145,32 @@ def report(args: argparse.Namespace) -> int:
         scorer, version = Scorer.from_bytes(data, source=args.model), md5_bytes(data)
     frame, unmatched = fb.join(labels.labels, fb.read_log(args.log), scorer, version)
     min_labels = args.min_labels if args.min_labels is not None else fp.min_labels
-    rep = fb.report(frame, unmatched, labels.skipped, tp.gate_f1, min_labels)
+    rep = fb.report(frame, unmatched, labels.skipped, fp.min_f1, min_labels)
     if args.out:
         write_json(args.out, rep)
-    print(fb.table(rep))
+    sys.stdout.write(_render(rep))
     if rep["status"] == fb.STATUS_DEGRADED and args.fail_on_degraded:
-        print("churnops feedback: degraded: live f1 below train.gate_f1", file=sys.stderr)
+        why = f"live f1 {rep['f1']:.3f} < feedback.min_f1 {fp.min_f1:.3f}"
+        print(f"churnops feedback: degraded: {why}", file=sys.stderr)
         return FAILURE
     return OK
+
+
+def _render(rep: dict[str, Any]) -> str:
+    """The report for a person: a rich table (plain text off a terminal: :mod:`churnops.core.terminal`), its status."""
+    from rich import box
+    from rich.table import Table
+
+    from churnops.core.terminal import render
+    from churnops.pipeline import labeljoin as fb
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column(fb.MODEL_VERSION)
+    for name in fb.COLUMNS:
+        table.add_column(name, justify="right")
+    for row in fb.table_rows(rep):
+        table.add_row(*row)
+    return render(table, fb.status_line(rep))
 
 
 def snapshot(args: argparse.Namespace) -> int:

@@ -339,13 +339,19 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def report(
-    frame: pd.DataFrame, unmatched: int, skipped: Counter[str], gate_f1: float, min_labels: int
+    frame: pd.DataFrame, unmatched: int, skipped: Counter[str], min_f1: float, min_labels: int
 ) -> dict[str, Any]:
-    """The feedback report: overall figures, per model version, and a status."""
+    """The feedback report: overall figures, per model version, and a status.
+
+    The status rule, the only one (the ``feedback`` stage and ``churnops feedback`` both pass
+    ``feedback.min_f1`` and ``feedback.min_labels``): :data:`STATUS_INSUFFICIENT` below
+    ``min_labels`` joined rows with a decision, else :data:`STATUS_DEGRADED` when the live F1 is
+    below ``min_f1``, else :data:`STATUS_OK`. ``train.gate_f1`` is the build's gate, not this.
+    """
     overall = figures(frame)
     if overall["n_labeled"] < min_labels:
         status = STATUS_INSUFFICIENT
-    elif overall["f1"] < gate_f1:
+    elif overall["f1"] < min_f1:
         status = STATUS_DEGRADED
     else:
         status = STATUS_OK
@@ -359,7 +365,7 @@ def report(
         "n_unscored": int(frame["churn_probability"].isna().sum()),
         "n_skipped": sum(skipped.values()),
         "skipped": dict(sorted(skipped.items())),
-        "gate_f1": gate_f1,
+        "min_f1": min_f1,
         "min_labels": min_labels,
         "per_model_version": per_version,
     }
@@ -370,22 +376,39 @@ def headline(rep: dict[str, Any]) -> dict[str, Any]:
     return {k: rep[k] for k in ("f1", "roc_auc", "n_labeled")}
 
 
-def table(rep: dict[str, Any]) -> str:
-    """A short text table of a report, for stdout."""
+COLUMNS = ("n_labeled", "f1", "precision", "recall", "roc_auc", "mean_probability", "observed_churn_rate")
+"""The figures a report's table shows, in order, after ``model_version``."""
+
+
+def table_rows(rep: dict[str, Any]) -> list[list[str]]:
+    """The table's rows: one per model version, then ``all``; the version, then :data:`COLUMNS`."""
 
     def fmt(v: Any) -> str:
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
-    cols = ("n_labeled", "f1", "precision", "recall", "roc_auc", "mean_probability", "observed_churn_rate")
-    lines = [f"{'model_version':<34}" + "".join(f"{c[:12]:>13}" for c in cols)]
-    for name, figs in [*rep["per_model_version"].items(), ("all", rep)]:
-        lines.append(f"{name[:33]:<34}" + "".join(f"{fmt(figs[c]):>13}" for c in cols))
-    lines.append(
-        f"status: {rep['status']} (gate_f1={rep['gate_f1']:.3f}, min_labels={rep['min_labels']}); "
+    named = [*rep["per_model_version"].items(), ("all", rep)]
+    return [[name, *(fmt(figs[c]) for c in COLUMNS)] for name, figs in named]
+
+
+def status_line(rep: dict[str, Any]) -> str:
+    """The line under the table: the status, the rule's thresholds, and the labels not used."""
+    skipped = ", ".join(f"{k}: {v}" for k, v in rep["skipped"].items())
+    return (
+        f"status: {rep['status']} (min_f1={rep['min_f1']:.3f}, min_labels={rep['min_labels']}); "
         f"unmatched labels: {rep['n_unmatched']}; skipped label rows: {rep['n_skipped']}"
-        + (f" ({', '.join(f'{k}: {v}' for k, v in rep['skipped'].items())})" if rep["skipped"] else "")
+        + (f" ({skipped})" if skipped else "")
     )
-    return "\n".join(lines)
+
+
+def table(rep: dict[str, Any]) -> str:
+    """A report as plain text (the ``feedback`` stage's log): each column as wide as its header or widest value."""
+    rows = [[MODEL_VERSION, *COLUMNS], *table_rows(rep)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join([row[0].ljust(widths[0]), *(cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True))])
+        for row in rows
+    ]
+    return "\n".join([*lines, status_line(rep)])
 
 
 def _bucket(customer_id: str) -> float:

@@ -211,12 +211,20 @@ def _metrics(data: bytes | None) -> dict[str, Any] | None:
 
 
 def describe(root: Path, ref: str | None = None) -> str:
-    """What a server at ``root`` will serve, in one line (``churnops serve``'s banner), or why nothing."""
+    """What the workers of a server at ``root`` will serve, in one line (``churnops serve``'s banner), or why nothing.
+
+    The model is loaded as a worker loads it (:class:`RegistryModelLoader`: the registry, then
+    the bytes from the DVC cache or the default remote, verified against the md5), so a model
+    the workers will refuse, say a corrupt cache copy, is reported with their refusal, not its
+    md5. This imports DVC in the calling process, and a model fetched from the remote lands in
+    the cache, where the workers find it.
+    """
     try:
-        r = resolve(root, ref)
+        model = RegistryModelLoader(root, ref).load()
     except ChurnopsError as err:
         return f"none: {err}; /health answers 503 until then, and a reload picks it up"
-    return f"{r.md5} ({STAGE} in {r.registry_ref} at {r.registry_commit[:12]}, built by {r.built_by[:12]})"
+    where = f"{STAGE} in {model.registry_ref} at {model.registry_commit[:12]}, built by {model.built_by[:12]}"
+    return f"{model.version} ({where})"
 
 
 class RegistryModelLoader:
@@ -298,3 +306,18 @@ def public(message: str, root: Path) -> str:
         if prefix != "/":
             message = message.replace(prefix + "/", "").replace(prefix, ".")
     return _ABSOLUTE.sub(lambda m: f"…/{PurePosixPath(m.group().removeprefix('file://')).name}", message)
+
+
+def public_path(path: str | Path, root: Path) -> str:
+    """A server path fit for unauthenticated callers, as :func:`public` words it in messages.
+
+    Relative to the project ``root`` when inside it (``logs/predictions.jsonl``), else only its
+    last component (``…/predictions.jsonl``); a relative path is shown as it is.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    for base in (root.resolve(), root.absolute()):
+        if p.is_relative_to(base):
+            return p.relative_to(base).as_posix() or "."
+    return f"…/{p.name}"

@@ -222,7 +222,7 @@ class LogStats(_Response):
     """The prediction log's state in one worker."""
 
     mode: Literal["background"] = Field(description="How lines reach the disk: a writer thread per worker")
-    path: str
+    path: str = Field(description="Relative to --repo when the log is inside it, else …/<file name>")
     ok: bool = Field(description="Whether the last write succeeded")
     error: str | None = Field(description="Why the last write failed")
     lines_written: int
@@ -253,20 +253,25 @@ class HealthUnavailable(_Response):
     reason: str
 
 
+WORKERS = (
+    "With several workers: how many reloaded and ended as this answer says (serving model_version, "
+    "with last_reload_error null after a reload, or this reason after a refusal), out of how many"
+)
+
+
 class ReloadResponse(_Response):
     status: Literal["reloaded"]
     model_version: str
     previous_version: str | None
     changed: bool
-    workers: dict[str, int] | None = Field(
-        default=None, description="With several workers: how many now serve model_version, out of how many"
-    )
+    workers: dict[str, int] | None = Field(default=None, description=WORKERS)
 
 
 class ReloadFailed(_Response):
     status: Literal["failed"]
     reason: str
     model_version: str | None = Field(description="The version still being served (unchanged)")
+    workers: dict[str, int] | None = Field(default=None, description=WORKERS)
 
 
 class ErrorDetail(_Response):

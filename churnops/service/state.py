@@ -5,11 +5,14 @@ reads it once and uses that object to the end, so a concurrent reload (which onl
 rebinds the attribute) never changes the model under a request in flight. A failed
 (re)load leaves the reference alone and records why.
 
-With several workers, each is its own process with its own ``ModelState``. The worker
-that receives ``POST /admin/reload`` reloads itself, asks the ``churnops serve``
-supervisor (SIGHUP) to make every worker reload, then waits until each worker's status
-file in the shared ``run_dir`` reports the new version, so that ``/health`` answers the
-same on every worker once the reload endpoint has returned.
+With several workers, each is its own process with its own ``ModelState``, and each
+reports the outcome of its last load in a status file in the shared ``run_dir``: the
+version it serves, its ``last_reload_error`` and when that load began. The worker that
+receives ``POST /admin/reload`` asks the ``churnops serve`` supervisor (SIGHUP) to make
+every worker reload, itself included, then waits until each status file reports a load
+that began after the request arrived. So every worker has recorded the outcome, a
+failure as well as a success, before the endpoint answers, and ``/health`` answers the
+same on every worker.
 """
 
 from __future__ import annotations
@@ -49,10 +52,14 @@ class ModelState:
         self.error: str | None = "model not loaded yet"
         self.last_reload_error: str | None = None
         self.run_dir = run_dir
+        self._last: tuple[float, ReloadOutcome] | None = None
+        """When the last load began (``time.monotonic()``) and how it ended: one attribute, so a
+        reader on the event loop never pairs one load's time with another's outcome."""
         self._lock = asyncio.Lock()
 
     def load_now(self) -> ReloadOutcome:
         """Load (blocking) and swap in on success; keep the old model on failure."""
+        started = time.monotonic()
         previous = self.current
         prev_version = previous.version if previous else None
         try:
@@ -63,29 +70,42 @@ class ModelState:
                 self.error = reason
             self.last_reload_error = reason
             logger.error("model load failed, %s: %s", "still unavailable" if previous is None else "keeping", reason)
-            self._report()
-            return ReloadOutcome(False, prev_version, prev_version, reason)
+            return self._record(started, ReloadOutcome(False, prev_version, prev_version, reason))
         self.current = model  # the atomic swap: one reference assignment
         self.error = None
         self.last_reload_error = None
-        self._report()
-        return ReloadOutcome(True, model.version, prev_version)
+        return self._record(started, ReloadOutcome(True, model.version, prev_version))
 
     async def reload(self) -> ReloadOutcome:
         """Reload off the event loop; concurrent reloads run one after another."""
         async with self._lock:
             return await asyncio.get_running_loop().run_in_executor(None, self.load_now)
 
+    def outcome_since(self, since: float) -> ReloadOutcome | None:
+        """How this worker's last load ended, if it began at or after ``since`` (``time.monotonic()``)."""
+        last = self._last
+        return last[1] if last is not None and last[0] >= since else None
+
+    def _record(self, started: float, outcome: ReloadOutcome) -> ReloadOutcome:
+        self._last = (started, outcome)
+        self._report(started)
+        return outcome
+
     # -- sibling workers
 
     def _status_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / f"worker-{os.getpid()}.json"
 
-    def _report(self) -> None:
+    def _report(self, started: float) -> None:
         path = self._status_path()
         if path is None:
             return
-        doc = {"pid": os.getpid(), "model_version": self.current.version if self.current else None, "t": time.time()}
+        doc = {
+            "pid": os.getpid(),
+            "model_version": self.current.version if self.current else None,
+            "last_reload_error": self.last_reload_error,
+            "load_started": started,
+        }
         tmp = path.with_name(path.name + ".tmp")
         try:
             tmp.write_bytes(orjson.dumps(doc))
@@ -100,17 +120,36 @@ class ModelState:
             path.unlink(missing_ok=True)
 
 
-def sibling_versions(run_dir: Path) -> dict[int, str | None]:
-    """The model version each live worker of this server reports."""
-    out: dict[int, str | None] = {}
+@dataclass(frozen=True)
+class WorkerStatus:
+    """What a worker's status file says about its last load."""
+
+    pid: int
+    model_version: str | None
+    last_reload_error: str | None
+    load_started: float
+    """``time.monotonic()`` when the load began. CLOCK_MONOTONIC is one clock for every process
+    of the machine, and the workers of a server share one (their ``run_dir`` is local)."""
+
+    def agrees(self, outcome: ReloadOutcome) -> bool:
+        """Whether this worker ended its load as ``outcome`` did: the same model, the same error or none."""
+        error = None if outcome.ok else outcome.reason
+        return (self.model_version, self.last_reload_error) == (outcome.model_version, error)
+
+
+def worker_statuses(run_dir: Path) -> dict[int, WorkerStatus]:
+    """The status of each live worker of this server, by pid."""
+    out: dict[int, WorkerStatus] = {}
     for p in run_dir.glob("worker-*.json"):
         try:
             doc: dict[str, Any] = orjson.loads(p.read_bytes())
-            pid = int(doc["pid"])
+            status = WorkerStatus(
+                int(doc["pid"]), doc.get("model_version"), doc.get("last_reload_error"), float(doc["load_started"])
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _alive(pid):
-            out[pid] = doc.get("model_version")
+        if _alive(status.pid):
+            out[status.pid] = status
         else:
             p.unlink(missing_ok=True)  # a worker that died without withdrawing
     return out
@@ -126,24 +165,30 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def propagate(
-    supervisor_pid: int | None, run_dir: Path | None, version: str, workers: int, wait: float
-) -> dict[str, int] | None:
-    """Make every worker of this server load ``version``; return how many do, out of how many.
+async def propagate(supervisor_pid: int | None, run_dir: Path | None, since: float, workers: int, wait: float) -> bool:
+    """Make every worker of this server reload, this one included; wait until each has.
 
-    Waits (without blocking the event loop) until ``workers`` workers report ``version``
-    or ``wait`` seconds pass. A worker still starting up counts once it has loaded: it
-    reads the same registry. None when this worker is not supervised (single process).
+    Sends SIGHUP to the supervisor, which forwards it to every worker, then waits (without
+    blocking the event loop) until ``workers`` workers report a load that began at or after
+    ``since``, or ``wait`` seconds pass. A worker still starting up counts once it has loaded:
+    it reads the same registry. False, and nothing sent, when this worker is not supervised
+    (a single process: the caller reloads it).
     """
     if supervisor_pid is None or run_dir is None or os.getppid() != supervisor_pid:
-        return None
+        return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(supervisor_pid, signal.SIGHUP)  # the supervisor forwards it to every worker
     deadline = time.monotonic() + wait
     while True:
-        versions = sibling_versions(run_dir)
-        updated = sum(1 for v in versions.values() if v == version)
-        total = max(workers, len(versions))
-        if updated >= total or time.monotonic() >= deadline:
-            return {"updated": updated, "total": total}
+        statuses = worker_statuses(run_dir)
+        done = sum(1 for s in statuses.values() if s.load_started >= since)
+        if done >= max(workers, len(statuses)) or time.monotonic() >= deadline:
+            return True
         await asyncio.sleep(0.05)
+
+
+def tally(run_dir: Path, since: float, outcome: ReloadOutcome, workers: int) -> dict[str, int]:
+    """How many workers ended a load begun at or after ``since`` as ``outcome`` did, out of how many."""
+    statuses = worker_statuses(run_dir)
+    updated = sum(1 for s in statuses.values() if s.load_started >= since and s.agrees(outcome))
+    return {"updated": updated, "total": max(workers, len(statuses))}

@@ -137,7 +137,7 @@ def test_status_exit_codes_and_unreadable_labels(tmp_path: Path, capsys: pytest.
     write_log(log, 0)
     write_labels(labels, 0)
     params = tmp_path / "params.yaml"
-    params.write_text(Path("tests/utils/params.yaml").read_text().replace("gate_f1: 0.70", "gate_f1: 0.99"))
+    params.write_text(Path("tests/utils/params.yaml").read_text().replace("min_f1: 0.70", "min_f1: 0.99"))
     argv = ["feedback", "--log", str(log), "--labels", str(labels), "--params", str(params)]
     assert main(argv) == 0
     assert "status: degraded" in capsys.readouterr().out
@@ -150,3 +150,17 @@ def test_status_exit_codes_and_unreadable_labels(tmp_path: Path, capsys: pytest.
     (tmp_path / "x.csv").write_text("id,label\n1,0\n")
     assert main(["feedback", "--log", str(log), "--labels", str(tmp_path / "x.csv")]) == 2
     assert "lacks column(s) ['customer_id', 'churn']" in capsys.readouterr().err
+
+
+def test_the_stage_table_has_whole_headers() -> None:
+    """The feedback stage prints this table to its log: no header cut to its column's width."""
+    figs = {"n_labeled": 3, "f1": 0.5, "precision": 1.0, "recall": 1 / 3, "roc_auc": None,
+            "mean_probability": 0.25, "observed_churn_rate": 0.75}  # fmt: skip
+    rep = {**figs, "status": fb.STATUS_OK, "per_model_version": {"e" * 32: figs}, "n_unmatched": 0, "n_skipped": 0,
+           "skipped": {}, "min_f1": 0.7, "min_labels": 1}  # fmt: skip
+    header, *rows, status = fb.table(rep).splitlines()
+    assert header.split() == ["model_version", "n_labeled", "f1", "precision", "recall", "roc_auc",
+                              "mean_probability", "observed_churn_rate"]  # fmt: skip
+    assert [r.split() for r in rows] == [[name, "3", "0.500", "1.000", "0.333", "-", "0.250", "0.750"]
+                                         for name in ("e" * 32, "all")]  # fmt: skip
+    assert status.startswith("status: ok (")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,10 @@ import pytest
 
 from churnops.core.schema import FEATURES
 from churnops.pipeline.train import model_input
+from churnops.service.app import create_app
+from churnops.service.loader import LoadedModel
 from churnops.service.middleware import request_id_from
+from churnops.service.settings import Settings
 from tests.utils.factories import GOOD_CUSTOMER, labelled_customers, records
 from tests.utils.service import TestClient, Trained
 
@@ -35,6 +40,20 @@ def test_health_reports_the_served_model(client: TestClient, logreg_model) -> No
     assert body["metrics"] == {"f1": 0.8, "roc_auc": 0.9}
     assert body["registry_ref"] == "churnops/registry"
     assert len(body["built_by_commit"]) == len(body["registry_commit"]) == 40
+
+
+def test_health_shows_no_absolute_log_path(tmp_path: Path, served_model: LoadedModel) -> None:
+    """/health needs no token: the log's path is relative to the served repo, else only its name."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for log, shown in [(repo / "logs" / "predictions.jsonl", "logs/predictions.jsonl"),
+                       (tmp_path / "elsewhere" / "predictions.jsonl", "…/predictions.jsonl")]:  # fmt: skip
+        settings = Settings(repo=repo, log_path=log)
+        app = create_app(settings, loader=SimpleNamespace(load=lambda: served_model), handle_sighup=False)
+        with TestClient(app) as c:
+            stats = c.get("/health").json()["log"]
+        assert stats["path"] == shown
+        assert str(tmp_path) not in json.dumps(stats)
 
 
 def test_predict_returns_probability_decision_and_version(client: TestClient, logreg_model) -> None:

@@ -16,10 +16,12 @@ import pytest
 
 from churnops.cli import main as cli_main
 from churnops.commands.serve import banner
+from churnops.core.errors import ChurnopsError
+from churnops.service.loader import RegistryModelLoader
 from churnops.service.server import make_config
 from churnops.versioning import registry
 from tests.utils.server import running_server
-from tests.utils.service import Trained, git, served_repo
+from tests.utils.service import Trained, cache_object, flip_one_byte, git, served_repo
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> float | None:
@@ -65,6 +67,40 @@ def test_the_banner_says_what_will_be_served_or_why_nothing(tmp_path: Path, logr
         "  model: none: no model registry yet (no churnops/registry branch, local or remote-tracking): "
         "run `churnops promote`; /health answers 503 until then, and a reload picks it up"
     )
+
+
+@pytest.mark.parametrize("fault", ["corrupt", "nowhere"])
+def test_the_banner_says_none_when_the_workers_would_refuse_the_model(
+    tmp_path: Path, logreg_model: Trained, fault: str
+) -> None:
+    """The registry names a model whose bytes do not verify, or are in no cache and no remote: the
+    workers answer 503, so the banner says none, with their refusal, not the md5."""
+    repo = served_repo(tmp_path / "repo", logreg_model)
+    obj = cache_object(repo, logreg_model.md5)
+    if fault == "corrupt":
+        flip_one_byte(obj, 10)
+    else:
+        obj.unlink()
+    with pytest.raises(ChurnopsError) as refused:
+        RegistryModelLoader(repo).load()
+    model_line = banner("u", repo, None, tmp_path / "p.jsonl", 2).splitlines()[1]
+    assert model_line == f"  model: none: {refused.value}; /health answers 503 until then, and a reload picks it up"
+    assert ("is corrupt" if fault == "corrupt" else "not in the DVC cache") in model_line
+    assert str(tmp_path) not in model_line
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_served_refusal_is_the_banners_and_every_workers(tmp_path: Path, logreg_model: Trained) -> None:
+    repo = served_repo(tmp_path / "repo", logreg_model)
+    flip_one_byte(cache_object(repo, logreg_model.md5), 10)
+    log = tmp_path / "logs" / "predictions.jsonl"
+    with running_server(repo, log, workers=2, expect_health=503) as (url, _proc):
+        reasons = {httpx.get(f"{url}/health", timeout=10).json()["reason"] for _ in range(6)}
+        out = next(log.parent.glob("server-*.out")).read_text()
+    (reason,) = reasons
+    assert "is corrupt" in reason
+    assert f"  model: none: {reason}; /health answers 503 until then" in out
 
 
 @pytest.mark.parametrize("flag", ["--timeout-keep-alive", "--limit-concurrency", "--backlog", "--timeout-request-head"])

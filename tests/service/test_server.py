@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -128,6 +129,48 @@ def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logr
         r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         assert r.status_code == 409
         assert fresh_health(url) == {logreg_model.md5}
+
+
+def every_worker(url: str, workers: int = 2, attempts: int = 300) -> dict[int, dict[str, Any]]:
+    """/health of each worker, by pid: new connections until every worker has answered (bounded)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(attempts):
+        with httpx.Client(timeout=10) as c:
+            body = c.get(f"{url}/health").json()
+        seen[body["pid"]] = body
+        if len(seen) == workers:
+            return seen
+    raise AssertionError(f"only workers {sorted(seen)} answered {attempts} new connections")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_reload_failed_or_not_is_recorded_by_every_worker(tmp_path: Path, logreg_model: Trained) -> None:
+    """A refused reload sets last_reload_error on every worker before the 409, the next good one
+    clears it on every worker before the 200 (it alternated with null, then lingered)."""
+    repo = served_repo(tmp_path / "repo", logreg_model)
+    obj = cache_object(repo, logreg_model.md5)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with running_server(repo, tmp_path / "p.jsonl", workers=2, token=TOKEN) as (url, _proc):
+        reload_url = f"{url}/admin/reload"
+        assert {h["model_version"] for h in every_worker(url).values()} == {logreg_model.md5}  # both loaded
+        for round_ in range(2):  # twice: the second failure lands on a worker that has an error already
+            flip_one_byte(obj, 10)
+            failed = httpx.post(reload_url, headers=auth, timeout=30)
+            assert failed.status_code == 409, failed.text
+            reason = failed.json()["reason"]
+            assert "is corrupt" in reason
+            health = every_worker(url)
+            assert {pid: h["last_reload_error"] for pid, h in health.items()} == dict.fromkeys(health, reason)
+            assert {h["model_version"] for h in health.values()} == {logreg_model.md5}  # still served
+            assert failed.json()["workers"] == {"updated": 2, "total": 2}, round_
+
+            flip_one_byte(obj, 10)  # repaired: the same model verifies again
+            ok = httpx.post(reload_url, headers=auth, timeout=30)
+            assert ok.status_code == 200, ok.text
+            assert (ok.json()["changed"], ok.json()["workers"]) == (False, {"updated": 2, "total": 2})
+            health = every_worker(url)
+            assert {pid: h["last_reload_error"] for pid, h in health.items()} == dict.fromkeys(health)
 
 
 def test_accepted_connections_inherit_tcp_nodelay() -> None:

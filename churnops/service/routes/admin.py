@@ -8,6 +8,7 @@ configured (the endpoint does not exist then); 409 when the new model cannot be 
 from __future__ import annotations
 
 import hmac
+import time
 
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPBearer
@@ -18,7 +19,7 @@ from churnops.service.deps import json_response
 from churnops.service.routes import add_route
 from churnops.service.schemas import ErrorResponse, ReloadFailed, ReloadResponse
 from churnops.service.settings import ADMIN_TOKEN_ENV
-from churnops.service.state import propagate
+from churnops.service.state import propagate, tally
 
 
 def check_token(configured: str | None, authorization: str | None) -> None:
@@ -34,17 +35,31 @@ def check_token(configured: str | None, authorization: str | None) -> None:
 
 
 async def reload(request: Request) -> Response:
-    """Load the model the registry names prod now, verify its md5, swap it in on every worker."""
+    """Load the model the registry names prod now, verify its md5, swap it in on every worker.
+
+    Every worker reloads once and records the outcome (a failure too) before the answer:
+    ``workers`` counts those that ended as this one did.
+    """
     settings = request.app.state.settings
     check_token(settings.admin_token, request.headers.get("authorization"))
-    outcome = await request.app.state.model_state.reload()
+    state = request.app.state.model_state
+    since = time.monotonic()
+    everywhere = await propagate(
+        settings.supervisor_pid, settings.run_dir, since, settings.workers, settings.reload_wait_seconds
+    )
+    # Unsupervised, this worker reloads here; supervised, the forwarded SIGHUP reloaded it,
+    # unless the signal never came back within the wait.
+    outcome = state.outcome_since(since) or await state.reload()
+    workers = tally(settings.run_dir, since, outcome, settings.workers) if everywhere else None
     if not outcome.ok:
-        body = {"status": "failed", "reason": outcome.reason, "model_version": outcome.model_version}
+        body = {
+            "status": "failed",
+            "reason": outcome.reason,
+            "model_version": outcome.model_version,
+            "workers": workers,
+        }
         return json_response(body, 409)
     assert outcome.model_version is not None
-    workers = await propagate(
-        settings.supervisor_pid, settings.run_dir, outcome.model_version, settings.workers, settings.reload_wait_seconds
-    )
     body = {
         "status": "reloaded",
         "model_version": outcome.model_version,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from churnops.service.deps import json_response
+from churnops.service.loader import public, public_path
 from churnops.service.routes import add_route
 from churnops.service.schemas import HealthOk, HealthUnavailable
 
@@ -33,9 +36,17 @@ async def health(request: Request) -> Response:
         "metrics": model.metrics,
         "last_reload_error": state.last_reload_error,
         "pid": os.getpid(),
-        "log": app_state.prediction_log.stats(),
+        "log": _public_stats(app_state.prediction_log.stats(), app_state.settings.repo),
     }
     return json_response(body)
+
+
+def _public_stats(stats: dict[str, Any], repo: Path) -> dict[str, Any]:
+    """The log writer's stats without an absolute server path: callers of /health need no token."""
+    shown = {**stats, "path": public_path(stats["path"], repo)}
+    if stats.get("error"):
+        shown["error"] = public(stats["error"], repo)
+    return shown
 
 
 def register(app: FastAPI) -> None:
