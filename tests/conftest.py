@@ -24,7 +24,14 @@ from churnops.core.trainstats import TrainStats
 from churnops.pipeline.prepare import training_stats
 from tests.utils.factories import labelled_customers
 from tests.utils.project import clone_built, fresh_clone, lock_md5, make_project, run, set_params
+from tests.utils.service import Trained, fit
 from tests.utils.workflow import CODE_EDITS, V2_PARAMS, History
+
+
+@pytest.fixture(scope="session")
+def logreg_model() -> Trained:
+    """A logistic-regression model trained in-process (no dvc), for tests that serve a model."""
+    return fit({"model": "logreg"})
 
 
 @pytest.fixture(scope="session")

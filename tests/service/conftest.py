@@ -19,11 +19,6 @@ METRICS = {"f1": 0.8, "roc_auc": 0.9}
 
 
 @pytest.fixture(scope="session")
-def logreg_model() -> Trained:
-    return fit({"model": "logreg"})
-
-
-@pytest.fixture(scope="session")
 def logreg_model_b() -> Trained:
     """A second, different model, to reload to."""
     return fit({"model": "logreg", "logreg": {"C": 0.05}, "threshold": 0.4})
