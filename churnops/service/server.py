@@ -18,12 +18,17 @@ Two things differ from ``uvicorn.run``:
   held forever. :class:`HeadTimeoutProtocol` closes a connection whose request line and
   headers do not arrive within ``head_timeout`` seconds. Slow *bodies* and connection
   floods are a reverse proxy's job (docs/service.md).
+- **uvicorn's own answers are JSON too.** A request httptools cannot parse (400) and one past
+  ``limit_concurrency`` (503) never reach the app; uvicorn answers them in plain text.
+  :class:`HeadTimeoutProtocol` answers them as the app answers everything: a JSON ``detail``
+  and an ``X-Request-ID``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -31,7 +36,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from churnops.service.middleware import REQUEST_ID_HEADER, request_id_from
 
 logger = logging.getLogger("churnops.service")
 
@@ -91,11 +100,61 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self.head_since = None
         super().on_headers_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        # The head could not be parsed, so no header of it (X-Request-ID included) can be trusted.
+        body = orjson.dumps({"detail": "invalid HTTP request: the request line or a header could not be parsed"})
+        head = _response_head(400, request_id_from(None), len(body), self.server_state.default_headers)
+        self.transport.write(head + body)
+        self.transport.close()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        # uvicorn picks its plain-text service_unavailable app for a request past the limit.
+        if app is service_unavailable:
+            app = functools.partial(_overloaded, self.limit_concurrency)
+        super()._start_asgi_task(cycle, app)
+
     def head_overdue(self) -> None:
         self.head_since = None
         if not self.transport.is_closing():
             logger.info("closing a connection from %s: no request head in %g s", self.client, self.head_timeout)
             self.transport.close()
+
+
+_REASONS = {400: b"Bad Request", 503: b"Service Unavailable"}
+
+
+def _response_head(status: int, request_id: str, length: int, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A closing response's head written straight to the transport, with uvicorn's default headers."""
+    lines = [b"HTTP/1.1 %d %s" % (status, _REASONS[status])]
+    lines += [name + b": " + value for name, value in default_headers]
+    lines += [
+        b"content-type: application/json",
+        b"content-length: %d" % length,
+        REQUEST_ID_HEADER + b": " + request_id.encode(),
+        b"connection: close",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def _overloaded(limit: int | None, scope: Any, receive: Any, send: Any) -> None:
+    """The 503 of a request past ``limit_concurrency``, as JSON with the request's id."""
+    sent_id = next((value for name, value in scope["headers"] if name == REQUEST_ID_HEADER), None)
+    body = orjson.dumps(
+        {"detail": f"overloaded: this worker has --limit-concurrency {limit} connections or requests open; retry later"}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (REQUEST_ID_HEADER, request_id_from(sent_id).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], timeout: float) -> None:

@@ -3,6 +3,7 @@ project, and /docs rendered by headless Chromium with no network."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -160,6 +161,54 @@ def test_serve_announces_url_model_and_log_and_drops_slow_clients(tmp_path: Path
             assert s.recv(65536).startswith(b"HTTP/1.1 200")
             waited = _closed_within(s, 10)
         assert waited is not None and waited < 5, waited
+
+
+def _raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read until the server closes: (status, headers lower-cased, body)."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(request)
+        s.settimeout(10)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_uvicorns_own_answers_are_json_with_a_request_id(tmp_path: Path, logreg_model: Trained) -> None:
+    """What uvicorn answers before the app runs (a request its parser refuses, an overloaded worker)
+    is JSON with an X-Request-ID, as docs/service.md promises of every response."""
+    repo = served_repo(tmp_path / "repo", logreg_model)
+    with running_server(repo, tmp_path / "logs" / "predictions.jsonl", args=["--limit-concurrency", "2"]) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+
+        # A malformed Content-Length: httptools refuses the request, uvicorn answers 400 and closes.
+        status, headers, body = _raw_exchange(
+            port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1x\r\n\r\n{}"
+        )
+        assert (status, headers["content-type"], headers["connection"]) == (400, "application/json", "close")
+        assert json.loads(body) == {"detail": "invalid HTTP request: the request line or a header could not be parsed"}
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", headers["x-request-id"]
+        )
+
+        # --limit-concurrency 2: one kept-alive connection is open, a second one is over the limit.
+        with httpx.Client(base_url=url, timeout=10) as held:
+            deadline = time.monotonic() + 10
+            while held.get("/health").status_code != 200:  # the readiness probe's last connection may linger
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            with httpx.Client(base_url=url, timeout=10) as second:
+                r = second.get("/health", headers={"X-Request-ID": "over-1"})
+        assert (r.status_code, r.headers["content-type"], r.headers["connection"]) == (503, "application/json", "close")
+        assert r.json() == {
+            "detail": "overloaded: this worker has --limit-concurrency 2 connections or requests open; retry later"
+        }
+        assert r.headers["x-request-id"] == "over-1"
 
 
 def _chromium() -> str | None:
