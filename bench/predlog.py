@@ -14,7 +14,7 @@
 
 Prints markdown tables. Writes only to a temporary directory, removed at the end.
 
-    .venv/bin/python bench/logformat.py [--rounds 5] [--live] [--live-seconds 8]
+    .venv/bin/python bench/predlog.py [--rounds 5] [--live] [--live-seconds 8]
 """
 
 from __future__ import annotations

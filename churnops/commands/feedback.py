@@ -94,7 +94,7 @@ def _params(path: str | None) -> FeedbackParams:
     if path is None:
         from churnops.core.errors import ParamsError
 
-        # Params values live only in a params.yaml (issue 12): no silent built-in defaults.
+        # Params values live only in a params.yaml: a silent built-in default would be a second source.
         raise ParamsError("no params.yaml in the current directory: pass --params FILE")
     return load_params(path).feedback
 
@@ -161,11 +161,12 @@ def _render(rep: dict[str, Any]) -> str:
     from rich import box
     from rich.table import Table
 
+    from churnops.core.logformat import MODEL_VERSION
     from churnops.core.terminal import render
     from churnops.pipeline import labeljoin as fb
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column(fb.MODEL_VERSION)
+    table.add_column(MODEL_VERSION)
     for name in fb.COLUMNS:
         table.add_column(name, justify="right")
     for row in fb.table_rows(rep):

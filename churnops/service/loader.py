@@ -20,6 +20,10 @@ A refusal's message is shown to unauthenticated callers (``/health``, the 503 bo
 one line that says what to run, names project files relative to the project and elides
 any other absolute path (a cache or remote elsewhere on the server); the server log gets
 the full message.
+
+Length: one concern, the path from the registry entry to a served model, and the one-line
+refusal for each way it fails (an unreadable registry, a commit that did not build the model,
+missing or corrupt bytes, an unreadable DVC config).
 """
 
 from __future__ import annotations
