@@ -1,5 +1,6 @@
-"""Shared fixtures. End-to-end fixtures build a small copy of the project once per session (per
-pytest worker), lazily: a run that needs none of them builds none.
+"""Shared fixtures. End-to-end fixtures build a small copy of the project once per test run, lazily:
+a run that needs none of them builds none. Under pytest-xdist the first worker that needs one
+builds it and the others wait for it (:func:`once_per_run`), so two cores build it once, not twice.
 
 ``history_template``: a project whose history holds two accepted models, v2 in prod. ``v1`` is the
 first model (``train.logreg.C = 1.0``), promoted first. ``v2`` retrains with ``C = 0.1`` and also
@@ -14,10 +15,14 @@ from __future__ import annotations
 # here, they are the session's streams; done first inside a test that captures output (capsys),
 # they would be that test's, closed when it ends, and DVC's next log line anywhere would raise.
 import json
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import dvc  # noqa: F401
 import pytest
+from filelock import FileLock
 
 from churnops.core import trainstats
 from churnops.core.trainstats import TrainStats
@@ -34,17 +39,52 @@ def logreg_model() -> Trained:
     return fit({"model": "logreg"})
 
 
+def once_per_run(
+    factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict[str, str]]
+) -> tuple[Path, dict[str, str]]:
+    """``build(dest)`` run once per test run, shared by every xdist worker: ``(dest, what it returned)``.
+
+    The first worker to ask builds under a file lock; the others wait, then read the result.
+    ``done.json`` is written last, so a build that failed half-way is rebuilt by the next
+    worker rather than reused.
+    """
+    base = factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        base = base.parent  # the run's directory, above every worker's own
+    where = base / f"shared-{name}"
+    done = where / "done.json"
+    with FileLock(f"{where}.lock"):
+        if not done.exists():
+            shutil.rmtree(where, ignore_errors=True)
+            where.mkdir()
+            done.write_text(json.dumps(build(where / "project")))
+    facts: dict[str, str] = json.loads(done.read_text())
+    return where / "project", facts
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Walkthroughs first, then the other slow tests: xdist deals the first tests out in turn, so
+    the minutes-long ones start at once on different workers instead of ending the run alone."""
+    items.sort(
+        key=lambda item: (item.get_closest_marker("walkthrough") is None, item.get_closest_marker("slow") is None)
+    )
+
+
 @pytest.fixture(scope="session")
 def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small project copy on which `dvc repro` has run and whose dvc.lock is committed.
 
-    Session-scoped and never modified: tests take their own copy via ``built_project``.
+    Built once per run and never modified: tests take their own copy via ``built_project``.
     """
-    project = make_project(tmp_path_factory.mktemp("template") / "project")
-    run(["dvc", "repro", "--quiet"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "-m", "pipeline: first accepted model"], project)
-    return project
+
+    def build(dest: Path) -> dict[str, str]:
+        project = make_project(dest)
+        run(["dvc", "repro", "--quiet"], project)
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "-q", "-m", "pipeline: first accepted model"], project)
+        return {}
+
+    return once_per_run(tmp_path_factory, "built", build)[0]
 
 
 @pytest.fixture
@@ -61,22 +101,26 @@ def fresh_project(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def history_template(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> History:
-    project = clone_built(built_template, tmp_path_factory.mktemp("history") / "project")
-    run(["git", "tag", "v1"], project)
-    v1 = lock_md5(project)
-    run(["churnops", "promote"], project)
-    set_params(project, V2_PARAMS)
-    for rel, line in CODE_EDITS.items():
-        with (project / rel).open("a") as fh:
-            fh.write(line)
-    run(["dvc", "repro", "--quiet"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "-m", "train: C=0.1"], project)
-    run(["git", "tag", "v2"], project)
-    v2 = lock_md5(project)
-    assert v1 != v2
-    run(["churnops", "promote", "--force", "--reason", "fixture: v2 in prod"], project)
-    return History(project, v1, v2)
+    def build(dest: Path) -> dict[str, str]:
+        project = clone_built(built_template, dest)
+        run(["git", "tag", "v1"], project)
+        v1 = lock_md5(project)
+        run(["churnops", "promote"], project)
+        set_params(project, V2_PARAMS)
+        for rel, line in CODE_EDITS.items():
+            with (project / rel).open("a") as fh:
+                fh.write(line)
+        run(["dvc", "repro", "--quiet"], project)
+        run(["git", "add", "-A"], project)
+        run(["git", "commit", "-q", "-m", "train: C=0.1"], project)
+        run(["git", "tag", "v2"], project)
+        v2 = lock_md5(project)
+        assert v1 != v2
+        run(["churnops", "promote", "--force", "--reason", "fixture: v2 in prod"], project)
+        return {"v1": v1, "v2": v2}
+
+    project, md5 = once_per_run(tmp_path_factory, "history", build)
+    return History(project, md5["v1"], md5["v2"])
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ def _stop(pid_file: Path) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.walkthrough
 def test_every_step_of_the_loop_works_on_a_fresh_clone(built_template: Path, tmp_path: Path) -> None:
     # The shipped state: the first model is prod, and pinned as the champion candidates are judged against.
     origin = clone_built(built_template, tmp_path / "origin")

@@ -53,6 +53,7 @@ def _stop(pid_file: Path) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.walkthrough
 def test_every_step_of_the_deployment_walkthrough_works(new_user_clone: Path) -> None:
     project = new_user_clone
     e = {**env(), "PORT": str(free_port()), "PORT2": str(free_port()), "CHURNOPS_ADMIN_TOKEN": TOKEN,

@@ -59,6 +59,7 @@ def test_the_document_only_has_console_blocks() -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.walkthrough
 def test_every_step_of_the_document_works(new_user_clone: Path) -> None:
     steps = parse_steps(DOC.read_text())
     e = {**env(), "GIT_EDITOR": "true", "TERM": "dumb", "COLUMNS": "160"}
