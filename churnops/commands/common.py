@@ -123,6 +123,11 @@ def field_type(model: Any, name: str) -> Callable[[str], Any]:
     return value_type(annotation, f"{model.__name__}.{name}")
 
 
+def field_default(model: Any, name: str) -> Any:
+    """A settings or params model field's default: a flag shows and uses the model's, never a copy."""
+    return model.model_fields[name].get_default(call_default_factory=True)
+
+
 EXIT_CODES: dict[type[ChurnopsError], int] = {
     ParamsError: USAGE,
     InputError: USAGE,  # an unusable input file: a bad argument, not a finding (1 means drift to cron)

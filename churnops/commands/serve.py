@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from churnops.commands.common import OK, add_repo_argument, field_type, project_root, value_type
+from churnops.commands.common import OK, add_repo_argument, field_default, field_type, project_root, value_type
 from churnops.core.errors import ParamsError
 
 
@@ -43,37 +43,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=_bounded(int, ge=0, le=65535), default=8000, help="TCP port, 0 picks a free one (default: 8000)"
     )
     parser.add_argument(
-        "--workers", type=_bounded(int, ge=1, le=64), default=1, help="worker processes, 1-64 (default: 1)"
+        "--workers",
+        type=_bounded(int, ge=1, le=64),
+        default=field_default(Settings, "workers"),
+        help="worker processes, 1-64 (default: %(default)s)",
     )
     parser.add_argument(
-        "--log-path", default="logs/predictions.jsonl", help="prediction log, JSON lines (default: %(default)s)"
+        "--log-path",
+        default=str(field_default(Settings, "log_path")),
+        help="prediction log, JSON lines (default: %(default)s)",
     )
     parser.add_argument(
         "--max-log-bytes",
         type=field_type(Settings, "max_log_bytes"),
-        default=100 * 1024 * 1024,
+        default=field_default(Settings, "max_log_bytes"),
         help="rotate the log at this size into <log>.1, <log>.2... (0: never; default: %(default)s)",
     )
     parser.add_argument(
         "--log-backups",
         type=field_type(Settings, "log_backups"),
-        default=5,
+        default=field_default(Settings, "log_backups"),
         help="rotated files to keep, older ones are deleted; 0 keeps all (default: %(default)s)",
     )
     parser.add_argument(
         "--log-queue-lines",
         type=field_type(Settings, "log_queue_lines"),
-        default=100_000,
+        default=field_default(Settings, "log_queue_lines"),
         help="log lines a worker may queue; beyond, lines are dropped and counted (default: %(default)s)",
     )
     add_repo_argument(parser)
     parser.add_argument(
-        "--registry-ref", type=field_type(Settings, "registry_ref"), default=None, metavar="REF",
+        "--registry-ref", type=field_type(Settings, "registry_ref"), default=field_default(Settings, "registry_ref"),
+        metavar="REF",
         help="serve prod from this registry ref, e.g. origin/churnops/registry (default: the local "
         "churnops/registry branch, else the one remote-tracking */churnops/registry)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-body-bytes", type=field_type(Settings, "max_body_bytes"), default=4 * 1024 * 1024,
+        "--max-body-bytes", type=field_type(Settings, "max_body_bytes"),
+        default=field_default(Settings, "max_body_bytes"),
         help="413 above this body size (default: %(default)s)",
     )  # fmt: skip
     slow = parser.add_argument_group(
