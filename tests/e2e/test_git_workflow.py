@@ -57,19 +57,39 @@ def test_the_document_only_has_console_blocks() -> None:
     assert {lang for lang, _, _ in fenced_blocks(DOC.read_text())} == {"console"}
 
 
+EXPERIMENTS = "## 7. Experiments"
+"""The section that needs only a clean ``main``: the document says so, and it runs on its own clone."""
+
+
+def part(steps: list[Step], name: str) -> list[Step]:
+    """Sections 0-6 (one story of branches on one clone) or section 7 (experiments on a clean main)."""
+    start = DOC.read_text().splitlines().index(EXPERIMENTS) + 1
+    return [s for s in steps if (s.line > start) == (name == "experiments")]
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.walkthrough
-def test_every_step_of_the_document_works(new_user_clone: Path) -> None:
-    steps = parse_steps(DOC.read_text())
+@pytest.mark.parametrize("name", ["branches", "experiments"])
+def test_every_step_of_the_document_works(new_user_clone: Path, name: str) -> None:
+    """Both parts run side by side, each on a fresh clone; together they are every step."""
+    steps = part(parse_steps(DOC.read_text()), name)
     e = {**env(), "GIT_EDITOR": "true", "TERM": "dumb", "COLUMNS": "160"}
     try:
         outcomes = run_steps(steps, new_user_clone, e, timeout=600)
     finally:
         # Queue workers are background processes: never leave one behind, even on failure.
         run(["dvc", "queue", "stop", "--kill"], new_user_clone, check=False, timeout=60)
-    assert len(outcomes) == len(steps) > 100
-    # Where the walkthrough ends: main holds the swept model, nothing left uncommitted.
+    assert len(outcomes) == len(steps) > 10
+    # Where each part ends: main holds the last model, nothing left uncommitted.
     assert run(["git", "status", "--porcelain"], new_user_clone).stdout == ""
     assert run(["git", "branch", "--show-current"], new_user_clone).stdout.strip() == "main"
     assert (new_user_clone.parent / "dvc-storage").is_dir()
+
+
+def test_the_two_parts_are_every_step_and_the_document_says_section_7_stands_alone() -> None:
+    steps = parse_steps(DOC.read_text())
+    assert part(steps, "branches") + part(steps, "experiments") == steps
+    assert len(part(steps, "branches")) > 90 and len(part(steps, "experiments")) > 10
+    section = DOC.read_text().split(EXPERIMENTS, 1)[1]
+    assert "starts from a clean `main` with the team's remote" in section
