@@ -144,7 +144,9 @@ def table(results: dict[tuple[int, str], list[dict[str, Measure]]], codes: list[
         cells = []
         for s in stages:
             walls = [r[s][0] for r in runs if s in r]
-            cells.append(f"{statistics.median(walls):.2f} s / {max(r[s][1] for r in runs if s in r):.0f}" if walls else "-")
+            cells.append(
+                f"{statistics.median(walls):.2f} s / {max(r[s][1] for r in runs if s in r):.0f}" if walls else "-"
+            )
         totals = [sum(w for w, _ in r.values()) for r in runs]
         total = statistics.median(totals)
         spread = f" ({min(totals):.1f}–{max(totals):.1f})" if len(totals) > 1 else ""
@@ -166,7 +168,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help=f"one run at {SMOKE_ROWS:,} rows: checks the bench works")
     args = parser.parse_args()
     sizes, rounds = ([SMOKE_ROWS], 1) if args.smoke else (sorted(args.rows), args.rounds)
-    codes = [Code(path.resolve(), path.resolve().name if path.resolve() != ROOT else "this checkout") for path in args.code]
+    codes = [
+        Code(path.resolve(), path.resolve().name if path.resolve() != ROOT else "this checkout") for path in args.code
+    ]
     load_start = os.getloadavg()[0]
     results: dict[tuple[int, str], list[dict[str, Measure]]] = {}
     with tempfile.TemporaryDirectory(prefix="churnops-bench-") as tmp:
