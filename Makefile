@@ -67,7 +67,7 @@ serve: setup ## Serve the registry's prod model (never the work tree's) on 127.0
 	churnops serve
 
 .PHONY: bench
-bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop bench-promotion ## Run every benchmark under bench/ and print their tables
+bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop bench-promotion bench-logwriter ## Run every benchmark under bench/ and print their tables
 
 .PHONY: bench-pipeline
 bench-pipeline: setup ## Benchmark the stages at 100k, 1M and 5M rows (time and peak RSS)
@@ -92,6 +92,10 @@ bench-loop: setup ## Benchmark the closed loop: live F1 before/after a concept s
 .PHONY: bench-promotion
 bench-promotion: setup ## Benchmark the judge's rule: false promotions between equal models, power for real gains (~25 min)
 	python bench/promotion.py
+
+.PHONY: bench-logwriter
+bench-logwriter: setup ## Benchmark the prediction-log writer: append throughput, the fresh-line check, RSS after a burst
+	python bench/logwriter.py
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (DVC's cache is kept)

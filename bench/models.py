@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 
@@ -85,7 +86,7 @@ def build_repo(path: Path, commits: int) -> int:
     return models
 
 
-def naive_history(root: Path) -> list[dict]:
+def naive_history(root: Path) -> list[dict[str, Any]]:
     """What one writes first: a ``git show`` per file per commit."""
 
     def show(rev: str, path: str) -> str | None:
@@ -98,7 +99,7 @@ def naive_history(root: Path) -> list[dict]:
         for stage in yaml.safe_load(text)["stages"].values():
             for out in stage.get("outs") or []:
                 if out["path"] == "models/model.json":
-                    return out["md5"]
+                    return str(out["md5"])
         return None
 
     log = subprocess.run(
@@ -116,20 +117,37 @@ def naive_history(root: Path) -> list[dict]:
     return entries
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """The median seconds of ``repeat`` calls (at least one), and the last call's result."""
+    times: list[float] = []
+    result = fn_timed(fn, times)
+    for _ in range(repeat - 1):
+        result = fn_timed(fn, times)
     return statistics.median(times), result
+
+
+def fn_timed(fn: Callable[[], T], times: list[float]) -> T:
+    t0 = time.perf_counter()
+    result = fn()
+    times.append(time.perf_counter() - t0)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run: checks the bench still works end to end",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.commits, args.repeat = 20, 1
 
     with tempfile.TemporaryDirectory(prefix="churnops-bench-models-") as tmp:
         root = Path(tmp) / "repo"
@@ -145,7 +163,9 @@ def main() -> None:
         cli_cmd = [sys.executable, "-m", "churnops.cli", "models", "--json", "--repo", str(root)]
         cli, cli_out = timed(lambda: subprocess.run(cli_cmd, capture_output=True, check=True).stdout, args.repeat)
 
-        assert len(entries) == models == len(naive_entries) == len(json.loads(cli_out)), "the methods disagree"
+        assert len(entries) == models == len(naive_entries) == len(json.loads(cli_out)["versions"]), (
+            "the methods disagree"
+        )
         assert [e.md5 for e in entries] == [e["md5"] for e in naive_entries]
         # --all adds the gate-only commits (one in three lock commits keeps its model, changes the gate).
         assert len(all_entries) > len(entries)

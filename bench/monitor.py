@@ -31,10 +31,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from churnops.core.trainstats import TrainStats
+    from churnops.monitor.records import Entry
+    from churnops.monitor.rules import Rules
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # tests.utils: the labelled-frame factory
@@ -43,7 +45,7 @@ if str(ROOT) not in sys.path:  # tests.utils: the labelled-frame factory
 BLOCK_LINES = 10_000
 
 
-def default_rules():
+def default_rules() -> Rules:
     """The drift rules of the project's params.yaml (the bench runs from the project root)."""
     from churnops.core.params import load_params
     from churnops.monitor.rules import Rules
@@ -212,7 +214,7 @@ def detection_delay(stats: TrainStats, last_n: int, trials: int, shift_sd: float
         after = [parse_line(orjson.dumps(r)) for r in traffic_records(5000 + seed, last_n, shift=shift)]
         lines = before + after
 
-        def status(k: int, lines: list = lines) -> dict:
+        def status(k: int, lines: list[Entry] = lines) -> dict[str, Any]:
             window = lines[k : k + last_n]
             cols, counts = summarize(window)
             return drift_report(cols, stats, rules, last_n, quality=quality_report(counts, rules.max_invalid_fraction))
@@ -247,7 +249,20 @@ def main() -> None:
     parser.add_argument("--garbage-lines", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--delay-trials", type=int, default=50, help="0 skips the detection-delay table")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run: checks the bench still works end to end",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.big_lines, args.pandas_lines, args.garbage_lines, args.repeats, args.delay_trials = (
+            20_000,
+            2_000,
+            2_000,
+            1,
+            2,
+        )
 
     tmp = Path(tempfile.mkdtemp(prefix="churnops-bench-monitor-"))
     try:

@@ -53,6 +53,7 @@ from churnops.pipeline.train import train  # noqa: E402
 
 POPULATION = 1_000_000
 KINDS = {"shipped recipe (160k-row samples)": 160_000, "small samples (2k rows)": 2_000}
+SMOKE_KINDS = {"small samples (2k rows)": 2_000}
 GAINS = (0.01, 0.02, 0.04)
 
 
@@ -174,19 +175,28 @@ def main() -> None:
         "--judgments", type=int, nargs="+", default=[4000, 1000, 200], help="per size, equal quality (half: a gain)"
     )
     parser.add_argument("--pairs", type=int, default=4, help="model pairs per kind")
-    parser.add_argument("--quick", action="store_true", help="a tenth of the judgments (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the judgments")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny run: checks the bench still works end to end",
+    )
     args = parser.parse_args()
+    population_size, kinds = POPULATION, KINDS
+    if args.smoke:
+        population_size, kinds = 20_000, SMOKE_KINDS
+        args.sizes, args.judgments, args.pairs = [600], [4], 1
     judgments = [max(10, j // (10 if args.quick else 1)) for j in args.judgments]
     params = load_params(ROOT / "params.yaml").promote
     t0 = time.perf_counter()
-    population = customers(POPULATION, 7_000_000)
+    population = customers(population_size, 7_000_000)
     y = population["churn"].to_numpy().astype(bool)
     rng = np.random.default_rng(2024)
 
     print(f"promote: confidence {params.confidence}, min_gain {params.min_gain}, resamples {params.resamples}, "
-          f"seed {params.seed}; population {POPULATION:,} generated customers\n")  # fmt: skip
+          f"seed {params.seed}; population {population_size:,} generated customers\n")  # fmt: skip
     null_rows, power_rows, percentile_rows, fits = [], [], [], []
-    for k, (kind, rows) in enumerate(KINDS.items()):
+    for k, (kind, rows) in enumerate(kinds.items()):
         pairs = fit_pairs(rows, args.pairs, 100 * (k + 1), population)
         true = [(f1(y, p.a), f1(y, p.b), float((p.a != p.b).mean())) for p in pairs]
         fits.append(

@@ -34,36 +34,28 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[d
         ``confusion``) to its list of records. The confusion counts live only in
         ``plots["confusion"]``: breakdowns are not DVC metrics (see the README's metrics rule).
     """
-    from sklearn.metrics import (
-        accuracy_score,
-        confusion_matrix,
-        f1_score,
-        precision_recall_curve,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-        roc_curve,
-    )
+    from churnops.pipeline.classification import Counts, Curve
 
-    y_pred = (proba >= threshold).astype(np.int8)
-    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    y_true = np.asarray(y_true)
+    counts = Counts.of(y_true, proba >= threshold)
     both = len(np.unique(y_true)) == 2
+    curve = Curve.of(y_true, proba) if both else None
     metrics = {
-        "f1": _r(f1_score(y_true, y_pred, zero_division=0)),
-        "precision": _r(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": _r(recall_score(y_true, y_pred, zero_division=0)),
-        "accuracy": _r(accuracy_score(y_true, y_pred)),
-        "roc_auc": _r(roc_auc_score(y_true, proba)) if both else None,
+        "f1": _r(counts.f1),
+        "precision": _r(counts.precision),
+        "recall": _r(counts.recall),
+        "accuracy": _r(counts.accuracy),
+        "roc_auc": _r(curve.roc_auc()) if curve else None,
         "threshold": threshold,
         "n_test": len(y_true),
     }
     plots: dict[str, list[Any]] = {"roc": [], "prc": []}
-    if both:
-        fpr, tpr, roc_thr = roc_curve(y_true, proba)
+    if curve:
+        fpr, tpr, roc_thr = curve.roc()
         plots["roc"] = [
             {"fpr": _r(fpr[i]), "tpr": _r(tpr[i]), "threshold": _r(min(roc_thr[i], 1.0))} for i in _thin(len(fpr))
         ]
-        prec, rec, pr_thr = precision_recall_curve(y_true, proba)
+        prec, rec, pr_thr = curve.precision_recall()
         plots["prc"] = [
             {"recall": _r(rec[i]), "precision": _r(prec[i]), "threshold": _r(pr_thr[min(i, len(pr_thr) - 1)])}
             for i in _thin(len(pr_thr))
@@ -71,6 +63,6 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> tuple[d
     names = {0: "stay", 1: "churn"}
     plots["confusion"] = [
         {"actual": names[a], "predicted": names[p], "count": int(c)}
-        for (a, p), c in (((0, 0), tn), ((0, 1), fp), ((1, 0), fn), ((1, 1), tp))
+        for (a, p), c in (((0, 0), counts.tn), ((0, 1), counts.fp), ((1, 0), counts.fn), ((1, 1), counts.tp))
     ]
     return metrics, plots

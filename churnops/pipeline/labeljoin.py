@@ -316,7 +316,7 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
 
     Rows with no decision (generated traffic and no model to score it) are left out.
     """
-    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+    from churnops.pipeline.classification import Counts, Curve
 
     frame = frame[frame["churn_probability"].notna()]
     n = len(frame)
@@ -327,12 +327,13 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
     pred = frame["predicted"].to_numpy().astype(bool).astype(int)
     proba = frame["churn_probability"].to_numpy()
     both = len(set(y.tolist())) == 2
+    counts = Counts.of(y, pred)
     return {
         "n_labeled": n,
-        "f1": float(f1_score(y, pred, zero_division=0)),
-        "precision": float(precision_score(y, pred, zero_division=0)),
-        "recall": float(recall_score(y, pred, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y, proba)) if both else None,
+        "f1": counts.f1,
+        "precision": counts.precision,
+        "recall": counts.recall,
+        "roc_auc": Curve.of(y, proba).roc_auc() if both else None,
         "mean_probability": float(proba.mean()),
         "observed_churn_rate": float(y.mean()),
     }

@@ -130,9 +130,9 @@ def train(frame: pd.DataFrame, params: TrainParams) -> TrainResult:
     Raises:
         DataError: too few rows, or a single class, to train and validate.
     """
-    from sklearn.metrics import f1_score
     from threadpoolctl import threadpool_limits
 
+    from churnops.pipeline.classification import Counts
     from churnops.pipeline.prepare import split
 
     if frame[LABEL].nunique() < 2:
@@ -147,7 +147,7 @@ def train(frame: pd.DataFrame, params: TrainParams) -> TrainResult:
     with threadpool_limits(limits=1):
         pipeline.fit(x_fit, y_fit)
         proba = pipeline.predict_proba(x_val)[:, 1]
-    f1 = float(f1_score(y_val, proba >= params.threshold))
+    f1 = Counts.of(y_val, proba >= params.threshold).f1
     return TrainResult(pipeline, f1, params.gate_f1, len(y_fit), len(y_val))
 
 

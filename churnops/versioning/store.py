@@ -104,7 +104,7 @@ def ensure(root: Path, md5: str, what: str) -> Path:
     Args:
         root: the project (its DVC cache and remote configuration are used).
         md5: the object to provide.
-        what: how to name it in messages (``model 48620a237171 (prod)``).
+        what: how to name it in messages (``model d8aab982826e (prod)``).
 
     Returns:
         The object's path in the cache, verified.

@@ -30,7 +30,7 @@ class Version:
     md5: str
     commit: str
     label: str
-    """What the person typed (``v1``, ``HEAD~2``, ``48620a``), for messages."""
+    """What the person typed (``v1``, ``HEAD~2``, ``d8aab9``), for messages."""
 
 
 def commit_of(root: Path, rev: str) -> str | None:

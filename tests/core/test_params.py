@@ -61,7 +61,7 @@ def test_the_fixture_params_yaml_is_valid_and_laid_out_as_the_shipped_file() -> 
         ("generate.traffic.shift.tenure_months", "a lot", "valid number"),
         ("generate.seed", -1, "greater than or equal to 0"),
         ("promote.champion", "48620A237171AA9D1FFAA23BC520FE14", "should match pattern"),  # DVC writes lowercase
-        ("promote.champion", "48620a237171", "should match pattern"),  # a prefix is not a pin
+        ("promote.champion", "d8aab982826e", "should match pattern"),  # a prefix is not a pin
         ("promote.champion", 0, "valid string"),
         ("promote.confidence", 0.4, "greater than or equal to 0.5"),
         ("promote.confidence", 1.0, "less than or equal to 0.999"),

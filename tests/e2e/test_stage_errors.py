@@ -104,7 +104,7 @@ def test_unknown_model_and_too_dirty_data(workdir: Path) -> None:
 def test_judge_without_a_candidate_or_with_a_malformed_pin(workdir: Path) -> None:
     proc = stage("judge", *judge_args("nope.json"), cwd=workdir)
     assert_one_line_error(proc, "judge: nope.json: model file not found (run `dvc checkout` or `dvc repro`)")
-    set_params(workdir, {"promote.champion": "48620a237171"})  # a prefix is not a pin
+    set_params(workdir, {"promote.champion": "d8aab982826e"})  # a prefix is not a pin
     proc = stage("judge", *judge_args("nope.json"), cwd=workdir)
     assert_one_line_error(proc, "judge: params.yaml: promote.champion: String should match pattern", code=2)
     assert not (workdir / "j.json").exists() and not (workdir / "jd.json").exists()

@@ -20,7 +20,7 @@ from churnops.core.schema import CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES
 from churnops.core.trainstats import CategoricalStats, PsiBins, TrainStats
 from churnops.monitor.plots import plot_rows
 from churnops.monitor.report import drift_report, feature_drift, headline
-from churnops.monitor.rules import Bins, categorical_drift, numeric_bins, prediction_drift, psi, psi_crit
+from churnops.monitor.rules import Bins, categorical_drift, numeric_bins, prediction_drift, psi, psi_crit, significant
 from churnops.pipeline.prepare import decile_bins
 from tests.utils.factories import default_rules, draw, spread
 from tests.utils.project import REPO_ROOT
@@ -374,3 +374,21 @@ def test_constant_training_feature_has_no_z_but_flags_a_change(train_stats: Trai
     cols = draw(1, 200)
     res = feature_drift(cols, stats, RULES)["num_complaints"]
     assert res["z"] is None and res["effect"] is None and res["drifted"]
+
+
+def test_chi_square_figures_are_scipy_stats_own() -> None:
+    """The rules call scipy.special's kernels (scipy.stats is slow to import): the same floats as scipy.stats."""
+    from scipy.stats import chi2, chisquare
+
+    from churnops.monitor.rules import psi_rule
+
+    assert psi_crit(200, 10, 0.01) == chi2.isf(0.01, 9) / 200
+    recent, train = np.array([30, 25, 20, 15, 10]), np.array([250, 250, 200, 150, 150])
+    _, _, p, _ = psi_rule(recent, train, 0.01)
+    assert p == chi2.sf(recent.sum() * psi(recent, train), 4)
+    stats = CategoricalStats(counts={"basic": 500, "standard": 350, "premium": 150}, frequencies={})
+    res = categorical_drift(np.array([0] * 40 + [1] * 45 + [2] * 15), categorical("plan"), stats, RULES)
+    expected = np.array([500, 350, 150]) / 1000 * 100
+    theirs = chisquare(np.array([40, 45, 15]), expected)
+    assert res["chi2"] == round(float(theirs.statistic), 4)
+    assert res["p_value"] == significant(float(theirs.pvalue))

@@ -68,4 +68,4 @@ class NullLog:
         pass
 
     def stats(self) -> dict[str, Any]:
-        return {"mode": "off"}
+        return {"path": "/dev/null", "mode": "off"}  # /health shows every writer's path
