@@ -1,14 +1,8 @@
 """What every ``churnops`` command shares: ``--repo``, value parsing, exit codes.
 
-- ``--repo PATH`` means the same everywhere: the project root, the directory holding
-  ``dvc.yaml`` (or, in a copy that only serves, ``dvc.lock``; default ``.``).
-  :func:`project_root` refuses a directory with neither, naming ``--repo``. ``serve``,
-  ``monitor``, ``models``, ``promote`` and ``rollback`` take it from :func:`add_repo_argument` (``models``
-  only needs a Git work tree: the history is Git's); ``simulate``, a client of a running
-  service, reads nothing from a project and has none.
-- Flag values are parsed and bounded by pydantic, from the same annotations as
-  ``params.yaml`` (:func:`field_type`): ``--last-n`` holds ``monitor.last_n``'s
-  ``1..10_000_000`` because it *is* that field's type.
+- ``--repo PATH`` means the same everywhere (:func:`add_repo_argument`); ``simulate``, a client
+  of a running service, reads nothing from a project and has none.
+- Flag values are bounded by the same annotations as ``params.yaml`` (:func:`field_type`).
 - Exit codes are decided here, at the CLI edge, and nowhere else:
 
   ====  =========  ======================================================================
@@ -26,8 +20,7 @@
   130   -          interrupted (Ctrl-C)
   ====  =========  ======================================================================
 
-  :data:`EXIT_CODES` maps error classes to codes (the classes carry none); :func:`exit_code`
-  turns any exception into one of the codes above, and :func:`run_command` prints the one line.
+  :data:`EXIT_CODES` maps error classes to codes (the classes carry none).
 """
 
 from __future__ import annotations
@@ -49,16 +42,10 @@ BUSY = 75
 INTERRUPTED = 130
 
 PROJECT_MARKERS = paths.PROJECT_MARKERS
-"""Files that make a directory a churnops project root: the pipeline, or (a deployed copy
-that only serves) the lock that records the model."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is a :class:`ParamsError`: one line, exit code 2.
-
-    The stock parser prints the whole usage block and calls ``sys.exit(2)`` itself; raising
-    instead lets :func:`run_command` print ``churnops CMD: <what is wrong>`` like any other error.
-    """
+    """argparse, but a usage error is a :class:`ParamsError`: one line, exit code 2, like any other error."""
 
     def error(self, message: str) -> NoReturn:
         raise ParamsError(f"{message} (see `{self.prog} --help`)")
@@ -76,11 +63,7 @@ def add_repo_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def project_root(repo: Path) -> Path:
-    """``repo`` resolved, after checking that it is a churnops project root.
-
-    Raises:
-        ParamsError: ``repo`` is not a directory or holds neither marker (exit 2).
-    """
+    """``repo`` resolved, or a ParamsError (exit 2) naming ``--repo`` when it is no project root."""
     if not repo.is_dir():
         raise ParamsError(f"--repo {repo}: no such directory")
     if not any((repo / name).is_file() for name in PROJECT_MARKERS):
@@ -94,9 +77,7 @@ def project_root(repo: Path) -> Path:
 def value_type(annotation: Any, what: str = "value") -> Callable[[str], Any]:
     """An argparse ``type=`` that parses a flag's text with pydantic against ``annotation``.
 
-    ``annotation`` may carry constraints (``Annotated[int, Field(ge=1, le=10_000)]``); a
-    value that breaks one is refused with pydantic's message, e.g. ``--rows: Input should be
-    less than or equal to 10000000 (got '2e9')``.
+    A value that breaks a constraint is refused with pydantic's message.
     """
     from pydantic import TypeAdapter, ValidationError
 
@@ -114,10 +95,7 @@ def value_type(annotation: Any, what: str = "value") -> Callable[[str], Any]:
 
 
 def field_type(model: Any, name: str) -> Callable[[str], Any]:
-    """:func:`value_type` of a params model's field: the CLI shares ``params.yaml``'s bounds.
-
-    Example: ``field_type(MonitorParams, "last_n")`` accepts ``1..10_000_000``.
-    """
+    """:func:`value_type` of a params model's field: ``--last-n`` holds ``monitor.last_n``'s bounds."""
     info = model.model_fields[name]
     annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
     return value_type(annotation, f"{model.__name__}.{name}")
@@ -148,16 +126,12 @@ def exit_code(err: BaseException) -> int:
 
 
 def run_command(name: str, func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
-    """Run a command's ``run(args)``; expected errors become one stderr line and an exit code.
-
-    An unexpected exception (a bug) keeps its traceback.
-    """
+    """Run a command's ``run(args)``; expected errors become one stderr line and an exit code, bugs a traceback."""
     try:
         return int(func(args) or OK)
     except BrokenPipeError:
         # The reader went away (`churnops models | head`): not an error of ours. Point stdout at
-        # /dev/null so the interpreter's final flush does not raise again (Python docs, "Note on
-        # SIGPIPE").
+        # /dev/null so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return OK
     except (ChurnopsError, KeyboardInterrupt) as err:

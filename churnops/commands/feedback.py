@@ -100,14 +100,8 @@ def _params(path: str | None) -> FeedbackParams:
 
 
 def _check_logs(logs: list[str]) -> None:
-    """Refuse a ``--log`` that names no file: joined to nothing, every label would look unmatched.
-
-    A log counts when it or one of its rotated files (``X.1``, ``X.2``...) exists. A pattern
-    is not expanded here (the shell does that), so one that matched nothing is named as given.
-
-    Raises:
-        InputError: the first ``--log`` with no file (exit 2).
-    """
+    """InputError (exit 2) for a ``--log`` with no file, rotated ones included: joined to nothing, every
+    label would look unmatched. A pattern the shell matched to nothing is named as given."""
     from churnops.core.errors import InputError
     from churnops.core.logformat import log_files
 

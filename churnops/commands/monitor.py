@@ -56,13 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _monitor_params(path: str | None, repo: Path) -> tuple[MonitorParams, str]:
-    """The ``monitor`` params and the file they came from.
+    """The ``monitor`` params and the file they came from; ParamsError (exit 2) if there is none.
 
     A relative ``monitor.log`` from the project's ``params.yaml`` is relative to ``repo``;
     one from ``--params`` or ``--log`` is the user's, relative to cwd.
-
-    Raises:
-        ParamsError: no ``--params`` and no ``params.yaml`` at ``repo`` (exit 2).
     """
     from churnops.core.params import load_params
 
@@ -100,7 +97,7 @@ def _override(p: MonitorParams, args: argparse.Namespace) -> MonitorParams:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the check; see the module docstring for the exit codes."""
+    """Run the check (exit codes: the module docstring)."""
     from churnops.core import trainstats
     from churnops.core.io import write_json
     from churnops.monitor.check import check

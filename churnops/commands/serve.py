@@ -116,10 +116,8 @@ def _stopped(signum: int, frame: object) -> None:
 def banner(url: str, repo: Path, registry_ref: str | None, log_path: Path, workers: int) -> str:
     """What ``churnops serve`` prints once it listens: where, which model, where predictions go.
 
-    The model is the registry's ``prod`` (its md5, the registry ref and commit it was read
-    from, the commit that built it), or why there is none: it is loaded and verified here as
-    each worker will load it (:func:`churnops.service.loader.describe`), so ``none: <the
-    refusal>`` means the workers' ``/health`` answers 503 with that reason.
+    The model is loaded as each worker will load it (:func:`churnops.service.loader.describe`),
+    so ``none: <the refusal>`` means the workers' ``/health`` answers 503 with that reason.
     """
     from churnops.service.loader import describe
 

@@ -1,9 +1,8 @@
 """``churnops simulate``: send generated (optionally drifted) customers to a running service.
 
 It closes the loop a person can watch: ``churnops serve``, then ``churnops simulate
---shift tenure_months=-24``, then ``churnops monitor --log logs/predictions.jsonl`` flags
-the drift. Customers come from :func:`churnops.pipeline.generate.traffic_records`, the same
-generator as the simulated log of the generate stage, so ``--shift``/``--mix`` mean what
+--shift tenure_months=-24``, then ``churnops monitor`` flags the drift. Customers come from
+:func:`churnops.pipeline.generate.traffic_records`, so ``--shift``/``--mix`` mean what
 ``generate.traffic.shift``/``mix`` mean in params.yaml.
 
 Exit codes (:mod:`churnops.commands.common`): 0 all sent, 1 the service answered with an
@@ -97,18 +96,10 @@ def _error(resp: Any) -> ServiceError:
 
 
 def send(client: Any, customers: Iterable[dict[str, Any]], batch: int) -> Summary:
-    """POST ``customers`` to the service: ``/predict`` one by one when ``batch`` is 1, else
-    ``/predict/batch`` in chunks of ``batch``.
+    """POST ``customers`` to the service in requests of ``batch`` (``/predict`` when 1).
 
-    Args:
-        client: an ``httpx.Client`` whose ``base_url`` is the service (tests pass one with a
-            ``MockTransport``).
-        customers: the five features of each customer.
-        batch: customers per request (1..10000).
-
-    Raises:
-        ServiceError: the service answered with an error or a body without predictions.
-        UnreachableError: the connection failed.
+    Raises ServiceError when the service answers an error or no predictions, UnreachableError
+    when the connection fails.
     """
     import httpx
 

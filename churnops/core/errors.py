@@ -46,10 +46,7 @@ class DataError(ChurnopsError):
 
 
 class InputError(DataError):
-    """An input (the monitor's log, the training statistics, feedback labels) exists but cannot be used.
-
-    To a CLI caller this is a bad argument, not a finding such as drift.
-    """
+    """An input exists but cannot be used: to a CLI caller a bad argument, not a finding such as drift."""
 
 
 class GateError(ChurnopsError):
@@ -73,8 +70,7 @@ class RegistryError(ChurnopsError):
 
 
 class PromotionRefusedError(RegistryError):
-    """The committed verdict does not recommend the candidate, or judged it against a model that is
-    no longer prod (the CLI adds the override)."""
+    """The committed verdict does not recommend the candidate, or judged it against a former prod."""
 
 
 class ModelUnavailableError(ChurnopsError):

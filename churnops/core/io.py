@@ -23,10 +23,7 @@ if TYPE_CHECKING:
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
-
-    On an exception the temporary file is removed and ``target`` is left untouched.
-    """
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success, else remove it."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -74,7 +71,7 @@ def write_jsonl(target: str | Path, records: Iterable[Any]) -> int:
 def read_text(path: str | Path, what: str, error: type[ChurnopsError] = DataError, hint: str = "") -> str:
     """Read a UTF-8 text file; every failure becomes ``error`` naming the path and ``what`` it is.
 
-    ``hint`` is appended to the not-found message (e.g. which command creates the file).
+    ``hint`` is appended to the not-found message.
     """
     path = Path(path)
     try:
@@ -95,11 +92,7 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
 
 
 def read_parquet(path: str | Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Read a parquet file into pandas.
-
-    Raises:
-        DataError: the file is missing, is not parquet, or lacks a requested column.
-    """
+    """Read a parquet file into pandas; DataError if missing, not parquet, or lacking a column."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -1,10 +1,7 @@
 """Read what ``dvc.lock`` records: the single authority on which model is accepted.
 
-In ``core`` because both the service (which model to serve) and versioning (history,
-rollback) read it, and the service may not import versioning.
-
-``dvc.lock`` is written by DVC only after a stage succeeds, so the model hash it
-records for ``train`` is the hash of a model that passed the quality gate.
+In ``core`` because the service and versioning both read it. DVC writes ``dvc.lock`` only after
+a stage succeeds, so its ``train`` model hash is that of a model that passed the quality gate.
 """
 
 from __future__ import annotations
@@ -29,18 +26,13 @@ class LockedModel:
     path: str
     md5: str
     size: int | None
-    params: dict[str, Any]
-    """The ``params.yaml`` values the train stage ran with (as DVC recorded them)."""
+    params: dict[str, Any]  # the train stage's params as DVC recorded them
 
 
 def parse_lock(text: str | bytes, source: str = paths.LOCK) -> dict[str, Any]:
-    """Parse dvc.lock text into a mapping: the project's one dvc.lock parser.
+    """The project's one dvc.lock parser; raises LockfileError on text that is not a dvc.lock.
 
-    Uses libyaml when available: a 500-commit history parses ~8x faster than with the
-    pure-Python loader.
-
-    Raises:
-        LockfileError: the text is not YAML or not a dvc.lock document.
+    libyaml when available: a 500-commit history parses ~8x faster.
     """
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
@@ -53,11 +45,7 @@ def parse_lock(text: str | bytes, source: str = paths.LOCK) -> dict[str, Any]:
 
 
 def locked_model(lock: dict[str, Any], model_path: str = paths.MODEL, source: str = paths.LOCK) -> LockedModel:
-    """Find the model output and the train params in a parsed lock.
-
-    Raises:
-        LockfileError: no stage records ``model_path`` as an output.
-    """
+    """The model output and the train params of a parsed lock; LockfileError if no stage outputs it."""
     for stage in lock["stages"].values():
         for out in (stage or {}).get("outs") or []:
             if out.get("path") == model_path and out.get("md5"):
@@ -69,6 +57,6 @@ def locked_model(lock: dict[str, Any], model_path: str = paths.MODEL, source: st
 
 
 def read_locked_model(lock_path: str | Path = paths.LOCK, model_path: str = paths.MODEL) -> LockedModel:
-    """Read ``dvc.lock`` from disk and return the accepted model's record."""
+    """:func:`locked_model` of the ``dvc.lock`` file."""
     text = read_text(lock_path, "lock file", LockfileError, hint=" (run `dvc repro` first)")
     return locked_model(parse_lock(text, str(lock_path)), model_path, str(lock_path))

@@ -25,11 +25,8 @@ integers beyond 64 bits by their text), and ``loc`` the dotted location, cut the
 way. At most :data:`MAX_REJECTION_ERRORS` entries are kept, ``n_errors`` counts them all,
 and the line is always shorter than :data:`MAX_REJECTION_BYTES`.
 
-Rotation: ``X`` is the live file, ``X.1`` the most recently rotated one, ``X.2`` older,
-and so on (:func:`rotated_path`, :func:`log_files`).
-
-Parsing here is structural only (:func:`parse_line`): is it JSON, an object, which kind.
-Whether feature values fit the schema is the monitor's business.
+Rotation: ``X`` is the live file, ``X.1`` the newest rotated one (:func:`log_files`).
+Parsing is structural only; whether values fit the schema is the monitor's business.
 
 Length: the whole log format, encode and parse and rotation names, kept in one file
 on purpose: the writer and the monitor cannot drift apart if one module owns both directions.
@@ -46,8 +43,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-
-# --------------------------------------------------------------------------- keys
 
 TS = "ts"
 REQUEST_ID = "request_id"
@@ -90,18 +85,12 @@ REJECTION_REASONS = (
 )  # fmt: skip
 
 MAX_REJECTION_ERRORS = 20
-"""Entries kept in one rejection line: part of the format's size bound (with :data:`MAX_VALUE_CHARS`
-and :data:`MAX_REJECTION_BYTES`). Independent of ``churnops.service.http_errors.MAX_ERRORS``, how
-many problems a 422 lists: a line's size must not follow the API's choice (and other writers,
-e.g. simulated traffic, have no API)."""
+"""Part of the line's size bound; independent of ``churnops.service.http_errors.MAX_ERRORS``, so a
+line's size does not follow the API's choice (simulated traffic has no API)."""
 MAX_VALUE_CHARS = 64
 MAX_REJECTION_BYTES = 4096
 
 INVALID_REASONS = ("binary", "invalid_json", "not_an_object", "unknown_kind")
-"""Reasons :class:`Invalid` gives."""
-
-
-# --------------------------------------------------------------------------- entries (what the service captures)
 
 
 class RowEntry(NamedTuple):
@@ -127,8 +116,7 @@ class BatchEntry(NamedTuple):
     churn_probability: Sequence[float]
     churn: Sequence[bool]
     latency_ms: float
-    customer_id: Sequence[str | None] | None = None
-    """One per row (None where a row sent none), or None when no row sent one."""
+    customer_id: Sequence[str | None] | None = None  # None when no row sent one
 
 
 class RejectedValue(NamedTuple):
@@ -158,8 +146,6 @@ def entry_lines(entry: Entry) -> int:
     """How many log lines ``entry`` becomes."""
     return len(entry.features) if isinstance(entry, BatchEntry) else 1
 
-
-# --------------------------------------------------------------------------- encoding
 
 _last: tuple[int, str] = (-1, "")
 
@@ -199,13 +185,9 @@ def _cut(text: str) -> str:
 
 
 def encode(entry: Entry) -> bytes:
-    """The JSON lines for one entry (each ends with a newline).
+    """The JSON lines for one entry, from byte templates: a batch's shared fields are encoded once.
 
-    Built from byte templates rather than one dict + ``orjson.dumps`` per line: the
-    fields shared by a batch's rows are encoded once, and a batch's features and
-    probabilities are each encoded in one ``orjson.dumps`` call (:func:`_encode_batch`).
-    Strings go through orjson (escaping), and so do floats (shortest round-trip form:
-    ``repr`` cost more than everything else in a 10,000-row batch).
+    Floats go through orjson too: ``repr`` cost more than everything else in a 10,000-row batch.
     """
     if isinstance(entry, RejectionEntry):
         return encode_rejection(entry)
@@ -231,12 +213,9 @@ def encode(entry: Entry) -> bytes:
 
 
 def _encode_row(entry: RowEntry) -> bytes:
-    """A ``/predict`` line: one dict and one ``orjson.dumps``, ~1.5x cheaper than the templates
-    when nothing is shared with other rows, and the same bytes as a batch row without its
-    ``item`` (``tests/core/test_logformat.py`` holds the two to each other).
+    """A ``/predict`` line: one dict, ~1.5x cheaper than the templates; the same bytes as a batch row.
 
-    ``latency_ms`` is rounded to 3 decimals, so it is 0.0 or at least 0.001: orjson and
-    ``repr`` print such floats alike (they differ only in exponents, below 1e-4 or from 1e16).
+    ``latency_ms`` rounded to 3 decimals is 0.0 or >= 0.001, where orjson and ``repr`` agree.
     """
     doc: dict[str, Any] = {TS: rfc3339(entry.ts), REQUEST_ID: entry.request_id, MODEL_VERSION: entry.model_version}
     if entry.customer_id is not None:
@@ -258,14 +237,9 @@ _item_openers: list[bytes] = []  # b'0,"features":{', b'1,"features":{', ...: gr
 def _encode_batch(entry: BatchEntry, head: bytes, tail: bytes) -> bytes | None:
     """A batch's lines, the same bytes as the per-row template, ~4x faster; None if it cannot tell.
 
-    The features list and the probability list are each dumped once and cut at the
-    separators (``},{`` between objects, ``,`` between numbers), and the pieces are
-    interleaved with the shared bytes in one ``join``, six pieces a line: what precedes
-    the item number, the number with what follows it up to the features (cached across
-    batches), the features, what joins them to the probability, the probability, and the
-    decision with the line's end (one of two, per batch). A separator inside a value (a
-    category holding ``},{``) would give more pieces than rows: then it returns None and
-    the caller encodes row by row.
+    Features and probabilities are each dumped once, cut at their separators and joined with
+    the shared bytes. A separator inside a value (a category holding ``},{``) gives more pieces
+    than rows: None, and the caller encodes row by row.
     """
     global _item_openers
     n = len(entry.features)
@@ -311,9 +285,6 @@ def encode_rejection(entry: RejectionEntry) -> bytes:
         errors.pop()
         line = orjson.dumps(doc) + b"\n"
     return line
-
-
-# --------------------------------------------------------------------------- parsing
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,9 +381,6 @@ def parse_line(line: bytes) -> LogLine:
     return Invalid("unknown_kind")  # a kind from a newer writer: not a prediction
 
 
-# --------------------------------------------------------------------------- rotation naming
-
-
 def rotated_path(path: str | Path, n: int) -> Path:
     """The ``n``-th rotated file of the log at ``path`` (``X.1`` is the newest)."""
     path = Path(path)
@@ -431,11 +399,7 @@ def rotated_numbers(path: str | Path) -> list[int]:
 
 
 def log_files(path: str | Path) -> list[Path]:
-    """The files of a log, NEWEST FIRST: ``X`` (if present), then ``X.1``, ``X.2``, ...
-
-    Backups are sorted by number, not by name, so ``X.10`` comes after ``X.9``.
-    Compressed backups (``X.1.gz``) are not part of the log.
-    """
+    """The files of a log, NEWEST FIRST: ``X`` (if present), then ``X.1``, ``X.2``, ... (``X.1.gz`` is not)."""
     path = Path(path)
     files = [path] if path.exists() or path.is_symlink() else []
     return files + [rotated_path(path, n) for n in rotated_numbers(path)]

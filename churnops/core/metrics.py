@@ -1,12 +1,8 @@
 """Which figures are DVC metrics: the project's one rule for metrics files.
 
-A declared DVC metrics file, ``metrics/<stage>.json``, holds only the headline scalars listed
-in :data:`HEADLINE`, so that ``dvc metrics show`` and ``dvc exp show`` (as the README writes
-them) fit a 160-column terminal. Every other figure of a stage (per-reason counts, row counts,
-the decision threshold...) goes to ``metrics/details/<stage>.json``: plain JSON, an ordinary
-DVC output (in the DVC cache like the data, restored by ``dvc checkout``), not a DVC metric, so
-it never widens a table. Read it with ``cat``, or ``dvc get . metrics/details/<stage>.json
---rev REV`` for another revision.
+``metrics/<stage>.json`` holds only the headline scalars of :data:`HEADLINE`, so that ``dvc
+metrics show`` and ``dvc exp show`` fit a 160-column terminal. Every other figure goes to
+``metrics/details/<stage>.json``, an ordinary DVC output, not a metric, so it never widens a table.
 
 Why not ``cache: false`` (in Git, like the metrics): DVC turns its run-cache off for a stage
 with a ``cache: false`` output that is not a metric or a plot, and the run-cache is what lets
@@ -28,21 +24,14 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "feedback": ("f1",),  # status in details: "insufficient_labels" would widen the table past 160
     "judge": ("verdict",),  # gain, bound, md5s, F1s: details (a gain and its bound widen the table past 160)
 }
-"""Dotted keys of the headline scalars of each stage's metrics file."""
 
 MAX_TABLE_WIDTH = 160
-"""The terminal width the README's ``dvc metrics show`` and ``dvc exp show`` must fit."""
 
 
 def split(stage: str, figures: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a stage's figures into ``(headline, details)`` by :data:`HEADLINE`.
+    """Split a stage's figures into ``(headline, details)``, nesting kept; branches it empties are dropped.
 
-    Nesting is kept on both sides (``gate.f1`` stays ``{"gate": {"f1": ...}}``); a branch
-    that the split leaves empty in the details is dropped.
-
-    Raises:
-        KeyError: a headline key is missing from ``figures`` (a renamed figure must be
-            renamed here too).
+    Raises KeyError when a headline key is missing (a renamed figure must be renamed here too).
     """
     headline: dict[str, Any] = {}
     details: dict[str, Any] = _copy(figures)
@@ -56,7 +45,7 @@ def split(stage: str, figures: dict[str, Any]) -> tuple[dict[str, Any], dict[str
             raise ValueError(f"{stage}: headline {dotted} is not a scalar")
         dst[leaf] = value
         del rest[leaf]
-        # Drop the branches this split emptied (an empty dict that was in `figures` stays).
+        # An empty dict that was already in `figures` stays.
         for depth in range(len(parents), 0, -1):
             branch = details
             for part in parents[: depth - 1]:
@@ -68,7 +57,7 @@ def split(stage: str, figures: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
 
 def write(stage: str, figures: dict[str, Any], metrics: str | Path, details: str | Path) -> None:
-    """Write a stage's figures as the rule says: headline to ``metrics``, the rest to ``details``."""
+    """Headline to ``metrics``, the rest to ``details``."""
     headline, rest = split(stage, figures)
     write_json(details, rest)
     write_json(metrics, headline)

@@ -1,13 +1,10 @@
 """One typed loader for ``params.yaml``, used by every stage and CLI.
 
-The file is parsed into frozen pydantic models. Unknown keys, wrong types and
-out-of-range values are rejected before any work starts, and the message names the
-dotted key (``train.gate_f1``), so a stage can fail in one readable line.
+Frozen pydantic models reject unknown keys, wrong types and out-of-range values before any
+work starts, naming the dotted key (``train.gate_f1``).
 
-``params.yaml`` is the one source of values: the models hold types and bounds, no
-defaults. DVC needs every key a stage lists in the file anyway, so defaults in the models
-could only be a second copy that drifts; and a missing or renamed key is an error naming
-it, never a silent default.
+The models hold types and bounds, no defaults: DVC needs every key a stage lists in the file
+anyway, so a default could only be a second copy that drifts, and a missing key must be an error.
 """
 
 from __future__ import annotations
@@ -171,7 +168,6 @@ class FeedbackParams(_Section):
     """Delayed labels joined to the prediction log (churnops/pipeline/labeljoin.py)."""
 
     log: str
-    """The prediction log the feedback stage joins labels to (a path)."""
     labels: str
     """The labels file (CSV or JSON lines: customer_id, churn, optional observed_at)."""
     min_f1: Probability
@@ -202,7 +198,7 @@ class Params(_Section):
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
-    """Render a pydantic error as ``source: dotted.key: message`` lines."""
+    """``source: dotted.key: message`` for each problem, joined by ``; ``."""
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
@@ -213,11 +209,7 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 
 def parse_params(data: Any, source: str = paths.PARAMS) -> Params:
-    """Validate an already-parsed params mapping: every key present, none unknown, all in range.
-
-    Raises:
-        ParamsError: naming the dotted key of every invalid, unknown or missing value.
-    """
+    """Validate a parsed params mapping; ParamsError names the dotted key of every bad value."""
     if not isinstance(data, dict):
         raise ParamsError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
     try:
@@ -232,11 +224,7 @@ def params_schema() -> dict[str, Any]:
 
 
 def load_params(path: str | Path = paths.PARAMS) -> Params:
-    """Read and validate ``params.yaml``.
-
-    Raises:
-        ParamsError: the file is missing, is not YAML, or holds an invalid value.
-    """
+    """Read and validate ``params.yaml``; ParamsError if missing, not YAML, or invalid."""
     text = read_text(path, "params file", ParamsError)
     try:
         data = yaml.safe_load(text)

@@ -15,11 +15,7 @@ LABEL = "churn"
 
 @dataclass(frozen=True, slots=True)
 class NumericFeature:
-    """A numeric feature with an inclusive valid range.
-
-    ``integer`` features must hold whole numbers; ``dtype`` is the tight numpy dtype
-    used once a row has been validated.
-    """
+    """A numeric feature with an inclusive valid range; ``dtype`` is the tight dtype of validated rows."""
 
     name: str
     low: float
@@ -70,11 +66,7 @@ _CATEGORICAL_BY_NAME = {f.name: f for f in CATEGORICAL}
 
 
 def numeric(name: str) -> NumericFeature:
-    """The numeric feature ``name``, typed as such (``BY_NAME[name]`` is either kind).
-
-    Raises:
-        ValueError: ``name`` is not a numeric feature; the message lists those that are.
-    """
+    """The numeric feature ``name``, typed as such; ValueError listing them if it is not one."""
     try:
         return _NUMERIC_BY_NAME[name]
     except KeyError:
@@ -82,11 +74,7 @@ def numeric(name: str) -> NumericFeature:
 
 
 def categorical(name: str) -> CategoricalFeature:
-    """The categorical feature ``name``, typed as such (``BY_NAME[name]`` is either kind).
-
-    Raises:
-        ValueError: ``name`` is not a categorical feature; the message lists those that are.
-    """
+    """The categorical feature ``name``, typed as such; ValueError listing them if it is not one."""
     try:
         return _CATEGORICAL_BY_NAME[name]
     except KeyError:

@@ -15,16 +15,10 @@ PARAMS_HELP = "the params file (params.yaml)"
 def stage_parser(
     description: str | None, paths: Mapping[str, str], params: str | None = None
 ) -> argparse.ArgumentParser:
-    """The argument parser of a stage script: one *required* flag per path it reads or writes.
+    """The argument parser of a stage script: one *required* flag per path, ``{"--flag": "help"}``.
 
-    A stage's ``cmd`` in ``dvc.yaml`` names those paths, and that is the one place they are
-    written: a default here would be a second copy, free to drift from the first.
-
-    Args:
-        description: the script's docstring, for ``--help``.
-        paths: ``{"--flag": "help"}``, one item per path.
-        params: help for ``--params`` (also required; :data:`PARAMS_HELP` and more), when the stage
-            reads ``params.yaml``.
+    Required because the stage's ``cmd`` in ``dvc.yaml`` is the one place paths are written: a
+    default here would be a second copy. ``params`` is the help of ``--params``, when the stage has it.
     """
     parser = argparse.ArgumentParser(description=description)
     if params is not None:
@@ -35,11 +29,10 @@ def stage_parser(
 
 
 def run_stage(name: str, main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
-    """Parse arguments, run ``main`` and exit.
+    """Parse arguments, run ``main`` and exit; a :class:`ChurnopsError` prints ``<stage>: <message>``.
 
-    An expected :class:`ChurnopsError` prints ``<stage>: <message>`` on stderr and exits 2
-    for bad params (:class:`ParamsError`), 1 for anything else (DVC only tells zero from
-    non-zero; the split is for a person reading ``$?``); a traceback is reserved for bugs.
+    Exit 2 for a :class:`ParamsError`, else 1: DVC only tells zero from non-zero, the split is
+    for a person reading ``$?``. A traceback is reserved for bugs.
     """
     args = parser.parse_args()
     try:

@@ -3,18 +3,12 @@
 ``churnops models`` and ``churnops monitor`` build :class:`rich.table.Table` objects;
 :func:`render` turns them (and any plain lines around them) into text for one stream:
 
-- a terminal gets rich's styling, fitted to its width where a table can give (a column
-  that may wrap, such as a commit subject, wraps; no word is cut, so a table narrower
-  than its longest words is printed wider and left to the terminal); ``NO_COLOR``
-  drops the colours, and rich's own detection also honours ``FORCE_COLOR`` and
-  ``TTY_COMPATIBLE``;
-- anything else (a pipe, a file, a test's captured stdout) gets plain text: no ANSI
-  codes, never wrapped or cut to a width, trailing blanks stripped, so ``grep``, ``cut``
-  and ``diff`` see whole rows.
+- a terminal gets rich's styling fitted to its width, but no word is cut (a table narrower
+  than its longest words is printed wider); ``NO_COLOR`` is honoured;
+- anything else (a pipe, a file) gets plain text, never wrapped or cut, trailing blanks
+  stripped, so ``grep``, ``cut`` and ``diff`` see whole rows.
 
-Markup, emoji codes and rich's number highlighting are off: a commit subject or a
-logged category such as ``[x]`` or ``:fire:`` is printed as it is.
-
+Markup, emoji and highlighting are off: a logged ``[x]`` or ``:fire:`` prints as it is.
 Machines read ``--json``, not these tables.
 """
 
@@ -32,19 +26,16 @@ PLAIN_WIDTH = 100_000
 
 
 def render(*renderables: RenderableType, stream: TextIO | None = None) -> str:
-    """The text of ``renderables``, one after the other, as :data:`stream` (default stdout) should get it.
-
-    Strings are printed as they are (no markup). The result ends with a newline.
-    """
+    """The text of ``renderables`` as ``stream`` (default stdout) should get it; ends with a newline."""
     from rich.console import Console
 
     out = stream if stream is not None else sys.stdout
-    probe = Console(file=out)  # rich's view of the stream: a terminal? NO_COLOR? how wide?
+    probe = Console(file=out)
     terminal = probe.is_terminal
     width = PLAIN_WIDTH
     if terminal:
         # Never narrower than the longest words: rich would cut "tenure_months" to "tenure_mon…".
-        # (Measured on an unbounded console: rich clamps a measurement to the console's width.)
+        # Measured unbounded: rich clamps a measurement to the console's width.
         wide = Console(file=io.StringIO(), width=PLAIN_WIDTH)
         words = [wide.measure(r).minimum for r in renderables if not isinstance(r, str)]
         width = max([probe.width, *words])

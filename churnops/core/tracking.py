@@ -1,9 +1,8 @@
 """Whether a project file reaches a clone: tracked by Git, or by DVC (a stage's output, or a ``.dvc`` file).
 
-A stage input that is neither (the service's git-ignored ``logs/``) makes a commit that a
-fresh clone cannot rebuild. The ``feedback`` stage asks :func:`versioned` about its inputs
-to warn about exactly that. In ``core`` because a stage imports it: one small module, so
-changes elsewhere in the Git plumbing do not re-run the stage.
+A stage input that is neither (the git-ignored ``logs/``) makes a commit a fresh clone cannot
+rebuild; the ``feedback`` stage warns about it. A small module in ``core`` because a stage imports
+it: changes to the Git plumbing elsewhere do not re-run the stage.
 """
 
 from __future__ import annotations
@@ -20,17 +19,15 @@ _OUT_KINDS = ("outs", "metrics", "plots")
 
 
 def versioned(path: str, root: str | Path = ".") -> bool | None:
-    """Whether ``path`` (relative to the project ``root``) is in Git or DVC; None when it cannot tell.
+    """Whether ``path`` (relative to ``root``), or a directory above it, is in Git or DVC.
 
-    DVC: ``path`` or a directory above it is a stage's output in ``dvc.yaml``, or has a
-    ``.dvc`` file beside it. Git: the index holds ``path``. Not knowing (no Git, an
-    unreadable ``dvc.yaml``) is None, not False: a warning must not cry wolf.
+    None when it cannot tell (no Git, an unreadable ``dvc.yaml``), not False: a warning must not cry wolf.
     """
     root = Path(root)
     rel = PurePosixPath(Path(os.path.normpath(path)).as_posix())
     if rel.is_absolute() or rel.parts[:1] == ("..",):
         return False  # outside the project: no clone has it
-    chain = [rel, *rel.parents][:-1]  # the path and the directories above it, not the root itself
+    chain = [rel, *rel.parents][:-1]  # not the root itself
     if any((root / f"{p}.dvc").is_file() for p in chain):
         return True
     outs = _stage_outs(root)
@@ -43,7 +40,7 @@ def versioned(path: str, root: str | Path = ".") -> bool | None:
 
 
 def _stage_outs(root: Path) -> set[str] | None:
-    """The paths ``dvc.yaml`` declares as outputs (normalised), or None if it cannot be read."""
+    """The normalised outputs of ``dvc.yaml``, or None if it cannot be read."""
     try:
         doc = yaml.safe_load((root / paths.PIPELINE).read_text())
         found: set[str] = set()

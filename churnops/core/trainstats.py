@@ -1,11 +1,8 @@
 """The training statistics, ``train_stats.json``: one typed model for both directions.
 
-``prepare`` builds a :class:`TrainStats` from the training set and writes it
-(:func:`write`); the drift monitor reads it back (:func:`load`) and uses typed attributes
-(``stats.numeric["tenure_months"].psi_bins.cuts``). The model is the one owner of the
-format: a field added, renamed or tightened here changes both sides at once. It lives in
-core, next to the prediction-log format, because it is a file contract between a
-pipeline stage and the monitor (the monitor imports no pipeline code).
+``prepare`` writes it (:func:`write`), the drift monitor reads it (:func:`load`): one owner of
+the format, so a change here changes both sides at once. In core because the monitor imports
+no pipeline code.
 
 The file, canonical JSON (sorted keys, so its bytes depend only on the values)::
 
@@ -15,12 +12,9 @@ The file, canonical JSON (sorted keys, so its bytes depend only on the values)::
                                     "psi_bins": {"cuts": [...], "counts": [...]}}, ...},
      "categorical": {"plan": {"counts": {"basic": 71167, ...}, "frequencies": {...}}, ...}}
 
-Every model is frozen and refuses unknown keys; numbers are strict (``2.0`` is not a
-count, ``"0.4"`` is not a rate, NaN and infinities are refused). :class:`TrainStats` also
-checks itself against :mod:`churnops.core.schema`: every schema feature has its
-statistics, every category its count, and nothing the schema does not know is there (a
-file from another schema is stale, not partly usable); and every feature's counts add up
-to ``n``.
+Models are frozen, refuse unknown keys and take strict numbers (``2.0`` is not a count, NaN is
+refused). :class:`TrainStats` must match :mod:`churnops.core.schema` exactly (a file from another
+schema is stale, not partly usable), and every feature's counts add up to ``n``.
 """
 
 from __future__ import annotations
@@ -41,15 +35,12 @@ Count = Annotated[StrictInt, Field(ge=0)]
 Share = Annotated[StrictFloat, Field(ge=0, le=1)]
 
 WHAT = "training statistics"
-"""How messages name the file's content."""
 
 
 def bin_index(cuts: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The PSI bin of each value: bin ``i`` holds ``cuts[i-1] <= x < cuts[i]``, outer bins open-ended.
 
-    A value on a cut goes right (``np.histogram``'s convention), and values beyond the
-    training range still land in an outer bin. ``prepare`` counts the training rows with
-    it and the monitor the recent ones, so both sides bin alike.
+    One function for ``prepare`` and the monitor, so both sides bin alike.
     """
     import numpy as np
 
@@ -61,12 +52,10 @@ class _Frozen(BaseModel):
 
 
 class PsiBins(_Frozen):
-    """The drift monitor's PSI bins of one numeric feature.
+    """The PSI bins of one numeric feature (:func:`bin_index`); ``counts`` are training rows per bin.
 
-    Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]`` (outer bins open-ended); ``counts`` are
-    the exact training rows per bin. Each cut is a training value as that value reads in
-    the column's own dtype (a float32 10.8 is ``10.8``, not ``10.800000190734863``), so a
-    logged 10.8 falls in the bin the training 10.8 was counted in.
+    Each cut reads as in the column's own dtype (a float32 10.8 is ``10.8``, not
+    ``10.800000190734863``), so a logged 10.8 falls in the bin the training 10.8 was counted in.
     """
 
     cuts: tuple[StrictFloat, ...]
@@ -90,8 +79,7 @@ class NumericStats(_Frozen):
     std: Annotated[StrictFloat, Field(ge=0)]
     min: StrictFloat
     max: StrictFloat
-    quantiles: dict[str, StrictFloat]
-    """Value at each quantile, keyed by the quantile as text (``"0.5"``)."""
+    quantiles: dict[str, StrictFloat]  # keyed by the quantile as text ("0.5")
     psi_bins: PsiBins
 
 
@@ -156,11 +144,7 @@ def _one_line(err: ValidationError) -> str:
 
 
 def parse(data: str | bytes | Any, source: str = "train_stats.json") -> TrainStats:
-    """Validate JSON text, or an already decoded object, as training statistics.
-
-    Raises:
-        DataError: one line naming ``source`` and the first bad field.
-    """
+    """Validate JSON text, or a decoded object; raises DataError naming ``source`` and the first bad field."""
     try:
         if isinstance(data, str | bytes):
             return TrainStats.model_validate_json(data)
@@ -172,11 +156,7 @@ def parse(data: str | bytes | Any, source: str = "train_stats.json") -> TrainSta
 
 
 def load(path: str | Path) -> TrainStats:
-    """Read and validate ``train_stats.json``.
-
-    Raises:
-        DataError: missing, unreadable or invalid file, naming the path and the field.
-    """
+    """Read and validate ``train_stats.json``; raises DataError naming the path and the field."""
     from churnops.core.io import read_text
 
     return parse(read_text(path, WHAT), str(path))
@@ -188,7 +168,7 @@ def to_json(stats: TrainStats) -> dict[str, Any]:
 
 
 def write(target: str | Path, stats: TrainStats) -> None:
-    """Atomically write ``stats`` as canonical JSON (the bytes depend only on the values)."""
+    """Atomically write ``stats`` as canonical JSON."""
     from churnops.core.io import write_json
 
     write_json(target, to_json(stats))

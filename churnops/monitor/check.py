@@ -45,12 +45,8 @@ def check(
 ) -> CheckResult:
     """Compare the newest ``last_n`` lines of ``logs`` (and their rotations) with ``stats``.
 
-    ``logs`` is one log, or several (replicas: their lines are merged by time stamp), or
-    glob patterns. A missing or empty log is not an error: the report's status is
-    ``insufficient_data`` and its message says why (a fresh deployment has no traffic yet).
-
-    Raises:
-        InputError: a log exists but cannot be read (permissions, a directory...).
+    A missing or empty log is not an error but ``insufficient_data`` (a fresh deployment has no
+    traffic yet); a log that exists but cannot be read is an InputError.
     """
     try:
         window = read_window(logs, last_n, parse_line, block_size=block_size)

@@ -23,11 +23,9 @@ def plot_rows(
 ) -> dict[str, list[dict[str, Any]]]:
     """Per feature, the training and recent share of each bin, for DVC's bar plots.
 
-    Rows are ``{"bin", "share", "source": "train" | "recent", "series", "verdict"}``,
-    training rows first, bins in their natural order (the template keeps data order).
-    ``series`` is ``"recent, flagged"`` for the recent bars of a feature the report flags
-    (drawn in red), and ``verdict`` says which rules fired (``"drift (z, psi)"``), so
-    the plot says which features are alarms and which are noise.
+    Training rows first, bins in their natural order (the template keeps data order).
+    ``series`` ``"recent, flagged"`` draws a flagged feature's recent bars in red, so the plot
+    says which features are alarms and which are noise.
     """
     out: dict[str, list[dict[str, Any]]] = {}
     results = (report or {}).get("features") or {}

@@ -1,14 +1,8 @@
 """Data quality of a window: what share of the newest lines is invalid, and why.
 
-Invalid lines are part of the window (never replaced by older lines), so a wave of bad
-traffic shows here: per line reason (``schema``, ``rejected``, ``invalid_json``...), per
-feature and reason (``plan: unseen_category``), and every unseen category value with its
-count. The rule: more than ``monitor.max_invalid_fraction`` of the window's lines
-invalid is drift, with the commonest causes named.
-
-:func:`summarize` also turns the window into the drift rules' columns: each feature
-keeps its own valid values, so a record with one bad value, or no probability, still
-counts for the other features.
+Invalid lines are part of the window, so a wave of bad traffic shows here, per line reason,
+per feature and reason, and per unseen category value. More than
+``monitor.max_invalid_fraction`` of the window invalid is drift, with the commonest causes named.
 """
 
 from __future__ import annotations
@@ -31,18 +25,8 @@ def _value_key(v: Any) -> str:
 
 
 def summarize(entries: Sequence[Any], blank_lines: int = 0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Columns for the drift rules and the raw data-quality counts of a window.
-
-    Args:
-        entries: classified lines (:class:`churnops.monitor.records.Entry`), oldest first.
-        blank_lines: blank lines passed over by the reader (reported, not in the window).
-
-    Returns:
-        ``(cols, counts)``: ``cols`` maps each feature to its valid values (numeric as
-        float64, categorical as codes into the schema's categories) and
-        ``churn_probability`` to the valid probabilities; ``counts`` is the input of
-        :func:`quality_report`.
-    """
+    """``(cols, counts)``: each feature's own valid values (categories as codes) and the valid
+    probabilities, for the drift rules; the raw counts for :func:`quality_report`."""
     values: list[list[Any]] = [[] for _ in FEATURES]
     proba: list[float] = []
     reasons: Counter[str] = Counter()

@@ -1,18 +1,10 @@
 """Classify one prediction-log line for the monitor: what it says about traffic and data quality.
 
-The log format is :mod:`churnops.core.logformat`'s (its one owner, which parses the structure);
-this module checks the values against :mod:`churnops.core.schema`. Two record kinds:
-
-- a prediction: ``{"features": {...}, "churn_probability": p, "ts": ..., ...}``;
-- a rejection (``"kind": "rejected"``): a request the API refused with 422, with up to 20
-  ``errors`` entries ``{"field", "item", "reason", "value"}``.
-
-Every line of the window is classified, none is skipped: a line is *valid* when it is a
-prediction whose five features all pass the schema (:mod:`churnops.core.schema`). Each
+:mod:`churnops.core.logformat` parses the structure; this module checks the values against
+:mod:`churnops.core.schema`. Every line of the window is classified, none is skipped. Each
 feature value is checked on its own, so one bad value does not hide the record's other
-features from the drift rules, and a missing or bad ``churn_probability`` only keeps the
-record out of the prediction rule. Per-feature reasons are stable names
-(:data:`FEATURE_REASONS`); line reasons are :data:`LINE_REASONS`. Extra keys are ignored.
+features from the drift rules, and a bad ``churn_probability`` only keeps the record out of
+the prediction rule.
 """
 
 from __future__ import annotations
@@ -88,14 +80,7 @@ Problem = tuple[str, str, Any]
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is ~2x slower to build, 500 per check
 class Entry:
-    """One classified line.
-
-    ``values`` holds the five feature values in :data:`churnops.core.schema.FEATURES` order,
-    ``None`` where a value is invalid (predictions only). ``reason`` is None for a valid
-    line, else a reason from :data:`LINE_REASONS`. ``probability`` is the valid
-    ``churn_probability`` or None. ``problems`` lists the invalid feature values;
-    ``rejected_reasons`` the service's reasons of a rejection record.
-    """
+    """One classified line: ``reason`` None when valid; ``values`` in schema order, None where invalid."""
 
     reason: str | None
     values: tuple[Any, ...] | None = None

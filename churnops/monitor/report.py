@@ -1,15 +1,9 @@
 """A window's drift report: the rules applied to every feature and the predictions, and its headline.
 
-Each feature is judged on its own valid values, the predictions on the records that
-carry a valid probability (:func:`churnops.monitor.quality.summarize` builds those
-columns). The data quality of the window (:mod:`churnops.monitor.quality`) flags when
-the share of invalid lines exceeds ``max_invalid_fraction``. The status is ``drift``
-when any rule flags, ``ok`` otherwise, and ``insufficient_data`` when the window holds
-fewer than ``min_samples`` lines or no feature has ``min_samples`` valid values (nothing
-is flagged then).
-
-The report is a plain JSON-ready dict (``metrics/details/monitor.json``); its
-:func:`headline` is the DVC metric ``metrics/drift.json``.
+The status is ``drift`` when any rule (data quality included) flags, ``ok`` otherwise, and
+``insufficient_data`` when the window holds fewer than ``min_samples`` lines or no feature has
+``min_samples`` valid values (nothing is flagged then). The report is
+``metrics/details/monitor.json``; its :func:`headline` is the DVC metric ``metrics/drift.json``.
 """
 
 from __future__ import annotations
@@ -56,15 +50,8 @@ def drift_report(
 ) -> dict[str, Any]:
     """The full drift report (``metrics/details/monitor.json``): deterministic, no time, no absolute path.
 
-    Args:
-        cols: recent values per feature (each feature its valid values) and
-            ``churn_probability`` (the valid probabilities).
-        stats: the training statistics.
-        rules: thresholds.
-        last_n: the window size asked for.
-        quality: the window's data quality (:func:`churnops.monitor.quality.quality_report`);
-            None for arrays that are all valid (the window is then the longest column).
-        note: why there is no data, when there is none (e.g. the log is missing).
+    ``quality`` None means arrays that are all valid (the window is then the longest column);
+    ``note`` says why there is no data, when there is none (e.g. the log is missing).
     """
     if quality is None:
         lines = max((int(c.size) for c in cols.values()), default=0)
@@ -132,8 +119,7 @@ def drift_report(
 def headline(report: Mapping[str, Any]) -> dict[str, Any]:
     """The few scalars of ``metrics/drift.json``, the DVC metric (``dvc exp show`` columns).
 
-    ``flagged`` names what fired, space-separated (``"-"`` when nothing did); the
-    breakdowns stay in the full report, which is not a DVC metric.
+    ``flagged`` names what fired, space-separated (``"-"`` when nothing did).
     """
     return {
         "status": report["status"],

@@ -1,23 +1,10 @@
 """The drift rules: pure functions of recent values and the training statistics.
 
-Each rule judges one feature (or the predictions) of one window and returns a result
-dict for the report (:mod:`churnops.monitor.report`). ``docs/monitoring.md`` explains
-the rules, their power and their false-alarm rates:
-
-- numeric features, the z rule (location): ``z = (mean_recent - mean_train) /
-  (std_train / sqrt(n))`` flags ``|z| > z_threshold``; ``effect = (mean_recent -
-  mean_train) / std_train``;
-- numeric features, the PSI rule (shape: spread, skew, a new mode): PSI on the exact
-  training-decile bins that ``prepare`` records flags ``psi >= psi_crit``, the value
-  sampling noise alone exceeds with probability ``chi2_alpha`` at this ``n`` (``n * PSI``
-  is approximately chi-square with ``bins - 1`` degrees of freedom); no fixed 0.2 gate;
-- categorical features, a chi-square goodness-of-fit test on the counts flags
-  ``p_value < chi2_alpha`` (their PSI is reported, as a size);
-- predictions: the recent mean churn probability against the training churn rate, with
-  the z rule and the binomial standard error ``sqrt(r (1 - r) / n)``.
-
-Being pure, the rules can be checked for their error rates on thousands of generated
-samples in seconds (``tests/monitor/test_drift.py``).
+Each rule judges one feature (or the predictions) of one window: numeric features by the z
+rule (location) and the PSI rule (shape), categorical ones by a chi-square goodness-of-fit
+test, predictions by the z rule on their mean. ``docs/monitoring.md`` explains the rules,
+their power and their false-alarm rates. Being pure, they can be checked for their error
+rates on thousands of generated samples in seconds (``tests/monitor/test_drift.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +29,7 @@ PSEUDO_COUNT = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """The thresholds of the drift rules (``monitor.*`` in params.yaml; values live only there)."""
+    """The thresholds of the drift rules (``monitor.*`` in params.yaml)."""
 
     z_threshold: float
     chi2_alpha: float
@@ -51,7 +38,7 @@ class Rules:
 
     @classmethod
     def from_params(cls, p: MonitorParams) -> Rules:
-        """The rules a ``monitor`` params section sets (the one place that maps them)."""
+        """The one place that maps the params to the rules."""
         return cls(
             z_threshold=p.z_threshold,
             chi2_alpha=p.chi2_alpha,
@@ -76,17 +63,13 @@ def significant(x: float | None, digits: int = 3) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Bins:
-    """PSI bins of one numeric feature: interior cut points and the training counts per bin.
-
-    Bin ``i`` holds ``cuts[i-1] <= x < cuts[i]``; the outer bins are open-ended, so recent
-    values beyond the training range still land in a bin.
-    """
+    """PSI bins of one numeric feature (:class:`churnops.core.trainstats.PsiBins`), as arrays."""
 
     cuts: np.ndarray
     train_counts: np.ndarray
 
     def assign(self, x: np.ndarray) -> np.ndarray:
-        """Bin index of each value (:func:`churnops.core.trainstats.bin_index`: a value on a cut goes right)."""
+        """:func:`churnops.core.trainstats.bin_index`."""
         return bin_index(self.cuts, x)
 
     def labels(self, integer: bool = False) -> list[str]:
@@ -102,20 +85,14 @@ class Bins:
 
 
 def numeric_bins(psi_bins: PsiBins) -> Bins:
-    """The training-decile bins ``prepare`` records as ``psi_bins``, as arrays."""
+    """The training-decile bins ``prepare`` records, as arrays."""
     return Bins(
         cuts=np.asarray(psi_bins.cuts, dtype=np.float64), train_counts=np.asarray(psi_bins.counts, dtype=np.int64)
     )
 
 
-# --------------------------------------------------------------------------- rules
-
-
 def psi(recent_counts: np.ndarray, train_counts: np.ndarray) -> float:
-    """Population stability index ``sum((a - e) * ln(a / e))`` over bins.
-
-    Both sides get :data:`PSEUDO_COUNT` per bin, so empty bins give finite values.
-    """
+    """Population stability index ``sum((a - e) * ln(a / e))`` over bins, each with :data:`PSEUDO_COUNT`."""
     a = (recent_counts + PSEUDO_COUNT) / (recent_counts.sum() + PSEUDO_COUNT * recent_counts.size)
     e = (train_counts + PSEUDO_COUNT) / (train_counts.sum() + PSEUDO_COUNT * train_counts.size)
     return float(np.sum((a - e) * np.log(a / e)))
@@ -124,12 +101,10 @@ def psi(recent_counts: np.ndarray, train_counts: np.ndarray) -> float:
 def psi_crit(n: int, bins: int, alpha: float) -> float:
     """The PSI that sampling noise alone exceeds with probability about ``alpha``.
 
-    For a sample from the training distribution, ``n * PSI`` is approximately
-    chi-square with ``bins - 1`` degrees of freedom (PSI is the symmetrised
-    Kullback-Leibler divergence; for small differences it equals Pearson's X^2 / n). At
-    alpha=0.01 and 10 bins this is 0.108 at n=200, 0.043 at n=500 and 0.72 at n=30: a
-    threshold that follows n, where a fixed 0.2 misses real shape changes at large n
-    and flags noise at small n.
+    For a sample from the training distribution, ``n * PSI`` is approximately chi-square
+    with ``bins - 1`` degrees of freedom (for small differences PSI is Pearson's X^2 / n). At
+    alpha=0.01 and 10 bins: 0.108 at n=200, 0.043 at n=500, 0.72 at n=30. A fixed 0.2 would
+    miss real shape changes at large n and flag noise at small n.
     """
     from scipy.special import chdtri  # chi2.isf's own kernel: scipy.stats would cost a second to import
 
@@ -220,10 +195,8 @@ def categorical_drift(
 def prediction_drift(proba: np.ndarray, churn_rate: float, rules: Rules) -> dict[str, Any]:
     """Recent mean churn probability against the training churn rate.
 
-    The standard error is binomial, ``sqrt(r (1 - r) / n)``: with no drift and a
-    calibrated model each probability has mean ``r`` and variance at most ``r (1 - r)``
-    (the label's variance is that of the probability plus the coin flip), so the rule
-    is conservative: its false-alarm rate is at most the z rule's nominal rate.
+    The binomial standard error ``sqrt(r (1 - r) / n)`` bounds a calibrated model's probability
+    variance, so the rule is conservative: its false-alarm rate is at most the z rule's nominal one.
     """
     n = proba.size
     mean = float(proba.mean())

@@ -1,8 +1,6 @@
 """The terminal summary of a drift report (``churnops monitor``): a few lines and one rich table.
 
-The ``--out`` file and ``metrics/details/monitor.json`` are the report for machines; this
-is for a person: what the status is and why, how much of the window was invalid, and one
-row per feature (and one for the predictions) with the rule statistics that decided it.
+The ``--out`` file is the report for machines; this is for a person.
 """
 
 from __future__ import annotations
@@ -44,13 +42,7 @@ def _header(report: Mapping[str, Any]) -> list[str]:
 
 
 def render_table(report: Mapping[str, Any]) -> str:
-    """The report as text for stdout: plain off a terminal (see :mod:`churnops.core.terminal`).
-
-    Lines: the status and its message, the window and its invalid lines, unseen
-    categories; then, once features were judged, the table (``feature``, ``drift``,
-    ``rules``, ``n``, ``z``, ``effect``, ``psi``, ``psi p``, ``chi2``, ``p``), the
-    predictions' mean against the training churn rate, and the thresholds.
-    """
+    """The report as text for stdout: plain off a terminal (see :mod:`churnops.core.terminal`)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text

@@ -1,19 +1,13 @@
 """Read the newest lines of one or several (rotated) JSON-lines logs without reading them whole.
 
-A prediction log can hold millions of lines; the monitor needs the last few hundred.
-:func:`iter_lines_newest_first` seeks to the end of each file and reads it backwards in
-fixed-size blocks, so the time and memory of :func:`read_window` depend on the window
-size, not on the size of the log nor on what its tail holds.
+A prediction log can hold millions of lines; the monitor needs the last few hundred. Files
+are read backwards in fixed-size blocks, so the time and memory of :func:`read_window` depend
+on the window size, not on the size of the log nor on what its tail holds.
 
-Rotation follows the format's naming (:func:`churnops.core.logformat.log_files`): ``X`` is the live
-file, ``X.1`` the most recently rotated one, ``X.2`` older, and so on. "The newest N lines"
-are the newest N across all of them. Compressed backups (``X.1.gz``) are not read. Several
-logs (one per replica) are merged by time stamp into one window.
-
-Every non-blank line is part of the window, valid or not (a partial last line after a
-crash, invalid JSON, binary junk, a rejected request): bad traffic counts against data
-quality instead of being replaced by older lines. The logs are opened read-only and
-never modified.
+"The newest N lines" are the newest N across the rotated files
+(:func:`churnops.core.logformat.log_files`); several logs (one per replica) are merged by time
+stamp. Every non-blank line is part of the window, valid or not: bad traffic counts against
+data quality instead of being replaced by older lines.
 """
 
 from __future__ import annotations
@@ -33,12 +27,10 @@ from churnops.monitor.records import Entry
 BLOCK_SIZE = 64 * 1024
 """Bytes read per backward step: about 250 log records, so last_n=500 takes ~3 reads."""
 MAX_LINE_BYTES = 64 * 1024
-"""Longer lines count as ``too_long`` without ever being held in memory whole (a prediction
-is ~300 bytes, a rejection record < 4 KiB): a window of ``last_n`` lines never reads more
-than ``last_n * MAX_LINE_BYTES`` bytes, whatever the tail holds."""
+"""Longer lines are ``too_long``, never held whole (a prediction is ~300 bytes, a rejection < 4 KiB):
+a window of ``last_n`` lines never reads more than ``last_n * MAX_LINE_BYTES`` bytes."""
 
 TOO_LONG = object()
-"""Sentinel yielded instead of the bytes of a line longer than ``max_line_bytes``."""
 
 
 class LogReadError(OSError):
@@ -47,11 +39,7 @@ class LogReadError(OSError):
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of a log, newest first.
-
-    ``data`` is the line without its newline, or :data:`TOO_LONG`. ``terminated`` is
-    false only for the last line of a file that does not end with a newline.
-    """
+    """One line of a log, without its newline, or :data:`TOO_LONG`."""
 
     data: Any
     terminated: bool
@@ -61,8 +49,7 @@ class Line:
 def _reverse_lines(fh: BinaryIO, size: int, file_index: int, block_size: int, max_line_bytes: int) -> Iterator[Line]:
     """Yield the lines of the first ``size`` bytes of ``fh``, last line first."""
     pos = size
-    # The bytes after the last newline seen so far, as parts in file order; they belong to a
-    # line whose start has not been read yet. Kept as parts so a long line costs O(length).
+    # The line whose start is not read yet, as parts in file order: a long line costs O(length).
     carry: list[bytes] = []
     carry_len = 0
     too_long = False
@@ -97,7 +84,6 @@ def _reverse_lines(fh: BinaryIO, size: int, file_index: int, block_size: int, ma
             terminated = True
         head = pieces[0]
         if len(pieces) == 1:
-            # No newline in this block: all of it belongs to the line being assembled.
             if not too_long:
                 carry.insert(0, head)
                 carry_len += len(head)
@@ -113,13 +99,9 @@ def _reverse_lines(fh: BinaryIO, size: int, file_index: int, block_size: int, ma
 def iter_lines_newest_first(
     path: str | Path, block_size: int = BLOCK_SIZE, max_line_bytes: int = MAX_LINE_BYTES
 ) -> Generator[Line, None, None]:
-    """Yield every line of the log and its backups, newest first.
+    """Yield every line of the log and its backups, newest first; LogReadError if one cannot be read.
 
-    Each file is read only up to the size it had when opened, so lines appended while
-    the monitor reads are simply not seen (the next run sees them).
-
-    Raises:
-        LogReadError: a file exists but cannot be opened or read.
+    Each file is read up to its size when opened: lines appended meanwhile are the next run's.
     """
     if block_size < 1:
         raise ValueError("block_size must be >= 1")
@@ -151,8 +133,7 @@ _BACKUP = re.compile(r".*\.(\d+|gz)$")
 def resolve_logs(logs: str | Path | Sequence[str | Path]) -> list[Path]:
     """The live log files named by ``logs``: paths, or glob patterns (``logs/*/predictions.jsonl``).
 
-    A glob's matches are sorted; rotated backups (``X.1``, ``X.1.gz``) are never matched
-    themselves, they are read through their live file. Duplicates are dropped. A path
+    Rotated backups are never matched themselves: they are read through their live file. A path
     that does not exist is kept (it reads as empty, and its backups are still found).
     """
     items = [logs] if isinstance(logs, str | Path) else list(logs)
@@ -182,12 +163,9 @@ def _ts_key(ts: Any) -> float | None:
 class Window:
     """The outcome of :func:`read_window`."""
 
-    entries: list[Any]
-    """Classified lines, oldest first (the newest line is last)."""
+    entries: list[Any]  # oldest first
     files: list[Path] = field(default_factory=list)
-    """The log files that exist, per source newest first."""
     blank_lines: int = 0
-    """Blank lines passed over (not traffic; at most the allowance)."""
     lines_read: int = 0
     """Every line looked at, blank ones included: at most ``2 n + sources``."""
 
@@ -247,20 +225,9 @@ def read_window(
 ) -> Window:
     """The newest ``n`` lines of one or several logs, valid or not, classified by ``parse``.
 
-    Invalid lines are part of the window; they are never replaced by older lines, so a
-    check reads at most ``n`` lines plus ``blank_allowance`` blank ones (default ``n``):
-    its cost is bounded whatever the tail holds. With several logs (replicas), lines
-    are merged newest first by their ``ts``; a line without a readable ``ts`` keeps the
-    position of its newer neighbour in its own log.
-
-    Args:
-        logs: live log files or glob patterns (see :func:`resolve_logs`); each one's
-            backups ``X.1``, ``X.2``... are read after it.
-        n: window size in lines.
-        parse: turns one line (without newline) into an entry with ``reason`` and ``ts``.
-
-    Raises:
-        LogReadError: a log file exists but cannot be read.
+    At most ``n`` lines plus ``blank_allowance`` blank ones (default ``n``) are read: the cost is
+    bounded whatever the tail holds. A line without a readable ``ts`` keeps the position of its
+    newer neighbour in its own log. Raises LogReadError when a log exists but cannot be read.
     """
     sources = resolve_logs(logs)
     window = Window(entries=[], files=[f for s in sources for f in rotated_files(s)])

@@ -34,12 +34,9 @@ from churnops.service.state import ModelState
 logger = logging.getLogger("churnops.service")
 
 GC_YOUNG_THRESHOLD = 50_000
-"""Allocations between two young-generation garbage collections while the app runs (Python's
-default is 700). A 10,000-row batch allocates ~25,000 containers (its rows, the response),
-and the rows stay queued for the log writer for ~20 ms: at 700 the collector ran ~27 times
-per batch and kept re-walking the queued rows in the older generations, 3.2 ms of a ~18 ms
-batch in-process; at 50,000 it costs ~1 ms. Memory held by unreachable cycles stays bounded
-(at most this many young objects). Restored when the app stops (tests run apps in-process)."""
+"""Young-generation GC threshold while the app runs (Python's default is 700). A 10,000-row batch
+allocates ~25,000 containers that stay queued for the log writer: at 700 the collector took
+3.2 ms of a ~18 ms batch, at 50,000 ~1 ms. Restored when the app stops (tests run apps in-process)."""
 
 
 def create_app(
@@ -50,16 +47,7 @@ def create_app(
     clock: Clock | None = None,
     handle_sighup: bool = True,
 ) -> FastAPI:
-    """The service app.
-
-    Args:
-        settings: defaults to :meth:`Settings.from_env`.
-        loader: where the model comes from; defaults to the registry's ``prod`` in ``settings.repo``.
-        log: the prediction-log writer; defaults to the background writer on ``settings.log_path``
-            (benchmarks and tests pass others, e.g. a synchronous one: ``tests/utils/doubles.py``).
-        clock: wall time for log records.
-        handle_sighup: reload on SIGHUP (only possible when serving from the main thread).
-    """
+    """The service app; each argument left None takes the production default from ``settings``."""
     settings = settings or Settings.from_env()
     if handle_sighup and threading.current_thread() is threading.main_thread():
         # Until the lifespan installs the reload handler, SIGHUP's default action would kill
@@ -126,12 +114,10 @@ _tasks: set[asyncio.Task[Any]] = set()
 
 
 DOCS_ASSETS = "/docs-assets"
-"""Where /docs loads Swagger UI's JS and CSS from: this server, never a CDN."""
 
 
 def swagger_ui_dir() -> Path:
-    """Swagger UI's files as the pinned ``swagger-ui-py`` package ships them (found, not imported:
-    importing it would pull in Jinja2 and PyYAML for nothing)."""
+    """Swagger UI's files from ``swagger-ui-py``, found, not imported (that pulls in Jinja2 and PyYAML)."""
     spec = importlib.util.find_spec("swagger_ui")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("swagger-ui-py is not installed (it is in requirements.lock: run `make setup`)")

@@ -1,8 +1,6 @@
 """The client side of the service's admin API: ask a running service to reload its model.
 
-Used by ``churnops rollback`` to reload a service after the rollback. It speaks the contract of
-:class:`churnops.service.schemas.ReloadResponse` and ``/health`` and imports neither
-FastAPI nor the app: only httpx, when a reload is actually asked for.
+It imports neither FastAPI nor the app: only httpx, when a reload is actually asked for.
 """
 
 from __future__ import annotations
@@ -15,11 +13,7 @@ from churnops.service.settings import ADMIN_TOKEN_ENV
 
 
 def check_target(url: str | None, token: str | None) -> None:
-    """Refuse a reload that cannot work, before anything else happens.
-
-    Raises:
-        ServiceReloadError: not an http(s) URL, or no admin token to send.
-    """
+    """Refuse, with ServiceReloadError, a reload that cannot work, before anything else happens."""
     if url is None:
         return
     if not url.startswith(("http://", "https://")):
@@ -50,10 +44,7 @@ def reload_service(
 ) -> dict[str, Any]:
     """Ask a running service to reload its model and check that ``/health`` reports it.
 
-    ``POST {url}/admin/reload`` (bearer token) answers ``{"status": "reloaded",
-    "model_version": ..., "previous_version": ...}``; then ``GET {url}/health`` must report
-    ``model_version == expected_md5``. /health is polled a few times because a
-    multi-worker service may answer from a worker that is still swapping models.
+    /health is polled a few times: a multi-worker service may answer from a worker still swapping models.
 
     Raises:
         ServiceReloadError: unreachable, token refused, or the service serves another model.

@@ -1,9 +1,6 @@
 """The clock seam: the only place the service asks for wall time.
 
-Requests capture ``clock.time()`` (a float, cheap); the log writer formats it as
-RFC 3339 UTC off the request path
-(:func:`churnops.core.logformat.rfc3339`, part of the log format). Tests pass their own
-(``tests.utils.doubles.FixedClock``).
+Requests capture ``clock.time()`` (a cheap float); the log writer formats it off the request path.
 """
 
 from __future__ import annotations

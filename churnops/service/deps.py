@@ -2,12 +2,10 @@
 
 Plain functions, not ``Annotated[..., Depends(...)]`` aliases: FastAPI resolves each
 ``Depends`` per request for ~10 µs, and six of them tripled the cost of a request whose
-whole budget, next to a constant-JSON endpoint, is ~30 µs in-process. The routes are
-served by plain Starlette routes (see :mod:`churnops.service.routes`).
+whole budget is ~30 µs in-process (:mod:`churnops.service.routes`).
 
-Request bodies are read and validated with pydantic's Rust JSON parser in one pass
-(faster than ``json.loads`` + validation, which matters for 10,000-row batches); the
-routes declare the same types to OpenAPI (:func:`churnops.service.routes.add_route`).
+Bodies are parsed and validated by pydantic's Rust JSON parser in one pass, faster than
+``json.loads`` + validation on 10,000-row batches.
 """
 
 from __future__ import annotations
@@ -33,20 +31,17 @@ _JSON_TYPES = (b"application/json", b"text/json")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    """``body`` as JSON bytes (orjson), with no response-model validation or encoder pass.
+    """``body`` as JSON bytes, with no response-model validation: FastAPI's costs more than the prediction.
 
-    FastAPI's would cost more than the prediction itself; the response-model test
-    (``tests/service/test_response_models.py``) holds every 2xx body to its declared model.
+    ``tests/service/test_response_models.py`` holds every 2xx body to its declared model instead.
     """
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def serving(request: Request) -> tuple[LoadedModel, PredictionLog, Clock, str, float]:
-    """Model (read once: a reload cannot change it mid-request), log, clock, request id and
-    start time for a prediction route.
+    """Model (read once: a reload cannot change it mid-request), log, clock, request id and start time.
 
-    Raises:
-        HTTPException: 503 when no verified model is loaded (the one place that says so).
+    Raises HTTPException 503 when no verified model is loaded (the one place that says so).
     """
     app_state = request.app.state
     model = app_state.model_state.current
@@ -59,10 +54,7 @@ def serving(request: Request) -> tuple[LoadedModel, PredictionLog, Clock, str, f
 async def _read_body(request: Request, batch: bool) -> bytes:
     """Read a JSON body, as sent before any ``Content-Encoding``; every client mistake is a 4xx naming it.
 
-    - no Content-Type, or a non-JSON one -> 415 (a client must say what it sends);
-    - ``Content-Encoding: gzip`` is decoded, with the decoded size held to the body limit
-      (413 past it); any other encoding -> 415;
-    - a ``/predict`` body over :data:`~churnops.service.schemas.MAX_CUSTOMER_BYTES` -> 413.
+    A missing Content-Type is a 415 too: a client must say what it sends.
     """
     headers = request.headers
     ctype = headers.get("content-type")
@@ -85,8 +77,7 @@ async def _read_body(request: Request, batch: bool) -> bytes:
 
 
 def _validate(body: bytes, adapter: TypeAdapter[Any], batch: bool) -> Any:
-    """The body validated by ``adapter``; a 422 listing its first problems otherwise
-    (:func:`~churnops.service.http_errors.first_errors`)."""
+    """The body validated by ``adapter``; a 422 listing its first problems otherwise."""
     try:
         return adapter.validate_json(body)
     except ValidationError as err:
@@ -96,10 +87,8 @@ def _validate(body: bytes, adapter: TypeAdapter[Any], batch: bool) -> Any:
 def _refuse_repeated_keys(body: bytes, keys: int) -> None:
     """422 naming the key when an object of a valid body (holding ``keys`` keys in all) repeats one.
 
-    A valid body has exactly one ':' per key (values are numbers or categories, none
-    holds a ':'), so a count that differs means a key may be repeated: only then parse again
-    (:func:`duplicate_key`). Were a category ever to hold a ':', this would cost speed,
-    never correctness.
+    A valid body has exactly one ':' per key (no value holds one), so only a count that differs
+    parses again (:func:`duplicate_key`). A category holding a ':' would cost speed, never correctness.
     """
     if body.count(b":") != keys:
         dup = duplicate_key(body)
@@ -112,9 +101,7 @@ def _refuse_repeated_keys(body: bytes, keys: int) -> None:
 def decode_body(body: bytes, encoding: str, limit: int) -> bytes:
     """The body as sent before ``Content-Encoding``: gzip is decoded, never past ``limit`` bytes.
 
-    Raises:
-        HTTPException: 415 for an encoding other than gzip/identity; 413 when the decoded
-            body exceeds ``limit`` (a 4 KB gzip bomb stops at the limit); 400 for a corrupt stream.
+    Never inflating more than ``limit + 1`` bytes, a 4 KB gzip bomb stops at the limit (413).
     """
     name = encoding.strip().lower()
     if name in ("", "identity"):
@@ -136,8 +123,7 @@ def decode_body(body: bytes, encoding: str, limit: int) -> bytes:
 def duplicate_key(body: bytes) -> tuple[tuple[Any, ...], str] | None:
     """Where a JSON object in ``body`` repeats a key: (location of the object, key), or None.
 
-    Only called when the cheap ':' count says a repeat is possible; ``json.loads`` with an
-    ``object_pairs_hook`` sees every pair, where orjson and pydantic keep the last silently.
+    ``json.loads`` with an ``object_pairs_hook`` sees every pair; orjson and pydantic keep the last silently.
     """
 
     class Repeated(dict[str, Any]):
@@ -178,8 +164,7 @@ async def customer_body(request: Request) -> dict[str, Any]:
 async def batch_body(request: Request) -> Batch:
     """The validated customers of a ``/predict/batch`` body, in input order.
 
-    Columnar validation first (:func:`~churnops.service.schemas.batch_fast`); the full
-    validator only when it is unsure, so that a refusal names its culprit.
+    Columnar validation first; the full validator only when it is unsure, so that a refusal names its culprit.
     """
     body = await _read_body(request, batch=True)
     batch = batch_fast(body)

@@ -1,17 +1,11 @@
 """Client mistakes become 4xx responses that name the culprit; nothing a client sends yields a 5xx.
 
-- invalid fields (missing, extra, wrong type, out of range, unknown category, batch size,
-  a key given twice) -> 422 ``{"detail": [{"loc": "items.3.plan", "msg": ..., "type": ...}],
-  "message": ..., "error_count": N}``
-- a body that is not JSON -> 400 ``{"detail": "malformed JSON: ..."}``
-- no Content-Type, or one that is not JSON, or a Content-Encoding other than gzip -> 415;
-  a body over the limit (also once gunzipped) -> 413 (:mod:`churnops.service.deps`,
-  :mod:`churnops.service.middleware`)
+Invalid fields -> 422 ``{"detail": [{"loc": "items.3.plan", "msg", "type"}], "message",
+"error_count"}``; a body that is not JSON -> 400. 413 and 415 come from
+:mod:`churnops.service.deps` and :mod:`churnops.service.middleware`.
 
-A 422 is bounded whatever the body: it lists the first :data:`MAX_ERRORS` problems and
-counts the rest. pydantic's own error list for a body with 330,000 unknown keys costs
-1.4 s and 40 MB to build, so when its (free) error count exceeds the cap the list is
-rebuilt from a trimmed copy of the body instead (:func:`first_errors`).
+A 422 is bounded whatever the body: pydantic's own error list for a body with 330,000 unknown
+keys costs 1.4 s and 40 MB, so over :data:`MAX_ERRORS` it is rebuilt from a trimmed copy.
 """
 
 from __future__ import annotations
@@ -32,12 +26,8 @@ from churnops.core.schema import FEATURE_NAMES
 from churnops.service.logwriter import log_rejection
 
 MAX_ERRORS = 20
-"""A 422 lists at most this many problems (``error_count`` says how many there were).
-
-Independent of :data:`churnops.core.logformat.MAX_REJECTION_ERRORS`, which bounds a rejection
-line in the prediction log (a format the monitor reads, with its own byte cap): one is how
-much a client is told, the other how much disk a refused request may take. Either can
-change alone; the log records the first ``min(both)`` problems."""
+"""A 422 lists at most this many problems: how much a client is told, independent of how much disk
+a refused request may take (:data:`churnops.core.logformat.MAX_REJECTION_ERRORS`)."""
 
 _MAX_LOC_PART = 64  # a key can be megabytes long; the response names its start
 
@@ -67,11 +57,8 @@ def _short(value: Any) -> str:
 def first_errors(err: ValidationError, body: bytes, batch: bool) -> InvalidRequest:
     """At most :data:`MAX_ERRORS` of ``err``'s problems, and their total, at a bounded cost.
 
-    ``err.error_count()`` is free; ``err.errors()`` builds a Python dict per problem. Over the
-    cap, the body is parsed again and trimmed (each object keeps its known keys and the
-    first ``MAX_ERRORS`` unknown ones; a batch keeps its rows up to the one where the
-    cap is reached), and the trimmed copy is validated: same problems, same order of
-    magnitude of work as parsing the body once.
+    ``err.errors()`` builds a dict per problem; over the cap, a trimmed copy of the body is
+    validated instead: the same first problems, for about the work of parsing the body once.
     """
     count = err.error_count()
     if count <= MAX_ERRORS:
@@ -134,10 +121,7 @@ def _rows_until_cap(rows: list[Any], adapter: Any) -> list[Any]:
 def error_response(errors: list[dict[str, Any]], count: int | None = None, drop_prefix: str | None = None) -> Response:
     """Turn pydantic errors into our 400 (malformed JSON) or 422 (invalid fields) response.
 
-    Args:
-        errors: pydantic's error dicts; only the first :data:`MAX_ERRORS` are shown.
-        count: how many problems there were in all (defaults to ``len(errors)``).
-        drop_prefix: a leading ``loc`` part to drop (FastAPI's ``"body"``).
+    ``count``: the problems in all; ``drop_prefix``: a leading ``loc`` part to drop (FastAPI's ``"body"``).
     """
     for e in errors:
         if e.get("type") == "json_invalid":
@@ -175,12 +159,10 @@ def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
-        # The one place a 422 for a prediction body is built: a hook that records
-        # rejections (e.g. in the prediction log) belongs here.
+        # The one place a 422 for a prediction body is built, so rejections are logged here.
         assert isinstance(exc, InvalidRequest)
         response = error_response(exc.errors, exc.count)
         if response.status_code == 422:
-            # The prediction log records what the API refused (bounded: the first errors + the count).
             log_rejection(request, exc.errors, n_errors=exc.count)
         return response
 

@@ -1,29 +1,22 @@
 """The model-loading seam: the registry's ``prod`` -> verified bytes -> an immutable :class:`LoadedModel`.
 
 One thing decides what is served: the ``prod`` entry of the model registry
-(:mod:`churnops.versioning.registry`), a Git branch that no checkout, commit, merge,
-experiment or edit of the work tree touches. The entry names the model by its md5 and by
-the commit that built it. The loader then
+(:mod:`churnops.versioning.registry`), a Git branch no checkout or edit of the work tree
+touches, naming the model by md5 and by the commit that built it. The loader then
 
-1. reads that commit's ``dvc.lock`` and ``metrics/evaluate.json`` from Git objects (the
-   train params and test metrics ``/health`` reports), and checks that its ``dvc.lock``
-   records that md5: a registry whose commit did not build its model is refused;
-2. gets the bytes by md5 (:func:`churnops.versioning.store.read`: the DVC cache, else the
-   default DVC remote), and :meth:`churnops.pipeline.scorer.Scorer.from_bytes` checks them
-   against the md5 *before* parsing them. The format is plain JSON (numbers only), so even a
-   verified model cannot execute code.
+1. reads that commit's ``dvc.lock`` and ``metrics/evaluate.json`` from Git objects, and refuses
+   a registry whose commit's ``dvc.lock`` does not record that md5;
+2. gets the bytes by md5 (:func:`churnops.versioning.store.read`), which
+   :meth:`churnops.pipeline.scorer.Scorer.from_bytes` checks *before* parsing them.
 
-``models/model.json`` and ``dvc.lock`` in the work tree are never read. Tests replace the
-loader with anything that has a ``load()`` method.
+The work tree's ``models/model.json`` and ``dvc.lock`` are never read.
 
-A refusal's message is shown to unauthenticated callers (``/health``, the 503 body): it is
-one line that says what to run, names project files relative to the project and elides
-any other absolute path (a cache or remote elsewhere on the server); the server log gets
-the full message.
+A refusal's message is shown to unauthenticated callers (``/health``, the 503 body): one line
+that says what to run, with no absolute server path (:func:`public`); the server log gets the
+full message.
 
 Length: one concern, the path from the registry entry to a served model, and the one-line
-refusal for each way it fails (an unreadable registry, a commit that did not build the model,
-missing or corrupt bytes, an unreadable DVC config).
+refusal for each way it fails.
 """
 
 from __future__ import annotations
@@ -54,7 +47,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("churnops.service")
 
 STAGE = registry.PROD
-"""The registry stage the service serves."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +59,12 @@ class LoadedModel:
 
     scorer: Scorer
     version: str
-    """The model's md5: the registry's name for it, which its bytes were checked against."""
+    """The model's md5, which its bytes were checked against."""
     built_by: str
     """The commit whose ``dvc.lock`` records the model (its params and metrics come from there)."""
     registry_ref: str
-    """The registry ref it was read from, as a person types it (``churnops/registry``)."""
     registry_commit: str
-    """The registry's commit at that time: ``git show`` it for who promoted the model and why."""
+    """``git show`` it for who promoted the model and why."""
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
     loaded_at: str = ""
@@ -107,20 +98,13 @@ class Resolved:
 
 
 def resolve(root: Path, ref: str | None = None) -> Resolved:
-    """The registry's ``prod`` in the repository at ``root``, with its metadata from the commit that built it.
+    """The registry's ``prod`` at ``root``, with its metadata from the commit that built it; Git only.
 
-    Reads Git only (no DVC, no model bytes), so ``churnops serve`` can say what it will
-    serve before its workers load it.
-
-    Args:
-        root: the project's work tree.
-        ref: the registry ref (``origin/churnops/registry``); ``None``: the local branch,
-            else the single remote-tracking one.
+    ``ref`` None: the local branch, else the single remote-tracking one.
 
     Raises:
         GitError: ``root`` is not in a Git work tree, or git failed.
-        RegistryError: no ``prod`` yet, an unknown ref, a malformed registry, or a ``prod``
-            whose commit is missing or does not record its md5 (or has an unreadable ``dvc.lock``).
+        RegistryError: no ``prod`` yet, an unreadable registry, or a ``prod`` its commit did not build.
     """
     try:
         tip = registry.read(root, ref)
@@ -141,11 +125,7 @@ def resolve(root: Path, ref: str | None = None) -> Resolved:
 
 
 def _check_work_tree(root: Path) -> None:
-    """Refuse a served directory that is not in a Git work tree: it has no registry.
-
-    Raises:
-        GitError: ``root`` is missing, or not inside a Git work tree.
-    """
+    """Raise GitError, saying what to do, if ``root`` is not in a Git work tree (so has no registry)."""
     fix = "serve a clone of the project (`git clone URL DIR && churnops serve --repo DIR`)"
     if not root.is_dir():
         raise GitError(f"the served directory does not exist: {fix}")
@@ -170,17 +150,11 @@ def _unreadable(root: Path, ref: str | None, err: RegistryError) -> RegistryErro
 
 
 def _built_by(root: Path, entry: registry.Entry, where: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Train params and test metrics from the commit that built ``entry``, read from Git objects.
-
-    Raises:
-        RegistryError: the commit is not in this repository, or its ``dvc.lock`` is unreadable or
-            records another model.
-    """
+    """Train params and test metrics from the commit that built ``entry``; RegistryError if it did not."""
     from churnops.core.lockfile import locked_model, parse_lock
 
     commit, short = entry.commit, entry.commit[:12]
-    # ``REV:./path`` is relative to ``root``, wherever the project sits in its repository; one
-    # ``cat-file`` process reads both (object names work there as well as ids).
+    # ``REV:./path`` is relative to ``root``, wherever the project sits in its repository.
     lock_name, metrics_name = (f"{commit}:./{p}" for p in (paths.LOCK, paths.EVALUATE_METRICS))
     blobs = cat_file_blobs(root, [lock_name, metrics_name])
     fix = "point prod at a model its commit built (`churnops promote` or `churnops rollback`)"
@@ -217,11 +191,8 @@ def _metrics(data: bytes | None) -> dict[str, Any] | None:
 def describe(root: Path, ref: str | None = None) -> str:
     """What the workers of a server at ``root`` will serve, in one line (``churnops serve``'s banner), or why nothing.
 
-    The model is loaded as a worker loads it (:class:`RegistryModelLoader`: the registry, then
-    the bytes from the DVC cache or the default remote, verified against the md5), so a model
-    the workers will refuse, say a corrupt cache copy, is reported with their refusal, not its
-    md5. This imports DVC in the calling process, and a model fetched from the remote lands in
-    the cache, where the workers find it.
+    Loaded as a worker loads it, so a model the workers will refuse (a corrupt cache copy) is
+    reported with their refusal, not its md5; a model fetched from the remote lands in the cache.
     """
     try:
         model = RegistryModelLoader(root, ref).load()
@@ -242,10 +213,8 @@ class RegistryModelLoader:
         """Resolve ``prod``, fetch and verify its bytes, parse them.
 
         Raises:
-            ChurnopsError: see :func:`resolve`; and ModelUnavailableError (in neither the DVC cache
-                nor the default remote), ModelIntegrityError (the bytes do not hash to the md5),
-                RemoteError (the remote could not be read). The message is fit for callers
-                (:func:`public`).
+            ChurnopsError: as :func:`resolve` and :func:`churnops.versioning.store.read` do, with a
+                message fit for callers (:func:`public`).
         """
         try:
             return self._load()
@@ -296,8 +265,7 @@ def _how_to_get(root: Path, r: Resolved) -> str:
 
 
 _ABSOLUTE = re.compile(r"(?<![\w.~/:@-])(?:file://)?/[^\s'\"(),;]+")
-"""An absolute path in a message: a ``/`` that no word, dot, colon or slash precedes (so not a
-relative path's separator, nor a URL's ``//host/...``), up to a space, quote, comma or bracket."""
+"""An absolute path in a message: not a relative path's separator, nor a URL's ``//host/...``."""
 
 
 def public(message: str, root: Path) -> str:
@@ -313,11 +281,7 @@ def public(message: str, root: Path) -> str:
 
 
 def public_path(path: str | Path, root: Path) -> str:
-    """A server path fit for unauthenticated callers, as :func:`public` words it in messages.
-
-    Relative to the project ``root`` when inside it (``logs/predictions.jsonl``), else only its
-    last component (``…/predictions.jsonl``); a relative path is shown as it is.
-    """
+    """A server path fit for unauthenticated callers, as :func:`public` words it in messages."""
     p = Path(path)
     if not p.is_absolute():
         return p.as_posix()

@@ -5,33 +5,22 @@ this module only gets the lines onto disk, and turns a refused request into a re
 
 Guarantees, and how they are kept:
 
-- **Off the hot path.** A request only puts one small tuple on an in-memory queue
-  (:class:`BackgroundLogWriter`); a writer thread per worker encodes with orjson and
-  appends whatever has accumulated. ``bench/serve.py`` measures this against writing
-  inside the request (a synchronous writer, a test double in ``tests/utils/doubles.py``).
-- **No torn or interleaved lines across workers.** Every append of whole lines happens
-  under an exclusive ``flock`` on a sibling lock file (``<log>.lock``), on an
-  ``O_APPEND`` descriptor, with the write completed before the lock is released.
-- **Every append starts on a fresh line**, whatever another process left. Under the
-  lock, unless the file still has the size our own last append left it at, the writer
-  reads the file's last byte (one ``pread`` at the size it just ``fstat``-ed); if a
-  killed peer left a fragment, the append starts with a newline, so the fragment stays
-  one bad line and the next record is never glued onto it.
-- **A failed write leaves nothing behind.** If a write fails part-way (a full disk), the
-  file is truncated back to its size before the write, still under the lock.
-- **Rotation is bounded and loses nothing it keeps.** The size check, the renames
-  (``.1`` newest) and the append all happen under that same lock; a worker whose
-  descriptor points at a renamed file notices (inode changed) and reopens before
-  writing. ``backups`` rotated files are kept (the service's default is 5 of 100 MB);
-  older ones are deleted. ``backups=0`` keeps every file.
-- **Bounded memory, never blocking a request.** The queue holds at most
-  ``max_queue_lines`` lines; a request that finds it full is answered as usual and its
-  lines are dropped (the newest are dropped, and counted in ``dropped_lines``). While
-  the disk fails, at most ``max_pending_bytes`` of encoded lines wait for a retry; what
-  does not fit is dropped and counted the same way. ``stats()`` (shown on ``/health``)
-  says whether the last write succeeded and why not.
-- **Shutdown flushes everything.** ``close()`` drains the queue before returning; the
-  app's lifespan calls it. Lines still queued when a process is SIGKILLed are lost (the
+- **Off the hot path.** A request only puts one small tuple on an in-memory queue; a writer
+  thread per worker encodes and appends whatever has accumulated (``bench/serve.py`` measures
+  this against writing inside the request).
+- **No torn or interleaved lines across workers.** Every append of whole lines happens under an
+  exclusive ``flock`` on ``<log>.lock``, on an ``O_APPEND`` descriptor.
+- **Every append starts on a fresh line**, whatever another process left: unless the file still
+  has the size our last append left, the writer reads its last byte under the lock, and a
+  killed peer's fragment gets a newline, so it stays one bad line.
+- **A failed write leaves nothing behind**: the file is truncated back, still under the lock.
+- **Rotation is bounded and loses nothing it keeps.** Size check, renames and append share the
+  lock; a worker whose file was renamed away (inode changed) reopens before writing.
+  ``backups=0`` keeps every file.
+- **Bounded memory, never blocking a request.** A full queue (``max_queue_lines``) drops the
+  newest lines; while the disk fails, at most ``max_pending_bytes`` wait for a retry. Both
+  count in ``dropped_lines``; ``stats()`` (on ``/health``) says whether the last write succeeded.
+- **Shutdown flushes everything.** Lines still queued when a process is SIGKILLed are lost (the
   price of keeping disk I/O out of the request); lines already written never are.
 
 Length: one concern, the writer: queue, background thread, rotation and full-disk
@@ -69,25 +58,19 @@ __all__ = ["BackgroundLogWriter", "LogFile", "log_rejection", "open_log"]
 logger = logging.getLogger("churnops.service")
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-"""Rotate the log at this size."""
 DEFAULT_BACKUPS = 5
-"""Rotated files kept: with the current one, at most ~600 MB of log per log path."""
+"""With the current file, at most ~600 MB of log per log path."""
 DEFAULT_QUEUE_LINES = 100_000
 """Lines a worker may hold in memory waiting for the writer (~10 full batches, ~25 MB of records)."""
 DEFAULT_PENDING_BYTES = 8 * 1024 * 1024
 """Encoded bytes a worker keeps for a retry while the disk fails."""
 
 
-# --------------------------------------------------------------------------- the file
-
-
 class LogFile:
     """Appends whole lines to a size-rotated JSONL file, safely across processes.
 
-    Args:
-        path: the current log file; rotated files sit beside it as ``<name>.1`` (newest), ``.2``...
-        max_bytes: rotate before an append would take a non-empty file past this; 0 never rotates.
-        backups: rotated files to keep; 0 keeps every one (nothing is ever deleted).
+    ``max_bytes``: rotate before an append would take a non-empty file past it (0: never);
+    ``backups``: rotated files kept (0: all).
     """
 
     def __init__(self, path: str | Path, max_bytes: int = 0, backups: int = 0) -> None:
@@ -99,14 +82,10 @@ class LogFile:
         self._fd: int | None = None
         self._ino: int | None = None
         self._end: int | None = None  # the file's size after our last write to this inode
-        self._end_newline = True  # ...and whether that write ended with a newline
+        self._end_newline = True
 
     def append(self, data: bytes) -> None:
-        """Append ``data`` (whole lines) under the cross-process lock, rotating first if due.
-
-        Raises:
-            OSError: the write failed; the file is as it was before the call.
-        """
+        """Append ``data`` (whole lines), rotating first if due; on OSError the file is as it was."""
         if not data:
             return
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -117,15 +96,14 @@ class LogFile:
                 self._rotate()
                 fd = self._current_fd()
                 size = os.fstat(fd).st_size
-            if size == self._end:  # nobody wrote since our last append: its last byte is ours
+            if size == self._end:  # nobody wrote since our last append
                 sep = b"" if self._end_newline else b"\n"
             else:
                 sep = self._separator(fd, size) if size else b""
             try:
                 _write_all(fd, sep + data if sep else data)
             except OSError:
-                # A short write (ENOSPC, EIO) must not leave half a line for the next append
-                # to glue onto: cut the file back to where this append began.
+                # A short write (ENOSPC) must not leave half a line for the next append to glue onto.
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, size)
                 self._end = None
@@ -136,12 +114,7 @@ class LogFile:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _separator(self, fd: int, size: int) -> bytes:
-        """``b"\\n"`` when the file does not end with one (a peer died mid-line), else nothing.
-
-        Checked under the lock on every append that follows someone else's write (the size
-        is not the one our last append left): a writer that opened the file long ago must
-        still not append onto a fragment another process left since.
-        """
+        """``b"\\n"`` when the file does not end with one (a peer died mid-line), else nothing."""
         return b"" if os.pread(fd, 1, size - 1) == b"\n" else b"\n"
 
     def _current_fd(self) -> int:
@@ -185,9 +158,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-# --------------------------------------------------------------------------- writers
-
-
 class PredictionLog(Protocol):
     """The writer seam: the app calls ``submit`` on the request path and ``close`` at shutdown."""
 
@@ -209,13 +179,9 @@ WRITE_CHUNK_BYTES = 1024 * 1024
 class BackgroundLogWriter:
     """Collects entries on the request path; a daemon thread encodes and appends them in bulk.
 
-    The request side is a length check and one ``deque.append`` (no lock, no wake-up).
-    ``submit`` runs on the event loop thread only, and only the writer thread counts lines
-    taken off the queue, so each counter has one writer and needs no lock. The writer
-    thread wakes every ``interval`` seconds, drains the deque, encodes and appends
-    everything in one ``write()`` (in ~1 MB pieces for a long backlog). Waking it on every entry instead cost more (GIL
-    hand-offs) than writing in the request. See the module docstring for what happens
-    when the queue is full or the disk fails.
+    ``submit`` runs on the event loop thread only and only the writer thread counts lines taken,
+    so each counter has one writer and needs no lock. The thread wakes every ``interval``
+    seconds: waking it on every entry cost more (GIL hand-offs) than writing in the request.
     """
 
     def __init__(
@@ -231,8 +197,8 @@ class BackgroundLogWriter:
         self.max_pending_bytes = max_pending_bytes
         self._entries: deque[Entry] = deque()
         self._stop = threading.Event()
-        self._submitted = 0  # lines queued; written by submit() only
-        self._taken = 0  # lines taken off the queue; written by the writer thread only
+        self._submitted = 0  # submit() only
+        self._taken = 0  # writer thread only
         self.dropped_full_queue = 0  # submit() only
         self.dropped_unwritten = 0  # writer thread only
         self.lines_written = 0
@@ -247,7 +213,7 @@ class BackgroundLogWriter:
         self._thread.start()
 
     def submit(self, entry: Entry) -> None:
-        """Queue ``entry``; never blocks. When the queue is full the entry is dropped and counted."""
+        """Queue ``entry``; never blocks (a full queue drops it, counted)."""
         n = entry_lines(entry)
         if self._submitted - self._taken + n > self.max_queue_lines:
             self.dropped_full_queue += n
@@ -350,11 +316,9 @@ def open_log(
     backups: int = DEFAULT_BACKUPS,
     queue_lines: int = DEFAULT_QUEUE_LINES,
 ) -> BackgroundLogWriter:
-    """The service's prediction log: a background writer appending to a size-rotated ``path``."""
+    """The service's prediction log."""
     return BackgroundLogWriter(LogFile(path, max_bytes=max_bytes, backups=backups), max_queue_lines=queue_lines)
 
-
-# --------------------------------------------------------------------------- rejections
 
 _REASONS = {
     "missing": logformat.MISSING,
@@ -400,10 +364,9 @@ def rejected_value(error: Mapping[str, Any]) -> RejectedValue:
 
 
 def log_rejection(request: Any, errors: Sequence[Mapping[str, Any]], n_errors: int | None = None) -> None:
-    """Queue a rejection record for a request refused with 422 (the errors handler calls this).
+    """Queue a rejection record for a request refused with 422; never raises (a 422 stays a 422).
 
-    Converts at most :data:`churnops.core.logformat.MAX_REJECTION_ERRORS` errors, so the cost is
-    bounded whatever the request held. Never raises: logging must not change the answer.
+    Converts at most ``MAX_REJECTION_ERRORS`` errors: the cost is bounded whatever the request held.
     """
     try:
         state = request.app.state

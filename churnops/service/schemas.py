@@ -1,11 +1,8 @@
 """Request and response models, derived from :mod:`churnops.core.schema`.
 
-:class:`Customer` is built from :data:`churnops.core.schema.FEATURES`, so a new feature is
-a one-file change. Validation is strict where it protects the model: unknown fields are
-errors (``extra="forbid"``), strings are not numbers, booleans are not integers, an
-integer feature takes a JSON number with no fractional part (``92`` or ``92.0``, as the
-OpenAPI ``type: integer`` says; ``92.5`` is refused), NaN/Infinity are refused, ranges
-and categories come from the schema. Errors carry locations such as ``items.3.plan``.
+Validation is strict where it protects the model: unknown fields are errors, strings are not
+numbers, booleans are not integers, an integer feature takes ``92`` or ``92.0`` (as OpenAPI's
+``type: integer`` says) but not ``92.5``, NaN/Infinity are refused.
 """
 
 from __future__ import annotations
@@ -25,9 +22,7 @@ MAX_BATCH = 10_000
 """Largest accepted batch: bounded so one request cannot monopolise a worker."""
 
 MAX_CUSTOMER_BYTES = 64 * 1024
-"""Largest ``/predict`` body (413 above). A customer is ~120 bytes; the cap bounds what a
-malformed body (say 300,000 unknown keys) costs to parse. Batches have the server's
-``max_body_bytes``."""
+"""A customer is ~120 bytes; the cap bounds what a malformed body (300,000 unknown keys) costs to parse."""
 
 EXAMPLE_CUSTOMER: dict[str, Any] = {
     "tenure_months": 14,
@@ -48,9 +43,7 @@ def _whole(value: float) -> int:
 def _integer(low: float, high: float, description: str) -> Any:
     """An integer feature: a JSON integer, or a float with no fractional part (92.0 -> 92).
 
-    JSON Schema's ``type: integer`` admits 92.0, so the validator does too (OpenAPI and
-    validator agree). Built in pydantic-core: a JSON integer takes the strict-int branch
-    with no Python call; only a float pays for ``int()``. Strings and booleans stay refused.
+    Built in pydantic-core: a JSON integer takes the strict-int branch with no Python call.
     """
     whole_float = core_schema.no_info_after_validator_function(
         _whole, core_schema.float_schema(strict=True, allow_inf_nan=False)
@@ -126,22 +119,16 @@ class Batch(NamedTuple):
 
     items: list[dict[str, Any]]
     columns: dict[str, Any] | None
-    """Feature name -> its values in item order (a numpy array for a numeric feature, a list of
-    strings for a categorical one), for the scorer; None when the full validator ran."""
+    """Feature name -> its values in item order, for the scorer; None when the full validator ran."""
 
 
 def batch_fast(body: bytes) -> Batch | None:
     """A valid ``/predict/batch`` body, checked column by column; None if unsure.
 
     Same items as ``BATCH.validate_json(body)["items"]`` for every body it accepts (a test
-    compares the two), at a third of the cost for 10,000 rows: one orjson parse, then per
-    feature one pass to collect the column, one to collect its value types, and a numpy
-    array's min/max for a number (a subset test for a category), instead of a validator call
-    per field. The columns are returned too: the scorer reads them as they are. It never
-    explains a refusal: on anything unusual (a wrong type, a value out of range, an integer
-    feature sent as ``92.0``, a missing or unknown key, a ``customer_id``, a number orjson
-    will not parse) it returns None and the caller runs the full validator, which names the
-    culprit. Keys keep the client's order within an item (JSON objects are unordered).
+    compares the two), at a third of the cost for 10,000 rows: per feature, one pass and a
+    numpy min/max instead of a validator call per field. It never explains a refusal: on
+    anything unusual it returns None and the caller runs the full validator, which names the culprit.
     """
     try:
         doc = orjson.loads(body)
@@ -155,10 +142,8 @@ def batch_fast(body: bytes) -> Batch | None:
     n = len(items)
     columns: dict[str, Any] = {}
     try:
-        # Every item holds as many keys as the schema has features (len() of a number raises
-        # TypeError); collecting the columns below then raises KeyError unless the keys are
-        # exactly the features, or TypeError if an item is a string or a list. So every item
-        # is an object with exactly the schema's keys (orjson builds plain dicts).
+        # With as many keys as features, collecting the columns raises KeyError unless the keys
+        # are exactly the features (TypeError for a number, string or list item).
         if set(map(len, items)) != {_N_FEATURES}:
             return None
         for name, low, high in _INTEGER:

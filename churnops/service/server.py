@@ -1,27 +1,18 @@
 """Run an ASGI app under uvicorn, on 1 or N worker processes, without the Nagle stall.
 
-Two things differ from ``uvicorn.run``:
+What differs from ``uvicorn.run``:
 
-- **TCP_NODELAY on the listening socket.** With several workers uvicorn binds the socket
-  itself as ``socket(AF_INET)`` (``proto == 0``) and hands it to the workers. asyncio
-  only sets TCP_NODELAY on accepted sockets whose ``proto`` is ``IPPROTO_TCP``, so on
-  plain asyncio every keep-alive response waited ~40 ms for Nagle + delayed ACK (hello
-  fell from ~4,700 to ~360 req/s). Linux copies TCP_NODELAY from the listening socket to
-  every accepted one, so setting it once here fixes all loops; we also pick uvloop and
-  httptools explicitly.
-- **SIGHUP reloads the model in every worker, in place.** uvicorn's supervisor answers
-  SIGHUP by replacing the worker processes; ours forwards the signal to each worker,
-  whose lifespan handler swaps the model atomically (no dropped keep-alive connections,
-  no cold start). ``POST /admin/reload`` on any worker uses the same path.
-- **A deadline for the request head.** uvicorn times out idle keep-alive connections but
-  not a client that sends half its headers and stalls (slowloris): that connection was
-  held forever. :class:`HeadTimeoutProtocol` closes a connection whose request line and
-  headers do not arrive within ``head_timeout`` seconds. Slow *bodies* and connection
-  floods are a reverse proxy's job (docs/service.md).
-- **uvicorn's own answers are JSON too.** A request httptools cannot parse (400) and one past
-  ``limit_concurrency`` (503) never reach the app; uvicorn answers them in plain text.
-  :class:`HeadTimeoutProtocol` answers them as the app answers everything: a JSON ``detail``
-  and an ``X-Request-ID``.
+- **TCP_NODELAY on the listening socket.** uvicorn binds a ``proto == 0`` socket, and asyncio
+  sets TCP_NODELAY only on accepted sockets whose ``proto`` is ``IPPROTO_TCP``: every
+  keep-alive response waited ~40 ms for Nagle + delayed ACK (hello fell from ~4,700 to
+  ~360 req/s). Linux copies the option from the listening socket to every accepted one.
+- **SIGHUP reloads the model in every worker, in place**, instead of replacing the workers:
+  no dropped keep-alive connections, no cold start. ``POST /admin/reload`` takes the same path.
+- **A deadline for the request head.** uvicorn does not time out a client that sends half
+  its headers and stalls (slowloris). Slow *bodies* and connection floods are a reverse
+  proxy's job (docs/service.md).
+- **uvicorn's own answers are JSON too**: the unparsable request's 400 and the
+  ``limit_concurrency`` 503 get a JSON ``detail`` and an ``X-Request-ID``, like the app's.
 """
 
 from __future__ import annotations
@@ -61,22 +52,18 @@ def nodelay_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
     return sock
 
 
-HEAD_TIMEOUT = 10.0
-"""Default seconds a client has to send its request line and headers."""
+HEAD_TIMEOUT = 10.0  # seconds
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus a deadline from a request's start to its last header.
 
-    A request's head starts when the connection opens (first request) or when its first
-    byte arrives (later keep-alive requests); the complete head clears it. One sweep per
-    worker, every ``min(1, head_timeout / 2)`` s, closes the connections whose head is
-    overdue. A timer per request would be simpler, but ``call_later`` + ``cancel`` cost
-    3.3 µs, ~5% of a hello request; marking the start costs ~0.1 µs. The deadline comes
-    from the Config (``config.head_timeout``), which uvicorn hands to every worker process.
+    A head starts when the connection opens, or at a keep-alive request's first byte. One sweep
+    per worker closes the overdue connections: a timer per request (``call_later`` + ``cancel``)
+    cost 3.3 µs, ~5% of a hello request; marking the start costs ~0.1 µs.
     """
 
-    _swept_loop: Any = None  # the event loop this worker's sweep runs on
+    _swept_loop: Any = None
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
@@ -170,12 +157,7 @@ def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], timeout: floa
 def make_config(
     app: str, host: str, port: int, workers: int, head_timeout: float | None = HEAD_TIMEOUT, **overrides: Any
 ) -> Any:
-    """The uvicorn Config used by both the service and the benchmark's hello app.
-
-    Args:
-        head_timeout: seconds a client has to send a request's head (None: no deadline).
-        overrides: any other ``uvicorn.Config`` option (e.g. ``timeout_keep_alive``, ``limit_concurrency``).
-    """
+    """The uvicorn Config of the service and of the benchmark's hello app; ``overrides`` go to uvicorn."""
     import uvicorn
 
     options: dict[str, Any] = {
@@ -219,9 +201,7 @@ def serve(
 ) -> None:
     """Serve ``app`` (an import string of a factory) until SIGINT/SIGTERM.
 
-    Args:
-        announce: called with the URL once the socket listens (port 0 resolved).
-        overrides: passed to :func:`make_config`.
+    ``announce`` gets the URL once the socket listens (port 0 resolved).
     """
     from uvicorn.server import Server
 

@@ -1,10 +1,8 @@
 """The service's one typed configuration.
 
-``churnops serve`` turns its flags into ``CHURNOPS_*`` environment variables before
-starting uvicorn, because uvicorn's worker processes are spawned fresh and import the
-app by name: the environment is what they inherit. Every worker then builds the same
-frozen :class:`Settings` with :meth:`Settings.from_env`, which rejects a bad value at
-start-up with the variable's name in the message.
+``churnops serve`` turns its flags into ``CHURNOPS_*`` environment variables, because uvicorn's
+workers are spawned fresh and import the app by name: the environment is what they inherit.
+Each builds the same frozen :class:`Settings`, refusing a bad value at start-up by its name.
 """
 
 from __future__ import annotations
@@ -36,49 +34,36 @@ RefName = Annotated[str, AfterValidator(_ref_name)]
 
 
 class Settings(BaseSettings):
-    """Everything a worker needs to know; immutable once built.
-
-    pydantic-settings fills unset fields from ``CHURNOPS_<FIELD>`` (an empty value counts
-    as unset); values passed to the constructor win over the environment.
-    """
+    """Everything a worker needs to know; unset fields come from ``CHURNOPS_<FIELD>`` (empty is unset)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid")
 
     repo: Path = Path(".")
-    """The project's Git work tree: its registry names the model (``prod``), its DVC cache or
-    default DVC remote holds it. Nothing else of the work tree is read."""
+    """The project's Git work tree: its registry names the model, its DVC cache or remote holds it."""
     registry_ref: RefName | None = None
-    """The registry ref to serve ``prod`` from (``origin/churnops/registry``); unset: the local
-    ``churnops/registry`` branch, else the single remote-tracking ``*/churnops/registry``."""
+    """Unset: the local ``churnops/registry`` branch, else the single remote-tracking one."""
     log_path: Path = Path("logs/predictions.jsonl")
     max_log_bytes: Annotated[int, Field(ge=0)] = DEFAULT_MAX_BYTES
-    """Rotate the prediction log once it reaches this size; 0 disables rotation."""
+    """0 disables rotation."""
     log_backups: Annotated[int, Field(ge=0)] = DEFAULT_BACKUPS
-    """Rotated files to keep (``.1`` newest; older ones are deleted). 0 keeps them all:
-    then nothing bounds the log's disk use."""
+    """0 keeps them all: then nothing bounds the log's disk use."""
     log_queue_lines: Annotated[int, Field(ge=1)] = DEFAULT_QUEUE_LINES
-    """Lines a worker holds in memory for its log writer; beyond, new lines are dropped and
-    counted (``dropped_lines`` on ``/health``), and requests are answered as usual."""
+    """Beyond, new lines are dropped and counted (``dropped_lines`` on ``/health``); requests are answered."""
     admin_token: str | None = None
     """Bearer token for ``POST /admin/reload``; unset disables the endpoint (404)."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 4 * 1024 * 1024
     """Request bodies above this are refused with 413 (a full 10,000-row batch is ~1.1 MB)."""
     run_dir: Path | None = None
-    """Shared by the workers of one ``churnops serve``: each reports its model version
-    there, so a reload can wait until every worker serves the new model."""
+    """Where each worker of one ``churnops serve`` reports its model version, so a reload can wait
+    until all ``workers`` serve the new model."""
     workers: Annotated[int, Field(ge=1)] = 1
-    """Worker processes of this server: a reload waits for this many to report the new model."""
     supervisor_pid: int | None = None
     """PID of the ``churnops serve`` supervisor; a worker SIGHUPs it to reload its siblings."""
     reload_wait_seconds: Annotated[float, Field(ge=0, le=120)] = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Build settings from the ``CHURNOPS_<FIELD>`` variables (unset or empty ones keep the defaults).
-
-        Raises:
-            ParamsError: a variable holds an invalid value (named in the message).
-        """
+        """Build settings from the environment; ParamsError names each variable holding a bad value."""
         try:
             return cls()
         except ValidationError as err:
@@ -88,11 +73,7 @@ class Settings(BaseSettings):
             raise ParamsError("; ".join(msgs)) from None
 
     def to_env(self) -> dict[str, str]:
-        """The environment variables that make :meth:`from_env` rebuild these settings.
-
-        pydantic-settings reads the environment but does not write it; ``churnops serve``
-        needs the inverse to hand its flags to uvicorn's fresh worker processes.
-        """
+        """The environment variables that make :meth:`from_env` rebuild these settings."""
         return {
             ENV_PREFIX + name.upper(): "" if value is None else str(value) for name, value in self.model_dump().items()
         }

@@ -1,18 +1,12 @@
 """The served model, swapped atomically, and how the workers of one server agree on it.
 
-``ModelState.current`` is a reference to an immutable :class:`LoadedModel`. A request
-reads it once and uses that object to the end, so a concurrent reload (which only
-rebinds the attribute) never changes the model under a request in flight. A failed
-(re)load leaves the reference alone and records why.
+A request reads ``ModelState.current`` once, so a reload (which only rebinds it) never changes
+the model under a request in flight. A failed (re)load leaves it alone and records why.
 
-With several workers, each is its own process with its own ``ModelState``, and each
-reports the outcome of its last load in a status file in the shared ``run_dir``: the
-version it serves, its ``last_reload_error`` and when that load began. The worker that
-receives ``POST /admin/reload`` asks the ``churnops serve`` supervisor (SIGHUP) to make
-every worker reload, itself included, then waits until each status file reports a load
-that began after the request arrived. So every worker has recorded the outcome, a
-failure as well as a success, before the endpoint answers, and ``/health`` answers the
-same on every worker.
+With several workers, each reports its last load (version, error, start time) in a status file
+in the shared ``run_dir``. ``POST /admin/reload`` asks the supervisor (SIGHUP) to reload every
+worker and waits until each reports a load begun after the request: every worker has recorded
+the outcome, failure or success, before the endpoint answers, so ``/health`` agrees on all.
 """
 
 from __future__ import annotations
@@ -53,8 +47,8 @@ class ModelState:
         self.last_reload_error: str | None = None
         self.run_dir = run_dir
         self._last: tuple[float, ReloadOutcome] | None = None
-        """When the last load began (``time.monotonic()``) and how it ended: one attribute, so a
-        reader on the event loop never pairs one load's time with another's outcome."""
+        """(start, outcome) of the last load: one attribute, so a reader never pairs one load's
+        time with another's outcome."""
         self._lock = asyncio.Lock()
 
     def load_now(self) -> ReloadOutcome:
@@ -91,8 +85,6 @@ class ModelState:
         self._report(started)
         return outcome
 
-    # -- sibling workers
-
     def _status_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / f"worker-{os.getpid()}.json"
 
@@ -122,14 +114,13 @@ class ModelState:
 
 @dataclass(frozen=True)
 class WorkerStatus:
-    """What a worker's status file says about its last load."""
+    """A worker's status file."""
 
     pid: int
     model_version: str | None
     last_reload_error: str | None
     load_started: float
-    """``time.monotonic()`` when the load began. CLOCK_MONOTONIC is one clock for every process
-    of the machine, and the workers of a server share one (their ``run_dir`` is local)."""
+    """``time.monotonic()``: one clock for every process of the machine, and ``run_dir`` is local."""
 
     def agrees(self, outcome: ReloadOutcome) -> bool:
         """Whether this worker ended its load as ``outcome`` did: the same model, the same error or none."""
@@ -166,18 +157,15 @@ def _alive(pid: int) -> bool:
 
 
 async def propagate(supervisor_pid: int | None, run_dir: Path | None, since: float, workers: int, wait: float) -> bool:
-    """Make every worker of this server reload, this one included; wait until each has.
+    """Make every worker of this server reload, this one included; wait until each has, or ``wait`` s.
 
-    Sends SIGHUP to the supervisor, which forwards it to every worker, then waits (without
-    blocking the event loop) until ``workers`` workers report a load that began at or after
-    ``since``, or ``wait`` seconds pass. A worker still starting up counts once it has loaded:
-    it reads the same registry. False, and nothing sent, when this worker is not supervised
-    (a single process: the caller reloads it).
+    A worker still starting up counts once it has loaded: it reads the same registry. False, and
+    nothing sent, when this worker is not supervised (the caller reloads it).
     """
     if supervisor_pid is None or run_dir is None or os.getppid() != supervisor_pid:
         return False
     with contextlib.suppress(ProcessLookupError):
-        os.kill(supervisor_pid, signal.SIGHUP)  # the supervisor forwards it to every worker
+        os.kill(supervisor_pid, signal.SIGHUP)
     deadline = time.monotonic() + wait
     while True:
         statuses = worker_statuses(run_dir)

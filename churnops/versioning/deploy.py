@@ -1,17 +1,12 @@
 """Deploying is moving a pointer: ``prod`` in the registry, to a model named by its md5.
 
-:func:`deploy` is what ``churnops promote`` (:mod:`.promotion`: the verdict rule) and
-``churnops rollback`` (:func:`rollback`: any earlier version, by revision or md5) share. Under the
-repository lock (one writer at a time) it reads the registry, lets the caller refuse, makes
-sure the model's bytes are in the DVC cache (fetched from the default remote, or rebuilt from
-their commit, when they are not) and on the default remote (pushed, for the machines that
-serve), then writes one registry commit. Nothing in the work tree,
-the index or ``HEAD`` is read or written: the code a command runs is always the code checked
-out, so a rollback works across any code change in between.
+:func:`deploy` is what ``churnops promote`` (:mod:`.promotion`) and ``churnops rollback``
+(:func:`rollback`) share: under the repository lock, make sure the model's bytes are in the
+DVC cache and on the default remote, then write one registry commit. Nothing in the work tree,
+the index or ``HEAD`` is read or written, so a rollback works across any code change in between.
 
-A kill at any instant leaves the old or the new pointer in force (the registry write is one
-compare-and-swap of a ref, :mod:`.registry`), and a plain retry completes: every step before
-that write only adds content-addressed objects.
+A kill at any instant leaves the old or the new pointer in force (:mod:`.registry`), and a
+plain retry completes: every step before that write only adds content-addressed objects.
 """
 
 from __future__ import annotations
@@ -43,11 +38,9 @@ class Outcome:
     version: Version
     previous: Entry | None
     registry_ref: str = registry.BRANCH
-    registry_commit: str | None = None
-    """The new registry commit; ``None`` when nothing changed (already prod)."""
+    registry_commit: str | None = None  # None when nothing changed (already prod)
     rebuilt: int = 0
     remote: str | None = None
-    """The DVC remote that holds the model (pushed there if it lacked it); ``None``: no remote."""
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -77,9 +70,8 @@ def _available(root: Path, version: Version, what: str, rebuild_missing: bool, o
 def _share(root: Path, md5: str, outcome: Outcome) -> None:
     """Put the model on the default remote before it becomes prod: serving machines fetch it there.
 
-    ``dvc push`` sends the work tree's outputs, which need not include prod's model (after a
-    rollback, say), so the deployment pushes that one object itself. A remote that fails is a
-    warning, not a refusal: an incident's rollback must not wait for the storage to come back.
+    ``dvc push`` sends the work tree's outputs, which need not include prod's model. A remote that
+    fails is a warning, not a refusal: an incident's rollback must not wait for the storage.
     """
     try:
         remote = store.push(root, md5)
@@ -105,12 +97,8 @@ def deploy(
 ) -> Outcome:
     """Point ``prod`` at ``version``'s model, as one registry commit.
 
-    Args:
-        action: ``promote`` or ``rollback`` (the audit's word).
-        message: builds the audit commit from the registry as it stands under the lock.
-        check: raises to refuse, seeing the same registry (a verdict about another prod).
-        rebuild_missing: reproduce the model from its commit in a temporary worktree when it
-            is in neither the cache nor the remote.
+    ``message`` and ``check`` (raises to refuse) see the registry as it stands under the lock;
+    ``rebuild_missing`` reproduces a model in neither the cache nor the remote from its commit.
 
     Raises:
         RegistryError: refused by ``check``, or the registry moved meanwhile; nothing changed.
@@ -160,18 +148,9 @@ def rollback(
     log: Log = stderr,
     lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> Outcome:
-    """Point ``prod`` at the model ``spec`` names (a Git revision, or an md5 prefix).
+    """Point ``prod`` at the model ``spec`` names (a Git revision, or an md5 prefix): :func:`deploy`.
 
-    One registry commit, whatever changed in the code since: the model is named by its md5
-    and served from the DVC cache, so no file of the work tree is restored and nothing is
-    rewound. The model comes from the cache, else the default remote, else
-    (``rebuild_missing``) from reproducing its commit in a temporary worktree.
-
-    Raises:
-        ParamsError: ``spec`` names no model.
-        ModelUnavailableError: the model is in neither the cache nor the remote (and not
-            rebuilt); nothing changed.
-        RegistryError, RemoteError, RepositoryBusyError: see :func:`.deploy.deploy`.
+    Raises ParamsError when ``spec`` names no model; otherwise as :func:`deploy`.
     """
     root = repo_root(repo)
     version = resolve(root, spec, known_models(root, registry.read(root)))

@@ -1,19 +1,12 @@
-"""Git plumbing shared by the model history and the rollback, and the repository lock.
+"""Git plumbing for versioning, and the repository lock.
 
-Everything here runs ``git`` as a subprocess with a fixed environment (no pager, no
-prompts, ``LC_ALL=C``, literal pathspecs), so its output is stable and a file named
-``*.json`` or ``:x`` means that file.
+``git`` runs with a fixed environment (:func:`git_env`), so its output is stable.
 
-The repository lock (:func:`repo_lock`) lets one workspace-writing churnops command run
-at a time per repository. It is an ``flock`` on ``<git common dir>/churnops.lock``:
-
-- the kernel releases it when its holder dies, even by SIGKILL, so a crash never leaves a
-  stale lock behind (the file itself stays; only the ``flock`` counts);
-- the subprocesses a holder starts (``git``, ``dvc``) inherit the locked descriptor, so a
-  killed holder whose ``dvc checkout`` child is still running keeps the repository
-  locked until that child is gone too;
-- the holder writes its pid, command and start time into the file, so a second command
-  can say who holds it.
+The repository lock (:func:`repo_lock`) lets one workspace-writing churnops command run at a
+time per repository: an ``flock`` on ``<git common dir>/churnops.lock``, which the kernel
+releases when its holder dies, even by SIGKILL. The subprocesses a holder starts inherit the
+descriptor, so a killed holder's still-running ``dvc`` child keeps the repository locked. The
+file names the holder, so a second command can say who it is.
 """
 
 from __future__ import annotations
@@ -32,10 +25,8 @@ from churnops.core.errors import GitError, RepositoryBusyError
 
 LOCK_FILE = "churnops.lock"
 LOCK_WAIT_SECONDS = 3.0
-"""How long a second command waits for the lock before it is refused."""
 
 _held_fds: list[int] = []
-"""Descriptors of the locks this process holds; passed on to every subprocess."""
 
 
 def held_fds() -> tuple[int, ...]:
@@ -44,7 +35,7 @@ def held_fds() -> tuple[int, ...]:
 
 
 def git_env() -> dict[str, str]:
-    """The environment for git subprocesses: no pager, no prompts, stable output, literal paths."""
+    """The environment for git subprocesses."""
     env = dict(os.environ)
     # Literal pathspecs: a file named ``*.json`` or ``:x`` means that file, never a pattern.
     env.update({"GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_LITERAL_PATHSPECS": "1"})
@@ -52,11 +43,7 @@ def git_env() -> dict[str, str]:
 
 
 def git(args: Sequence[str], cwd: str | Path, *, input: bytes | None = None, check: bool = True) -> bytes:
-    """Run ``git ARGS`` in ``cwd`` and return its stdout.
-
-    Raises:
-        GitError: git is missing or exits non-zero (its first stderr line is in the message).
-    """
+    """Run ``git ARGS`` in ``cwd`` and return its stdout; GitError with git's first stderr line."""
     try:
         proc = subprocess.run(
             ["git", "-c", "core.quotepath=off", *args],
@@ -79,11 +66,7 @@ def git(args: Sequence[str], cwd: str | Path, *, input: bytes | None = None, che
 
 
 def repo_root(path: str | Path = ".") -> Path:
-    """The top directory of the Git work tree containing ``path``.
-
-    Raises:
-        GitError: ``path`` does not exist or is not inside a Git work tree.
-    """
+    """The top directory of the Git work tree containing ``path``, else GitError."""
     path = Path(path)
     if not path.is_dir():
         raise GitError(f"{path}: no such directory")
@@ -165,11 +148,7 @@ def show_file(root: Path, rev: str, path: str) -> bytes | None:
 
 
 def ignore_rule(root: Path, path: str) -> str | None:
-    """The rule that makes Git ignore ``path`` (``.gitignore:16:logs/``), or ``None`` when Git would add it.
-
-    Raises:
-        GitError: git failed (``root`` is not in a work tree).
-    """
+    """The rule that makes Git ignore ``path`` (``.gitignore:16:logs/``), or ``None`` when Git would add it."""
     env = git_env()
     del env["GIT_LITERAL_PATHSPECS"]  # check-ignore refuses the 'literal' magic; it reads paths, not patterns
     args = ["git", "check-ignore", "-v", "--", path]
@@ -180,9 +159,6 @@ def ignore_rule(root: Path, path: str) -> str | None:
     rule, _, _ = proc.stdout.decode().partition("\t")
     # -v also reports a matching negation ("!keep.dvc"), which means the path is NOT ignored.
     return rule if rule and not rule.split(":", 2)[-1].startswith("!") else None
-
-
-# --------------------------------------------------------------------------- the repository lock
 
 
 def _holder(fd: int, patience: float = 0.5) -> str:
@@ -221,15 +197,9 @@ def lock_holder(root: Path) -> str | None:
 
 @contextmanager
 def repo_lock(root: Path, command: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """Hold the repository's workspace lock for the duration of the ``with`` block.
+    """Hold the repository's workspace lock for the ``with`` block; ``command`` is shown to whoever waits.
 
-    Args:
-        root: the work tree.
-        command: what the holder is doing, shown to whoever has to wait (``churnops rollback v1``).
-        wait: seconds to wait for a busy lock before giving up.
-
-    Raises:
-        RepositoryBusyError: another process still holds the lock after ``wait`` seconds.
+    Raises RepositoryBusyError when another process still holds it after ``wait`` seconds.
     """
     path = common_git_dir(root) / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

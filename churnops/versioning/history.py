@@ -1,23 +1,15 @@
 """The model versions of a repository's history, read with Git plumbing only.
 
-A model "exists" in history where ``dvc.lock`` records a new hash for ``models/model.json``:
-DVC writes the lock only after a stage succeeded, so every such commit holds a model
-that passed the quality gate. Everything shown next to it (metrics, ``gate_f1``) is read
-from the files *at that commit*, never from a checkout, so listing a long history costs
-one ``git log`` and two ``git cat-file`` processes, whatever its length:
-
-1. ``git log --full-history -- dvc.lock`` lists the commits that touched the lock, with
-   their parents, dates, tags and subjects;
-2. ``git cat-file --batch-check`` resolves ``REV:dvc.lock`` (and the metrics and params
-   files) of those commits and their parents to blob ids;
-3. ``git cat-file --batch`` reads each distinct blob once.
+A model "exists" in history where ``dvc.lock`` records a new hash for ``models/model.json``
+(DVC writes the lock only after a stage succeeded, so past the quality gate). Everything shown
+next to it is read from the files *at that commit*, so a long history costs one ``git log``
+and two ``git cat-file`` processes, whatever its length.
 
 ``--full-history`` matters: by default ``git log`` follows only the parent a merge is
 identical to, which would hide the models of the other side of the merge.
 
-Versions that only the registry knows (promoted from a branch this history does not contain)
-are read the same way by :func:`entries_at`. The listing that puts both beside the registry's
-events is :mod:`.listing`.
+Versions only the registry knows are read the same way by :func:`entries_at`; :mod:`.listing`
+puts both beside the registry's events.
 """
 
 from __future__ import annotations
@@ -39,15 +31,8 @@ GATE_KEY = "train.gate_f1"
 _FIELD = "\x1f"  # unit separator: cannot appear in a sha, a date, a ref name or a one-line subject
 
 
-# --------------------------------------------------------------------------- parsing
-
-
 def parse_lock_fast(data: bytes, source: str) -> LockedModel | None:
-    """The model a dvc.lock blob records, or ``None`` if it records none or is unreadable.
-
-    A broken lock in some old commit hides that commit's model rather than failing the
-    whole listing.
-    """
+    """The model a dvc.lock blob records, or ``None``: a broken old lock hides its model, not the listing."""
     try:
         return locked_model(parse_lock(data, source), paths.MODEL, source)
     except (LockfileError, AttributeError, TypeError):
@@ -103,16 +88,11 @@ def workspace_model_md5(root: Path) -> str | None:
     return locked.md5 if locked else None
 
 
-# --------------------------------------------------------------------------- the listing
-
-
 @dataclass(frozen=True)
 class ModelEntry:
     """One listed commit: a new model (``change == "model"``), or with ``--all`` a params change.
 
-    ``params_changed`` maps each dotted params key that differs from the first parent to
-    ``[old, new]`` (``None`` for a key that is absent); it is filled only when the listing
-    includes params changes.
+    ``params_changed``: dotted key -> ``[old, new]`` against the first parent (``None``: absent).
     """
 
     commit: str
@@ -173,19 +153,15 @@ def model_history(
 ) -> list[ModelEntry]:
     """Every model accepted in the history of ``rev``, newest first.
 
-    A commit is listed when the model hash its ``dvc.lock`` records differs from the one
-    recorded by each of its parents (a first model, a retrain, a rollback, or a merge whose
-    re-run produced a new model). With ``include_params``, a commit whose ``params.yaml``
-    differs from each of its parents is listed too (``change == "params"``), so a gate
-    change that kept the model (``train.gate_f1: 0.6 -> 0.75``) shows. ``current_md5``
-    marks the matching entries ``current``; by default it is the workspace's model.
+    A commit is listed when its ``dvc.lock``'s model differs from each of its parents'. With
+    ``include_params``, so is one whose ``params.yaml`` does, so a gate change that kept the
+    model shows. ``current_md5`` (default: the workspace's model) marks entries ``current``.
 
-    Raises:
-        GitError: not a Git repository, or ``rev`` is not a commit.
+    Raises GitError when ``root`` is not a Git repository or ``rev`` not a commit.
     """
     root = repo_root(root)
     if rev == "HEAD" and not git(["rev-parse", "--verify", "--quiet", "HEAD"], root, check=False).strip():
-        return []  # a repository without commits has no history yet
+        return []
     if not git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root, check=False).strip():
         raise GitError(f"unknown revision {rev!r}")
     if current_md5 is None:
@@ -261,9 +237,7 @@ def model_history(
 def entries_at(root: Path, models: Mapping[str, str], current_md5: str | None) -> list[ModelEntry]:
     """Entries for models known by ``{md5: commit that built it}`` (the registry's), newest commit first.
 
-    The md5 is the caller's (the registry names the model by it); the date, tags, subject,
-    metrics and ``gate_f1`` are the commit's. A commit that no longer exists (a branch deleted
-    and garbage-collected) is skipped.
+    A commit that no longer exists (a branch deleted and garbage-collected) is skipped.
     """
     wanted = {c: m for m, c in models.items()}
     checked = git(["cat-file", "--batch-check=%(objectname) %(objecttype)"], root,

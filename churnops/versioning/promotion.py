@@ -56,11 +56,7 @@ class Candidate:
 
 
 def candidate(root: Path) -> Candidate:
-    """HEAD's candidate, from Git objects only.
-
-    Raises:
-        RegistryError: no commit, or HEAD's ``dvc.lock`` records no model.
-    """
+    """HEAD's candidate, from Git objects only; RegistryError if HEAD's ``dvc.lock`` records no model."""
     head = git(["rev-parse", "--verify", "--quiet", "HEAD"], root, check=False).decode().strip()
     if not head:
         raise RegistryError("the repository has no commit yet: build and commit a candidate first")

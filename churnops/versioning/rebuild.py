@@ -138,13 +138,9 @@ def remove_worktrees(root: Path, folder: Path) -> None:
 
 
 def rebuild(root: Path, version: Version, log: Callable[[str], None]) -> int:
-    """Reproduce ``version.commit``'s pipeline in a temporary worktree and add its outputs to the cache.
+    """Reproduce ``version.commit``'s pipeline in a temporary worktree; the objects added to the cache.
 
-    Returns:
-        The number of objects copied into the project's cache.
-
-    Raises:
-        ModelUnavailableError: the rebuild failed or produced other hashes (nothing changed).
+    Raises ModelUnavailableError, nothing changed, when the rebuild failed or gave other hashes.
     """
     from dvc.repo import Repo
 

@@ -5,21 +5,16 @@ The branch ``churnops/registry`` holds one file, ``registry.json``::
     {"format": "churnops-registry/1",
      "stages": {"prod": {"commit": "<sha that built it>", "md5": "<the model's md5>"}}}
 
-Each stage names its model by content (the md5 DVC keys the file by) and by the commit whose
-``dvc.lock`` records it. Every change is one commit on that branch, so ``git log
-churnops/registry`` is the deployment history: who moved ``prod``, when, and why (the message;
-:data:`TRAILERS` make the action and the reason machine-readable).
+Every change is one commit on that branch, so ``git log churnops/registry`` is the deployment
+history: who moved ``prod``, when, and why (:data:`TRAILERS` make it machine-readable).
 
 The branch is nobody's work tree: promoting or rolling back never touches the files, the
-index, ``HEAD`` or the branches a person works on, and no checkout, merge, reset or
-experiment changes what is served. A change is written with Git plumbing (``hash-object``,
-``mktree``, ``commit-tree``) and made to count by one ``update-ref NEW OLD``: atomic, and
-refused if the branch moved meanwhile. A process killed at any instant leaves the old
-pointer or the new one in force; the objects of an unfinished write are unreachable garbage
-that ``git gc`` collects.
+index or ``HEAD``, and no checkout, merge or experiment changes what is served. A change is
+written with Git plumbing and made to count by one ``update-ref NEW OLD``: atomic, refused if
+the branch moved meanwhile, so a kill at any instant leaves the old pointer or the new one.
 
-Readers take the local branch, or, in a clone that has none, the one remote-tracking branch
-of that name (``origin/churnops/registry``): a fresh clone serves what the team promoted.
+Readers take the local branch, else the one remote-tracking branch of that name: a fresh
+clone serves what the team promoted.
 """
 
 from __future__ import annotations
@@ -41,17 +36,14 @@ FILE = "registry.json"
 FORMAT = "churnops-registry/1"
 PROD = "prod"
 STAGES = (PROD,)
-"""The stages a registry may name; the service serves ``prod``."""
 
 ZERO = "0" * 40
 """``update-ref``'s "the ref must not exist yet"."""
 
 TRAILERS = {"action": "Churnops-Action", "reason": "Churnops-Reason"}
-"""Git trailers of a registry commit: what was done (promote, rollback) and the reason given."""
 
 STALE_LOCK_SECONDS = 2.0
-"""A ref lock this old on the registry branch is a killed writer's, never a live one's: only
-churnops writes the branch, under the repository lock (see :func:`_clear_stale_lock`)."""
+"""A ref lock this old on the registry branch is a killed writer's (:func:`_clear_stale_lock`)."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +76,7 @@ def _hex(value: Any, length: int) -> bool:
 
 
 def parse(data: bytes, source: str) -> State:
-    """Read ``registry.json`` strictly: a hand edit that breaks it is one line naming the field.
-
-    Raises:
-        RegistryError: not JSON, another format, an unknown stage, or a malformed entry.
-    """
+    """Read ``registry.json`` strictly: a hand edit that breaks it is a RegistryError naming the field."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as err:
@@ -115,20 +103,16 @@ def parse(data: bytes, source: str) -> State:
 
 
 def dumps(state: State) -> bytes:
-    """Canonical bytes of a registry: sorted keys, two-space indent, trailing newline."""
+    """Canonical bytes of a registry."""
     doc = {"format": FORMAT, "stages": {k: v.to_dict() for k, v in sorted(state.stages.items())}}
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
-
-
-# --------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)
 class Tip:
     """The registry as one ref shows it."""
 
-    ref: str | None
-    """The full ref name read (``refs/heads/churnops/registry``...); ``None``: no registry yet."""
+    ref: str | None  # the full ref name; None: no registry yet
     commit: str | None
     state: State
 
@@ -149,14 +133,9 @@ def _refs(root: Path, pattern: str) -> dict[str, str]:
 
 
 def resolve_ref(root: Path, ref: str | None = None) -> str | None:
-    """The full name of the registry's ref, or ``None`` when the repository has none.
+    """The full name of ``ref``, by default the local branch, else the single remote-tracking one; or None.
 
-    Args:
-        ref: a ref a person named (``origin/churnops/registry``); by default the local branch,
-            else the single remote-tracking branch of that name.
-
-    Raises:
-        RegistryError: ``ref`` names nothing, or several remotes have a registry branch.
+    Raises RegistryError when ``ref`` names nothing, or several remotes have a registry branch.
     """
     if ref is not None:
         full = git(["rev-parse", "--verify", "--quiet", "--symbolic-full-name", ref], root, check=False).decode()
@@ -176,11 +155,9 @@ def resolve_ref(root: Path, ref: str | None = None) -> str | None:
 
 
 def read(root: Path, ref: str | None = None) -> Tip:
-    """The registry at the tip of its ref (an empty one when the repository has none yet).
+    """The registry at the tip of its ref (empty when there is none yet).
 
-    Raises:
-        RegistryError: the ref names nothing, or its ``registry.json`` is missing or malformed.
-        GitError: git failed.
+    Raises RegistryError when it is unreadable, GitError when git fails.
     """
     full = resolve_ref(root, ref)
     if full is None:
@@ -195,15 +172,11 @@ def read(root: Path, ref: str | None = None) -> Tip:
     return Tip(full, commit, parse(data, f"{Tip(full, commit, State()).name}:{FILE}"))
 
 
-# --------------------------------------------------------------------------- writing
-
-
 @dataclass(frozen=True)
 class Change:
     """One move of a stage's pointer, with the words of its audit commit."""
 
-    action: str
-    """``promote`` or ``rollback``."""
+    action: str  # promote, rollback
     stage: str
     entry: Entry
     subject: str
@@ -220,9 +193,9 @@ class Change:
 def _clear_stale_lock(root: Path) -> None:
     """Remove the registry ref's ``.lock`` file that a killed ``update-ref`` left behind.
 
-    The caller holds the repository lock, which every child of a churnops writer inherits, so
-    no churnops writer is alive; and only churnops writes this branch. A lock file that has
-    been there a while is a dead writer's (``git pack-refs`` may hold one for a moment).
+    The caller holds the repository lock, which every child of a churnops writer inherits, and
+    only churnops writes this branch: an old lock file is a dead writer's (``git pack-refs`` may
+    hold one for a moment).
     """
     lock = common_git_dir(root) / f"{REF}.lock"
     try:
@@ -236,12 +209,8 @@ def _clear_stale_lock(root: Path) -> None:
 def write(root: Path, change: Change, expect: Tip) -> str:
     """Commit ``change`` on the registry branch, on top of ``expect``; return the new commit.
 
-    The caller holds the repository lock (:func:`churnops.versioning.git.repo_lock`) and decided
-    on ``expect``: if the registry is no longer at that commit, nothing is written.
-
-    Raises:
-        RegistryError: the registry moved since ``expect`` was read (another writer, a fetch).
-        GitError: git failed (no user identity configured, a full disk...).
+    The caller holds the repository lock (:func:`churnops.versioning.git.repo_lock`). RegistryError,
+    and nothing written, if the registry moved since ``expect`` was read; GitError if git failed.
     """
     if change.stage not in STAGES:
         raise RegistryError(f"unknown stage {change.stage!r} (known: {', '.join(STAGES)})")
@@ -251,8 +220,7 @@ def write(root: Path, change: Change, expect: Tip) -> str:
     parents = ["-p", expect.commit] if expect.commit else []
     commit = git(["commit-tree", tree, *parents, "-F", "-"], root, input=change.message().encode()).decode().strip()
     fault("registry-commit-written")
-    # The local branch moves from where it is: its tip, or (a clone without one) nothing, with
-    # the remote-tracking commit we built on as the new commit's parent.
+    # A clone without the local branch creates it, with the remote-tracking commit as parent.
     local = _refs(root, REF).get(REF)
     if expect.ref == REF or expect.ref is None:
         old = expect.commit or ZERO

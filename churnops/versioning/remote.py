@@ -85,11 +85,7 @@ def local_path(remote: Remote) -> Path | None:
 
 
 def check_local_remote(remote: Remote) -> None:
-    """A local remote's path must be a readable directory; DVC would quietly find nothing.
-
-    Raises:
-        RemoteError: the path is missing, a file, or unreadable.
-    """
+    """RemoteError unless a local remote's path is a readable directory: DVC would quietly find nothing."""
     path = local_path(remote)
     if path is None:
         return
@@ -104,12 +100,8 @@ def check_local_remote(remote: Remote) -> None:
 def probe(repo: Any, remote: Remote) -> None:
     """Tell "the remote lacks the objects" from "the remote cannot be reached".
 
-    DVC counts an object it could not ask about (connection refused, say) as missing. One
-    ``info`` on the remote's root tells: a bare "not found" is normal (an HTTP remote has no
-    directory listing), anything behind it (a refused connection) is the failure.
-
-    Raises:
-        RemoteError: the remote cannot be reached.
+    DVC counts an object it could not ask about as missing. One ``info`` on the remote's root
+    tells: a bare "not found" is normal (an HTTP remote has no listing); anything else raises RemoteError.
     """
     odb = repo.cloud.get_remote(remote.name)
     try:

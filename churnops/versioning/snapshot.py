@@ -1,24 +1,15 @@
 """A feedback snapshot: the labeled part of prediction logs, and the labels, versioned by DVC.
 
-The ``feedback`` stage reads ``feedback.log`` and ``feedback.labels``. The service's log is
-git-ignored and grows with every request: as a dep it changes ``dvc status`` at once, and a
-clone has no such file, so a commit that trained on served traffic could not be rebuilt.
-:func:`take` copies what the join can use into one directory DVC tracks (``DIR.dvc`` is
-committed with Git, the bytes go to the DVC cache and remote):
+The service's log is git-ignored and grows with every request: as a ``feedback`` dep it changes
+``dvc status`` at once, and a clone has no such file, so a commit that trained on served traffic
+could not be rebuilt. :func:`take` copies what the join can use into one DVC-tracked directory:
+``DIR/predictions.jsonl``, the labeled log lines raw and in the join's order (so the stage's
+outputs on the snapshot equal those on the whole log), and the labels byte for byte.
 
-- ``DIR/predictions.jsonl``: the log lines whose ``customer_id`` has a label, raw and in the
-  join's order (:func:`churnops.pipeline.labeljoin.labeled_lines`), so the stage's outputs on
-  the snapshot equal its outputs on the whole log. A line gets a newline if its file ended
-  without one (the next file's first line would otherwise run on);
-- ``DIR/labels.csv`` or ``DIR/labels.jsonl`` (as the file was told apart): the labels, byte
-  for byte.
-
-The log is streamed once; memory is O(labels). A new snapshot is built in a hidden directory
-beside ``DIR``, exchanged with the old one in one ``renameat2(RENAME_EXCHANGE)``, then
-``dvc add``-ed; if DVC fails, the two are exchanged back and ``DIR.dvc`` and ``.gitignore``
-restored, so ``DIR`` is always a whole snapshot and a failure leaves the old one as it was.
-Where the kernel cannot exchange (not Linux), three renames do it; a kill between them leaves
-``DIR`` missing, and ``dvc checkout DIR.dvc`` restores it (that file still names the old one).
+The log is streamed once; memory is O(labels). A new snapshot is built in a hidden directory,
+exchanged with the old one in one ``renameat2(RENAME_EXCHANGE)``, then ``dvc add``-ed; if DVC
+fails, everything is put back, so ``DIR`` is always a whole snapshot. Without the exchange (not
+Linux), a kill between three renames leaves ``DIR`` missing: ``dvc checkout DIR.dvc`` restores it.
 """
 
 from __future__ import annotations
@@ -43,8 +34,7 @@ from churnops.versioning.git import ignore_rule, repo_lock
 from churnops.versioning.store import quiet_dvc_logs
 
 PREDICTIONS = "predictions.jsonl"
-LABELS = "labels"
-"""The labels file's name without its suffix (``.csv`` or ``.jsonl``)."""
+LABELS = "labels"  # + .csv or .jsonl
 SNAPSHOT_FILES = frozenset({PREDICTIONS, f"{LABELS}.{fb.CSV}", f"{LABELS}.{fb.JSON_LINES}"})
 
 
@@ -57,29 +47,18 @@ class Snapshot:
     labels: str
     dvc_file: str
     gitignore: str
-    n_files: int
-    """Log files read (rotated ones included)."""
+    n_files: int  # rotated ones included
     n_read: int
-    """Log lines read."""
     n_kept: int
-    """Log lines kept: the predictions of labeled customers."""
     n_labels: int
-    """Usable labels (rows the join reads)."""
-    n_customers: int
-    """Labeled customers with at least one kept prediction."""
-    skipped: Counter[str]
-    """Label rows the join skips, by reason."""
+    n_customers: int  # labeled customers with at least one kept prediction
+    skipped: Counter[str]  # label rows the join skips, by reason
 
 
 def take(root: Path, logs: Sequence[str | Path], labels: str | Path, out: str | Path) -> Snapshot:
     """Snapshot ``logs`` (each with its rotated files) and ``labels`` into ``out`` and ``dvc add`` it.
 
-    Args:
-        root: the project root (a DVC project inside a Git work tree).
-        logs: prediction logs, read in this order, as the ``feedback`` stage reads them.
-        labels: the labels file (CSV or JSON lines).
-        out: the snapshot directory, inside ``root`` where Git does not ignore it; an existing
-            one must be a snapshot (it is replaced).
+    ``out`` must be inside ``root`` where Git does not ignore it; an existing one must be a snapshot.
 
     Raises:
         InputError: a log or the labels cannot be read, or the labels hold no usable row.

@@ -1,12 +1,9 @@
 """Model objects by md5: the DVC cache first, then the default DVC remote; always verified.
 
-DVC keys every file it caches by the md5 of its bytes, which ``dvc.lock`` records. A model is
-therefore fully named by its md5: this module turns one into verified bytes, whatever the
-work tree holds. The service, the ``judge`` and ``feedback`` stages (the champion) and
-``churnops promote``/``rollback`` all read models this way, never from ``models/model.json``.
-
-DVC's own API finds the cache (``cache.dir`` may point anywhere) and talks to the remote,
-in-process; a remote's failures become one line each (:mod:`.remote`).
+DVC keys every cached file by the md5 of its bytes, so a model is fully named by its md5: this
+module turns one into verified bytes, whatever the work tree holds. Everything that reads a
+model reads it this way, never from ``models/model.json``. DVC's own API finds the cache
+(``cache.dir`` may point anywhere) and talks to the remote.
 """
 
 from __future__ import annotations
@@ -49,11 +46,7 @@ def quiet_dvc_logs() -> Iterator[None]:
 
 @contextmanager
 def dvc_repo(root: Path) -> Iterator[Any]:
-    """DVC's ``Repo`` of the project at ``root``.
-
-    Raises:
-        ModelUnavailableError: ``root`` is not a DVC project (no ``.dvc``), so it has no cache.
-    """
+    """DVC's ``Repo`` of the project at ``root``; ModelUnavailableError if it is not a DVC project."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
@@ -66,11 +59,7 @@ def dvc_repo(root: Path) -> Iterator[Any]:
 
 
 def check_md5(md5: str) -> str:
-    """``md5`` if it is 32 lowercase hex digits (what DVC records).
-
-    Raises:
-        ModelIntegrityError: it is not.
-    """
+    """``md5`` if it is 32 lowercase hex digits (what DVC records), else ModelIntegrityError."""
     if not isinstance(md5, str) or not MD5.match(md5):
         raise ModelIntegrityError(f"{md5!r} is not an md5 (32 lowercase hex digits)")
     return md5
@@ -99,15 +88,9 @@ def _relative(root: Path, path: Path) -> str:
 
 
 def ensure(root: Path, md5: str, what: str) -> Path:
-    """Make sure the DVC cache holds the object ``md5``, whole; fetch it from the default remote if not.
+    """The verified cache path of object ``md5``, fetched from the default remote if need be.
 
-    Args:
-        root: the project (its DVC cache and remote configuration are used).
-        md5: the object to provide.
-        what: how to name it in messages (``model d8aab982826e (prod)``).
-
-    Returns:
-        The object's path in the cache, verified.
+    ``what`` starts the messages (``model d8aab982826e (prod)``).
 
     Raises:
         ModelIntegrityError: the cache's copy does not hash to ``md5``.
@@ -144,11 +127,7 @@ def read(root: Path, md5: str, what: str) -> bytes:
 
 
 def on_remote(root: Path, md5: str) -> tuple[Remote | None, bool]:
-    """(the default remote, whether it holds ``md5``); ``(None, False)`` when no remote is configured.
-
-    Raises:
-        RemoteError: the remote could not be asked.
-    """
+    """(the default remote, whether it holds ``md5``); ``(None, False)`` with no remote; else RemoteError."""
     from dvc_data.hashfile.hash_info import HashInfo
 
     with dvc_repo(root) as repo:
@@ -169,13 +148,9 @@ def on_remote(root: Path, md5: str) -> tuple[Remote | None, bool]:
 
 
 def push(root: Path, md5: str) -> Remote | None:
-    """Upload the object ``md5`` from the cache to the default remote, unless it is there already.
+    """Upload the object ``md5`` to the default remote unless it is there; the remote, or None if none.
 
-    Returns:
-        The remote it went to (or was already on); ``None`` when no remote is configured.
-
-    Raises:
-        RemoteError: the remote could not be written.
+    Raises RemoteError when the remote could not be written.
     """
     from dvc_data.hashfile.hash_info import HashInfo
 
@@ -196,14 +171,10 @@ def push(root: Path, md5: str) -> Remote | None:
 
 
 def _pull(repo: Any, remote: Remote, md5s: list[str]) -> None:
-    """Download objects by hash from ``remote`` into the cache.
+    """Download objects by hash from ``remote`` into the cache; RemoteError if the remote fails.
 
-    Asking by hash, with the *workspace's* remote configuration, works for any revision:
-    ``dvc fetch`` of an old revision would read that revision's ``.dvc/config``, which may
-    predate the remote (DVC then silently skips it).
-
-    Raises:
-        RemoteError: the remote is unreachable, refuses access, or is misconfigured.
+    By hash, with the *workspace's* remote configuration: ``dvc fetch`` of an old revision would
+    read that revision's ``.dvc/config``, which may predate the remote (DVC then silently skips it).
     """
     from dvc_data.hashfile.hash_info import HashInfo
 

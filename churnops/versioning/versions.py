@@ -55,13 +55,8 @@ def model_at(root: Path, commit: str) -> LockedModel | None:
 def resolve(root: Path, spec: str, known: dict[str, str]) -> Version:
     """The version ``spec`` names: a Git revision (its dvc.lock's model) or an md5 prefix.
 
-    Args:
-        spec: a tag, branch, sha, ``HEAD~2``, or at least :data:`MIN_PREFIX` hex digits of an md5.
-        known: ``{md5: commit that built it}`` of the models an md5 prefix may name (the
-            history and the registry's entries).
-
-    Raises:
-        ParamsError: ``spec`` names nothing, a revision without a model, or several models.
+    ``known`` is ``{md5: commit that built it}`` of the models a prefix may name. Raises
+    ParamsError when ``spec`` names nothing, a revision without a model, or several models.
     """
     spec = spec.strip()
     commit = commit_of(root, spec)

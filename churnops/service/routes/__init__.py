@@ -1,21 +1,16 @@
 """Thin route modules (parse with :mod:`~churnops.service.deps`, call the core, shape the response),
 and :func:`add_route`, the one way an endpoint joins the app.
 
-Every endpoint has two faces, both made by :func:`add_route` from one declaration (path,
-method, request body type, response model, error responses):
+Every endpoint has two faces, made by :func:`add_route` from one declaration:
 
-- the **served** face, a plain Starlette ``Route``: the handler takes the ``Request``,
-  reads and validates its body itself and returns bytes. FastAPI's per-request dependency
-  solving and response encoding cost ~23 µs of a ~53 µs in-process ``/predict``: without
-  them /predict costs less than a constant-JSON FastAPI endpoint;
-- the **documented** face, a FastAPI ``APIRoute`` built from the same declaration, which
-  only feeds OpenAPI (``/openapi.json``, ``/docs``). Its endpoint is never called: the
-  served face sits first in the routing table and matches the same path and method.
+- the **served** face, a plain Starlette ``Route`` whose handler validates its body itself and
+  returns bytes. FastAPI's dependency solving and response encoding cost ~23 µs of a ~53 µs
+  in-process ``/predict``;
+- the **documented** face, a FastAPI ``APIRoute`` that only feeds OpenAPI. It is never called:
+  the served face sits first in the routing table.
 
-Error handling is app-wide (:mod:`churnops.service.http_errors`), so a 4xx or 503 looks the same
-either way. Nothing validates a response at run time (that is the cost we avoid):
-``tests/service/test_response_models.py`` checks every 2xx body of every endpoint the
-OpenAPI document lists against the response model declared here.
+Nothing validates a response at run time (the cost avoided);
+``tests/service/test_response_models.py`` holds every 2xx body to its declared model.
 """
 
 from __future__ import annotations
@@ -50,16 +45,11 @@ def add_route(
 ) -> None:
     """Serve ``handler`` at ``method path`` and document it, from this one declaration.
 
-    Args:
-        handler: ``async (request) -> Response``; its docstring is the operation's description.
-        response_model: what a 200 body is (the response-model test holds the handler to it).
-        errors: status -> (body model, when it happens), for every non-2xx answer.
-        body: the request body's type (e.g. ``Customer``), or None when there is none.
-        security: documentation-only dependencies (e.g. ``HTTPBearer``) that put the
-            endpoint's auth scheme in OpenAPI; the handler checks credentials itself.
+    ``handler``'s docstring is the operation's description; ``errors`` maps each non-2xx status
+    to (body model, when it happens); ``security`` only documents the auth scheme: the handler
+    checks credentials itself.
     """
-    # First in the table, so it answers before any other route; served faces have distinct
-    # paths, so their order among themselves does not matter.
+    # Served faces have distinct paths, so their order among themselves does not matter.
     app.router.routes.insert(0, Route(path, handler, methods=[method], name=operation_id))
     tags: list[str | Enum] = [tag]
     app.add_api_route(
