@@ -26,6 +26,9 @@ at one point: one pass over the rows, block by block. The pass costs little per 
 because the one-hot columns are never multiplied out: every 0/1 column is summed per
 *pattern* of 0/1 values (12 patterns for the schema's two categorical features), so a
 row costs the products of its few numeric columns plus one ``bincount`` per sum.
+
+Length: one concern, a CPU-independent fit; its ``exp``/``log`` and the pattern-summed pass
+are that concern's parts and are tested together against scikit-learn's fit.
 """
 
 from __future__ import annotations

@@ -194,16 +194,21 @@ def _clear_stale_lock(root: Path) -> None:
     """Remove the registry ref's ``.lock`` file that a killed ``update-ref`` left behind.
 
     The caller holds the repository lock, which every child of a churnops writer inherits, and
-    only churnops writes this branch: an old lock file is a dead writer's (``git pack-refs`` may
-    hold one for a moment).
+    only churnops writes this branch: a lock file that lives on is a dead writer's. A young one
+    may be ``git pack-refs``'s for a moment, so it is waited for (at most
+    :data:`STALE_LOCK_SECONDS`) rather than refused: a retry right after a kill then succeeds.
     """
     lock = common_git_dir(root) / f"{REF}.lock"
-    try:
-        age = time.time() - lock.stat().st_mtime
-    except FileNotFoundError:
-        return
-    if age >= STALE_LOCK_SECONDS:
-        lock.unlink(missing_ok=True)
+    deadline = time.monotonic() + STALE_LOCK_SECONDS  # bounded even if the file's mtime is in the future
+    while True:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age >= STALE_LOCK_SECONDS or time.monotonic() >= deadline:
+            lock.unlink(missing_ok=True)
+            return
+        time.sleep(0.05)
 
 
 def write(root: Path, change: Change, expect: Tip) -> str:

@@ -102,11 +102,13 @@ def test_a_kill_at_any_instant_leaves_old_or_new_and_a_plain_retry_completes(his
         retry(p, history, target, f"random kill {i}")
 
 
-def test_a_stale_ref_lock_of_a_killed_writer_does_not_block_the_retry(history: History) -> None:
+@pytest.mark.parametrize("age", [60, 0], ids=["old", "just-left"])
+def test_a_stale_ref_lock_of_a_killed_writer_does_not_block_the_retry(history: History, age: float) -> None:
+    """However young the killed writer's lock: a retry at once waits it out instead of failing."""
     p = history.root
     lock = p / ".git" / "refs" / "heads" / "churnops" / "registry.lock"
     lock.write_text("0" * 40 + "\n")
-    os.utime(lock, (time.time() - 60, time.time() - 60))
+    os.utime(lock, (time.time() - age, time.time() - age))
     proc = run(["churnops", "rollback", "v1"], p, check=False)
     assert proc.returncode == 0, proc.stderr
     assert prod(p) == history.v1 and not lock.exists()
