@@ -53,17 +53,16 @@ def build_pipeline(params: TrainParams) -> Pipeline:
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from churnops.pipeline.logreg import NewtonLogisticRegression
-    from churnops.pipeline.onehot import CodeOneHotEncoder
 
     pre = ColumnTransformer(
         [
             ("num", StandardScaler(), list(NUMERIC_NAMES)),
             (
                 "cat",
-                CodeOneHotEncoder(
+                OneHotEncoder(
                     categories=[list(range(len(f.categories))) for f in CATEGORICAL],
                     handle_unknown="error",
                     sparse_output=False,
