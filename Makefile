@@ -42,14 +42,16 @@ assets: setup ## Re-download the pinned Vega libraries (npm) into the offline pl
 	python -m churnops.plotpage fetch
 
 # The end-to-end tests mostly wait on subprocesses (dvc, git, servers): one pytest worker per
-# core runs them side by side. `pytest` alone (one process) is handier when debugging one test.
+# core runs them side by side, each handed one test at a time (--maxschedchunk 1), so test
+# lengths from 0.01 s to minutes still end together. `pytest` alone (one process) is handier
+# when debugging one test.
 .PHONY: test
 test: setup ## Set up and run the whole test suite, slow and end-to-end tests included, one worker per core
-	pytest -n auto
+	pytest -n auto --maxschedchunk 1
 
 .PHONY: test-fast
 test-fast: setup ## Run the tests that are not marked slow, one worker per core
-	pytest -n auto -m "not slow"
+	pytest -n auto --maxschedchunk 1 -m "not slow"
 
 .PHONY: lint
 lint: setup ## Check lint and formatting with ruff, and types with mypy (strict, on the folders pyproject.toml lists)

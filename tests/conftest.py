@@ -15,20 +15,16 @@ from __future__ import annotations
 # here, they are the session's streams; done first inside a test that captures output (capsys),
 # they would be that test's, closed when it ends, and DVC's next log line anywhere would raise.
 import json
-import os
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import dvc  # noqa: F401
 import pytest
-from filelock import FileLock
 
 from churnops.core import trainstats
 from churnops.core.trainstats import TrainStats
 from churnops.pipeline.prepare import training_stats
 from tests.utils.factories import labelled_customers
-from tests.utils.project import clone_built, fresh_clone, lock_md5, make_project, run, set_params
+from tests.utils.project import clone_built, fresh_clone, lock_md5, make_project, once_per_run, run, set_params
 from tests.utils.service import Trained, fit
 from tests.utils.workflow import CODE_EDITS, V2_PARAMS, History
 
@@ -37,29 +33,6 @@ from tests.utils.workflow import CODE_EDITS, V2_PARAMS, History
 def logreg_model() -> Trained:
     """A logistic-regression model trained in-process (no dvc), for tests that serve a model."""
     return fit({"model": "logreg"})
-
-
-def once_per_run(
-    factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict[str, str]]
-) -> tuple[Path, dict[str, str]]:
-    """``build(dest)`` run once per test run, shared by every xdist worker: ``(dest, what it returned)``.
-
-    The first worker to ask builds under a file lock; the others wait, then read the result.
-    ``done.json`` is written last, so a build that failed half-way is rebuilt by the next
-    worker rather than reused.
-    """
-    base = factory.getbasetemp()
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        base = base.parent  # the run's directory, above every worker's own
-    where = base / f"shared-{name}"
-    done = where / "done.json"
-    with FileLock(f"{where}.lock"):
-        if not done.exists():
-            shutil.rmtree(where, ignore_errors=True)
-            where.mkdir()
-            done.write_text(json.dumps(build(where / "project")))
-    facts: dict[str, str] = json.loads(done.read_text())
-    return where / "project", facts
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

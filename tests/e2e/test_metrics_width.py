@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from churnops.core.metrics import HEADLINE, MAX_TABLE_WIDTH
-from tests.utils.project import REPO_ROOT, clone_built, lock_md5, run, set_params
+from tests.utils.project import REPO_ROOT, clone_built, lock_md5, once_per_run, run, set_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,15 +40,21 @@ def experimented(built_template: Path, tmp_path_factory: pytest.TempPathFactory)
     """A built project after two experiments with different params, so exp show has rows that differ.
 
     Its model is pinned as the champion first, so the judge weighs the experiments' models
-    against it (verdicts promote or keep) rather than saying "first".
+    against it (verdicts promote or keep) rather than saying "first". Built once per run;
+    each worker reads its own copy (dvc takes locks in the project it runs in).
     """
-    project = clone_built(built_template, tmp_path_factory.mktemp("exps") / "project")
-    set_params(project, {"promote.champion": lock_md5(project)})
-    run(["dvc", "repro", "--quiet"], project)
-    run(["git", "commit", "-qam", "promote: pin the champion"], project)
-    for override in ("train.gate_f1=0.6", "train.logreg.C=0.01"):  # the last one stays in the workspace
-        run(["dvc", "exp", "run", "--quiet", "-S", override], project)
-    return project
+
+    def build(dest: Path) -> dict[str, str]:
+        project = clone_built(built_template, dest)
+        set_params(project, {"promote.champion": lock_md5(project)})
+        run(["dvc", "repro", "--quiet"], project)
+        run(["git", "commit", "-qam", "promote: pin the champion"], project)
+        for override in ("train.gate_f1=0.6", "train.logreg.C=0.01"):  # the last one stays in the workspace
+            run(["dvc", "exp", "run", "--quiet", "-S", override], project)
+        return {}
+
+    template = once_per_run(tmp_path_factory, "experimented", build)[0]
+    return clone_built(template, tmp_path_factory.mktemp("exps") / "project")
 
 
 def width(text: str) -> int:

@@ -9,16 +9,19 @@ whole ``dvc repro`` takes seconds and a test's outcome does not depend on the us
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from filelock import FileLock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -209,3 +212,26 @@ def lock_md5(project: Path, path: str = "models/model.json") -> str:
             if out["path"] == path:
                 return out["md5"]
     raise KeyError(path)
+
+
+def once_per_run(
+    factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict[str, str]]
+) -> tuple[Path, dict[str, str]]:
+    """``build(dest)`` run once per test run, shared by every xdist worker: ``(dest, what it returned)``.
+
+    The first worker to ask builds under a file lock; the others wait, then read the result.
+    ``done.json`` is written last, so a build that failed half-way is rebuilt by the next
+    worker rather than reused.
+    """
+    base = factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        base = base.parent  # the run's directory, above every worker's own
+    where = base / f"shared-{name}"
+    done = where / "done.json"
+    with FileLock(f"{where}.lock"):
+        if not done.exists():
+            shutil.rmtree(where, ignore_errors=True)
+            where.mkdir()
+            done.write_text(json.dumps(build(where / "project")))
+    facts: dict[str, str] = json.loads(done.read_text())
+    return where / "project", facts
