@@ -210,7 +210,7 @@ def lock_md5(project: Path, path: str = "models/model.json") -> str:
     for stage in lock["stages"].values():
         for out in stage.get("outs") or []:
             if out["path"] == path:
-                return out["md5"]
+                return str(out["md5"])
     raise KeyError(path)
 
 

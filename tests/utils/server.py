@@ -19,7 +19,7 @@ from tests.utils.project import VENV_BIN, env
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -95,4 +95,4 @@ def running(
 
 def health_version(url: str) -> str:
     """The model version a running service reports on /health."""
-    return httpx.get(f"{url}/health", timeout=10, trust_env=False).json()["model_version"]
+    return str(httpx.get(f"{url}/health", timeout=10, trust_env=False).json()["model_version"])
