@@ -137,4 +137,17 @@ def test_two_writers_at_once_never_corrupt_the_registry(history: History) -> Non
         # Linear: every registry commit has at most one parent, and each names the one before it.
         parents = run(["git", "log", "--format=%P", "churnops/registry"], p).stdout.split("\n")
         assert all(len(line.split()) <= 1 for line in parents), parents
+    # Whether the races above collide depends on the machine's load; this one always does: the
+    # first writer holds the lock (a fault sleeps there) when the second asks for it.
+    first, second = (history.v2, history.v1) if prod(p) == history.v1 else (history.v1, history.v2)
+    holder = start(p, *command(history, first), fault="locked:sleep@3")
+    lock = p / ".git" / "churnops.lock"
+    deadline = time.monotonic() + 60
+    while f'"pid": {holder.pid}' not in (lock.read_text() if lock.exists() else ""):
+        assert holder.poll() is None and time.monotonic() < deadline, finish(holder)
+        time.sleep(0.05)
+    rc, err = finish(start(p, *command(history, second), "--wait", "0"))
+    assert rc == 75 and "held by pid " in err and "nothing was changed" in err, (rc, err)
+    refused += 1
+    assert finish(holder)[0] == 0 and prod(p) == first
     assert refused > 0  # the lock really was contended
