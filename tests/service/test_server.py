@@ -36,6 +36,16 @@ def children(pid: int) -> set[int]:
     return {int(p) for p in text.split()}
 
 
+def wait_for_workers(url: str, workers: int, seconds: float = 30) -> None:
+    """Until ``workers`` distinct pids have answered /health: each has started up (and handles SIGHUP)."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while len(pids) < workers:
+        assert time.monotonic() < deadline, f"only {len(pids)} of {workers} workers answered"
+        with httpx.Client(timeout=10) as c:
+            pids.add(c.get(f"{url}/health").json()["pid"])
+
+
 def fresh_health(url: str, n: int = 6) -> set[str]:
     """model_version as seen on ``n`` new connections (the kernel spreads them over the workers)."""
     versions = set()
@@ -100,6 +110,7 @@ def test_reload_reaches_every_worker(tmp_path: Path, logreg_model: Trained, logr
     repo = served_repo(tmp_path / "repo", logreg_model)
     built_a = git(repo, "rev-parse", "HEAD")
     with running_server(repo, tmp_path / "p.jsonl", workers=2, token=TOKEN) as (url, proc):
+        wait_for_workers(url, 2)  # a SIGHUP that reaches a worker still starting up is not acted on
         assert fresh_health(url) == {logreg_model.md5}
         deploy(repo, logreg_model_b)
         r = httpx.post(f"{url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
