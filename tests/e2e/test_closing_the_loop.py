@@ -9,17 +9,14 @@ traffic is ok while the committed state stays clean.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.utils.docrun import fenced_blocks, parse_steps, run_steps
 from tests.utils.project import REPO_ROOT, clone_built, env, fresh_clone, lock_md5, run, set_params
-from tests.utils.server import free_port
+from tests.utils.server import free_port, stop_pid_file
 from tests.utils.workflow import prod
 
 DOC = REPO_ROOT / "docs" / "closing-the-loop.md"
@@ -34,22 +31,6 @@ def test_the_document_covers_the_loop() -> None:
                    "include: true", "dvc repro", "git commit", "dvc push", "churnops promote --reload-url",
                    "git clone", "dvc pull"]:  # fmt: skip
         assert needed in commands, needed
-
-
-def _stop(pid_file: Path) -> None:
-    """Stop the server the document started, if it still runs (bounded wait)."""
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.e2e
@@ -69,7 +50,7 @@ def test_every_step_of_the_loop_works_on_a_fresh_clone(built_template: Path, tmp
     try:
         outcomes = run_steps(parse_steps(DOC.read_text()), project, e, timeout=180)
     finally:
-        _stop(project / "logs" / "serve.pid")
+        stop_pid_file(project / "logs" / "serve.pid")
     feedback = [o.output for o in outcomes if o.step.command.startswith("churnops feedback --log")]
     assert len(feedback) == 2 and "status: degraded" in feedback[0] and "status: ok" in feedback[1]
     retrain = next(o.output for o in outcomes if "judge: promote" in o.output)

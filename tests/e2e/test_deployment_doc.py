@@ -9,16 +9,13 @@ remote. Beyond what the document shows, the test checks the md5s the service rep
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.utils.docrun import fenced_blocks, parse_steps, run_steps
 from tests.utils.project import REPO_ROOT, env, run
-from tests.utils.server import free_port
+from tests.utils.server import free_port, stop_pid_file
 from tests.utils.workflow import prod
 
 DOC = REPO_ROOT / "docs" / "deployment.md"
@@ -35,22 +32,6 @@ def test_the_document_covers_the_done_when_list() -> None:
         assert needed in commands, needed
 
 
-def _stop(pid_file: Path) -> None:
-    """Stop a server the document started, if it still runs (bounded wait)."""
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-
-
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.walkthrough
@@ -61,8 +42,8 @@ def test_every_step_of_the_deployment_walkthrough_works(new_user_clone: Path) ->
     try:
         outcomes = run_steps(parse_steps(DOC.read_text()), project, e, timeout=300)
     finally:
-        _stop(project / "logs" / "serve.pid")
-        _stop(project.parent / "serving-box.pid")
+        stop_pid_file(project / "logs" / "serve.pid")
+        stop_pid_file(project.parent / "serving-box.pid")
     v1_lock = run(["git", "show", "v1:dvc.lock"], project).stdout
     assert prod(project) is not None and prod(project) in v1_lock  # prod is v1's model again
     rollback = next(o for o in outcomes if o.step.command.startswith("churnops rollback v1"))

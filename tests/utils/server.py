@@ -96,3 +96,20 @@ def running(
 def health_version(url: str) -> str:
     """The model version a running service reports on /health."""
     return str(httpx.get(f"{url}/health", timeout=10, trust_env=False).json()["model_version"])
+
+
+def stop_pid_file(pid_file: Path) -> None:
+    """Stop a server whose pid a document wrote to ``pid_file``, if it still runs: SIGTERM, then
+    SIGKILL after 10 s."""
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
