@@ -33,8 +33,8 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def credentials(home: Path, key: str = "testing", secret: str = "testing") -> dict[str, str]:
-    """The environment an S3 client reads its credentials from, and nothing else of the machine's.
+def isolated(home: Path) -> dict[str, str]:
+    """Environment that keeps an S3 client off the machine's own AWS settings.
 
     ``home`` holds empty AWS config files, so a developer's ``~/.aws`` cannot leak in; the
     instance-metadata lookup (a timeout off EC2) is off.
@@ -43,13 +43,15 @@ def credentials(home: Path, key: str = "testing", secret: str = "testing") -> di
     for name in ("config", "credentials"):
         (home / name).touch()
     return {
-        "AWS_ACCESS_KEY_ID": key,
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_DEFAULT_REGION": REGION,
         "AWS_CONFIG_FILE": str(home / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
         "AWS_EC2_METADATA_DISABLED": "true",
     }
+
+
+def credentials(home: Path, key: str = "testing", secret: str = "testing") -> dict[str, str]:
+    """The environment an S3 client reads fake credentials from, and nothing else of the machine's."""
+    return {**isolated(home), "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": REGION}
 
 
 def client(endpoint: str) -> Any:
@@ -66,7 +68,13 @@ def client(endpoint: str) -> Any:
 
 
 def make_bucket(endpoint: str, name: str) -> None:
-    client(endpoint).create_bucket(Bucket=name)
+    """Create the bucket ``name``, or empty it if it exists (a test that names a fixed bucket starts clean)."""
+    s3 = client(endpoint)
+    if name in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        for key in keys(endpoint, name):
+            s3.delete_object(Bucket=name, Key=key)
+        return
+    s3.create_bucket(Bucket=name)
 
 
 def keys(endpoint: str, bucket: str) -> list[str]:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.utils.project import run
-from tests.utils.s3server import enforced_auth, keys
+from tests.utils.docrun import parse_steps, run_steps
+from tests.utils.project import REPO_ROOT, env, run
+from tests.utils.s3server import enforced_auth, isolated, keys, make_bucket
 from tests.utils.server import free_port, health_version, running_server
 from tests.utils.workflow import History, cache_object, churnops, empty_cache, prod, registry_log, snapshot
 
@@ -24,6 +25,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TOKEN = "s3-test-token"
 PREFIX = "churnops"
+DOC = REPO_ROOT / "docs" / "remote-storage.md"
+SECTION = "## A team: an S3-compatible bucket"
+AWS_IDENTITY = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION")
 
 
 def use_s3(project: Path, bucket: str, endpoint: str) -> str:
@@ -95,8 +99,16 @@ def test_a_deployment_pushes_prod_to_the_bucket_and_a_fresh_clone_serves_it(
     assert not (clone / "models" / "model.json").exists()  # the work tree was never involved
 
 
+DVC_WORDS = {
+    "bucket missing": "The specified bucket does not exist",
+    "access denied": "The AWS Access Key Id you provided does not exist in our records",
+    "endpoint down": "Could not connect to the endpoint URL",
+}
+"""What ``dvc push`` itself says (docs/remote-storage.md quotes it)."""
+
+
 def failure_cases(endpoint: str, bucket: str) -> dict[str, tuple[str, str, str]]:
-    """name -> (remote URL, endpoint, the cause the line must end with)."""
+    """name -> (remote URL, endpoint, the cause churnops names)."""
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     url = f"s3://{bucket}/{PREFIX}"
     return {
@@ -128,6 +140,9 @@ def test_a_failing_bucket_is_one_line_naming_it_and_nothing_local_changes(
 
     with enforced_auth(s3_endpoint) if case == "access denied" else nullcontext():
         work_tree, cached = snapshot(p), cache_files(p)
+        dvc_push = run(["dvc", "push"], p, check=False)
+        assert dvc_push.returncode != 0 and DVC_WORDS[case] in dvc_push.stderr, dvc_push.stderr
+        assert (snapshot(p), cache_files(p)) == (work_tree, cached)
         pushed = churnops(p, "rollback", "v1")  # v1 is cached: sending it to the bucket fails
         assert pushed.returncode == 0, pushed.stderr  # an incident's rollback does not wait for storage
         warning = pushed.stderr.strip()
@@ -145,3 +160,26 @@ def test_a_failing_bucket_is_one_line_naming_it_and_nothing_local_changes(
     assert error.startswith(f"churnops rollback: {named}") and error.endswith("; nothing was changed"), error
     assert (snapshot(p), registry_log(p)) == before
     assert prod(p) == history.v1
+
+
+def test_the_documents_s3_steps_work(
+    built_project: Path, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/remote-storage.md's S3 section, run as written. No AWS key is in the environment, so the
+    push can only have used the ``--local`` secrets, and the clone's pull only its own environment."""
+    text = DOC.read_text()
+    start = text.index(SECTION)
+    steps = parse_steps(text[start : text.index("\n## ", start)])
+    assert sum("dvc remote modify --local" in step.command for step in steps) == 2
+    make_bucket(s3_endpoint, "churnops-dvc")
+    for name in AWS_IDENTITY:  # (and the document sets the remote's region itself)
+        monkeypatch.delenv(name, raising=False)
+    document = {"S3_ENDPOINT": s3_endpoint, "S3_KEY_ID": "doc-key", "S3_SECRET": "doc-secret"}
+    e = {**env(), **isolated(tmp_path / "aws"), **document}
+    run_steps(steps, built_project, e, timeout=120)
+
+    clone = built_project.parent / "fresh-clone"
+    assert outputs(clone) == outputs(built_project)
+    assert not (clone / ".dvc" / "config.local").exists()
+    model = outputs(built_project)["models/model.json"]
+    assert f"{PREFIX}/files/md5/{model[:2]}/{model[2:]}" in keys(s3_endpoint, "churnops-dvc")
