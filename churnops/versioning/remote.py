@@ -76,9 +76,11 @@ def _chain(err: BaseException) -> list[BaseException]:
     return seen
 
 
-_S3_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden"}
-_S3_DENIED |= {"InvalidToken", "ExpiredToken", "AllAccessDisabled", "AccountProblem"}
-_S3_MISSING = {"NoSuchBucket"}
+# S3's error codes (a HEAD request's error has no body: its code is the bare status, "403")
+_S3_DENIED = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "403", "Forbidden"}
+)
+_S3_MISSING = frozenset({"NoSuchBucket"})
 
 
 def _credentials_hint(remote: Remote) -> str:

@@ -162,6 +162,30 @@ def test_a_failing_bucket_is_one_line_naming_it_and_nothing_local_changes(
     assert prod(p) == history.v1
 
 
+def test_no_credentials_anywhere_is_one_line_saying_where_they_come_from(
+    built_project: Path, s3_endpoint: str, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's fetch (what the service and a rollback call), in-process, with no AWS key anywhere."""
+    from churnops.core.errors import RemoteError
+    from churnops.versioning import store
+
+    p = built_project
+    url = use_s3(p, s3_bucket, s3_endpoint)
+    md5 = outputs(p)["models/model.json"]
+    empty_cache(p)
+    for name in AWS_IDENTITY:
+        monkeypatch.delenv(name, raising=False)
+    for key, value in isolated(tmp_path / "aws").items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(RemoteError) as err:
+        store.ensure(p, md5, "model")
+    assert str(err.value) == (
+        f"DVC remote 's3remote' ({url} at {s3_endpoint}): no credentials for bucket '{s3_bucket}': "
+        "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `dvc remote modify --local s3remote access_key_id ...`"
+    )
+    assert not cache_object(p, md5).exists()
+
+
 def test_the_documents_s3_steps_work(
     built_project: Path, s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
