@@ -34,7 +34,7 @@ METRICS = ("estimated_f1", "realized_f1", "invalid_fraction", "drifted", "mean_p
 """What ``--fail-on`` can test, per chunk: ``drifted`` counts the chunk's flags (features, predictions, invalid lines)."""
 _OPS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt,
                                                    ">": operator.gt}  # fmt: skip
-_CONDITION = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
+_CONDITION = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
 
 
 @dataclass(frozen=True)
