@@ -89,7 +89,9 @@ def main() -> int:
         report: dict[str, Any] = json.loads((Path(tmp) / "report.json").read_text())
         print(f"calibration: {report['cbpe']['message']}")
         print()
-        print("| day | traffic | estimated F1 (CBPE) | 95% interval | realized F1 | realized - estimated | within | drift fired |")
+        print(
+            "| day | traffic | estimated F1 (CBPE) | 95% interval | realized F1 | realized - estimated | within | drift fired |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         for i, ((name, _), c) in enumerate(zip(days, report["chunks"], strict=False)):
             inside = c["estimated_low"] <= c["realized_f1"] <= c["estimated_high"]

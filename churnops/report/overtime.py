@@ -83,9 +83,11 @@ def figures(g: Group, stats: TrainStats, rules: Rules, seed: int) -> dict[str, A
         "status": drift["status"],
         "flagged": drift["flagged"],
         "drifted": len(drift["flagged"]),
-        "drift": {**{name: r["drifted"] for name, r in drift["features"].items()},
-                  "prediction": bool(drift["prediction"].get("drifted", False)),
-                  "invalid_lines": bool(drift["quality"]["drifted"])},  # fmt: skip
+        "drift": {
+            **{name: r["drifted"] for name, r in drift["features"].items()},
+            "prediction": bool(drift["prediction"].get("drifted", False)),
+            "invalid_lines": bool(drift["quality"]["drifted"]),
+        },  # fmt: skip
         "mean_probability": _r(g.p_sum / g.p_n) if g.p_n else None,
         "churn_rate": _r(e.pos_n / e.n) if e.n else None,
         "estimated_f1": _r(est.f1),

@@ -54,7 +54,7 @@ def marks(html: str, chart: str) -> int:
     start = html.index(f'id="{chart}"')
     end = html.find('class="chart"', start + 10)
     part = html[start : end if end > 0 else len(html)]
-    return sum(len(re.findall(r"<path", group)) for group in re.findall(r'role-mark.*?</g>', part, re.S))
+    return sum(len(re.findall(r"<path", group)) for group in re.findall(r"role-mark.*?</g>", part, re.S))
 
 
 @pytest.mark.e2e
