@@ -1,4 +1,4 @@
-"""The ``churnops`` command: ``serve``, ``monitor``, ``simulate``, ``feedback``, ``report``, ``models``, ``promote``, ``rollback``.
+"""The ``churnops`` command: serve, monitor, simulate, feedback, report, models, promote, rollback.
 
 Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,

@@ -22,7 +22,7 @@ from churnops.core.errors import DataError, InputError, ParamsError
 
 
 def _chunking(text: str) -> object:
-    from churnops.report.scan import Chunking
+    from churnops.report.chunks import Chunking
 
     try:
         return Chunking.parse(text)
@@ -31,16 +31,26 @@ def _chunking(text: str) -> object:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log", action="append", required=True,
-                        help="prediction log or glob; repeat for replicas (rotated X.1, X.2... are read too)")  # fmt: skip
-    parser.add_argument("--labels", help="churn labels (CSV or JSON lines: customer_id, churn, optional observed_at): "
-                        "realized F1 per chunk")  # fmt: skip
+    parser.add_argument(
+        "--log",
+        action="append",
+        required=True,
+        help="prediction log or glob; repeat for replicas (rotated X.1, X.2... are read too)",
+    )
+    parser.add_argument(
+        "--labels",
+        help="churn labels (CSV or JSON lines: customer_id, churn, optional observed_at): realized F1 per chunk",
+    )
     parser.add_argument("-o", "--out", default="report.html", help="the HTML page (default: %(default)s)")
     parser.add_argument("--json", help="also write the report as JSON here")
     parser.add_argument("--chunk", type=_chunking, default="1d", help="30m, 1h, 1d... or a line count (default: 1d)")
-    parser.add_argument("--fail-on", action="append", default=[], metavar="CONDITION",
-                        help="exit 1 when a chunk meets it, e.g. 'estimated_f1<0.7', 'drifted>0', "
-                        "'invalid_fraction>0.05' (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--fail-on",
+        action="append",
+        default=[],
+        metavar="CONDITION",
+        help="exit 1 when a chunk meets it, e.g. 'estimated_f1<0.7', 'drifted>0', 'invalid_fraction>0.05' (repeatable)",
+    )
     parser.add_argument("--stats", help=f"training statistics (default: {paths.TRAIN_STATS} under --repo)")
     parser.add_argument("--params", help="params file for the monitor's thresholds (default: params.yaml under --repo)")
     add_repo_argument(parser)
@@ -54,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from churnops.monitor.rules import Rules
     from churnops.monitor.tail import resolve_logs
     from churnops.report import estimate, overtime, page
-    from churnops.report.scan import Chunking, iter_files, scan
+    from churnops.report.chunks import Chunking
+    from churnops.report.scan import iter_files, scan
 
     conditions = [overtime.Condition.parse(c) for c in args.fail_on]
     root = project_root(args.repo)
@@ -79,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
         labels = labeljoin.read_labels(args.labels)
         joined, unmatched = labeljoin.join(labels.labels, labeljoin.read_log(resolve_logs(args.log)))
-        notes.append(f"labels: {len(labels.labels)} read, {len(joined)} joined, {unmatched} unmatched, "
-                     f"{sum(labels.skipped.values())} skipped")  # fmt: skip
+        notes.append(
+            f"labels: {len(labels.labels)} read, {len(joined)} joined, {unmatched} unmatched, "
+            f"{sum(labels.skipped.values())} skipped"
+        )
     bands, why = overtime.bands(root)
     if why:
         notes.append(why)
@@ -93,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise ParamsError(f"cannot write the report: {err.strerror or err} ({err.filename})") from None
     failed = overtime.failures(report, conditions)
-    print(f"wrote {args.out}: {report['lines']} lines in {len(report['chunks'])} chunk(s) of {report['chunking']}"
-          + (f"; {args.json}" if args.json else ""))  # fmt: skip
+    print(
+        f"wrote {args.out}: {report['lines']} lines in {len(report['chunks'])} chunk(s) of {report['chunking']}"
+        + (f"; {args.json}" if args.json else "")
+    )
     if failed:
         print(f"churnops report: {'; '.join(failed)}", file=sys.stderr)
         return FAILURE

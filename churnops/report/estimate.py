@@ -76,8 +76,9 @@ def calibration(proba: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) 
             continue
         mp, my = mean_p[b] / n[b], mean_y[b] / n[b]
         ece += n[b] / proba.size * abs(mp - my)
-        curve.append({"bin": b, "n": int(n[b]), "mean_probability": round(float(mp), 4),
-                      "observed_rate": round(float(my), 4)})  # fmt: skip
+        curve.append(
+            {"bin": b, "n": int(n[b]), "mean_probability": round(float(mp), 4), "observed_rate": round(float(my), 4)}
+        )
     return {"n": int(proba.size), "ece": round(float(ece), 4), "bins": bins, "curve": curve}
 
 
@@ -91,8 +92,11 @@ def measure(root: Path, max_ece: float = MAX_ECE) -> dict[str, Any]:
     model, test = root / paths.MODEL, root / paths.TEST_SET
     if not model.is_file() or not test.is_file():
         missing = paths.MODEL if not model.is_file() else paths.TEST_SET
-        return {"measured": False, "trusted": None,
-                "message": f"calibration not measured: no {missing} (run dvc repro); CBPE's figures are unchecked"}  # fmt: skip
+        return {
+            "measured": False,
+            "trusted": None,
+            "message": f"calibration not measured: no {missing} (run dvc repro); CBPE's figures are unchecked",
+        }
     from churnops.core.io import read_parquet
     from churnops.core.schema import FEATURE_NAMES, LABEL
     from churnops.pipeline.scorer import Scorer, md5_bytes
@@ -107,10 +111,11 @@ def measure(root: Path, max_ece: float = MAX_ECE) -> dict[str, Any]:
         model_version=md5_bytes(data),
         max_ece=max_ece,
         trusted=trusted,
-        message=(
-            f"calibration on the test set: ECE {out['ece']:.3f} <= {max_ece:g}: CBPE can be trusted under covariate shift"
+        message=f"calibration on the test set: ECE {out['ece']:.3f} "
+        + (
+            f"<= {max_ece:g}: CBPE can be trusted under covariate shift"
             if trusted
-            else f"calibration on the test set: ECE {out['ece']:.3f} > {max_ece:g}: too poor to trust CBPE's estimate"
+            else f"> {max_ece:g}: too poor to trust CBPE's estimate"
         ),
     )
     return out

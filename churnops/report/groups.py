@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC
+from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
 from churnops.monitor.quality import quality_report
 from churnops.monitor.report import assemble, judged, unchecked_prediction
 from churnops.monitor.rules import categorical_verdict, numeric_bins, numeric_verdict, prediction_verdict
@@ -65,7 +66,8 @@ def _plus(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
     if a is None:
         return b.astype(np.int64)
     size = max(a.size, b.size)
-    return np.pad(a, (0, size - a.size)) + np.pad(b, (0, size - b.size))
+    out: np.ndarray = np.pad(a, (0, size - a.size)) + np.pad(b, (0, size - b.size))
+    return out
 
 
 def _counters() -> dict[str, Counter[str]]:
@@ -86,8 +88,9 @@ class Group:
     num_n: dict[str, int] = field(default_factory=lambda: {f.name: 0 for f in NUMERIC})
     num_sum: dict[str, float] = field(default_factory=lambda: {f.name: 0.0 for f in NUMERIC})
     bins: dict[str, np.ndarray] = field(default_factory=dict)
-    cats: dict[str, np.ndarray] = field(default_factory=lambda: {f.name: np.zeros(len(f.categories), np.int64)
-                                                                 for f in CATEGORICAL})  # fmt: skip
+    cats: dict[str, np.ndarray] = field(
+        default_factory=lambda: {f.name: np.zeros(len(f.categories), np.int64) for f in CATEGORICAL}
+    )
     p_n: int = 0
     p_sum: float = 0.0
     expected: Expected = field(default_factory=Expected)
@@ -130,6 +133,11 @@ class Group:
         self.no_probability += int(counts["no_probability"])
         self.blank_lines += int(counts["blank_lines"])
 
+    def add_valid(self, lines: int, no_probability: int) -> None:
+        """Lines that passed every schema check (``no_probability`` of them without a usable one)."""
+        self.lines += lines
+        self.no_probability += no_probability
+
     def span(self, ts_min: float | None, ts_max: float | None, first_line: int) -> None:
         if ts_min is not None:
             self.ts_min = ts_min if self.ts_min is None else min(self.ts_min, ts_min)
@@ -171,19 +179,16 @@ class Group:
             return assemble(quality, {}, {}, rules, self.lines)
         features: dict[str, dict[str, Any]] = {}
         for f in FEATURES:
-            if f.name in self.num_n:
+            if isinstance(f, CategoricalFeature):
+                c = self.cats[f.name]
+                rule = partial(categorical_verdict, c, f, stats.categorical[f.name], rules)
+                features[f.name] = judged(int(c.sum()), rule, rules)
+            else:
                 n, s = self.num_n[f.name], self.num_sum[f.name]
                 fs = stats.numeric[f.name]
                 size = numeric_bins(fs.psi_bins).train_counts.size
                 counts = _plus(self.bins.get(f.name), np.zeros(size, np.int64))
-                features[f.name] = judged(n, lambda n=n, s=s, fs=fs, c=counts: numeric_verdict(n, s / n, c, fs, rules),
-                                          rules)  # fmt: skip
-            else:
-                c = self.cats[f.name]
-                cs = stats.categorical[f.name]
-                features[f.name] = judged(
-                    int(c.sum()), lambda c=c, f=f, cs=cs: categorical_verdict(c, f, cs, rules), rules
-                )
+                features[f.name] = judged(n, partial(numeric_verdict, n, s / n if n else 0.0, counts, fs, rules), rules)
         prediction = (
             prediction_verdict(self.p_n, self.p_sum / self.p_n, stats.churn_rate, rules)
             if self.p_n >= rules.min_samples

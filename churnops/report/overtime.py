@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from churnops.core.errors import ChurnopsError, ParamsError
+from churnops.report.chunks import UNDATED, ts_seconds
 from churnops.report.estimate import CBPE_LIMITS, estimate
 from churnops.report.groups import Group
-from churnops.report.scan import UNDATED, Chunking, Scanner, ts_seconds
+from churnops.report.scan import Scanner
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,9 +32,14 @@ if TYPE_CHECKING:
     from churnops.monitor.rules import Rules
 
 METRICS = ("estimated_f1", "realized_f1", "invalid_fraction", "drifted", "mean_probability", "churn_rate")
-"""What ``--fail-on`` can test, per chunk: ``drifted`` counts the chunk's flags (features, predictions, invalid lines)."""
-_OPS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt,
-                                                   ">": operator.gt}  # fmt: skip
+"""What ``--fail-on`` can test, per chunk: ``drifted`` counts the chunk's flags (features, predictions,
+invalid lines)."""
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
 _CONDITION = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|<|>)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
 
 
@@ -47,8 +53,10 @@ class Condition:
     def parse(cls, text: str) -> Condition:
         m = _CONDITION.match(text)
         if not m or m.group(1) not in METRICS:
-            raise ParamsError(f"--fail-on {text!r}: expected METRIC<NUMBER (or <=, >, >=) with METRIC one of "
-                              f"{', '.join(METRICS)}, e.g. 'estimated_f1<0.7'")  # fmt: skip
+            raise ParamsError(
+                f"--fail-on {text!r}: expected METRIC<NUMBER (or <=, >, >=) with METRIC one of "
+                f"{', '.join(METRICS)}, e.g. 'estimated_f1<0.7'"
+            )
         try:
             value = float(m.group(3))
         except ValueError:
@@ -87,7 +95,7 @@ def figures(g: Group, stats: TrainStats, rules: Rules, seed: int) -> dict[str, A
             **{name: r["drifted"] for name, r in drift["features"].items()},
             "prediction": bool(drift["prediction"].get("drifted", False)),
             "invalid_lines": bool(drift["quality"]["drifted"]),
-        },  # fmt: skip
+        },
         "mean_probability": _r(g.p_sum / g.p_n) if g.p_n else None,
         "churn_rate": _r(e.pos_n / e.n) if e.n else None,
         "estimated_f1": _r(est.f1),
@@ -139,8 +147,15 @@ def bands(root: Path) -> tuple[list[dict[str, Any]], str | None]:
         for p in stretches:
             entered = datetime.fromisoformat(p.entered.date).timestamp()
             left = datetime.fromisoformat(p.left.date).timestamp() if p.left else None
-            out.append({"model_version": md5, "entered": _iso(entered), "left": _iso(left),
-                        "entered_by": p.entered.action, "left_by": p.left.action if p.left else None})  # fmt: skip
+            out.append(
+                {
+                    "model_version": md5,
+                    "entered": _iso(entered),
+                    "left": _iso(left),
+                    "entered_by": p.entered.action,
+                    "left_by": p.left.action if p.left else None,
+                }
+            )
     out.sort(key=lambda b: str(b["entered"]))
     return out, None if out else "no version bands: the registry has no history"
 

@@ -25,75 +25,155 @@ def _x(report: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return {"field": "chunk", "type": "ordinal", "sort": None, "title": "chunk"}, False
 
 
-def _mid(c: dict[str, Any]) -> str | None:
-    return c["start"] if c.get("end") is None or c["start"] is None else c["start"]
-
-
 def specs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The Vega-Lite spec of each chart."""
     x, dated = _x(report)
-    rows = [{"chunk": c["chunk"], "at": c["start"], **{k: c[k] for k in ("estimated_f1", "estimated_low",
-             "estimated_high", "realized_f1", "labels", "invalid_fraction", "lines")}} for c in report["chunks"]]  # fmt: skip
+    rows = [
+        {
+            "chunk": c["chunk"],
+            "at": c["start"],
+            **{
+                k: c[k]
+                for k in (
+                    "estimated_f1",
+                    "estimated_low",
+                    "estimated_high",
+                    "realized_f1",
+                    "labels",
+                    "invalid_fraction",
+                    "lines",
+                )
+            },
+        }
+        for c in report["chunks"]
+    ]
     width = 760
     f1_layers: list[dict[str, Any]] = []
     if dated and report["bands"]:
         first = min(c["start"] for c in report["chunks"])
         last = max(c["end"] or c["start"] for c in report["chunks"])
-        bands = [{"version": b["model_version"][:12], "from": max(b["entered"], first), "to": min(b["left"] or last, last)}
-                 for b in report["bands"] if (b["left"] or last) >= first and b["entered"] <= last]  # fmt: skip
+        bands = [
+            {"version": b["model_version"][:12], "from": max(b["entered"], first), "to": min(b["left"] or last, last)}
+            for b in report["bands"]
+            if (b["left"] or last) >= first and b["entered"] <= last
+        ]
         if bands:
-            f1_layers.append({
-                "data": {"values": bands}, "mark": {"type": "rect", "opacity": 0.18},
-                "encoding": {"x": {"field": "from", "type": "temporal"}, "x2": {"field": "to"},
-                             "color": {"field": "version", "type": "nominal", "title": "prod version"}},
-            })  # fmt: skip
+            f1_layers.append(
+                {
+                    "data": {"values": bands},
+                    "mark": {"type": "rect", "opacity": 0.18},
+                    "encoding": {
+                        "x": {"field": "from", "type": "temporal"},
+                        "x2": {"field": "to"},
+                        "color": {"field": "version", "type": "nominal", "title": "prod version"},
+                    },
+                }
+            )
     f1_layers += [
-        {"mark": {"type": "area", "opacity": 0.25, "color": "#4c78a8"},
-         "encoding": {"x": x, "y": {"field": "estimated_low", "type": "quantitative", "title": "F1",
-                                    "scale": {"zero": False}}, "y2": {"field": "estimated_high"}}},
-        {"mark": {"type": "line", "point": True, "color": "#4c78a8"},
-         "encoding": {"x": x, "y": {"field": "estimated_f1", "type": "quantitative"},
-                      "tooltip": [{"field": "chunk"}, {"field": "estimated_f1"}, {"field": "estimated_low"},
-                                  {"field": "estimated_high"}]}},
-        {"mark": {"type": "point", "filled": True, "size": 70, "color": "#e45756", "shape": "diamond"},
-         "transform": [{"filter": "datum.realized_f1 != null"}],
-         "encoding": {"x": x, "y": {"field": "realized_f1", "type": "quantitative"},
-                      "tooltip": [{"field": "chunk"}, {"field": "realized_f1"}, {"field": "labels"}]}},
-    ]  # fmt: skip
-    flags = [{"chunk": c["chunk"], "at": c["start"], "check": name, "drifted": "drift" if hit else "ok"}
-             for c in report["chunks"] for name, hit in c["drift"].items()]  # fmt: skip
+        {
+            "mark": {"type": "area", "opacity": 0.25, "color": "#4c78a8"},
+            "encoding": {
+                "x": x,
+                "y": {"field": "estimated_low", "type": "quantitative", "title": "F1", "scale": {"zero": False}},
+                "y2": {"field": "estimated_high"},
+            },
+        },
+        {
+            "mark": {"type": "line", "point": True, "color": "#4c78a8"},
+            "encoding": {
+                "x": x,
+                "y": {"field": "estimated_f1", "type": "quantitative"},
+                "tooltip": [
+                    {"field": "chunk"},
+                    {"field": "estimated_f1"},
+                    {"field": "estimated_low"},
+                    {"field": "estimated_high"},
+                ],
+            },
+        },
+        {
+            "mark": {"type": "point", "filled": True, "size": 70, "color": "#e45756", "shape": "diamond"},
+            "transform": [{"filter": "datum.realized_f1 != null"}],
+            "encoding": {
+                "x": x,
+                "y": {"field": "realized_f1", "type": "quantitative"},
+                "tooltip": [{"field": "chunk"}, {"field": "realized_f1"}, {"field": "labels"}],
+            },
+        },
+    ]
+    flags = [
+        {"chunk": c["chunk"], "at": c["start"], "check": name, "drifted": "drift" if hit else "ok"}
+        for c in report["chunks"]
+        for name, hit in c["drift"].items()
+    ]
     order = [*FEATURE_NAMES, "prediction", "invalid_lines"]
     strip_x = {**x, "type": "ordinal", "sort": None, "field": "chunk"} if dated else x
     calibration = report["calibration"].get("curve", [])
     return {
-        "f1": {"width": width, "height": 240, "title": "estimated F1 (CBPE, band = interval) and realized F1 (diamonds)",
-               "data": {"values": rows}, "layer": f1_layers},
-        "drift": {"width": width, "title": "drift flags per check and chunk (the monitor's rules)",
-                  "data": {"values": flags}, "mark": "rect",
-                  "encoding": {"x": strip_x, "y": {"field": "check", "type": "nominal", "sort": order},
-                               "color": {"field": "drifted", "type": "nominal",
-                                         "scale": {"domain": ["ok", "drift"], "range": ["#9ecae9", "#e45756"]}},
-                               "tooltip": [{"field": "chunk"}, {"field": "check"}, {"field": "drifted"}]}},
-        "invalid": {"width": width, "height": 120, "title": "invalid share of lines", "data": {"values": rows},
-                    "mark": {"type": "bar", "color": "#f58518"},
-                    "encoding": {"x": strip_x, "y": {"field": "invalid_fraction", "type": "quantitative",
-                                                     "axis": {"format": "%"}},
-                                 "tooltip": [{"field": "chunk"}, {"field": "invalid_fraction"}, {"field": "lines"}]}},
-        "reliability": {"width": 300, "height": 300, "title": "reliability on the test set",
-                        "layer": [
-                            {"data": {"values": [{"p": 0, "y": 0}, {"p": 1, "y": 1}]},
-                             "mark": {"type": "line", "color": "#bbbbbb", "strokeDash": [4, 4]},
-                             "encoding": {"x": {"field": "p", "type": "quantitative"},
-                                          "y": {"field": "y", "type": "quantitative"}}},
-                            {"data": {"values": calibration}, "mark": {"type": "line", "point": True,
-                                                                      "color": "#54a24b"},
-                             "encoding": {"x": {"field": "mean_probability", "type": "quantitative",
-                                                "title": "mean predicted probability"},
-                                          "y": {"field": "observed_rate", "type": "quantitative",
-                                                "title": "observed churn rate"},
-                                          "tooltip": [{"field": "n"}, {"field": "mean_probability"},
-                                                      {"field": "observed_rate"}]}}]},
-    }  # fmt: skip
+        "f1": {
+            "width": width,
+            "height": 240,
+            "title": "estimated F1 (CBPE, band = interval) and realized F1 (diamonds)",
+            "data": {"values": rows},
+            "layer": f1_layers,
+        },
+        "drift": {
+            "width": width,
+            "title": "drift flags per check and chunk (the monitor's rules)",
+            "data": {"values": flags},
+            "mark": "rect",
+            "encoding": {
+                "x": strip_x,
+                "y": {"field": "check", "type": "nominal", "sort": order},
+                "color": {
+                    "field": "drifted",
+                    "type": "nominal",
+                    "scale": {"domain": ["ok", "drift"], "range": ["#9ecae9", "#e45756"]},
+                },
+                "tooltip": [{"field": "chunk"}, {"field": "check"}, {"field": "drifted"}],
+            },
+        },
+        "invalid": {
+            "width": width,
+            "height": 120,
+            "title": "invalid share of lines",
+            "data": {"values": rows},
+            "mark": {"type": "bar", "color": "#f58518"},
+            "encoding": {
+                "x": strip_x,
+                "y": {"field": "invalid_fraction", "type": "quantitative", "axis": {"format": "%"}},
+                "tooltip": [{"field": "chunk"}, {"field": "invalid_fraction"}, {"field": "lines"}],
+            },
+        },
+        "reliability": {
+            "width": 300,
+            "height": 300,
+            "title": "reliability on the test set",
+            "layer": [
+                {
+                    "data": {"values": [{"p": 0, "y": 0}, {"p": 1, "y": 1}]},
+                    "mark": {"type": "line", "color": "#bbbbbb", "strokeDash": [4, 4]},
+                    "encoding": {
+                        "x": {"field": "p", "type": "quantitative"},
+                        "y": {"field": "y", "type": "quantitative"},
+                    },
+                },
+                {
+                    "data": {"values": calibration},
+                    "mark": {"type": "line", "point": True, "color": "#54a24b"},
+                    "encoding": {
+                        "x": {
+                            "field": "mean_probability",
+                            "type": "quantitative",
+                            "title": "mean predicted probability",
+                        },
+                        "y": {"field": "observed_rate", "type": "quantitative", "title": "observed churn rate"},
+                        "tooltip": [{"field": "n"}, {"field": "mean_probability"}, {"field": "observed_rate"}],
+                    },
+                },
+            ],
+        },
+    }
 
 
 def _cell(v: Any) -> str:
@@ -106,8 +186,20 @@ def _cell(v: Any) -> str:
     return html.escape(str(v))
 
 
-COLUMNS = ("chunk", "model_version", "lines", "invalid_fraction", "flagged", "mean_probability", "churn_rate",
-           "estimated_f1", "estimated_low", "estimated_high", "realized_f1", "labels")  # fmt: skip
+COLUMNS = (
+    "chunk",
+    "model_version",
+    "lines",
+    "invalid_fraction",
+    "flagged",
+    "mean_probability",
+    "churn_rate",
+    "estimated_f1",
+    "estimated_low",
+    "estimated_high",
+    "realized_f1",
+    "labels",
+)
 
 
 def table(report: dict[str, Any]) -> str:
@@ -115,11 +207,17 @@ def table(report: dict[str, Any]) -> str:
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
     body = []
     for c in report["chunks"]:
-        for i, row in enumerate([{**c, "model_version": "all"}, *c["versions"]] if len(c["versions"]) > 1
-                                else [{**c, "model_version": (c["versions"][0]["model_version"] or "-")}]):  # fmt: skip
+        for i, row in enumerate(
+            [{**c, "model_version": "all"}, *c["versions"]]
+            if len(c["versions"]) > 1
+            else [{**c, "model_version": (c["versions"][0]["model_version"] or "-")}]
+        ):
             cls = ' class="departs"' if row.get("departs") else ""
-            cells = [_cell(row["chunk"] if i == 0 else ""), _cell((row["model_version"] or "-")[:12]),
-                     *(_cell(row.get(k)) for k in COLUMNS[2:])]  # fmt: skip
+            cells = [
+                _cell(row["chunk"] if i == 0 else ""),
+                _cell((row["model_version"] or "-")[:12]),
+                *(_cell(row.get(k)) for k in COLUMNS[2:]),
+            ]
             body.append(f"<tr{cls}>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -131,9 +229,12 @@ def render(report: dict[str, Any], libraries: str) -> str:
     notes = [report["cbpe"]["limits"], str(report["cbpe"]["message"])]
     departs = [c for c in report["chunks"] if c.get("departs")]
     if departs:
-        notes.append("realized F1 departs from the estimate beyond its interval in "
-                     + ", ".join(f"{c['chunk']} (estimated {c['estimated_f1']:.3f}, realized {c['realized_f1']:.3f})"
-                                 for c in departs))  # fmt: skip
+        notes.append(
+            "realized F1 departs from the estimate beyond its interval in "
+            + ", ".join(
+                f"{c['chunk']} (estimated {c['estimated_f1']:.3f}, realized {c['realized_f1']:.3f})" for c in departs
+            )
+        )
     notes += report["notes"]
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     divs = "".join(f'<div id="{name}" class="chart"></div>' for name in CHARTS)

@@ -9,16 +9,14 @@ line, a block that does not parse) is classified by the monitor's own
 reasons either way. Lines longer than the monitor's limit are ``too_long`` as in the monitor;
 a file's unterminated last line that is not JSON is ``partial``.
 
-Chunks are by time (the line's ``ts``, UTC, in fixed steps; lines without a readable ``ts``
-form the ``undated`` chunk) or by count (every N non-blank lines, in the order the files are
-read: each log's rotated files oldest first, as :func:`churnops.pipeline.labeljoin.log_lines`).
+Chunks (:mod:`churnops.report.chunks`) follow the lines' ``ts`` or their count, in the order
+the files are read: each log's rotated files oldest first, as
+:func:`churnops.pipeline.labeljoin.log_lines`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,50 +30,11 @@ from churnops.monitor.quality import summarize
 from churnops.monitor.records import Entry, parse_line
 from churnops.monitor.rules import numeric_bins
 from churnops.monitor.tail import MAX_LINE_BYTES
+from churnops.report.chunks import UNDATED, Chunking, ts_seconds
 from churnops.report.groups import Group
 
 BLOCK_BYTES = 8 << 20
 """Bytes parsed at once: ~25,000 lines; large enough that per-block costs vanish, small enough for flat memory."""
-UNDATED = -(2**62)
-"""The chunk key of lines without a readable ``ts`` when chunking by time."""
-
-
-@dataclass(frozen=True)
-class Chunking:
-    """``seconds`` per chunk (by time) or ``lines`` per chunk (by count); exactly one is set."""
-
-    seconds: int | None = None
-    lines: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Chunking:
-        """``1h``, ``6h``, ``1d``, ``30m`` or a line count such as ``5000``; ValueError otherwise."""
-        text = text.strip()
-        units = {"m": 60, "h": 3600, "d": 86400}
-        if text[-1:] in units and text[:-1].isdigit() and int(text[:-1]) > 0:
-            return cls(seconds=int(text[:-1]) * units[text[-1]])
-        if text.isdigit() and int(text) > 0:
-            return cls(lines=int(text))
-        raise ValueError(f"{text!r}: expected a duration (30m, 1h, 1d) or a line count (5000)")
-
-    def label(self) -> str:
-        if self.lines is not None:
-            return f"{self.lines} lines"
-        s = self.seconds or 0
-        return f"{s // 86400}d" if s % 86400 == 0 else f"{s // 3600}h" if s % 3600 == 0 else f"{s // 60}m"
-
-
-def ts_seconds(ts: Any) -> float | None:
-    """A ``ts`` as epoch seconds (naive stamps are UTC), or None when it is not a time stamp."""
-    if type(ts) is not str:
-        return None
-    try:
-        t = datetime.fromisoformat(ts)
-    except ValueError:
-        return None
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
-
-
 Groups = dict[int, dict[str | None, Group]]
 """chunk key -> model_version (None: the line names none) -> its sums."""
 
@@ -95,10 +54,16 @@ class Scanner:
         feature_type = pa.struct(
             [(f.name, pa.float64()) for f in NUMERIC] + [(f.name, pa.string()) for f in CATEGORICAL]
         )
-        schema = pa.schema([
-            (logformat.TS, pa.string()), (logformat.MODEL_VERSION, pa.string()), (logformat.KIND, pa.string()),
-            (logformat.FEATURES, feature_type), (logformat.PROBABILITY, pa.float64()), (logformat.CHURN, pa.bool_()),
-        ])  # fmt: skip
+        schema = pa.schema(
+            [
+                (logformat.TS, pa.string()),
+                (logformat.MODEL_VERSION, pa.string()),
+                (logformat.KIND, pa.string()),
+                (logformat.FEATURES, feature_type),
+                (logformat.PROBABILITY, pa.float64()),
+                (logformat.CHURN, pa.bool_()),
+            ]
+        )
         self._parse_options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
         self._read_options = pj.ReadOptions(use_threads=False, block_size=BLOCK_BYTES + MAX_LINE_BYTES + 1)
 
@@ -163,8 +128,9 @@ class Scanner:
             self._lines(block, starts, ends)
             return
         try:
-            table = pj.read_json(pa.py_buffer(block), read_options=self._read_options,
-                                 parse_options=self._parse_options)  # fmt: skip
+            table = pj.read_json(
+                pa.py_buffer(block), read_options=self._read_options, parse_options=self._parse_options
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             table = None
         if table is None or table.num_rows != ends.size:
@@ -199,8 +165,9 @@ class Scanner:
             codes[cf.name] = c
         ts_col = table.column(logformat.TS).combine_chunks()
         canonical = pc.and_(pc.equal(pc.utf8_length(ts_col), 27), pc.ends_with(ts_col, "Z"))
-        stamp = pc.strptime(pc.utf8_slice_codeunits(ts_col, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="s",
-                            error_is_null=True)  # fmt: skip
+        stamp = pc.strptime(
+            pc.utf8_slice_codeunits(ts_col, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True
+        )
         secs = pc.if_else(canonical, stamp.cast(pa.int64()), None).to_numpy(zero_copy_only=False)
         secs = np.asarray(secs, dtype=np.float64)  # NaN: no canonical stamp
         odd = np.flatnonzero(np.isnan(secs) & ts_col.is_valid().to_numpy(zero_copy_only=False))
@@ -230,8 +197,7 @@ class Scanner:
             rows = good[group_id == gid]
             key, v = int(keys[rows[0]]), int(vcodes[rows[0]])
             g = self._group(key, names[v] if v >= 0 else None)
-            g.add_counts({"lines": rows.size, "reasons": {}, "features": {}, "unseen_categories": {},
-                          "rejected_reasons": {}, "no_probability": int((~has_p[rows]).sum()), "blank_lines": 0})  # fmt: skip
+            g.add_valid(int(rows.size), int((~has_p[rows]).sum()))
             num = {name: x[rows] for name, x in numeric.items()}
             bins = {name: np.searchsorted(self.cuts[name], x, side="right") for name, x in num.items()}
             p_rows = rows[has_p[rows]]
@@ -240,8 +206,11 @@ class Scanner:
             g.expected.add(proba[with_decision], decision[with_decision])
             s = secs[rows]
             dated = s[~np.isnan(s)]
-            g.span(float(dated.min()) if dated.size else None, float(dated.max()) if dated.size else None,
-                   self.position + int(rows[0]) + 1)  # fmt: skip
+            g.span(
+                float(dated.min()) if dated.size else None,
+                float(dated.max()) if dated.size else None,
+                self.position + int(rows[0]) + 1,
+            )
         self.position += n
 
     # ------------------------------------------------------------------ the line-by-line path
@@ -290,8 +259,11 @@ class Scanner:
             num = {f.name: cols[f.name] for f in NUMERIC}
             bins = {name: np.searchsorted(self.cuts[name], x, side="right") for name, x in num.items()}
             g.add_values(num, bins, {f.name: cols[f.name] for f in CATEGORICAL}, cols["churn_probability"], None)
-            pairs = [(e.probability, c) for e, (_, c), _ in items
-                     if e.values is not None and e.probability is not None and type(c) is bool]  # fmt: skip
+            pairs = [
+                (e.probability, c)
+                for e, (_, c), _ in items
+                if e.values is not None and e.probability is not None and type(c) is bool
+            ]
             if pairs:
                 g.expected.add(np.array([p for p, _ in pairs]), np.array([c for _, c in pairs], dtype=bool))
             stamps = [s for _, (s, _), _ in items if s is not None]

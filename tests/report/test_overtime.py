@@ -13,23 +13,32 @@ from churnops.core.trainstats import TrainStats
 from churnops.monitor.check import check
 from churnops.pipeline.generate import traffic_records
 from churnops.report import overtime
+from churnops.report.chunks import Chunking
 from churnops.report.estimate import calibration, estimate
 from churnops.report.groups import Expected, Group
-from churnops.report.scan import Chunking, scan
+from churnops.report.scan import scan
 from tests.utils.factories import default_rules
 
 T0 = 1_790_000_000.0  # 2026-09-21T...Z
 
 
-def served_lines(n: int, seed: int, t0: float = T0, version: str = "v1", step: float = 1.0,
-                 shift: dict[str, float] | None = None) -> list[bytes]:  # fmt: skip
+def served_lines(
+    n: int, seed: int, t0: float = T0, version: str = "v1", step: float = 1.0, shift: dict[str, float] | None = None
+) -> list[bytes]:
     """``n`` log lines as the service writes them, in batches of 100 one ``step`` apart."""
     recs = [r["features"] for r in traffic_records(seed, n, shift=shift)]
     p = np.random.default_rng(seed).random(n)
     out: list[bytes] = []
     for i in range(0, n, 100):
-        e = logformat.BatchEntry(t0 + i * step, f"r{i}", version, recs[i : i + 100], p[i : i + 100].tolist(),
-                                 (p[i : i + 100] >= 0.5).tolist(), 1.0)  # fmt: skip
+        e = logformat.BatchEntry(
+            t0 + i * step,
+            f"r{i}",
+            version,
+            recs[i : i + 100],
+            p[i : i + 100].tolist(),
+            (p[i : i + 100] >= 0.5).tolist(),
+            1.0,
+        )
         out += logformat.encode(e).splitlines(keepends=True)
     return out
 
@@ -131,8 +140,11 @@ def test_version_bands_follow_a_promotion_and_a_rollback(tmp_path: Path, monkeyp
     git(repo, "config", "user.name", "t")
     git(repo, "config", "user.email", "t@churnops.invalid")
     a, b = "a" * 32, "b" * 32
-    moves = [("promote", a, "2026-09-21T10:00:00Z"), ("promote", b, "2026-09-21T12:00:00Z"),
-             ("rollback", a, "2026-09-21T13:30:00Z")]  # fmt: skip
+    moves = [
+        ("promote", a, "2026-09-21T10:00:00Z"),
+        ("promote", b, "2026-09-21T12:00:00Z"),
+        ("rollback", a, "2026-09-21T13:30:00Z"),
+    ]
     for action, md5, when in moves:
         monkeypatch.setenv("GIT_AUTHOR_DATE", when)
         monkeypatch.setenv("GIT_COMMITTER_DATE", when)
