@@ -19,8 +19,8 @@ import numpy as np
 
 from churnops.core.schema import CATEGORICAL, FEATURES, NUMERIC, CategoricalFeature
 from churnops.monitor.quality import quality_report
-from churnops.monitor.report import assemble, judged, unchecked_prediction
 from churnops.monitor.rules import categorical_verdict, numeric_bins, numeric_verdict, prediction_verdict
+from churnops.monitor.verdict import assemble, judged, unchecked_prediction
 
 if TYPE_CHECKING:
     from churnops.core.trainstats import TrainStats
