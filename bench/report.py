@@ -165,7 +165,7 @@ def speed_table(repo: Path, tmp: Path, served: bytes, sizes: list[int]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a tiny run (the concept-shift day of 500, a 20k-line log)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run (one day of 500, a 20k-line log)")
     parser.add_argument("--rows", type=int, help="customers per day (default 20,000; smoke 500)")
     parser.add_argument("--lines", type=int, nargs="+", help="lines of the speed logs (default 1M 10M; smoke 20k)")
     args = parser.parse_args()
