@@ -69,7 +69,7 @@ serve: setup ## Serve the registry's prod model (never the work tree's) on 127.0
 	churnops serve
 
 .PHONY: bench
-bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop bench-promotion bench-logwriter ## Run every benchmark under bench/ and print their tables
+bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop bench-promotion bench-logwriter bench-report ## Run every benchmark under bench/ and print their tables
 
 .PHONY: bench-pipeline
 bench-pipeline: setup ## Benchmark the stages at 100k, 1M and 5M rows (time and peak RSS)
@@ -102,3 +102,7 @@ bench-logwriter: setup ## Benchmark the prediction-log writer: append throughput
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (DVC's cache is kept)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: bench-report
+bench-report: setup ## Benchmark churnops report: estimated vs realized F1 per simulated day, and 10M lines beside monitor (~3 GB in /tmp)
+	python bench/report.py

@@ -203,7 +203,7 @@ def detection_delay(stats: TrainStats, last_n: int, trials: int, shift_sd: float
 
     from churnops.monitor.quality import quality_report, summarize
     from churnops.monitor.records import parse_line
-    from churnops.monitor.report import drift_report
+    from churnops.monitor.verdict import drift_report
     from churnops.pipeline.generate import traffic_records
 
     rules = default_rules()

@@ -112,18 +112,27 @@ def _app(writer: Any) -> Any:
 
 
 def build_repo(repo: Path, rows: int = 20_000) -> str:
-    """Train a logreg model on generated customers; make ``repo`` a repository whose registry serves it."""
+    """Train a logreg model on generated customers; make ``repo`` a repository whose registry serves it.
+
+    The repository also gets the training statistics of those customers, so a monitor (or a
+    report) run on it judges the traffic against the served model's own training data.
+    """
+    from churnops.core import paths, trainstats
     from churnops.core.params import load_params
     from churnops.pipeline.export import export_model
+    from churnops.pipeline.prepare import training_stats
     from churnops.pipeline.scorer import md5_bytes, model_bytes
     from churnops.pipeline.train import train
     from tests.utils.factories import labelled_customers
     from tests.utils.service import Trained, served_repo
 
-    params = load_params("params.yaml").train  # the bench runs from the project root
-    result = train(labelled_customers(rows, seed=0), params)
+    params = load_params(ROOT / paths.PARAMS).train
+    frame = labelled_customers(rows, seed=0)
+    result = train(frame, params)
     data = model_bytes(export_model(result.pipeline, params.threshold))
     served_repo(repo, Trained(params, result, data, md5_bytes(data)))
+    (repo / paths.TRAIN_STATS).parent.mkdir(parents=True, exist_ok=True)
+    trainstats.write(repo / paths.TRAIN_STATS, training_stats(frame))
     return md5_bytes(data)
 
 

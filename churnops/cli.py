@@ -1,4 +1,4 @@
-"""The ``churnops`` command: ``serve``, ``monitor``, ``simulate``, ``feedback``, ``models``, ``promote``, ``rollback``.
+"""The ``churnops`` command: serve, monitor, simulate, feedback, report, models, promote, rollback.
 
 Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,
@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "promote": "Put HEAD's candidate in prod, as its committed verdict recommends",
     "rollback": "Put an earlier model (a version or a Git revision) back in prod",
     "feedback": "Join delayed churn labels to the prediction log: live F1 per model version",
+    "report": "Drift, estimated and realized F1 per chunk of the log and per model version, on one offline page",
 }
 
 

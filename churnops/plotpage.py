@@ -116,6 +116,18 @@ def check(root: Path) -> list[str]:
     return problems
 
 
+def libraries(root: Path) -> str:
+    """The template's inlined scripts with their licences, verified against the pins: for other offline pages.
+
+    Raises AssetError naming the first problem (run ``make assets``).
+    """
+    problems = check(root)
+    if problems:
+        raise AssetError(problems[0])
+    page = (root / PAGE).read_text(encoding="utf-8")
+    return page[page.index("<script data-package=") : page.index("<style>")]
+
+
 def _npm_pack(spec: str, workdir: Path) -> tuple[Path, str]:
     try:
         out = subprocess.run(

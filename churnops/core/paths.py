@@ -16,6 +16,8 @@ REQUIREMENTS = "requirements.lock"
 
 MODEL = "models/model.json"
 TRAIN_STATS = "data/prepared/train_stats.json"
+TEST_SET = "data/prepared/test.parquet"
+"""The fixed test split ``evaluate`` scores (``churnops report`` measures calibration on it)."""
 EVALUATE_METRICS = "metrics/evaluate.json"
 JUDGE_METRICS = "metrics/judge.json"
 FEEDBACK_SNAPSHOT = "data/feedback/snapshot"

@@ -11,8 +11,8 @@ from churnops.core.errors import InputError
 from churnops.monitor.plots import plot_rows
 from churnops.monitor.quality import quality_report, summarize
 from churnops.monitor.records import parse_line
-from churnops.monitor.report import drift_report, headline
 from churnops.monitor.tail import BLOCK_SIZE, LogReadError, read_window
+from churnops.monitor.verdict import drift_report, headline
 
 if TYPE_CHECKING:
     from churnops.core.trainstats import TrainStats

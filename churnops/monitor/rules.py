@@ -133,14 +133,20 @@ def z_score(mean_recent: float, mean_train: float, std_train: float, n: int) -> 
 
 def numeric_drift(x: np.ndarray, feature_stats: NumericStats, rules: Rules) -> dict[str, Any]:
     """The z rule (location), effect size and PSI rule (shape) of one numeric feature."""
-    n = x.size
-    mean_r = float(x.mean())
+    bins = numeric_bins(feature_stats.psi_bins)
+    counts = np.bincount(bins.assign(x), minlength=bins.train_counts.size)
+    return numeric_verdict(int(x.size), float(x.mean()), counts, feature_stats, rules)
+
+
+def numeric_verdict(
+    n: int, mean_r: float, counts: np.ndarray, feature_stats: NumericStats, rules: Rules
+) -> dict[str, Any]:
+    """:func:`numeric_drift` from a sample's size, mean and PSI-bin counts: what a stream keeps per chunk."""
     mean_t = feature_stats.mean
     std_t = feature_stats.std
     z = z_score(mean_r, mean_t, std_t, n)
     effect = (mean_r - mean_t) / std_t if std_t > 0 else None
     bins = numeric_bins(feature_stats.psi_bins)
-    counts = np.bincount(bins.assign(x), minlength=bins.train_counts.size)
     value, crit, p, by_psi = psi_rule(counts, bins.train_counts, rules.chi2_alpha)
     by_z = abs(z) > rules.z_threshold if z is not None else mean_r != mean_t
     if bins.train_counts.size < 2:  # a constant training feature: the z rule's fallback decides
@@ -163,11 +169,17 @@ def categorical_drift(
     codes: np.ndarray, feature: CategoricalFeature, feature_stats: CategoricalStats, rules: Rules
 ) -> dict[str, Any]:
     """Chi-square goodness of fit of one categorical feature (``codes`` index its categories); PSI as a size."""
+    observed = np.bincount(codes, minlength=len(feature.categories)).astype(np.int64)
+    return categorical_verdict(observed, feature, feature_stats, rules)
+
+
+def categorical_verdict(
+    observed: np.ndarray, feature: CategoricalFeature, feature_stats: CategoricalStats, rules: Rules
+) -> dict[str, Any]:
+    """:func:`categorical_drift` from the count of each category (in ``feature.categories`` order)."""
     from scipy.special import chdtrc
 
-    k = len(feature.categories)
-    n = codes.size
-    observed = np.bincount(codes, minlength=k).astype(np.int64)
+    n = int(observed.sum())
     train = np.array([feature_stats.counts[c] for c in feature.categories], dtype=np.int64)
     present = train > 0
     if np.any(observed[~present] > 0):
@@ -198,8 +210,11 @@ def prediction_drift(proba: np.ndarray, churn_rate: float, rules: Rules) -> dict
     The binomial standard error ``sqrt(r (1 - r) / n)`` bounds a calibrated model's probability
     variance, so the rule is conservative: its false-alarm rate is at most the z rule's nominal one.
     """
-    n = proba.size
-    mean = float(proba.mean())
+    return prediction_verdict(int(proba.size), float(proba.mean()), churn_rate, rules)
+
+
+def prediction_verdict(n: int, mean: float, churn_rate: float, rules: Rules) -> dict[str, Any]:
+    """:func:`prediction_drift` from the number of probabilities and their mean."""
     se = math.sqrt(churn_rate * (1 - churn_rate) / n)
     z = (mean - churn_rate) / se if se > 0 else None
     drifted = abs(z) > rules.z_threshold if z is not None else mean != churn_rate

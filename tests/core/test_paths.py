@@ -20,6 +20,7 @@ def test_each_output_path_is_what_its_stage_declares() -> None:
     stages = yaml.safe_load((REPO_ROOT / paths.PIPELINE).read_text())["stages"]
     assert paths.MODEL in _outs(stages["train"])
     assert paths.TRAIN_STATS in _outs(stages["prepare"])
+    assert paths.TEST_SET in _outs(stages["prepare"])
     assert paths.EVALUATE_METRICS in _outs(stages["evaluate"])
     assert paths.JUDGE_METRICS in _outs(stages["judge"])
     assert all(paths.PARAMS in s["cmd"] for name, s in stages.items() if "params" in s)

@@ -19,8 +19,8 @@ import pytest
 from churnops.core.schema import CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_NAMES, categorical
 from churnops.core.trainstats import CategoricalStats, PsiBins, TrainStats
 from churnops.monitor.plots import plot_rows
-from churnops.monitor.report import drift_report, feature_drift, headline
 from churnops.monitor.rules import Bins, categorical_drift, numeric_bins, prediction_drift, psi, psi_crit, significant
+from churnops.monitor.verdict import drift_report, feature_drift, headline
 from churnops.pipeline.prepare import decile_bins
 from tests.utils.factories import default_rules, draw, spread
 from tests.utils.project import REPO_ROOT

@@ -14,8 +14,8 @@ import pytest
 from churnops.core.schema import FEATURE_NAMES
 from churnops.core.terminal import render
 from churnops.core.trainstats import TrainStats
-from churnops.monitor.report import drift_report
 from churnops.monitor.table import render_table
+from churnops.monitor.verdict import drift_report
 from tests.utils.factories import default_rules, draw
 
 RULES = default_rules()

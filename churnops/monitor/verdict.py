@@ -8,7 +8,7 @@ The status is ``drift`` when any rule (data quality included) flags, ``ok`` othe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +18,21 @@ from churnops.monitor.rules import Rules, categorical_drift, numeric_drift, pred
 
 if TYPE_CHECKING:
     from churnops.core.trainstats import TrainStats
+
+
+def unchecked(n: int) -> dict[str, Any]:
+    """A feature (or the predictions) with fewer than ``min_samples`` valid values: not judged."""
+    return {"drifted": False, "rules": [], "n": int(n), "checked": False}
+
+
+def judged(n: int, rule: Callable[[], dict[str, Any]], rules: Rules) -> dict[str, Any]:
+    """``rule()`` when ``n`` values are enough to judge, else :func:`unchecked`."""
+    return rule() if n >= rules.min_samples else unchecked(n)
+
+
+def unchecked_prediction(n: int) -> dict[str, Any]:
+    """The predictions with fewer than ``min_samples`` valid probabilities: not judged."""
+    return {"drifted": False, "n": int(n), "checked": False}
 
 
 def feature_drift(cols: Mapping[str, np.ndarray], stats: TrainStats, rules: Rules) -> dict[str, dict[str, Any]]:
@@ -31,12 +46,11 @@ def feature_drift(cols: Mapping[str, np.ndarray], stats: TrainStats, rules: Rule
         if f.name not in cols:
             continue
         x = cols[f.name]
-        if x.size < rules.min_samples:
-            out[f.name] = {"drifted": False, "rules": [], "n": int(x.size), "checked": False}
-        elif isinstance(f, CategoricalFeature):
-            out[f.name] = categorical_drift(x, f, stats.categorical[f.name], rules)
+        if isinstance(f, CategoricalFeature):
+            rule = lambda x=x, f=f: categorical_drift(x, f, stats.categorical[f.name], rules)  # noqa: E731
         else:
-            out[f.name] = numeric_drift(x, stats.numeric[f.name], rules)
+            rule = lambda x=x, f=f: numeric_drift(x, stats.numeric[f.name], rules)  # noqa: E731
+        out[f.name] = judged(int(x.size), rule, rules)
     return out
 
 
@@ -56,6 +70,30 @@ def drift_report(
     if quality is None:
         lines = max((int(c.size) for c in cols.values()), default=0)
         quality = {"lines": lines, "invalid_lines": 0, "invalid_fraction": 0.0, "drifted": False}
+    if int(quality["lines"]) < rules.min_samples:
+        return assemble(quality, {}, {}, rules, last_n, note)
+    proba = cols.get("churn_probability", np.zeros(0))
+    prediction = (
+        prediction_drift(proba, stats.churn_rate, rules)
+        if proba.size >= rules.min_samples
+        else unchecked_prediction(proba.size)
+    )
+    return assemble(quality, feature_drift(cols, stats, rules), prediction, rules, last_n, note)
+
+
+def assemble(
+    quality: Mapping[str, Any],
+    features: dict[str, dict[str, Any]],
+    prediction: dict[str, Any],
+    rules: Rules,
+    last_n: int,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """The report from the window's data quality and its judged features and predictions.
+
+    The one place that turns rule results into a status and a message, whether the values came
+    as arrays (:func:`drift_report`) or as a stream's per-chunk counts.
+    """
     lines = int(quality["lines"])
     report: dict[str, Any] = {
         "status": "insufficient_data",
@@ -78,12 +116,8 @@ def drift_report(
         why = note or f"{lines} line(s) in the window"
         report["message"] = f"{why}; at least monitor.min_samples={rules.min_samples} are needed to judge drift"
         return report
-    report["features"] = features = feature_drift(cols, stats, rules)
-    proba = cols.get("churn_probability", np.zeros(0))
-    if proba.size >= rules.min_samples:
-        report["prediction"] = prediction_drift(proba, stats.churn_rate, rules)
-    else:
-        report["prediction"] = {"drifted": False, "n": int(proba.size), "checked": False}
+    report["features"] = features
+    report["prediction"] = prediction
     causes: list[str] = []
     flagged: list[str] = []
     if quality.get("drifted"):
