@@ -1,4 +1,5 @@
-"""The ``churnops`` command: ``serve``, ``monitor``, ``simulate``, ``feedback``, ``models``, ``promote``, ``rollback``.
+"""The ``churnops`` command: ``serve``, ``monitor``, ``simulate``, ``feedback``, ``logs``, ``models``, ``promote``,
+``rollback``.
 
 Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,
@@ -26,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "promote": "Put HEAD's candidate in prod, as its committed verdict recommends",
     "rollback": "Put an earlier model (a version or a Git revision) back in prod",
     "feedback": "Join delayed churn labels to the prediction log: live F1 per model version",
+    "logs": "Ship rotated prediction-log files to an archive (a directory or an S3 bucket)",
 }
 
 

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     """0 disables rotation."""
     log_backups: Annotated[int, Field(ge=0)] = DEFAULT_BACKUPS
     """0 keeps them all: then nothing bounds the log's disk use."""
+    log_archive: str | None = None
+    """A directory or ``s3://bucket/prefix``: each worker ships rotated files there, and a rotated
+    file is deleted (beyond ``log_backups``) only once archived (:mod:`churnops.service.shipper`)."""
+    log_archive_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Seconds between two shipping passes of a worker."""
     log_queue_lines: Annotated[int, Field(ge=1)] = DEFAULT_QUEUE_LINES
     """Beyond, new lines are dropped and counted (``dropped_lines`` on ``/health``); requests are answered."""
     admin_token: str | None = None
