@@ -24,8 +24,8 @@ from churnops.core import trainstats
 from churnops.core.trainstats import TrainStats
 from churnops.pipeline.prepare import training_stats
 from tests.utils.factories import labelled_customers
-from tests.utils.s3server import s3_endpoint  # noqa: F401 - a fixture, shared by every test folder
 from tests.utils.project import clone_built, fresh_clone, lock_md5, make_project, once_per_run, run, set_params
+from tests.utils.s3server import s3_endpoint  # noqa: F401 - a fixture, shared by every test folder
 from tests.utils.service import Trained, fit
 from tests.utils.workflow import CODE_EDITS, V2_PARAMS, History
 

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
+from urllib.parse import urlsplit
 
 from churnops.core.errors import ArchiveError
 
@@ -102,7 +103,12 @@ def open_archive(spec: str | Path) -> Archive:
         bucket, _, prefix = text[len(S3_SCHEME) :].partition("/")
         if not bucket:
             raise ArchiveError(f"{text}: no bucket in the URL (s3://bucket/prefix)")
-        return S3Archive(bucket, prefix.strip("/"))
+        starts = ""
+        if prefix.endswith("*"):  # s3://b/fleet/202611*: the objects whose names start with 202611
+            prefix, _, starts = prefix[:-1].rpartition("/")
+        if set("*?[") & set(prefix + starts):
+            raise ArchiveError(f"{text}: only a trailing * is understood in an s3:// URL (s3://bucket/prefix/2026-11*)")
+        return S3Archive(bucket, prefix.strip("/"), starts)
     return DirArchive(Path(text))
 
 
@@ -154,9 +160,11 @@ class DirArchive:
 class S3Archive:
     """A bucket prefix on S3 or an S3-compatible server (MinIO, Ceph, moto)."""
 
-    def __init__(self, bucket: str, prefix: str) -> None:
+    def __init__(self, bucket: str, prefix: str, starts: str = "") -> None:
         self.bucket = bucket
         self.prefix = prefix
+        self.starts = starts
+        """Only objects whose names start with this are listed (a time range: ``202611``)."""
         self.url = f"{S3_SCHEME}{bucket}/{prefix}".rstrip("/")
         self._client: Any = None
 
@@ -211,7 +219,7 @@ class S3Archive:
         out: list[Stored] = []
         with self._errors():
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""
+                Bucket=self.bucket, Prefix=self.key(self.starts)
             )
             for page in pages:
                 for obj in page.get("Contents", []):
@@ -252,6 +260,7 @@ def describe_s3_error(bucket: str, err: BaseException) -> str:
     if isinstance(err, NoCredentialsError):
         return f"no credentials for bucket {bucket} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
     if isinstance(err, EndpointConnectionError):
-        return f"endpoint unreachable for bucket {bucket}: {getattr(err, 'kwargs', {}).get('endpoint_url', err)}"
+        url = urlsplit(str(getattr(err, "kwargs", {}).get("endpoint_url", "")))
+        return f"endpoint unreachable for bucket {bucket}: {url.scheme}://{url.netloc} (AWS_ENDPOINT_URL_S3)"
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     return f"bucket {bucket}: {text}"
