@@ -186,3 +186,31 @@ def test_the_service_thread_ships_and_reports_a_failure_once(tmp_path: Path, cap
         assert shipper.stats()["ok"] is True and [p.name for p in log_files(log)] == ["p.jsonl", "p.jsonl.1"]
     finally:
         shipper.close()
+
+
+def test_a_service_with_an_archive_ships_and_deletes_only_what_it_shipped(settings, tmp_path: Path) -> None:
+    """The writer keeps every rotated file; the worker's shipper archives them, then applies retention."""
+    import json as _json
+
+    from churnops.service.app import create_app
+    from tests.utils.doubles import FixedClock
+    from tests.utils.factories import GOOD_CUSTOMER
+    from tests.utils.service import TestClient
+
+    s = settings.model_copy(update={"max_log_bytes": 4096, "log_backups": 1, "log_archive": str(tmp_path / "arch"),
+                                    "log_archive_interval": 0.05})  # fmt: skip
+    app = create_app(s, clock=FixedClock(1_780_000_000.5), handle_sighup=False)
+    body = _json.dumps({"items": [GOOD_CUSTOMER] * 5}).encode()
+    with TestClient(app) as client:
+        for i in range(60):
+            headers = {"Content-Type": "application/json", "X-Request-ID": f"q{i}"}
+            assert client.post("/predict/batch", content=body, headers=headers).status_code == 200
+        deadline = time.monotonic() + 10
+        written = app.state.prediction_log.stats
+        while time.monotonic() < deadline and (written()["lines_written"] < 300 or len(log_files(s.log_path)) > 2):
+            time.sleep(0.05)
+    assert [p.name for p in log_files(s.log_path)][1:] == [s.log_path.name + ".1"]
+    archived = archived_dir(tmp_path / "arch")
+    local = b"".join(p.read_bytes() for p in reversed(log_files(s.log_path)))
+    got = keys(b"".join(archived.values())) + [k for k in keys(local) if k not in keys(b"".join(archived.values()))]
+    assert sorted(got) == sorted((f"q{i}", j) for i in range(60) for j in range(5))
