@@ -44,9 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from churnops.core.archive import name_part, open_archive
+    from churnops.core.errors import ArchiveError, ParamsError
     from churnops.service.shipper import ship
 
-    archive = open_archive(args.to)
+    try:
+        archive = open_archive(args.to)  # parses only: a malformed URL is a bad argument (2), not a failure (1)
+    except ArchiveError as err:
+        raise ParamsError(f"--to {err}") from None
     host = name_part(args.host) if args.host else None
     for log in args.log:
         report = ship(Path(log), archive, args.keep, host)

@@ -68,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-archive",
         metavar="DEST",
+        type=field_type(Settings, "log_archive"),
         help="ship rotated log files to this directory or s3://bucket/prefix (gzip); a rotated file is "
         "deleted only once archived (default: no archive)",
     )

@@ -68,10 +68,18 @@ def _digest(fh: IO[bytes]) -> tuple[str, str | None]:
     return h.hexdigest(), ts if isinstance(ts, str) else None
 
 
-def ship(log: str | Path, archive: Archive, keep: int, host: str | None = None) -> ShipReport:
+FileId = tuple[int, int, int, int]
+"""(device, inode, size, mtime_ns) of a rotated file: rotated files never change, renames keep these."""
+
+
+def ship(
+    log: str | Path, archive: Archive, keep: int, host: str | None = None, known: dict[FileId, str] | None = None
+) -> ShipReport:
     """One pass over ``log``'s rotated files; ArchiveError (and nothing deleted) if the archive fails.
 
     ``keep``: rotated files kept on disk once shipped (0 keeps all, like the writer's ``backups``).
+    ``known``: files this process has already seen confirmed, and their names, filled in here: a
+    long-running shipper neither re-hashes nor re-asks about the files retention keeps.
     """
     log = Path(log)
     host = host or default_host()
@@ -86,6 +94,11 @@ def ship(log: str | Path, archive: Archive, keep: int, host: str | None = None) 
             raise ArchiveError(f"{rotated_path(log, n)}: cannot read: {err.strerror or err}") from None
         with fh:
             st = os.fstat(fh.fileno())
+            fid = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if known is not None and fid in known:
+                report.present.append(known[fid])
+                confirmed.add(fid[:2])
+                continue
             sha, first_ts = _digest(fh)
             name = object_name(first_ts, host, log.name, sha)
             if archive.has(name, sha):
@@ -99,13 +112,20 @@ def ship(log: str | Path, archive: Archive, keep: int, host: str | None = None) 
                     gz.seek(0)
                     archive.put(name, gz, sha)
                 report.shipped.append(name)
-            confirmed.add((st.st_dev, st.st_ino))
+            confirmed.add(fid[:2])
+            if known is not None:
+                known[fid] = name
     if keep > 0:
-        report.deleted = _apply_retention(log, keep, confirmed)
+        gone = _apply_retention(log, keep, confirmed)
+        report.deleted = [path for path, _ in gone]
+        if known is not None:  # an inode is reused once its file is gone: forget it at once
+            ids = {i for _, i in gone}
+            for fid in [f for f in known if f[:2] in ids]:
+                del known[fid]
     return report
 
 
-def _apply_retention(log: Path, keep: int, confirmed: set[tuple[int, int]]) -> list[Path]:
+def _apply_retention(log: Path, keep: int, confirmed: set[tuple[int, int]]) -> list[tuple[Path, tuple[int, int]]]:
     deleted = []
     lock_fd = os.open(log.with_name(log.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -118,7 +138,7 @@ def _apply_retention(log: Path, keep: int, confirmed: set[tuple[int, int]]) -> l
                 st = os.stat(path)
                 if (st.st_dev, st.st_ino) in confirmed:
                     path.unlink()
-                    deleted.append(path)
+                    deleted.append((path, (st.st_dev, st.st_ino)))
     finally:
         os.close(lock_fd)  # closing releases the flock
     return deleted
@@ -134,6 +154,7 @@ class ArchiveShipper:
         self.interval = interval
         self.last_error: str | None = None
         self.objects_shipped = 0
+        self._known: dict[FileId, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="churnops-shipper", daemon=True)
         self._thread.start()
@@ -150,7 +171,7 @@ class ArchiveShipper:
             except BlockingIOError:
                 return  # a sibling worker is shipping this log right now
             try:
-                report = ship(self.log, self.archive, self.keep)
+                report = ship(self.log, self.archive, self.keep, known=self._known)
             except ArchiveError as err:
                 if str(err) != self.last_error:  # one line per new cause, not one per round
                     logger.error("log archive: shipping failed, nothing deleted: %s", err)

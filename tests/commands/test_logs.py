@@ -58,6 +58,8 @@ def test_ship_exit_codes(capsys, cwd: Path, bucket: str) -> None:
     assert [p.read_bytes() for p in log_files(cwd / "p.jsonl")] == before
     code, _, err = run(capsys, "logs", "ship", "--log", "p.jsonl", "--to", "d", "--keep", "-1")
     assert code == USAGE and "--keep" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "logs", "ship", "--log", "p.jsonl", "--to", "s3://")
+    assert code == USAGE and err.strip() == "churnops logs: --to s3://: no bucket in the URL (s3://bucket/prefix)"
 
 
 def fleet(root: Path, bucket: str, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], Path]:
