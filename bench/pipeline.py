@@ -43,8 +43,8 @@ from churnops.versioning import store  # noqa: E402
 SMOKE_ROWS = 2_000
 CHAMPION_STAGES = ("params", "generate", "labels", "prepare", "train")
 
-Measure = tuple[float, float]
-"""(wall seconds, peak RSS MiB) of one stage's process."""
+Measure = tuple[float, float, float]
+"""(wall seconds, CPU seconds, peak RSS MiB) of one stage's process."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Code:
         stderr = proc.stderr.read().decode() if proc.stderr else ""
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{self.label}: stage {name} failed:\n{stderr}")
-        return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux reports KiB
 
 
 def scratch_project(dest: Path, template: Path, params: dict[str, Any]) -> Path:
@@ -131,30 +131,36 @@ def bench_once(code: Code, rows: int, model: str, champion: str, template: Path,
 
 
 def table(results: dict[tuple[int, str], list[dict[str, Measure]]], codes: list[Code]) -> list[str]:
-    """The markdown table: per stage the median wall seconds and the peak RSS over the rounds."""
+    """The markdown table: per stage the median wall seconds and the peak RSS over the rounds.
+
+    The CPU seconds (user + system) beside the wall total are the steadier figure on a shared
+    machine: other processes stretch a stage's wall time, much less its own CPU time.
+    """
     stages: list[str] = []
     for runs in results.values():
         stages += [s for s in runs[0] if s not in stages]
     many = len(codes) > 1
     head = "| rows | " + ("code | " if many else "") + " | ".join(stages)
-    lines = [head + " | total s, median (range) | max RSS MiB | marginal s per 1M rows |"]
-    lines.append("|---:|" + ("---|" if many else "") + "---:|" * (len(stages) + 3))
+    lines = [head + " | total s, median (range) | CPU s, median | max RSS MiB | marginal s per 1M rows |"]
+    lines.append("|---:|" + ("---|" if many else "") + "---:|" * (len(stages) + 4))
     previous: dict[str, tuple[int, float]] = {}
     for (rows, label), runs in results.items():
         cells = []
         for s in stages:
             walls = [r[s][0] for r in runs if s in r]
             cells.append(
-                f"{statistics.median(walls):.2f} s / {max(r[s][1] for r in runs if s in r):.0f}" if walls else "-"
+                f"{statistics.median(walls):.2f} s / {max(r[s][2] for r in runs if s in r):.0f}" if walls else "-"
             )
-        totals = [sum(w for w, _ in r.values()) for r in runs]
+        totals = [sum(w for w, _, _ in r.values()) for r in runs]
         total = statistics.median(totals)
+        cpu = statistics.median(sum(c for _, c, _ in r.values()) for r in runs)
         spread = f" ({min(totals):.1f}–{max(totals):.1f})" if len(totals) > 1 else ""
-        peak = max(m for r in runs for _, m in r.values())
+        peak = max(m for r in runs for _, _, m in r.values())
         before = previous.get(label)
         marginal = f"{(total - before[1]) / (rows - before[0]) * 1e6:.2f}" if before else "-"
         code_cell = f"{label} | " if many else ""
-        lines.append(f"| {rows:,} | {code_cell}{' | '.join(cells)} | {total:.2f}{spread} | {peak:.0f} | {marginal} |")
+        figures = f"{total:.2f}{spread} | {cpu:.2f} | {peak:.0f} | {marginal}"
+        lines.append(f"| {rows:,} | {code_cell}{' | '.join(cells)} | {figures} |")
         previous[label] = (rows, total)
     return lines
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 # here, they are the session's streams; done first inside a test that captures output (capsys),
 # they would be that test's, closed when it ends, and DVC's next log line anywhere would raise.
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import dvc  # noqa: F401
@@ -25,7 +27,7 @@ from churnops.core.trainstats import TrainStats
 from churnops.pipeline.prepare import training_stats
 from tests.utils.factories import labelled_customers
 from tests.utils.project import clone_built, fresh_clone, lock_md5, make_project, once_per_run, run, set_params
-from tests.utils.s3server import s3_endpoint  # noqa: F401 - a fixture, shared by every test folder
+from tests.utils.s3server import credentials, make_bucket, moto_server
 from tests.utils.service import Trained, fit
 from tests.utils.workflow import CODE_EDITS, V2_PARAMS, History
 
@@ -107,6 +109,34 @@ def new_user_clone(built_template: Path, tmp_path: Path) -> Path:
 def history(history_template: History, tmp_path: Path) -> History:
     """A private copy of the two-model project (repo, workspace and DVC cache)."""
     return History(clone_built(history_template.root, tmp_path / "project"), history_template.v1, history_template.v2)
+
+
+# A local S3-compatible server (moto), one per test worker, and a bucket of each test's own.
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server on 127.0.0.1, for the whole session (stopped at its end)."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def s3_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """Fake AWS credentials in this test's environment only (subprocesses inherit them); the machine's
+    ``~/.aws`` is out of reach."""
+    values = credentials(tmp_path / "aws")
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket on the session's S3 server, named for this test alone."""
+    name = f"churnops-{uuid.uuid4().hex[:12]}"
+    make_bucket(s3_endpoint, name)
+    return name
 
 
 # Training statistics from the generator's own distribution (the monitor's reference).

@@ -34,12 +34,9 @@ are that concern's parts and are tested together against scikit-learn's fit.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
 
 _BLOCK = 65_536
 """Rows per block: the sums run block by block in a fixed order, and temporaries stay small."""
@@ -131,38 +128,8 @@ def decision(x: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
     return out
 
 
-class NewtonLogisticRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped (Any)
-    """A scikit-learn-style classifier around :func:`fit`, the last step of the training pipeline.
-
-    It offers what ``Pipeline`` and the export need: ``fit``, ``predict_proba``,
-    ``classes_``, ``coef_`` (shape ``(1, d)``), ``intercept_`` and ``n_iter_``.
-    """
-
-    def __init__(self, C: float = 1.0, max_iter: int = 100) -> None:
-        self.C = C
-        self.max_iter = max_iter
-
-    def fit(self, x: np.ndarray, y: np.ndarray) -> NewtonLogisticRegression:
-        y = np.asarray(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(f"need two classes, got {self.classes_.tolist()}")
-        result = fit(np.asarray(x, dtype=np.float64), y == self.classes_[1], self.C, self.max_iter)
-        self.coef_ = result.coef[None, :]
-        self.intercept_ = np.array([result.intercept])
-        self.n_iter_ = np.array([result.n_iter])
-        self.converged_ = result.converged
-        if not result.converged:  # as scikit-learn's solvers do: the stage shows it on stderr
-            warnings.warn(
-                f"logistic regression did not converge in {self.max_iter} Newton steps (train.logreg.max_iter)",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        return self
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        p = sigmoid(decision(np.asarray(x, dtype=np.float64), self.coef_[0], float(self.intercept_[0])))
-        return np.column_stack([1.0 - p, p])
+class ConvergenceWarning(UserWarning):
+    """Newton stopped at ``max_iter`` steps before converging (scikit-learn's name, without importing it)."""
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ class Scorer:
     # -- encoding
 
     def _encode(self, numeric: Sequence[np.ndarray], codes: Sequence[np.ndarray]) -> np.ndarray:
-        """Scaled numerics followed by one-hot categories, as the sklearn pipeline does.
+        """Scaled numerics followed by one-hot categories, as training encodes them.
 
         ``numeric`` holds one float64 column per numeric feature, ``codes`` one column of
         category indexes (into the model's lists) per categorical feature.

@@ -1,13 +1,16 @@
 """Train the churn classifier and gate it.
 
-Training uses a scikit-learn ``Pipeline``: a ``ColumnTransformer`` (standard scaling of
-the numeric features, one-hot encoding over the schema's categories) followed by the
-classifier that ``train.model`` selects. The model that is gated is the model that ships;
-:mod:`churnops.pipeline.export` turns it into the JSON file the scorer reads.
+Both models see the same inputs: the numeric features standardised, the categorical ones
+one-hot over the schema's categories. ``logreg`` (the default) is :class:`LogregPipeline`,
+plain numpy: importing scikit-learn and SciPy costs a `train` run about a second, more than
+its fit at the default size, and ``ColumnTransformer`` copies the data twice over. ``hgb``
+is a scikit-learn ``Pipeline`` (:func:`hgb_pipeline`). The model that is gated is the model
+that ships; :mod:`churnops.pipeline.export` turns it into the JSON file the scorer reads.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +18,7 @@ import numpy as np
 
 from churnops.core.errors import DataError, GateError
 from churnops.core.schema import CATEGORICAL, CATEGORICAL_NAMES, LABEL, NUMERIC_NAMES
+from churnops.pipeline import logreg
 from churnops.pipeline.scorer import category_codes
 
 if TYPE_CHECKING:
@@ -48,14 +52,88 @@ def model_input(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def build_pipeline(params: TrainParams) -> Pipeline:
-    """The unfitted scikit-learn pipeline that ``params.model`` selects."""
+def standard_scaling(numeric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) per column of ``numeric`` (float64, column-contiguous), as ``StandardScaler`` fits them.
+
+    The same formulas in the same order (a corrected two-pass variance; near-constant
+    columns get scale 1), and each sum runs along one contiguous column, whose pairwise order
+    is fixed by its length, so the bits equal scikit-learn's on every CPU.
+    """
+    n = float(numeric.shape[0])
+    total = numeric.sum(axis=0)
+    mean = total / n
+    centred = numeric - mean
+    correction = centred.sum(axis=0)
+    centred **= 2
+    unnormalised = centred.sum(axis=0)
+    unnormalised -= correction**2 / n
+    var = unnormalised / n
+    eps = np.finfo(np.float64).eps
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant] = 1.0
+    return mean, scale
+
+
+def design(x: pd.DataFrame, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The encoded inputs of :func:`model_input` rows: scaled numerics, then one 0/1 column per category.
+
+    One float64 array written in place (C order, the layout ``ColumnTransformer``'s output
+    had, which the fit's block sums read): no per-part copies to stack.
+    """
+    widths = [len(f.categories) for f in CATEGORICAL]
+    out = np.zeros((len(x), len(NUMERIC_NAMES) + sum(widths)), dtype=np.float64)
+    for j, name in enumerate(NUMERIC_NAMES):
+        col = out[:, j]
+        np.subtract(x[name].to_numpy(np.float64), mean[j], out=col)
+        col /= scale[j]
+    rows = np.arange(len(x))
+    offset = len(NUMERIC_NAMES)
+    for f, width in zip(CATEGORICAL, widths, strict=True):
+        out[rows, offset + x[f.name].to_numpy(np.intp)] = 1.0
+        offset += width
+    return out
+
+
+@dataclass(frozen=True)
+class LogregPipeline:
+    """The fitted logistic-regression model: scaling statistics and coefficients (see the module docstring)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    n_iter: int
+
+    @classmethod
+    def fit(cls, x: pd.DataFrame, y: np.ndarray, C: float, max_iter: int) -> LogregPipeline:
+        """Fit on :func:`model_input` rows and 0/1 labels; warn on stderr when Newton did not converge."""
+        numeric = np.empty((len(x), len(NUMERIC_NAMES)), dtype=np.float64, order="F")
+        for j, name in enumerate(NUMERIC_NAMES):
+            numeric[:, j] = x[name].to_numpy(np.float64)
+        mean, scale = standard_scaling(numeric)
+        del numeric
+        result = logreg.fit(design(x, mean, scale), np.asarray(y) == 1, C, max_iter)
+        if not result.converged:
+            warnings.warn(
+                f"logistic regression did not converge in {max_iter} Newton steps (train.logreg.max_iter)",
+                logreg.ConvergenceWarning,
+                stacklevel=2,
+            )
+        return cls(mean, scale, result.coef, result.intercept, result.n_iter)
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        """``(n, 2)`` probabilities of no churn and churn, as a scikit-learn classifier returns them."""
+        p = logreg.sigmoid(logreg.decision(design(x, self.mean, self.scale), self.coef, self.intercept))
+        return np.column_stack([1.0 - p, p])
+
+
+def hgb_pipeline(params: TrainParams) -> Pipeline:
+    """The unfitted scikit-learn pipeline for ``train.model: hgb``."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from churnops.pipeline.logreg import NewtonLogisticRegression
 
     pre = ColumnTransformer(
         [
@@ -73,24 +151,19 @@ def build_pipeline(params: TrainParams) -> Pipeline:
         ],
         sparse_threshold=0.0,
     )
-    if params.model == "logreg":
-        # Not sklearn's LogisticRegression: its solvers' last bits depend on the CPU (see churnops.pipeline.logreg).
-        clf = NewtonLogisticRegression(C=params.logreg.C, max_iter=params.logreg.max_iter)
-    else:
-        h = params.hgb
-        clf = HistGradientBoostingClassifier(
-            learning_rate=h.learning_rate,
-            max_iter=h.max_iter,
-            max_leaf_nodes=h.max_leaf_nodes,
-            max_depth=h.max_depth,
-            min_samples_leaf=h.min_samples_leaf,
-            l2_regularization=h.l2_regularization,
-            early_stopping=False,  # an internal random split would make max_iter a suggestion
-            # One entry per pipeline output column: the numerics come first, then one-hots.
-            monotonic_cst=[MONOTONIC.get(n, 0) for n in NUMERIC_NAMES]
-            + [0] * sum(len(f.categories) for f in CATEGORICAL),
-            random_state=params.seed,
-        )
+    h = params.hgb
+    clf = HistGradientBoostingClassifier(
+        learning_rate=h.learning_rate,
+        max_iter=h.max_iter,
+        max_leaf_nodes=h.max_leaf_nodes,
+        max_depth=h.max_depth,
+        min_samples_leaf=h.min_samples_leaf,
+        l2_regularization=h.l2_regularization,
+        early_stopping=False,  # an internal random split would make max_iter a suggestion
+        # One entry per pipeline output column: the numerics come first, then one-hots.
+        monotonic_cst=[MONOTONIC.get(n, 0) for n in NUMERIC_NAMES] + [0] * sum(len(f.categories) for f in CATEGORICAL),
+        random_state=params.seed,
+    )
     return Pipeline([("pre", pre), ("clf", clf)])
 
 
@@ -98,7 +171,7 @@ def build_pipeline(params: TrainParams) -> Pipeline:
 class TrainResult:
     """A fitted pipeline and its gate verdict on the validation split."""
 
-    pipeline: Pipeline
+    pipeline: LogregPipeline | Pipeline
     f1: float
     gate_f1: float
     n_train: int
@@ -130,8 +203,6 @@ def train(frame: pd.DataFrame, params: TrainParams) -> TrainResult:
     Raises:
         DataError: too few rows, or a single class, to train and validate.
     """
-    from threadpoolctl import threadpool_limits
-
     from churnops.pipeline.classification import Counts
     from churnops.pipeline.prepare import split
 
@@ -141,12 +212,20 @@ def train(frame: pd.DataFrame, params: TrainParams) -> TrainResult:
     x_fit, y_fit = model_input(fit_part), fit_part[LABEL].to_numpy()
     x_val, y_val = model_input(val_part), val_part[LABEL].to_numpy()
     del fit_part, val_part  # at 5M rows every copy counts against the 1 GB budget
-    pipeline = build_pipeline(params)
-    # One BLAS/OpenMP thread: a threaded reduction sums in a core-count-dependent order,
-    # which changes the last bits of the coefficients and so the model's md5.
-    with threadpool_limits(limits=1):
-        pipeline.fit(x_fit, y_fit)
+    pipeline: LogregPipeline | Pipeline
+    if params.model == "logreg":
+        # Not sklearn's LogisticRegression: its solvers' last bits depend on the CPU (see churnops.pipeline.logreg).
+        pipeline = LogregPipeline.fit(x_fit, y_fit, params.logreg.C, params.logreg.max_iter)
         proba = pipeline.predict_proba(x_val)[:, 1]
+    else:
+        from threadpoolctl import threadpool_limits
+
+        pipeline = hgb_pipeline(params)
+        # One OpenMP thread: a threaded reduction sums in a core-count-dependent order,
+        # which changes the last bits of the model and so its md5.
+        with threadpool_limits(limits=1):
+            pipeline.fit(x_fit, y_fit)
+            proba = pipeline.predict_proba(x_val)[:, 1]
     f1 = Counts.of(y_val, proba >= params.threshold).f1
     return TrainResult(pipeline, f1, params.gate_f1, len(y_fit), len(y_val))
 

@@ -14,7 +14,7 @@ import importlib.util
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -50,10 +50,12 @@ def create_app(
 ) -> FastAPI:
     """The service app; each argument left None takes the production default from ``settings``."""
     settings = settings or Settings.from_env()
+    early_hup = threading.Event()
     if handle_sighup and threading.current_thread() is threading.main_thread():
         # Until the lifespan installs the reload handler, SIGHUP's default action would kill
-        # this worker; ignoring it is safe because the lifespan is about to read the registry anyway.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # this worker. It is only noted: the registry may move after the start-up load has
+        # read it, so the lifespan reloads once more if one arrived meanwhile.
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: early_hup.set())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +72,9 @@ def create_app(
         app.state.model_state = state
         app.state.prediction_log = plog
         hup = _install_sighup(state) if handle_sighup else False
+        if hup and early_hup.is_set():
+            logger.info("SIGHUP during start-up: reloading the model")
+            _spawn(state.reload())
         thresholds = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
         try:
@@ -107,9 +112,7 @@ def _install_sighup(state: ModelState) -> bool:
 
     def on_hup() -> None:
         logger.info("SIGHUP: reloading the model")
-        task = loop.create_task(state.reload())
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+        _spawn(state.reload())
 
     try:
         loop.add_signal_handler(signal.SIGHUP, on_hup)
@@ -119,6 +122,13 @@ def _install_sighup(state: ModelState) -> bool:
 
 
 _tasks: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coro`` in the background, holding a reference until it ends (the loop keeps only weak ones)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 DOCS_ASSETS = "/docs-assets"

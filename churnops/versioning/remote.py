@@ -3,7 +3,8 @@
 DVC counts an object it could not ask about (connection refused, say) as missing, and some
 failures (a refused connection, a path that is a file) surface as exceptions from deep in its
 transfer code. Every one of them becomes one :class:`RemoteError` line that names the remote and
-the cause, from the innermost error that says it.
+the cause, from the innermost error that says it. An S3 remote's causes name its bucket (missing,
+access denied, no credentials) and its endpoint (down), the things a person fixes.
 """
 
 from __future__ import annotations
@@ -20,13 +21,24 @@ from churnops.core.errors import RemoteError
 
 @dataclass(frozen=True)
 class Remote:
-    """The default DVC remote as the workspace configures it."""
+    """The default DVC remote as the workspace configures it.
+
+    ``endpoint`` is an S3-compatible store's ``endpointurl`` (``None``: AWS itself).
+    """
 
     name: str
     url: str
+    endpoint: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.name!r} ({self.url})"
+        where = f"{self.url} at {self.endpoint}" if self.endpoint else self.url
+        return f"{self.name!r} ({where})"
+
+    @property
+    def bucket(self) -> str | None:
+        """The bucket of an ``s3://`` remote, else ``None``."""
+        parsed = urlparse(self.url)
+        return parsed.netloc if parsed.scheme == "s3" else None
 
 
 def default_remote(repo: Any) -> Remote | None:
@@ -34,7 +46,9 @@ def default_remote(repo: Any) -> Remote | None:
     name = repo.config.get("core", {}).get("remote")
     if not name:
         return None
-    return Remote(name, str(repo.config.get("remote", {}).get(name, {}).get("url", "?")))
+    section = repo.config.get("remote", {}).get(name, {})
+    endpoint = section.get("endpointurl")
+    return Remote(name, str(section.get("url", "?")), str(endpoint) if endpoint else None)
 
 
 _CAUSES: tuple[tuple[type[BaseException], str], ...] = (
@@ -62,9 +76,49 @@ def _chain(err: BaseException) -> list[BaseException]:
     return seen
 
 
-def describe_failure(err: BaseException) -> str:
+# S3's error codes (a HEAD request's error has no body: its code is the bare status, "403")
+_S3_DENIED = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "403", "Forbidden"}
+)
+_S3_MISSING = frozenset({"NoSuchBucket"})
+
+
+def _credentials_hint(remote: Remote) -> str:
+    """Where S3 credentials come from: the environment (the usual AWS sources), or the remote's local config."""
+    return f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `dvc remote modify --local {remote.name} access_key_id ...`"
+
+
+def _s3_code(err: BaseException) -> str | None:
+    """The S3 error code of a botocore ``ClientError`` (``NoSuchBucket``, ``403``...), else ``None``."""
+    response = getattr(err, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else None
+
+
+def _s3_cause(seen: list[BaseException], remote: Remote, bucket: str) -> str | None:
+    """What an S3 store said, in words that name the bucket or the endpoint; ``None`` if it said nothing known."""
+    codes = [code for e in seen if (code := _s3_code(e))]
+    if any(code in _S3_MISSING for code in codes):
+        return f"bucket {bucket!r} does not exist"
+    if any(code in _S3_DENIED for code in codes) or any(isinstance(e, PermissionError) for e in seen):
+        why = next((code for code in codes if code in _S3_DENIED and not code.isdigit()), "HTTP 403")
+        return f"access to bucket {bucket!r} denied ({why}): check the credentials ({_credentials_hint(remote)})"
+    if any(type(e).__name__ == "NoCredentialsError" for e in seen):
+        return f"no credentials for bucket {bucket!r}: set {_credentials_hint(remote)}"
+    if remote.endpoint and any(isinstance(e, (ConnectionError, TimeoutError, socket.gaierror)) for e in seen):
+        words = next((w for e in reversed(seen) for kind, w in _CAUSES if isinstance(e, kind)), "cannot connect")
+        return f"endpoint {remote.endpoint} is down or unreachable ({words})"
+    return None
+
+
+def describe_failure(err: BaseException, remote: Remote | None = None) -> str:
     """The cause of a remote failure in a few words, from the innermost error that says it."""
     seen = _chain(err)
+    bucket = remote.bucket if remote else None
+    if remote and bucket and (cause := _s3_cause(seen, remote, bucket)):
+        return cause
     for candidate in reversed(seen):
         for kind, words in _CAUSES:
             if isinstance(candidate, kind):
@@ -108,5 +162,5 @@ def probe(repo: Any, remote: Remote) -> None:
         odb.fs.info(odb.path)
     except Exception as err:  # the same breadth as the pull's: the cause is what we report
         if all(isinstance(e, FileNotFoundError) for e in _chain(err)):
-            return
-        raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
+            return  # (a missing S3 bucket is a FileNotFoundError too, but its NoSuchBucket cause is in the chain)
+        raise RemoteError(f"DVC remote {remote}: {describe_failure(err, remote)}") from None

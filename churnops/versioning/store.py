@@ -141,10 +141,15 @@ def on_remote(root: Path, md5: str) -> tuple[Remote | None, bool]:
         try:
             with quiet_dvc_logs():
                 status = repo.cloud.status([HashInfo("md5", check_md5(md5))], remote=remote.name)
+            # ok: in the cache and on the remote; deleted: on the remote only (DVC's words)
+            present = any(h.value == md5 for h in status.ok | status.deleted)
+            if not present:  # DVC counts what it could not ask about (a missing bucket) as absent
+                probe(repo, remote)
+        except RemoteError:
+            raise
         except Exception as err:  # any failure of a remote (DVC, OSError, SSH, HTTP) is one line
-            raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
-        # ok: in the cache and on the remote; deleted: on the remote only (DVC's words)
-        return remote, any(h.value == md5 for h in status.ok | status.deleted)
+            raise RemoteError(f"DVC remote {remote}: {describe_failure(err, remote)}") from None
+        return remote, present
 
 
 def push(root: Path, md5: str) -> Remote | None:
@@ -166,7 +171,7 @@ def push(root: Path, md5: str) -> Remote | None:
         except RemoteError:
             raise
         except Exception as err:  # any failure of a remote is one line
-            raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
+            raise RemoteError(f"DVC remote {remote}: {describe_failure(err, remote)}") from None
     return remote
 
 
@@ -188,4 +193,4 @@ def _pull(repo: Any, remote: Remote, md5s: list[str]) -> None:
         except RemoteError:
             raise
         except Exception as err:  # any failure of a remote (DVC, OSError, SSH, HTTP) is one line
-            raise RemoteError(f"DVC remote {remote}: {describe_failure(err)}") from None
+            raise RemoteError(f"DVC remote {remote}: {describe_failure(err, remote)}") from None

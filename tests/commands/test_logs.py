@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +14,12 @@ from churnops.commands.common import FAILURE, OK, USAGE
 from churnops.core.logformat import log_files
 from tests.utils.project import fixture_params
 from tests.utils.rotated import lines, write_rotated
-from tests.utils.s3server import s3_env
 
 
 @pytest.fixture
-def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    import boto3
-
-    for key, value in s3_env(s3_endpoint).items():
-        monkeypatch.setenv(key, value)
-    name = f"fleet-{os.getpid()}-{time.monotonic_ns()}"
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
+def bucket(s3_endpoint: str, s3_bucket: str, s3_credentials: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)  # DVC's endpointurl, as boto3 reads it
+    return s3_bucket
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,6 @@ from churnops.core.logformat import log_files
 from churnops.core.logsource import log_streams, resolve
 from churnops.service.shipper import ship
 from tests.utils.rotated import keys, lines, write_rotated
-from tests.utils.s3server import s3_env
 
 
 def read(specs: list[str]) -> bytes:
@@ -40,13 +37,11 @@ def test_a_directory_without_archived_files_is_refused_by_name(tmp_path: Path) -
         resolve([str(tmp_path / "logs")])
 
 
-def test_an_s3_prefix_and_a_time_range_of_it(tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
-
-    for key, value in s3_env(s3_endpoint).items():
-        monkeypatch.setenv(key, value)
-    bucket = f"src-{os.getpid()}-{time.monotonic_ns()}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
+def test_an_s3_prefix_and_a_time_range_of_it(
+    tmp_path: Path, s3_endpoint: str, s3_bucket: str, s3_credentials: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    bucket = s3_bucket
     log = tmp_path / "p.jsonl"
     data = lines(200)
     write_rotated(log, data)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from churnops.pipeline.logreg import NewtonLogisticRegression, exp, fit, log, sigmoid
+from churnops.pipeline.logreg import exp, fit, log, sigmoid
 
 
 def test_exp_and_log_are_within_a_few_ulp_of_the_c_library() -> None:
@@ -38,22 +38,6 @@ def test_fit_reaches_scikit_learns_optimum(C: float) -> None:
     assert ours.converged and ours.n_iter < 20
     np.testing.assert_allclose(ours.coef, ref.coef_[0], rtol=0, atol=1e-8)
     assert abs(ours.intercept - ref.intercept_[0]) < 1e-8
-
-
-def test_the_estimator_works_in_a_pipeline_and_refuses_one_class() -> None:
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(300, 2))
-    y = np.where(x[:, 0] + rng.normal(size=300) > 0, "churn", "stay")
-    clf = NewtonLogisticRegression(C=1.0, max_iter=50).fit(x, y)
-    proba = clf.predict_proba(x)
-    assert proba.shape == (300, 2) and np.allclose(proba.sum(axis=1), 1.0)
-    assert list(clf.classes_) == ["churn", "stay"] and clf.coef_.shape == (1, 2)
-    with pytest.raises(ValueError, match="two classes"):
-        NewtonLogisticRegression().fit(x, np.zeros(300))
-    from sklearn.exceptions import ConvergenceWarning
-
-    with pytest.warns(ConvergenceWarning, match="1 Newton steps"):
-        NewtonLogisticRegression(max_iter=1).fit(x, y)
 
 
 def test_the_same_inputs_give_the_same_bits_in_blocks_of_any_layout() -> None:

@@ -10,9 +10,10 @@ import pytest
 
 from churnops.core.errors import DataError, GateError, ModelIntegrityError
 from churnops.core.schema import LABEL, numeric
+from churnops.pipeline import logreg
 from churnops.pipeline.export import export_model
 from churnops.pipeline.scorer import Scorer, md5_bytes, model_bytes
-from churnops.pipeline.train import check_gate, model_input, train
+from churnops.pipeline.train import LogregPipeline, check_gate, design, hgb_pipeline, model_input, train
 from tests.utils.factories import clean_customers, train_params
 
 MODELS = ["logreg", "hgb"]
@@ -126,3 +127,32 @@ def test_categories_outside_the_list_are_refused_naming_the_column(trained, data
     # As text or as a categorical over the same categories, the codes are the same.
     text = data.head(50).astype({"plan": "string", "region": "string"})
     np.testing.assert_array_equal(scorer.encode_frame(text), scorer.encode_frame(data.head(50)))
+
+
+def test_the_logreg_pipeline_is_scikit_learns_scaling_encoding_and_optimum_to_the_bit(data: pd.DataFrame) -> None:
+    """Same statistics, same encoded matrix, same coefficients as the scikit-learn pipeline it replaces."""
+    x, y = model_input(data), data[LABEL].to_numpy()
+    pre = hgb_pipeline(train_params()).named_steps["pre"]
+    expected = pre.fit_transform(x)
+    scaler = pre.named_transformers_["num"]
+    ours = LogregPipeline.fit(x, y, C=1.0, max_iter=100)
+    assert ours.mean.tobytes() == scaler.mean_.tobytes() and ours.scale.tobytes() == scaler.scale_.tobytes()
+    encoded = design(x, ours.mean, ours.scale)
+    assert encoded.dtype == expected.dtype and encoded.tobytes() == expected.tobytes()
+    reference = logreg.fit(expected, y == 1, C=1.0, max_iter=100)
+    assert ours.coef.tobytes() == reference.coef.tobytes() and ours.intercept == reference.intercept
+    proba = ours.predict_proba(x)
+    assert proba.shape == (len(x), 2) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_a_constant_numeric_column_gets_scale_one_as_in_scikit_learn(data: pd.DataFrame) -> None:
+    x, y = model_input(data), data[LABEL].to_numpy()
+    x["tenure_months"] = 12.0
+    pre = hgb_pipeline(train_params()).named_steps["pre"].fit(x)
+    ours = LogregPipeline.fit(x, y, C=1.0, max_iter=100)
+    assert ours.scale.tolist() == pre.named_transformers_["num"].scale_.tolist() and ours.scale[0] == 1.0
+
+
+def test_newton_stopped_early_warns_with_the_param_to_raise(data: pd.DataFrame) -> None:
+    with pytest.warns(logreg.ConvergenceWarning, match="1 Newton steps .train.logreg.max_iter."):
+        LogregPipeline.fit(model_input(data), data[LABEL].to_numpy(), C=1.0, max_iter=1)

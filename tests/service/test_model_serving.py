@@ -446,3 +446,39 @@ def test_a_loader_error_never_escapes_as_an_exception() -> None:
     outcome = state.load_now()
     assert not outcome.ok and outcome.reason == "dvc.lock: gone"
     assert state.current is None and state.error == "dvc.lock: gone"
+
+
+@pytest.mark.parametrize("hup_during_start_up", [True, False])
+def test_a_sighup_during_start_up_is_acted_on_once_the_model_is_loaded(
+    tmp_path: Path, served_model: LoadedModel, hup_during_start_up: bool
+) -> None:
+    """A reload asked before the handler exists is not lost: the registry may have moved after the first load."""
+    import os
+    import signal
+
+    from tests.utils.doubles import NullLog
+
+    loads: list[float] = []
+
+    class CountingLoader:
+        def load(self) -> LoadedModel:
+            loads.append(1.0)
+            return served_model
+
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        app = create_app(Settings(repo=tmp_path), loader=CountingLoader(), log=NullLog(), handle_sighup=True)
+        if hup_during_start_up:
+            os.kill(os.getpid(), signal.SIGHUP)  # before the lifespan: what a worker still starting up receives
+
+        async def serve_briefly() -> None:
+            async with app.router.lifespan_context(app):
+                for _ in range(200):  # up to 2 s for the background reload
+                    if len(loads) >= 2:
+                        break
+                    await asyncio.sleep(0.01)
+
+        asyncio.run(serve_briefly())
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert len(loads) == (2 if hup_during_start_up else 1)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -18,20 +18,17 @@ from churnops.core.errors import ArchiveError
 from churnops.core.logformat import log_files
 from churnops.service.shipper import ArchiveShipper, ship
 from tests.utils.rotated import archived_dir, archived_s3, keys, lines, write_rotated
-from tests.utils.s3server import s3_env
+from tests.utils.s3server import client, enforced_auth
 
 
 @pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[object, str]]:
-    """A fresh bucket on the session's server, and a client; the environment points boto3 at it."""
-    import boto3
-
-    for key, value in s3_env(s3_endpoint).items():
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3")
-    bucket = f"logs-{os.getpid()}-{time.monotonic_ns()}"
-    client.create_bucket(Bucket=bucket)
-    yield client, bucket
+def s3(
+    s3_endpoint: str, s3_bucket: str, s3_credentials: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[object, str]:
+    """A fresh bucket on the session's server, and a client; the environment points boto3 at it
+    the way DVC's ``endpointurl`` would (``AWS_ENDPOINT_URL_S3``)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    return client(s3_endpoint), s3_bucket
 
 
 def local_lines(log: Path) -> bytes:
@@ -89,22 +86,21 @@ def test_two_replicas_share_a_bucket_without_collisions(tmp_path: Path, s3: tupl
     assert len(names) == len(set(names)) == 2 * len([n for n in names if "_web-1_" in n])
 
 
-def failing_archive(case: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def failing_archive(
+    case: str, bucket: str, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, AbstractContextManager[None]]:
     if case == "missing bucket":
-        return f"s3://{bucket}-missing/fleet"
+        return f"s3://{bucket}-missing/fleet", nullcontext()
     if case == "bad credentials":
-        from moto import settings
-
-        monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)  # moto checks keys from now on
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOTAREALKEY00000")
-        return f"s3://{bucket}/fleet"
+        return f"s3://{bucket}/fleet", enforced_auth(endpoint)
     import socket
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
-    return f"s3://{bucket}/fleet"
+    return f"s3://{bucket}/fleet", nullcontext()
 
 
 @pytest.mark.parametrize(
@@ -116,14 +112,14 @@ def failing_archive(case: str, bucket: str, monkeypatch: pytest.MonkeyPatch) -> 
     ],
 )
 def test_a_failing_archive_is_one_line_naming_the_bucket_and_deletes_nothing(
-    tmp_path: Path, s3: tuple[object, str], monkeypatch: pytest.MonkeyPatch, case: str, cause: str
+    tmp_path: Path, s3: tuple[object, str], s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, case: str, cause: str
 ) -> None:
     _, bucket = s3
     log = tmp_path / "p.jsonl"
     write_rotated(log, lines(100))
     before = {p: p.read_bytes() for p in log_files(log)}
-    dest = failing_archive(case, bucket, monkeypatch)
-    with pytest.raises(ArchiveError) as info:
+    dest, server_side = failing_archive(case, bucket, s3_endpoint, monkeypatch)
+    with server_side, pytest.raises(ArchiveError) as info:
         ship(log, open_archive(dest), keep=1)
     message = str(info.value)
     assert "\n" not in message and cause in message and bucket in message, message
