@@ -175,6 +175,7 @@ def _without_duplicates(sources: list[Source]) -> list[Source]:
     """
     seen_paths: set[Path] = set()
     local: dict[str, list[Path]] = {}
+    any_archive = any(s.archived for s in sources)
     for s in sources:
         if not s.archived:
             kept = []
@@ -184,7 +185,7 @@ def _without_duplicates(sources: list[Source]) -> list[Source]:
                 if key not in seen_paths:
                     seen_paths.add(key)
                     kept.append(seg)
-                    if seg.path.name != Path(s.label).name:  # rotated: immutable, maybe shipped
+                    if any_archive and seg.path.name != Path(s.label).name:  # rotated: maybe shipped
                         local.setdefault(compact_ts(_first_ts(seg.path)), []).append(seg.path)
             s.segments = kept
     hashes: dict[Path, str | None] = {}
