@@ -1,4 +1,4 @@
-"""The ``churnops`` command: serve, monitor, simulate, feedback, report, models, promote, rollback.
+"""The ``churnops`` command: serve, monitor, simulate, feedback, logs, report, models, promote, rollback.
 
 Each subcommand lives in its own module under :mod:`churnops.commands`, exposing
 ``add_arguments(parser)`` and ``run(args) -> int``. They are imported only when chosen,
@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "rollback": "Put an earlier model (a version or a Git revision) back in prod",
     "feedback": "Join delayed churn labels to the prediction log: live F1 per model version",
     "report": "Drift, estimated and realized F1 per chunk of the log and per model version, on one offline page",
+    "logs": "Ship rotated prediction-log files to an archive (a directory or an S3 bucket)",
 }
 
 

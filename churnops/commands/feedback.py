@@ -4,7 +4,8 @@ Exit codes: 0 (a report: ok, degraded without ``--fail-on-degraded``, or insuffi
 labels), 1 (degraded, i.e. live F1 below ``feedback.min_f1`` as in the ``feedback`` stage, and
 ``--fail-on-degraded``), 2 (a bad argument, or a labels file or
 log that is missing or cannot be read: each ``--log`` must name a file, itself or its rotated
-``X.1``, ``X.2``...). Bad label rows are not errors: they are skipped and counted.
+``X.1``, ``X.2``..., or an archive holding some, :mod:`churnops.core.logsource`). Bad label rows
+are not errors: they are skipped and counted.
 
 Log records with no model decision (generated traffic) are scored with ``--model``.
 
@@ -43,8 +44,9 @@ REPORT_FLAGS = {"log": "--log", "labels": "--labels", "out": "--out", "min_label
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from churnops.core.params import FeedbackParams
 
-    parser.add_argument("--log", action="append", help="prediction log; repeat for replicas "
-                        "(rotated X.1, X.2... are read too)")  # fmt: skip
+    parser.add_argument("--log", action="append", help="prediction log, glob, or archive (a directory of "
+                        "shipped .jsonl.gz, or s3://bucket/prefix); repeat for replicas (rotated X.1, X.2... "
+                        "are read too, and an archived copy of a local file is read once)")  # fmt: skip
     parser.add_argument("--labels", help="labels: CSV or JSON lines with customer_id, churn "
                         "(0/1) and optionally observed_at")  # fmt: skip
     parser.add_argument("--out", help="also write the full report as JSON here (atomically)")
@@ -103,10 +105,10 @@ def _check_logs(logs: list[str]) -> None:
     """InputError (exit 2) for a ``--log`` with no file, rotated ones included: joined to nothing, every
     label would look unmatched. A pattern the shell matched to nothing is named as given."""
     from churnops.core.errors import InputError
-    from churnops.core.logformat import log_files
+    from churnops.core.logsource import resolve
 
     for log in logs:
-        if not log_files(log):
+        if not any(source.segments for source in resolve([log])):
             raise InputError(f"--log {log}: no such log (nor rotated {Path(log).name}.1, .2, ...)")
 
 

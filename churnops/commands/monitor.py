@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log",
         action="append",
-        help="prediction log or glob; repeat for replicas, merged into one window by time stamp "
-        "(default: monitor.log); rotated X.1, X.2... are read too",
+        help="prediction log, glob, or archive (a directory of shipped .jsonl.gz, or s3://bucket/prefix); "
+        "repeat for replicas, merged into one window by time stamp (default: monitor.log); rotated X.1, "
+        "X.2... are read too",
     )
     parser.add_argument("--stats", help=f"training statistics (default: {paths.TRAIN_STATS} under --repo)")
     parser.add_argument(

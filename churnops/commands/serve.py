@@ -66,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rotated files to keep, older ones are deleted; 0 keeps all (default: %(default)s)",
     )
     parser.add_argument(
+        "--log-archive",
+        metavar="DEST",
+        type=field_type(Settings, "log_archive"),
+        help="ship rotated log files to this directory or s3://bucket/prefix (gzip); a rotated file is "
+        "deleted only once archived (default: no archive)",
+    )
+    parser.add_argument(
         "--log-queue-lines",
         type=field_type(Settings, "log_queue_lines"),
         default=field_default(Settings, "log_queue_lines"),
@@ -144,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
                 "log_path": Path(args.log_path).resolve(),
                 "max_log_bytes": args.max_log_bytes,
                 "log_backups": args.log_backups,
+                "log_archive": args.log_archive,
                 "log_queue_lines": args.log_queue_lines,
                 "max_body_bytes": args.max_body_bytes,
                 "admin_token": os.environ.get(ADMIN_TOKEN_ENV) or None,

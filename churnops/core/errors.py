@@ -19,6 +19,7 @@ codes and their messages name no CLI flag: the edge that knows the flags adds th
      ├── ModelUnavailableError a model object is in neither the DVC cache nor the default remote
      ├── RepositoryBusyError   another churnops command holds the repository lock
      ├── RemoteError           a DVC remote is unreachable, refuses access, or is not a directory
+     ├── ArchiveError          the prediction-log archive (a directory or a bucket) cannot be written or read
      ├── SnapshotError         a feedback snapshot could not be written or added to DVC (the old one is kept)
      ├── ServiceError          a running service answered an error or an unexpected body
      │    └── UnreachableError a service does not answer at the URL at all
@@ -83,6 +84,10 @@ class RepositoryBusyError(ChurnopsError):
 
 class RemoteError(ChurnopsError):
     """A DVC remote could not be read (unreachable, refused, missing, not a directory)."""
+
+
+class ArchiveError(ChurnopsError):
+    """The log archive refused or could not be reached (missing bucket, access denied, endpoint down)."""
 
 
 class SnapshotError(ChurnopsError):

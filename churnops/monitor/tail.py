@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import math
 import os
-import re
+from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
-from churnops.core.logformat import log_files as rotated_files
+from churnops.core.errors import InputError
+from churnops.core.logformat import log_files as rotated_files  # noqa: F401 - named here by callers
+from churnops.core.logsource import Segment, Source, live_source, resolve
 from churnops.monitor.records import Entry
 
 BLOCK_SIZE = 64 * 1024
@@ -96,38 +98,71 @@ def _reverse_lines(fh: BinaryIO, size: int, file_index: int, block_size: int, ma
         yield Line(data, terminated, file_index)
 
 
-def iter_lines_newest_first(
-    path: str | Path, block_size: int = BLOCK_SIZE, max_line_bytes: int = MAX_LINE_BYTES
+def _segment_newest_first(
+    segment: Segment, index: int, block_size: int, max_line_bytes: int, max_lines: int | None
+) -> Iterator[Line]:
+    """One segment's lines, newest first: a file on disk backwards; a compressed object forwards,
+    keeping only its last ``max_lines`` lines (it cannot be read backwards; it is read only once
+    the newer, local files did not hold the window)."""
+    if segment.path is None:
+        with segment.open() as fh:
+            yield from reversed(_last_lines(fh, index, max_line_bytes, max_lines))
+        return
+    file = segment.path
+    try:
+        fh = open(file, "rb")  # noqa: SIM115 - closed in finally; a generator holds it across yields
+    except FileNotFoundError:
+        return  # rotated away between listing and opening: nothing to read there
+    except OSError as err:
+        raise LogReadError(f"{file}: cannot read log: {err.strerror or err}") from None
+    try:
+        try:
+            size = os.fstat(fh.fileno()).st_size
+            yield from _reverse_lines(fh, size, index, block_size, max_line_bytes)
+        except IsADirectoryError:
+            raise LogReadError(f"{file}: cannot read log: is a directory") from None
+        except LogReadError:
+            raise
+        except OSError as err:
+            raise LogReadError(f"{file}: cannot read log: {err.strerror or err}") from None
+    finally:
+        fh.close()
+
+
+def _last_lines(fh: IO[bytes], index: int, max_line_bytes: int, max_lines: int | None) -> list[Line]:
+    last: deque[Line] = deque(maxlen=max_lines)
+    while line := fh.readline(max_line_bytes + 1):
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            while (rest := fh.readline(max_line_bytes + 1)) and not rest.endswith(b"\n"):
+                pass  # skip the rest of an overlong line without holding it
+            last.append(Line(TOO_LONG, True, index))
+            continue
+        terminated = line.endswith(b"\n")
+        last.append(Line(line[:-1] if terminated else line, terminated, index))
+    return list(last)
+
+
+def iter_source_newest_first(
+    source: Source, block_size: int = BLOCK_SIZE, max_line_bytes: int = MAX_LINE_BYTES, max_lines: int | None = None
 ) -> Generator[Line, None, None]:
-    """Yield every line of the log and its backups, newest first; LogReadError if one cannot be read.
+    """Every line of one source (:mod:`churnops.core.logsource`), newest first; LogReadError if one cannot be read.
 
     Each file is read up to its size when opened: lines appended meanwhile are the next run's.
     """
     if block_size < 1:
         raise ValueError("block_size must be >= 1")
-    for index, file in enumerate(rotated_files(path)):
+    for index, segment in enumerate(reversed(source.segments)):
         try:
-            fh = open(file, "rb")  # noqa: SIM115 - closed in finally; a generator holds it across yields
-        except FileNotFoundError:
-            continue  # rotated away between listing and opening: nothing to read there
-        except OSError as err:
-            raise LogReadError(f"{file}: cannot read log: {err.strerror or err}") from None
-        try:
-            try:
-                size = os.fstat(fh.fileno()).st_size
-                yield from _reverse_lines(fh, size, index, block_size, max_line_bytes)
-            except IsADirectoryError:
-                raise LogReadError(f"{file}: cannot read log: is a directory") from None
-            except LogReadError:
-                raise
-            except OSError as err:
-                raise LogReadError(f"{file}: cannot read log: {err.strerror or err}") from None
-        finally:
-            fh.close()
+            yield from _segment_newest_first(segment, index, block_size, max_line_bytes, max_lines)
+        except InputError as err:
+            raise LogReadError(str(err)) from None
 
 
-GLOB_CHARS = frozenset("*?[")
-_BACKUP = re.compile(r".*\.(\d+|gz)$")
+def iter_lines_newest_first(
+    path: str | Path, block_size: int = BLOCK_SIZE, max_line_bytes: int = MAX_LINE_BYTES
+) -> Generator[Line, None, None]:
+    """Every line of the live log at ``path`` and its rotated files, newest first."""
+    yield from iter_source_newest_first(live_source(Path(path)), block_size, max_line_bytes)
 
 
 def resolve_logs(logs: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -136,18 +171,7 @@ def resolve_logs(logs: str | Path | Sequence[str | Path]) -> list[Path]:
     Rotated backups are never matched themselves: they are read through their live file. A path
     that does not exist is kept (it reads as empty, and its backups are still found).
     """
-    items = [logs] if isinstance(logs, str | Path) else list(logs)
-    out: list[Path] = []
-    for item in items:
-        text = str(item)
-        if GLOB_CHARS & set(text):
-            root = Path(text).anchor or "."
-            rel = text[len(root) :] if Path(text).is_absolute() else text
-            matches = sorted(p for p in Path(root).glob(rel) if not _BACKUP.fullmatch(p.name))
-        else:
-            matches = [Path(text)]
-        out.extend(m for m in matches if m not in out)
-    return out
+    return [Path(s.label) for s in resolve(logs) if not s.archived]
 
 
 def _ts_key(ts: Any) -> float | None:
@@ -164,7 +188,8 @@ class Window:
     """The outcome of :func:`read_window`."""
 
     entries: list[Any]  # oldest first
-    files: list[Path] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    """Every file or archived object the window could read (their labels)."""
     blank_lines: int = 0
     lines_read: int = 0
     """Every line looked at, blank ones included: at most ``2 n + sources``."""
@@ -174,9 +199,15 @@ class _Stream:
     """One source's lines newest first, classified, with a merge key from ``ts``."""
 
     def __init__(
-        self, path: Path, parse: Callable[[bytes], Any], block_size: int, max_line_bytes: int, merge: bool
+        self,
+        source: Source,
+        parse: Callable[[bytes], Any],
+        block_size: int,
+        max_line_bytes: int,
+        merge: bool,
+        max_lines: int,
     ) -> None:
-        self.lines = iter_lines_newest_first(path, block_size, max_line_bytes)
+        self.lines = iter_source_newest_first(source, block_size, max_line_bytes, max_lines)
         self.parse = parse
         self.merge = merge  # only a merge of several logs needs the time stamps
         self.key = math.inf  # a line without ts sorts with its newer neighbour (the first: first)
@@ -229,12 +260,16 @@ def read_window(
     bounded whatever the tail holds. A line without a readable ``ts`` keeps the position of its
     newer neighbour in its own log. Raises LogReadError when a log exists but cannot be read.
     """
-    sources = resolve_logs(logs)
-    window = Window(entries=[], files=[f for s in sources for f in rotated_files(s)])
+    try:
+        sources = resolve(logs)
+    except InputError as err:
+        raise LogReadError(str(err)) from None
+    window = Window(entries=[], files=[seg.label for s in sources for seg in s.segments])
     allowance = n if blank_allowance is None else blank_allowance
     if n <= 0:
         return window
-    streams = [_Stream(s, parse, block_size, max_line_bytes, merge=len(sources) > 1) for s in sources]
+    most = n + allowance + 1
+    streams = [_Stream(s, parse, block_size, max_line_bytes, len(sources) > 1, most) for s in sources]
     for s in streams:
         s.advance(window, allowance)
     newest_first: list[Any] = []

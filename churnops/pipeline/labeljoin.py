@@ -46,10 +46,10 @@ from churnops.core.logformat import (
     CUSTOMER_ID_PATTERN,
     MODEL_VERSION,
     Prediction,
-    log_files,
     parse_line,
     rfc3339,
 )
+from churnops.core.logsource import log_streams
 from churnops.core.schema import FEATURE_NAMES, LABEL
 
 if TYPE_CHECKING:
@@ -198,17 +198,12 @@ class Logged:
 def log_lines(paths: Sequence[str | Path]) -> Iterator[bytes]:
     """The raw lines of the logs, in the order the join reads them (streamed).
 
-    Path after path, each with its rotated files, oldest first (``X.2``, ``X.1``, ``X``). A
-    line keeps its newline, except maybe a file's last.
+    ``paths`` are log specs (:mod:`churnops.core.logsource`: live logs, globs, archives), read
+    spec after spec, each oldest first (archived objects by time, then ``X.2``, ``X.1``, ``X``).
+    A line keeps its newline, except maybe a file's last.
     """
-    for path in paths:
-        for file in reversed(log_files(path)):
-            try:
-                fh = open(file, "rb")  # noqa: SIM115
-            except OSError as err:
-                raise InputError(f"{file}: cannot read the log: {err.strerror}") from None
-            with fh:
-                yield from fh
+    for fh in log_streams(paths):
+        yield from fh
 
 
 def _logged(line: bytes, position: int) -> tuple[str, Logged] | None:

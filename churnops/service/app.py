@@ -29,6 +29,7 @@ from churnops.service.logwriter import PredictionLog, open_log
 from churnops.service.middleware import RequestContextMiddleware
 from churnops.service.routes import admin, health, predict
 from churnops.service.settings import Settings
+from churnops.service.shipper import ArchiveShipper
 from churnops.service.state import ModelState
 
 logger = logging.getLogger("churnops.service")
@@ -60,8 +61,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ModelState(loader or RegistryModelLoader(settings.repo, settings.registry_ref), settings.run_dir)
         await asyncio.get_running_loop().run_in_executor(None, state.load_now)
-        plog = log or open_log(
-            settings.log_path, settings.max_log_bytes, settings.log_backups, settings.log_queue_lines
+        # With an archive, the shipper deletes rotated files (once archived), never the writer.
+        backups = 0 if settings.log_archive else settings.log_backups
+        plog = log or open_log(settings.log_path, settings.max_log_bytes, backups, settings.log_queue_lines)
+        shipper = (
+            ArchiveShipper(settings.log_path, settings.log_archive, settings.log_backups, settings.log_archive_interval)
+            if settings.log_archive
+            else None
         )
         app.state.model_state = state
         app.state.prediction_log = plog
@@ -79,6 +85,8 @@ def create_app(
                 with contextlib.suppress(Exception):
                     asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             plog.close()  # flush every queued prediction before the process goes
+            if shipper is not None:
+                shipper.close()
             state.withdraw()
 
     app = FastAPI(

@@ -33,6 +33,20 @@ def _ref_name(value: str) -> str:
 RefName = Annotated[str, AfterValidator(_ref_name)]
 
 
+def _archive(value: str) -> str:
+    from churnops.core.archive import open_archive
+    from churnops.core.errors import ArchiveError
+
+    try:
+        open_archive(value)  # only parses the destination: a worker must not find a bad URL at start-up
+    except ArchiveError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+ArchiveDest = Annotated[str, AfterValidator(_archive)]
+
+
 class Settings(BaseSettings):
     """Everything a worker needs to know; unset fields come from ``CHURNOPS_<FIELD>`` (empty is unset)."""
 
@@ -47,6 +61,11 @@ class Settings(BaseSettings):
     """0 disables rotation."""
     log_backups: Annotated[int, Field(ge=0)] = DEFAULT_BACKUPS
     """0 keeps them all: then nothing bounds the log's disk use."""
+    log_archive: ArchiveDest | None = None
+    """A directory or ``s3://bucket/prefix``: each worker ships rotated files there, and a rotated
+    file is deleted (beyond ``log_backups``) only once archived (:mod:`churnops.service.shipper`)."""
+    log_archive_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Seconds between two shipping passes of a worker."""
     log_queue_lines: Annotated[int, Field(ge=1)] = DEFAULT_QUEUE_LINES
     """Beyond, new lines are dropped and counted (``dropped_lines`` on ``/health``); requests are answered."""
     admin_token: str | None = None

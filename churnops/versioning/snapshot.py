@@ -28,7 +28,7 @@ from pathlib import Path
 
 from churnops.core import paths
 from churnops.core.errors import InputError, ParamsError, SnapshotError
-from churnops.core.logformat import log_files
+from churnops.core.logsource import resolve
 from churnops.pipeline import labeljoin as fb
 from churnops.versioning.git import ignore_rule, repo_lock
 from churnops.versioning.store import quiet_dvc_logs
@@ -130,8 +130,9 @@ def _read(labels: str | Path) -> bytes:
         raise InputError(f"{labels}: cannot read labels: {err.strerror or err}") from None
 
 
-def _files(log: str | Path) -> list[Path]:
-    files = log_files(log)
+def _files(log: str | Path) -> list[str]:
+    """The files and archived objects ``log`` names; InputError when there are none."""
+    files = [seg.label for source in resolve([log]) for seg in source.segments]
     if not files:
         raise InputError(f"{log}: no such log (nor rotated {Path(log).name}.1, .2, ...)")
     return files

@@ -20,7 +20,7 @@ from churnops.core.params import MonitorParams, TrafficParams
 from tests.utils.project import REPO_ROOT, env, fixture_params
 from tests.utils.project import run as run_cmd
 
-REQUIRED = {"simulate": "--rows", "rollback": "VERSION|REV"}
+REQUIRED = {"simulate": "--rows", "rollback": "VERSION|REV", "logs": "ACTION"}
 """Commands whose required argument argparse reports before an unknown flag."""
 
 
@@ -202,6 +202,7 @@ EXERCISED: dict[str, set[str]] = {
     "promote": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
     "rollback": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
     "feedback": {"0", "1", "2"},  # tests/pipeline/test_labeljoin.py::test_status_exit_codes_and_unreadable_labels
+    "logs": {"0", "1", "2"},  # tests/commands/test_logs.py::test_ship_exit_codes
 }
 """The exit codes the tests of this file run each command into; the README documents exactly these."""
 
@@ -227,7 +228,7 @@ def test_every_command_takes_the_same_repo_option(tmp_path: Path, capsys: pytest
         sub = common.ArgumentParser(prog=f"churnops {name}")
         importlib.import_module(f"churnops.commands.{name}").add_arguments(sub)
         actions = {a.dest: a for a in sub._actions}
-        if name in ("simulate", "feedback"):  # they read only what their flags name, not a project
+        if name in ("simulate", "feedback", "logs"):  # they read only what their flags name, not a project
             assert "repo" not in actions
             continue
         repo = actions["repo"]

@@ -131,7 +131,7 @@ def test_bad_arguments_exit_2_with_one_line(capsys, no_params, ok_log, stats_fil
 def test_unreadable_log_and_bad_stats_exit_2(capsys, no_params, tmp_path, ok_log, stats_file) -> None:
     (tmp_path / "adir").mkdir()
     code, _, err = monitor(capsys, "--log", str(tmp_path / "adir"), "--stats", str(stats_file))
-    assert code == 2 and "cannot read log" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "cannot read" in err and len(err.strip().splitlines()) == 1
     bad = tmp_path / "bad_stats.json"
     bad.write_text('{"churn_rate": 0.3}')
     code, _, err = monitor(capsys, "--log", str(ok_log), "--stats", str(bad))
