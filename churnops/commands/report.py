@@ -62,10 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from churnops.core.io import atomic_open, write_json
     from churnops.core.params import load_params
     from churnops.monitor.rules import Rules
-    from churnops.monitor.tail import resolve_logs
     from churnops.report import estimate, overtime, page
     from churnops.report.chunks import Chunking
-    from churnops.report.scan import iter_files, scan
+    from churnops.report.scan import scan, segments
 
     conditions = [overtime.Condition.parse(c) for c in args.fail_on]
     root = project_root(args.repo)
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         stats = trainstats.load(args.stats or root / paths.TRAIN_STATS)
     except DataError as err:
         raise InputError(str(err)) from None
-    files = list(iter_files(args.log, resolve_logs))
+    files = segments(args.log)
     if not files:
         raise InputError(f"--log {', '.join(args.log)}: no such log (nor rotated .1, .2, ...)")
     libraries = plotpage.libraries(root)  # before the long read: a missing asset fails fast
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         from churnops.pipeline import labeljoin
 
         labels = labeljoin.read_labels(args.labels)
-        joined, unmatched = labeljoin.join(labels.labels, labeljoin.read_log(resolve_logs(args.log)))
+        joined, unmatched = labeljoin.join(labels.labels, labeljoin.read_log(args.log))
         notes.append(
             f"labels: {len(labels.labels)} read, {len(joined)} joined, {unmatched} unmatched, "
             f"{sum(labels.skipped.values())} skipped"

@@ -10,20 +10,21 @@ reasons either way. Lines longer than the monitor's limit are ``too_long`` as in
 a file's unterminated last line that is not JSON is ``partial``.
 
 Chunks (:mod:`churnops.report.chunks`) follow the lines' ``ts`` or their count, in the order
-the files are read: each log's rotated files oldest first, as
-:func:`churnops.pipeline.labeljoin.log_lines`.
+the log is read: archived objects and rotated files oldest first, then the live file, as
+:func:`churnops.core.logsource.forward_segments` orders them for the label join too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from churnops.core import logformat
+from churnops.core import logformat, logsource
 from churnops.core.errors import InputError
+from churnops.core.logsource import Segment
 from churnops.core.schema import CATEGORICAL, NUMERIC
 from churnops.core.trainstats import TrainStats
 from churnops.monitor.quality import summarize
@@ -69,18 +70,16 @@ class Scanner:
 
     # ------------------------------------------------------------------ reading
 
-    def read(self, files: Sequence[Path]) -> None:
-        """Scan ``files`` in order; InputError naming a file that cannot be read."""
-        for file in files:
-            try:
-                with open(file, "rb") as fh:
-                    self._read_file(fh)
-            except FileNotFoundError:
+    def read(self, segments: Sequence[Segment]) -> None:
+        """Scan ``segments`` in order; InputError naming a file or object that cannot be read."""
+        for segment in segments:
+            if segment.path is not None and not segment.path.exists():
                 continue  # rotated away between listing and reading
-            except IsADirectoryError:
-                raise InputError(f"{file}: cannot read log: is a directory") from None
-            except OSError as err:
-                raise InputError(f"{file}: cannot read log: {err.strerror or err}") from None
+            with segment.open() as fh:
+                try:
+                    self._read_file(fh)
+                except OSError as err:
+                    raise InputError(f"{segment.label}: cannot read log: {err.strerror or err}") from None
 
     def _read_file(self, fh: Any) -> None:
         carry = b""
@@ -284,14 +283,14 @@ class Scanner:
         return self.groups.setdefault(key, {}).setdefault(version, Group())
 
 
-def scan(files: Sequence[Path], stats: TrainStats, chunking: Chunking) -> Scanner:
-    """Read ``files`` in order into per-chunk groups (see the module docstring)."""
+def segments(logs: Sequence[str | Path]) -> list[Segment]:
+    """The files and archived objects of ``logs`` (paths, globs, archives, ``s3://`` URLs), oldest first."""
+    return logsource.forward_segments(logsource.resolve(logs))
+
+
+def scan(logs: Sequence[str | Path] | Sequence[Segment], stats: TrainStats, chunking: Chunking) -> Scanner:
+    """Read the logs (specs, or :func:`segments` already resolved) into per-chunk groups (see the module docstring)."""
     scanner = Scanner(stats, chunking)
-    scanner.read(files)
+    resolved = [x for x in logs if isinstance(x, Segment)]
+    scanner.read(resolved if len(resolved) == len(logs) else segments([x for x in logs if not isinstance(x, Segment)]))
     return scanner
-
-
-def iter_files(logs: Sequence[str | Path], resolve: Callable[[Sequence[str | Path]], list[Path]]) -> Iterator[Path]:
-    """Each log's files, rotated ones oldest first (``X.2``, ``X.1``, ``X``): the label join's order."""
-    for path in resolve(logs):
-        yield from reversed(logformat.log_files(path))

@@ -20,7 +20,7 @@ from churnops.core.params import MonitorParams, TrafficParams
 from tests.utils.project import REPO_ROOT, env, fixture_params
 from tests.utils.project import run as run_cmd
 
-REQUIRED = {"simulate": "--rows", "rollback": "VERSION|REV", "logs": "ACTION"}
+REQUIRED = {"simulate": "--rows", "rollback": "VERSION|REV", "logs": "ACTION", "report": "--log"}
 """Commands whose required argument argparse reports before an unknown flag."""
 
 
@@ -203,6 +203,7 @@ EXERCISED: dict[str, set[str]] = {
     "rollback": {"0", "1", "2", "75"},  # test_promote_and_rollback_exit_codes
     "feedback": {"0", "1", "2"},  # tests/pipeline/test_labeljoin.py::test_status_exit_codes_and_unreadable_labels
     "logs": {"0", "1", "2"},  # tests/commands/test_logs.py::test_ship_exit_codes
+    "report": {"0", "1", "2"},  # tests/e2e/test_report_page.py::test_report_page_renders_offline_with_every_chart_drawn
 }
 """The exit codes the tests of this file run each command into; the README documents exactly these."""
 
@@ -241,7 +242,8 @@ def test_every_command_takes_the_same_repo_option(tmp_path: Path, capsys: pytest
                 == f"churnops models: --repo {tmp_path / 'missing'}: no such directory"
             )
             continue
-        argv = [name, *(["v1"] if name == "rollback" else []), "--repo", str(tmp_path)]
+        argv = [name, *(["v1"] if name == "rollback" else []), *(["--log", "x"] if name == "report" else [])]
+        argv += ["--repo", str(tmp_path)]
         assert main(argv) == common.USAGE, name
         line = one_line(capsys.readouterr().err)
         assert line.startswith(f"churnops {name}: --repo {tmp_path}: no churnops project found"), line

@@ -58,3 +58,35 @@ def test_the_services_lines_never_fall_back_to_the_line_by_line_parser(
     versions = {v: g.lines for groups in scanner.groups.values() for v, g in groups.items()}
     assert versions == {"v1": 100, "v2": 2900}
     assert scanner.position == 3000
+
+
+def test_a_scan_over_an_s3_archive_and_live_files_equals_one_over_the_concatenated_file(
+    tmp_path: Path,
+    train_stats: TrainStats,
+    s3_endpoint: str,
+    s3_bucket: str,
+    s3_credentials: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`churnops report --log s3://… --log 'web-*/p.jsonl'` reads the fleet's archive and live files as one log."""
+    from tests.commands.test_logs import fleet
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    specs, whole = fleet(tmp_path, s3_bucket, capsys)
+
+    def totals(scanner: scan_module.Scanner) -> dict[tuple[int, str | None], tuple[int, Any, Any, int]]:
+        return {
+            (key, version): (
+                g.lines,
+                {k: round(v, 6) for k, v in g.num_sum.items()},
+                {k: v.tolist() for k, v in g.cats.items()},
+                g.p_n,
+            )
+            for key, groups in scanner.groups.items()
+            for version, g in groups.items()
+        }
+
+    fleet_scan = scan(specs, train_stats, Chunking(seconds=3600))
+    assert fleet_scan.position == 800
+    assert totals(fleet_scan) == totals(scan([whole], train_stats, Chunking(seconds=3600)))
