@@ -32,11 +32,11 @@ import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -66,6 +66,17 @@ BAD_CUSTOMER_ID = "bad customer_id"
 BAD_CHURN = "bad churn"
 BAD_OBSERVED_AT = "bad observed_at"
 NOT_A_RECORD = "not a record"
+
+# Reasons a label finds no prediction, checked in this order.
+UNMATCHED_OLDER = "older than the oldest log line"
+"""``observed_at`` is before every stamped prediction read: its prediction may have left the log."""
+UNMATCHED_LATER = "only predictions after observed_at"
+UNMATCHED_NONE = "no prediction for the customer"
+UNMATCHED_REASONS = (UNMATCHED_OLDER, UNMATCHED_LATER, UNMATCHED_NONE)
+
+FRAME_COLUMNS = (*FEATURE_NAMES, LABEL, CUSTOMER_ID, "order_ts", "order_pos", MODEL_VERSION, "churn_probability",
+                 "predicted")  # fmt: skip
+"""The columns of :func:`join`'s rows."""
 
 # Formats of a labels file (its conventional suffix).
 CSV, JSON_LINES = "csv", "jsonl"
@@ -183,23 +194,18 @@ def parse_labels(data: bytes, path: str | Path) -> Labels:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Logged:
-    """One logged prediction that names a customer."""
+LogSource = Callable[[], Iterable[BinaryIO]]
+"""Opens a log's byte streams, oldest first: the join reads them once (twice, rarely: see :func:`join`)."""
 
-    order: tuple[str, int]
-    """(ts or "", position in the log): the larger, the newer."""
-    model_version: str | None
-    probability: float | None
-    churn: bool | None
-    features: dict[str, Any]
+CHUNK_BYTES = 1 << 22
+"""The join reads a log in blocks this big: a few regex calls per block, not a few calls per line."""
 
 
-def log_lines(paths: Sequence[str | Path]) -> Iterator[bytes]:
-    """The raw lines of the logs, in the order the join reads them (streamed).
+def log_streams(paths: Sequence[str | Path]) -> Iterator[BinaryIO]:
+    """The log's byte streams in the order the join reads them: every reader of a log goes through here.
 
     Path after path, each with its rotated files, oldest first (``X.2``, ``X.1``, ``X``). A
-    line keeps its newline, except maybe a file's last.
+    stream is closed when the next is asked for.
     """
     for path in paths:
         for file in reversed(log_files(path)):
@@ -208,35 +214,49 @@ def log_lines(paths: Sequence[str | Path]) -> Iterator[bytes]:
             except OSError as err:
                 raise InputError(f"{file}: cannot read the log: {err.strerror}") from None
             with fh:
-                yield from fh
+                yield fh
 
 
-def _logged(line: bytes, position: int) -> tuple[str, Logged] | None:
+def log_source(paths: Sequence[str | Path]) -> LogSource:
+    """The logs at ``paths`` (with their rotated files) as :func:`join` reads them."""
+    paths = list(paths)
+    return lambda: log_streams(paths)
+
+
+def log_lines(paths: Sequence[str | Path]) -> Iterator[bytes]:
+    """The raw lines of the logs, in the order the join reads them (streamed).
+
+    A line keeps its newline, except maybe a stream's last.
+    """
+    for stream in log_streams(paths):
+        yield from stream
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """One logged prediction that names a customer."""
+
+    ts: str
+    """The ``ts`` as logged, "" when there is none (older than any stamped record)."""
+    model_version: str | None
+    probability: float | None
+    churn: bool | None
+    features: dict[str, Any]
+
+
+def _logged(line: bytes) -> tuple[str, Logged] | None:
     """(customer_id, record) of a line a label can join, else None: a prediction naming a customer, with features."""
     rec = parse_line(line)
     if not isinstance(rec, Prediction) or rec.customer_id is None or rec.features is None:
         return None
     p = rec.churn_probability
     return rec.customer_id, Logged(
-        (rec.ts or "", position),
+        rec.ts or "",
         rec.model_version,
         float(p) if type(p) in (int, float) and rec.model_version else None,
         rec.churn if type(rec.churn) is bool else None,
         rec.features,
     )
-
-
-def read_log(paths: Sequence[str | Path]) -> dict[str, list[Logged]]:
-    """The predictions of the logs that carry a ``customer_id``, per customer, oldest first.
-
-    Each path is read with its rotated files (oldest first). Lines that are not
-    predictions, or have no customer_id or features, are ignored.
-    """
-    by_id: dict[str, list[Logged]] = {}
-    for position, line in enumerate(log_lines(paths), 1):
-        if (hit := _logged(line, position)) is not None:
-            by_id.setdefault(hit[0], []).append(hit[1])
-    return by_id
 
 
 # Every string value of a "customer_id" key, when the line holds no backslash (no escapes, so
@@ -245,7 +265,7 @@ _ID_VALUES = re.compile(rb'"customer_id"\s*:\s*"([^"\\]*)"')
 
 
 def labeled_lines(lines: Iterable[bytes], ids: Collection[str]) -> Iterator[tuple[str, bytes]]:
-    """(customer_id, raw line) of the lines :func:`read_log` would keep for a customer in ``ids``, in order.
+    """(customer_id, raw line) of the lines the join reads for a customer in ``ids``, in order.
 
     A position in the log only orders predictions, and these lines keep their order, so the
     join of labels for ``ids`` on them equals its join on all lines. Only lines that may name
@@ -256,50 +276,242 @@ def labeled_lines(lines: Iterable[bytes], ids: Collection[str]) -> Iterator[tupl
     for line in lines:
         if b"\\" not in line and not any(m in wanted for m in _ID_VALUES.findall(line)):
             continue
-        if (hit := _logged(line, 0)) is not None and hit[0] in ids:
+        if (hit := _logged(line)) is not None and hit[0] in ids:
             yield hit[0], line
 
 
-def _newest(logged: list[Logged], observed_at: str | None) -> Logged | None:
-    eligible = [x for x in logged if observed_at is None or not x.order[0] or x.order[0] <= observed_at]
-    return max(eligible, key=lambda x: x.order) if eligible else None
+# The head of a line as the service and ``generate`` write it, up to its customer_id, at a line
+# start (each block is read with a newline before it). Strings hold no quote, backslash or newline,
+# so each is spelled literally and the match is the record's top level: its ts and customer_id,
+# unless the key comes again later in the line (the block's key counts rule that out).
+_HEAD = re.compile(
+    rb'\n\{(?:"ts":"([^"\\\n]*)",)?(?:"request_id":"[^"\\\n]*",)?(?:"model_version":"[^"\\\n]*",)?'
+    rb'(?:"item":-?[0-9]+,)?"customer_id":"([^"\\\n]*)"'
+)
+
+
+def _blocks(stream: BinaryIO) -> Iterator[bytes]:
+    """A stream as blocks of whole lines, each after a newline (a line start is ``\\n{``)."""
+    rest = b""
+    while block := stream.read(CHUNK_BYTES):
+        cut = block.rfind(b"\n") + 1
+        if cut:
+            yield b"\n" + rest + block[:cut]
+            rest = block[cut:]
+        else:
+            rest += block
+    if rest:
+        yield b"\n" + rest
+
+
+class _Slot:
+    """The labels of one customer with one ``observed_at``: the newest eligible line seen so far."""
+
+    __slots__ = ("later", "line", "observed", "pos", "ts")
+
+    def __init__(self, observed: bytes | None) -> None:
+        self.observed = observed
+        self.ts: bytes | None = None
+        """The winner's ts (b"" unstamped); None while there is none."""
+        self.pos = 0
+        self.line = b""
+        self.later: bytes | None = None
+        """A line naming the customer after ``observed``: tells an unmatched label's reason."""
+
+
+class _Scan:
+    """One read of the log, keeping per slot only its winning line (raw): memory in labels, not lines.
+
+    Blocks whose lines all have the writers' head (:data:`_HEAD`) are read without parsing;
+    the rest line by line with :func:`churnops.core.logformat.parse_line`. Unparsed lines are
+    taken on trust until the end, where :meth:`confirmed` parses the few that decide something.
+    """
+
+    def __init__(self, slots: dict[bytes, list[_Slot]], parse_all: bool) -> None:
+        self.slots = slots
+        self.parse_all = parse_all
+        self.position = 0
+        self.oldest: bytes | None = None
+        self.oldest_line = b""
+
+    def read(self, streams: Iterable[BinaryIO]) -> None:
+        for stream in streams:
+            for block in _blocks(stream):
+                if self.parse_all or not self._fast(block):
+                    self._slow(block)
+                self.position += block.count(b"\n") - block.endswith(b"\n")
+
+    def _fast(self, block: bytes) -> bool:
+        """Take a block's lines unparsed; False (nothing taken) when one may need parsing."""
+        if b"\\" in block:
+            return False
+        heads = list(_HEAD.finditer(block))
+        if block.count(b'"customer_id"') != len(heads) or block.count(b'"ts"') != block.count(b'\n{"ts":"'):
+            return False
+        slots, oldest = self.slots, self.oldest
+        line_no, counted = self.position, 0
+        for m in heads:
+            ts, cid = m.groups()
+            if ts:
+                if oldest is None or ts < oldest:
+                    oldest = self.oldest = ts
+                    self.oldest_line = _line_at(block, m.start())
+            else:
+                ts = b""
+            mine = slots.get(cid)
+            if mine is None:
+                continue
+            for slot in mine:
+                if slot.observed is None or not ts or ts <= slot.observed:
+                    if slot.ts is None or ts >= slot.ts:  # later in the log: newer on equal ts
+                        start = m.start()
+                        line_no += block.count(b"\n", counted, start + 1)
+                        counted = start + 1
+                        slot.ts, slot.pos, slot.line = ts, line_no, _line_at(block, start)
+                elif slot.later is None:
+                    slot.later = _line_at(block, m.start())
+        return True
+
+    def _slow(self, block: bytes) -> None:
+        """Parse each line that may name a customer (a customer_id key, or escapes that may spell one)."""
+        lines = block.split(b"\n")[1:]
+        for i, line in enumerate(lines, self.position + 1):
+            if b'"customer_id"' not in line and b"\\" not in line:
+                continue
+            hit = _logged(line)
+            if hit is None:
+                continue
+            ts = hit[1].ts.encode()
+            if ts and (self.oldest is None or ts < self.oldest):
+                self.oldest, self.oldest_line = ts, line
+            for slot in self.slots.get(hit[0].encode(), ()):
+                if slot.observed is None or not ts or ts <= slot.observed:
+                    if slot.ts is None or ts >= slot.ts:
+                        slot.ts, slot.pos, slot.line = ts, i, line
+                elif slot.later is None:
+                    slot.later = line
+
+    def confirmed(self) -> bool:
+        """Whether every line the result rests on is the prediction its head said (else read again, parsing)."""
+        if self.parse_all:
+            return True
+        if self.oldest is not None and not _is(self.oldest_line, None, self.oldest):
+            return False
+        for cid, mine in self.slots.items():
+            for slot in mine:
+                if slot.ts is not None and not _is(slot.line, cid, slot.ts):
+                    return False
+                if slot.ts is None and slot.later is not None and not _is(slot.later, cid, None):
+                    return False
+        return True
+
+
+def _line_at(block: bytes, start: int) -> bytes:
+    """The line whose leading newline is at ``start``."""
+    end = block.find(b"\n", start + 1)
+    return block[start + 1 : end if end >= 0 else len(block)]
+
+
+def _is(line: bytes, customer_id: bytes | None, ts: bytes | None) -> bool:
+    """Whether ``line`` parses to a joinable prediction with this customer_id and ts (None: any)."""
+    hit = _logged(line)
+    return (
+        hit is not None
+        and (customer_id is None or hit[0].encode() == customer_id)
+        and (ts is None or hit[1].ts.encode() == ts)
+    )
+
+
+@dataclass
+class Unmatched:
+    """Labels that found no prediction, by reason (:data:`UNMATCHED_REASONS`), and the log's reach."""
+
+    reasons: Counter[str] = field(default_factory=Counter)
+    oldest_ts: str | None = None
+    """The oldest ``ts`` of a prediction naming a customer in the log read (None: none stamped)."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.reasons.values())
 
 
 def join(
-    labels: Iterable[Label],
-    by_id: dict[str, list[Logged]],
+    labels: Sequence[Label],
+    log: LogSource,
     scorer: Scorer | None = None,
     version: str | None = None,
-) -> tuple[pd.DataFrame, int]:
-    """Pair each label with its newest eligible prediction.
+) -> tuple[pd.DataFrame, Unmatched]:
+    """Pair each label with its newest eligible prediction, reading ``log`` once, as a stream.
+
+    Memory follows the labels: per customer and ``observed_at``, only the winning line so far.
+    Lines are parsed only when their head does not tell (:class:`_Scan`); if a winning line
+    then turns out not to be the prediction its head said (a torn or hand-made line), the log
+    is read again, parsing every line that may name a customer.
 
     Returns:
-        (joined rows, number of unmatched labels). The rows hold the five features,
-        ``churn`` (the label), ``churn_probability`` and ``predicted`` (the logged ones; for
-        a record with no logged decision, ``scorer``'s, under its version), ``model_version``,
-        ``customer_id`` and ``order_ts``/``order_pos`` (sorted, newest last).
+        (joined rows, unmatched labels). The rows hold the five features, ``churn`` (the
+        label), ``churn_probability`` and ``predicted`` (the logged ones; for a record with no
+        logged decision, ``scorer``'s, under its version), ``model_version``, ``customer_id``
+        and ``order_ts``/``order_pos`` (the prediction's ts and line number; sorted, newest last).
     """
+    scan, slot_of = _scanned(labels, log, parse_all=False)
+    if not scan.confirmed():
+        scan, slot_of = _scanned(labels, log, parse_all=True)
+    return _frame(labels, slot_of, scan, scorer, version)
+
+
+def _scanned(labels: Sequence[Label], log: LogSource, parse_all: bool) -> tuple[_Scan, list[_Slot]]:
+    """The scan of the log, and each label's slot (labels of one customer and observed_at share one)."""
+    slots: dict[bytes, list[_Slot]] = {}
+    by_key: dict[tuple[str, str | None], _Slot] = {}
+    slot_of = []
+    for label in labels:
+        slot = by_key.get((label.customer_id, label.observed_at))
+        if slot is None:
+            observed = None if label.observed_at is None else label.observed_at.encode()
+            slot = by_key[label.customer_id, label.observed_at] = _Slot(observed)
+            slots.setdefault(label.customer_id.encode(), []).append(slot)
+        slot_of.append(slot)
+    scan = _Scan(slots, parse_all)
+    scan.read(log())
+    return scan, slot_of
+
+
+def _frame(
+    labels: Sequence[Label], slot_of: list[_Slot], scan: _Scan, scorer: Scorer | None, version: str | None
+) -> tuple[pd.DataFrame, Unmatched]:
     import pandas as pd
 
-    rows: list[dict[str, Any]] = []
+    oldest = None if scan.oldest is None else scan.oldest.decode()
+    unmatched = Unmatched(oldest_ts=oldest)
+    parsed: dict[int, Logged] = {}
+    columns: dict[str, list[Any]] = {name: [] for name in FRAME_COLUMNS}
     unscored: list[int] = []
-    unmatched = 0
-    for label in labels:
-        hit = _newest(by_id.get(label.customer_id, []), label.observed_at)
-        if hit is None:
-            unmatched += 1
+    for label, slot in zip(labels, slot_of, strict=True):
+        if slot.ts is None:
+            if label.observed_at is not None and oldest is not None and label.observed_at < oldest:
+                unmatched.reasons[UNMATCHED_OLDER] += 1
+            elif slot.later is not None:
+                unmatched.reasons[UNMATCHED_LATER] += 1
+            else:
+                unmatched.reasons[UNMATCHED_NONE] += 1
             continue
-        row = {name: hit.features.get(name) for name in FEATURE_NAMES}
-        row.update({LABEL: label.churn, CUSTOMER_ID: label.customer_id, "order_ts": hit.order[0],
-                    "order_pos": hit.order[1], MODEL_VERSION: hit.model_version,
-                    "churn_probability": hit.probability, "predicted": hit.churn})  # fmt: skip
+        hit = parsed.get(id(slot))
+        if hit is None:
+            got = _logged(slot.line)
+            assert got is not None  # confirmed
+            hit = parsed[id(slot)] = got[1]
+        for name in FEATURE_NAMES:
+            columns[name].append(hit.features.get(name))
         if hit.probability is None or hit.churn is None:
-            unscored.append(len(rows))
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*FEATURE_NAMES, LABEL, CUSTOMER_ID, "order_ts", "order_pos",
-                                        MODEL_VERSION, "churn_probability", "predicted"])  # fmt: skip
+            unscored.append(len(columns[LABEL]))
+        for name, value in ((LABEL, label.churn), (CUSTOMER_ID, label.customer_id), ("order_ts", hit.ts),
+                            ("order_pos", slot.pos), (MODEL_VERSION, hit.model_version),
+                            ("churn_probability", hit.probability), ("predicted", hit.churn)):  # fmt: skip
+            columns[name].append(value)
+    frame = pd.DataFrame(columns if unmatched.total < len(labels) else [], columns=list(FRAME_COLUMNS))  # [] -> object
     if unscored and scorer is not None:
-        records = [{n: rows[i][n] for n in FEATURE_NAMES} for i in unscored]
+        records = [{n: columns[n][i] for n in FEATURE_NAMES} for i in unscored]
         probs = scorer.predict_proba_records(records)
         frame["churn_probability"] = frame["churn_probability"].astype(float)
         frame["predicted"] = frame["predicted"].astype(object)
@@ -340,7 +552,7 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def report(
-    frame: pd.DataFrame, unmatched: int, skipped: Counter[str], min_f1: float, min_labels: int
+    frame: pd.DataFrame, unmatched: Unmatched, skipped: Counter[str], min_f1: float, min_labels: int
 ) -> dict[str, Any]:
     """The feedback report: overall figures, per model version, and a status.
 
@@ -362,7 +574,9 @@ def report(
     return {
         "status": status,
         **overall,
-        "n_unmatched": unmatched,
+        "n_unmatched": unmatched.total,
+        "unmatched": {reason: unmatched.reasons[reason] for reason in UNMATCHED_REASONS if unmatched.reasons[reason]},
+        "log_oldest_ts": unmatched.oldest_ts,
         "n_unscored": int(frame["churn_probability"].isna().sum()),
         "n_skipped": sum(skipped.values()),
         "skipped": dict(sorted(skipped.items())),
@@ -396,9 +610,18 @@ def status_line(rep: dict[str, Any]) -> str:
     skipped = ", ".join(f"{k}: {v}" for k, v in rep["skipped"].items())
     return (
         f"status: {rep['status']} (min_f1={rep['min_f1']:.3f}, min_labels={rep['min_labels']}); "
-        f"unmatched labels: {rep['n_unmatched']}; skipped label rows: {rep['n_skipped']}"
+        f"unmatched labels: {rep['n_unmatched']}{unmatched_reasons(rep)}; skipped label rows: {rep['n_skipped']}"
         + (f" ({skipped})" if skipped else "")
     )
+
+
+def unmatched_reasons(rep: dict[str, Any]) -> str:
+    """`` (older than the oldest log line, 2026-11-30T...: 7214; no prediction for the customer: 3)``, or ""."""
+    parts = [
+        f"{reason}, {rep['log_oldest_ts']}: {n}" if reason == UNMATCHED_OLDER else f"{reason}: {n}"
+        for reason, n in rep.get("unmatched", {}).items()
+    ]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def table(rep: dict[str, Any]) -> str:
