@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -45,16 +46,16 @@ from churnops.core.logformat import (
     CUSTOMER_ID,
     CUSTOMER_ID_PATTERN,
     MODEL_VERSION,
-    Prediction,
     log_files,
-    parse_line,
     rfc3339,
 )
 from churnops.core.schema import FEATURE_NAMES, LABEL
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
+    from churnops.pipeline.labelscan import Logged, Scan
     from churnops.pipeline.scorer import Scorer
 
 OBSERVED_AT = "observed_at"
@@ -197,9 +198,6 @@ def parse_labels(data: bytes, path: str | Path) -> Labels:
 LogSource = Callable[[], Iterable[BinaryIO]]
 """Opens a log's byte streams, oldest first: the join reads them once (twice, rarely: see :func:`join`)."""
 
-CHUNK_BYTES = 1 << 22
-"""The join reads a log in blocks this big: a few regex calls per block, not a few calls per line."""
-
 
 def log_streams(paths: Sequence[str | Path]) -> Iterator[BinaryIO]:
     """The log's byte streams in the order the join reads them: every reader of a log goes through here.
@@ -232,33 +230,6 @@ def log_lines(paths: Sequence[str | Path]) -> Iterator[bytes]:
         yield from stream
 
 
-@dataclass(frozen=True, slots=True)
-class Logged:
-    """One logged prediction that names a customer."""
-
-    ts: str
-    """The ``ts`` as logged, "" when there is none (older than any stamped record)."""
-    model_version: str | None
-    probability: float | None
-    churn: bool | None
-    features: dict[str, Any]
-
-
-def _logged(line: bytes) -> tuple[str, Logged] | None:
-    """(customer_id, record) of a line a label can join, else None: a prediction naming a customer, with features."""
-    rec = parse_line(line)
-    if not isinstance(rec, Prediction) or rec.customer_id is None or rec.features is None:
-        return None
-    p = rec.churn_probability
-    return rec.customer_id, Logged(
-        rec.ts or "",
-        rec.model_version,
-        float(p) if type(p) in (int, float) and rec.model_version else None,
-        rec.churn if type(rec.churn) is bool else None,
-        rec.features,
-    )
-
-
 # Every string value of a "customer_id" key, when the line holds no backslash (no escapes, so
 # each string is spelled literally and a record's own customer_id is among the matches).
 _ID_VALUES = re.compile(rb'"customer_id"\s*:\s*"([^"\\]*)"')
@@ -272,154 +243,14 @@ def labeled_lines(lines: Iterable[bytes], ids: Collection[str]) -> Iterator[tupl
     such a customer are parsed: a line without a backslash whose ``customer_id`` strings are
     all outside ``ids`` cannot.
     """
+    from churnops.pipeline.labelscan import logged
+
     wanted = {i.encode() for i in ids}
     for line in lines:
         if b"\\" not in line and not any(m in wanted for m in _ID_VALUES.findall(line)):
             continue
-        if (hit := _logged(line)) is not None and hit[0] in ids:
+        if (hit := logged(line)) is not None and hit[0] in ids:
             yield hit[0], line
-
-
-# The head of a line as the service and ``generate`` write it, up to its customer_id, at a line
-# start (each block is read with a newline before it). Strings hold no quote, backslash or newline,
-# so each is spelled literally and the match is the record's top level: its ts and customer_id,
-# unless the key comes again later in the line (the block's key counts rule that out).
-_HEAD = re.compile(
-    rb'\n\{(?:"ts":"([^"\\\n]*)",)?(?:"request_id":"[^"\\\n]*",)?(?:"model_version":"[^"\\\n]*",)?'
-    rb'(?:"item":-?[0-9]+,)?"customer_id":"([^"\\\n]*)"'
-)
-
-
-def _blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """A stream as blocks of whole lines, each after a newline (a line start is ``\\n{``)."""
-    rest = b""
-    while block := stream.read(CHUNK_BYTES):
-        cut = block.rfind(b"\n") + 1
-        if cut:
-            yield b"\n" + rest + block[:cut]
-            rest = block[cut:]
-        else:
-            rest += block
-    if rest:
-        yield b"\n" + rest
-
-
-class _Slot:
-    """The labels of one customer with one ``observed_at``: the newest eligible line seen so far."""
-
-    __slots__ = ("later", "line", "observed", "pos", "ts")
-
-    def __init__(self, observed: bytes | None) -> None:
-        self.observed = observed
-        self.ts: bytes | None = None
-        """The winner's ts (b"" unstamped); None while there is none."""
-        self.pos = 0
-        self.line = b""
-        self.later: bytes | None = None
-        """A line naming the customer after ``observed``: tells an unmatched label's reason."""
-
-
-class _Scan:
-    """One read of the log, keeping per slot only its winning line (raw): memory in labels, not lines.
-
-    Blocks whose lines all have the writers' head (:data:`_HEAD`) are read without parsing;
-    the rest line by line with :func:`churnops.core.logformat.parse_line`. Unparsed lines are
-    taken on trust until the end, where :meth:`confirmed` parses the few that decide something.
-    """
-
-    def __init__(self, slots: dict[bytes, list[_Slot]], parse_all: bool) -> None:
-        self.slots = slots
-        self.parse_all = parse_all
-        self.position = 0
-        self.oldest: bytes | None = None
-        self.oldest_line = b""
-
-    def read(self, streams: Iterable[BinaryIO]) -> None:
-        for stream in streams:
-            for block in _blocks(stream):
-                if self.parse_all or not self._fast(block):
-                    self._slow(block)
-                self.position += block.count(b"\n") - block.endswith(b"\n")
-
-    def _fast(self, block: bytes) -> bool:
-        """Take a block's lines unparsed; False (nothing taken) when one may need parsing."""
-        if b"\\" in block:
-            return False
-        heads = list(_HEAD.finditer(block))
-        if block.count(b'"customer_id"') != len(heads) or block.count(b'"ts"') != block.count(b'\n{"ts":"'):
-            return False
-        slots, oldest = self.slots, self.oldest
-        line_no, counted = self.position, 0
-        for m in heads:
-            ts, cid = m.groups()
-            if ts:
-                if oldest is None or ts < oldest:
-                    oldest = self.oldest = ts
-                    self.oldest_line = _line_at(block, m.start())
-            else:
-                ts = b""
-            mine = slots.get(cid)
-            if mine is None:
-                continue
-            for slot in mine:
-                if slot.observed is None or not ts or ts <= slot.observed:
-                    if slot.ts is None or ts >= slot.ts:  # later in the log: newer on equal ts
-                        start = m.start()
-                        line_no += block.count(b"\n", counted, start + 1)
-                        counted = start + 1
-                        slot.ts, slot.pos, slot.line = ts, line_no, _line_at(block, start)
-                elif slot.later is None:
-                    slot.later = _line_at(block, m.start())
-        return True
-
-    def _slow(self, block: bytes) -> None:
-        """Parse each line that may name a customer (a customer_id key, or escapes that may spell one)."""
-        lines = block.split(b"\n")[1:]
-        for i, line in enumerate(lines, self.position + 1):
-            if b'"customer_id"' not in line and b"\\" not in line:
-                continue
-            hit = _logged(line)
-            if hit is None:
-                continue
-            ts = hit[1].ts.encode()
-            if ts and (self.oldest is None or ts < self.oldest):
-                self.oldest, self.oldest_line = ts, line
-            for slot in self.slots.get(hit[0].encode(), ()):
-                if slot.observed is None or not ts or ts <= slot.observed:
-                    if slot.ts is None or ts >= slot.ts:
-                        slot.ts, slot.pos, slot.line = ts, i, line
-                elif slot.later is None:
-                    slot.later = line
-
-    def confirmed(self) -> bool:
-        """Whether every line the result rests on is the prediction its head said (else read again, parsing)."""
-        if self.parse_all:
-            return True
-        if self.oldest is not None and not _is(self.oldest_line, None, self.oldest):
-            return False
-        for cid, mine in self.slots.items():
-            for slot in mine:
-                if slot.ts is not None and not _is(slot.line, cid, slot.ts):
-                    return False
-                if slot.ts is None and slot.later is not None and not _is(slot.later, cid, None):
-                    return False
-        return True
-
-
-def _line_at(block: bytes, start: int) -> bytes:
-    """The line whose leading newline is at ``start``."""
-    end = block.find(b"\n", start + 1)
-    return block[start + 1 : end if end >= 0 else len(block)]
-
-
-def _is(line: bytes, customer_id: bytes | None, ts: bytes | None) -> bool:
-    """Whether ``line`` parses to a joinable prediction with this customer_id and ts (None: any)."""
-    hit = _logged(line)
-    return (
-        hit is not None
-        and (customer_id is None or hit[0].encode() == customer_id)
-        and (ts is None or hit[1].ts.encode() == ts)
-    )
 
 
 @dataclass
@@ -443,10 +274,10 @@ def join(
 ) -> tuple[pd.DataFrame, Unmatched]:
     """Pair each label with its newest eligible prediction, reading ``log`` once, as a stream.
 
-    Memory follows the labels: per customer and ``observed_at``, only the winning line so far.
-    Lines are parsed only when their head does not tell (:class:`_Scan`); if a winning line
-    then turns out not to be the prediction its head said (a torn or hand-made line), the log
-    is read again, parsing every line that may name a customer.
+    Memory follows the labels: per customer and ``observed_at``, only the winning line so far
+    (:class:`churnops.pipeline.labelscan.Scan`). Lines are parsed only when their head does not
+    tell; if a line taken on its head turns out not to be the prediction it said (a torn or
+    hand-made line), the log is read again, parsing every line that may name a customer.
 
     Returns:
         (joined rows, unmatched labels). The rows hold the five features, ``churn`` (the
@@ -454,71 +285,84 @@ def join(
         logged decision, ``scorer``'s, under its version), ``model_version``, ``customer_id``
         and ``order_ts``/``order_pos`` (the prediction's ts and line number; sorted, newest last).
     """
-    scan, slot_of = _scanned(labels, log, parse_all=False)
-    if not scan.confirmed():
-        scan, slot_of = _scanned(labels, log, parse_all=True)
-    return _frame(labels, slot_of, scan, scorer, version)
+    import numpy as np
+
+    from churnops.pipeline.labelscan import Scan
+
+    keys = [(label.customer_id, label.observed_at) for label in labels]
+    slots = sorted(dict.fromkeys(keys), key=itemgetter(0))  # a customer's slots side by side
+    index = {key: s for s, key in enumerate(slots)}
+    slot_of = np.array([index[key] for key in keys], dtype=np.int64)
+    del keys, index
+    for parse_all in (False, True):
+        scan = Scan([c for c, _ in slots], [o for _, o in slots], parse_all)
+        scan.read(log())
+        kept = _Kept(len(slots))
+        if scan.settle(kept.keep):
+            break
+    return _frame(labels, slot_of, scan, kept, scorer, version)
 
 
-def _scanned(labels: Sequence[Label], log: LogSource, parse_all: bool) -> tuple[_Scan, list[_Slot]]:
-    """The scan of the log, and each label's slot (labels of one customer and observed_at share one)."""
-    slots: dict[bytes, list[_Slot]] = {}
-    by_key: dict[tuple[str, str | None], _Slot] = {}
-    slot_of = []
-    for label in labels:
-        slot = by_key.get((label.customer_id, label.observed_at))
-        if slot is None:
-            observed = None if label.observed_at is None else label.observed_at.encode()
-            slot = by_key[label.customer_id, label.observed_at] = _Slot(observed)
-            slots.setdefault(label.customer_id.encode(), []).append(slot)
-        slot_of.append(slot)
-    scan = _Scan(slots, parse_all)
-    scan.read(log())
-    return scan, slot_of
+class _Kept:
+    """Per slot, what a row shows of its winning prediction (values shared where they repeat)."""
+
+    def __init__(self, n: int) -> None:
+        self.columns: dict[str, list[Any]] = {name: [None] * n for name in (*FEATURE_NAMES, *_LOGGED)}
+        self._shared: dict[Any, Any] = {}
+
+    def keep(self, slot: int, hit: Logged) -> None:
+        shared = self._shared.setdefault
+        for name in FEATURE_NAMES:
+            value = hit.features.get(name)
+            self.columns[name][slot] = shared(value, value) if type(value) is str else value
+        for name, value in zip(_LOGGED, (hit.ts, hit.model_version, hit.probability, hit.churn), strict=True):
+            self.columns[name][slot] = shared(value, value) if name == MODEL_VERSION else value
+
+
+_LOGGED = ("order_ts", MODEL_VERSION, "churn_probability", "predicted")
 
 
 def _frame(
-    labels: Sequence[Label], slot_of: list[_Slot], scan: _Scan, scorer: Scorer | None, version: str | None
+    labels: Sequence[Label], slot_of: np.ndarray, scan: Scan, kept: _Kept, scorer: Scorer | None, version: str | None
 ) -> tuple[pd.DataFrame, Unmatched]:
+    import numpy as np
     import pandas as pd
 
     oldest = None if scan.oldest is None else scan.oldest.decode()
     unmatched = Unmatched(oldest_ts=oldest)
-    parsed: dict[int, Logged] = {}
-    columns: dict[str, list[Any]] = {name: [] for name in FRAME_COLUMNS}
-    unscored: list[int] = []
-    for label, slot in zip(labels, slot_of, strict=True):
-        if slot.ts is None:
-            if label.observed_at is not None and oldest is not None and label.observed_at < oldest:
-                unmatched.reasons[UNMATCHED_OLDER] += 1
-            elif slot.later is not None:
-                unmatched.reasons[UNMATCHED_LATER] += 1
-            else:
-                unmatched.reasons[UNMATCHED_NONE] += 1
-            continue
-        hit = parsed.get(id(slot))
-        if hit is None:
-            got = _logged(slot.line)
-            assert got is not None  # confirmed
-            hit = parsed[id(slot)] = got[1]
-        for name in FEATURE_NAMES:
-            columns[name].append(hit.features.get(name))
-        if hit.probability is None or hit.churn is None:
-            unscored.append(len(columns[LABEL]))
-        for name, value in ((LABEL, label.churn), (CUSTOMER_ID, label.customer_id), ("order_ts", hit.ts),
-                            ("order_pos", slot.pos), (MODEL_VERSION, hit.model_version),
-                            ("churn_probability", hit.probability), ("predicted", hit.churn)):  # fmt: skip
-            columns[name].append(value)
-    frame = pd.DataFrame(columns if unmatched.total < len(labels) else [], columns=list(FRAME_COLUMNS))  # [] -> object
+    matched = scan.has_best[slot_of]
+    for i in np.flatnonzero(~matched).tolist():
+        label, slot = labels[i], int(slot_of[i])
+        if label.observed_at is not None and oldest is not None and label.observed_at < oldest:
+            unmatched.reasons[UNMATCHED_OLDER] += 1
+        else:
+            unmatched.reasons[UNMATCHED_LATER if scan.has_later[slot] else UNMATCHED_NONE] += 1
+    rows = np.flatnonzero(matched)
+    slots = slot_of[rows]
+    order = np.lexsort((rows, scan.best_pos[slots], scan.best_ts[slots]))  # oldest first; ties in label order
+    rows, slots = rows[order].tolist(), slots[order].tolist()
+    probability, predicted = kept.columns["churn_probability"], kept.columns["predicted"]
+    unscored = [j for j, s in enumerate(slots) if probability[s] is None or predicted[s] is None]
+    records = [{n: kept.columns[n][slots[j]] for n in FEATURE_NAMES} for j in unscored] if scorer else []
+
+    def column(name: str) -> list[Any]:
+        if name in kept.columns:
+            values = kept.columns[name]
+            return [values[s] for s in slots]
+        if name == "order_pos":
+            return list(scan.best_pos[slots].tolist())
+        return [labels[i].churn for i in rows] if name == LABEL else [labels[i].customer_id for i in rows]
+
+    # A column at a time, each list dropped once converted: the frame's peak memory is ~half that
+    # of building it from all the lists at once (pandas infers the same types either way).
+    frame = pd.DataFrame({name: pd.Series(column(name), dtype=None if rows else object) for name in FRAME_COLUMNS})
     if unscored and scorer is not None:
-        records = [{n: columns[n][i] for n in FEATURE_NAMES} for i in unscored]
         probs = scorer.predict_proba_records(records)
         frame["churn_probability"] = frame["churn_probability"].astype(float)
         frame["predicted"] = frame["predicted"].astype(object)
         frame.loc[unscored, "churn_probability"] = probs
         frame.loc[unscored, "predicted"] = probs >= scorer.threshold
         frame.loc[unscored, MODEL_VERSION] = version
-    frame = frame.sort_values(["order_ts", "order_pos"], kind="stable").reset_index(drop=True)
     frame["churn_probability"] = frame["churn_probability"].astype(float)  # NaN: no decision, no model
     return frame, unmatched
 

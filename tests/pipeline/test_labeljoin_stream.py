@@ -28,6 +28,7 @@ from churnops.core.logformat import (
     rotated_path,
 )
 from churnops.pipeline import labeljoin as fb
+from churnops.pipeline import labelscan
 from tests.utils import labeljoin_reference as ref
 from tests.utils.factories import GOOD_CUSTOMER
 
@@ -136,7 +137,7 @@ def check(labels_: list[fb.Label], logs: list[Path]) -> None:
 def test_the_stream_equals_the_whole_log_join_on_random_logs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
 ) -> None:
-    monkeypatch.setattr(fb, "CHUNK_BYTES", block)
+    monkeypatch.setattr(labelscan, "BLOCK_BYTES", block)
     for case in range(80):
         rng = random.Random(case * 7 + block)
         folder = tmp_path / str(case)
