@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -58,14 +58,15 @@ def logged(line: bytes) -> tuple[str, Logged] | None:
     )
 
 
-# Each line of a block (a block starts with a newline): (line, ts, customer_id) when the line has
-# the writers' head up to its customer_id, else (line, "", ""). Strings hold no quote, backslash
-# or control character, so each is spelled literally and the match is the record's top level;
-# the key counts of :meth:`Scan._fast` rule out the same key again later in the line.
+# Each line of a block (a block starts with a newline): (line, '"' if it starts with a ts key,
+# the ts, the customer_id), from the head the service and ``generate`` write; "" for what the
+# head lacks. Strings hold no quote, backslash or control character, so each is spelled
+# literally and the match is the record's top level; the key counts of :meth:`Scan._fast` rule
+# out the same key again later in the line.
 _S = rb'[^"\\\x00-\x1f]*'
 _LINE = re.compile(
-    rb'\n((?:\{(?:"ts":"(' + _S + rb')",)?(?:"request_id":"' + _S + rb'",)?(?:"model_version":"' + _S + rb'",)?'
-    rb'(?:"item":-?[0-9]+,)?"customer_id":"(' + _S + rb')")?[^\n]*)'
+    rb'\n((?:(?:\{"ts":(")(' + _S + rb')",|\{)(?:"request_id":"' + _S + rb'",)?(?:"model_version":"' + _S + rb'",)?'
+    rb'(?:"item":-?[0-9]+,)?(?:"customer_id":"(' + _S + rb')")?)?[^\n]*)'
 )
 
 
@@ -86,7 +87,11 @@ def blocks(stream: BinaryIO) -> Iterator[bytes]:
 class Scan:
     """Per slot, the newest eligible line read so far; per slot, a line after its ``observed_at``; the oldest ts.
 
-    Slots are numbered; ``customers`` maps a customer_id to its slots' range (they are contiguous).
+    Slots are numbered, a customer's side by side, customers in ascending order of their id
+    (ids as labels have them: no control characters, so numpy's fixed-width strings, which drop
+    trailing NULs, compare them as Python does). Log stamps a block's heads give hold no control
+    characters either; a stamp that comes from a parsed line may, so winners' stamps are kept as
+    bytes objects.
     """
 
     def __init__(self, slot_customers: Sequence[str], slot_observed: Sequence[str | None], parse_all: bool) -> None:
@@ -97,19 +102,22 @@ class Scan:
         first: list[int] = []
         for s, c in enumerate(self.slot_customer):
             if c not in self.customers:
+                if first and c < self.slot_customer[s - 1]:
+                    raise ValueError("slots must be in ascending order of customer_id")
                 self.customers[c] = len(first)
                 first.append(s)
             elif self.slot_customer[s - 1] != c:
-                raise ValueError("a customer's slots must be contiguous")
+                raise ValueError("a customer's slots must be side by side")
+        self.ids = np.array(list(self.customers), dtype=bytes) if first else np.zeros(0, dtype="S1")
+        """The customer ids, ascending: a block's ids are looked up by binary search, in numpy."""
         self.first = np.array(first, dtype=np.int64)
         self.count = np.diff(np.append(self.first, n))
-        # Stamps stay bytes objects (object arrays): numpy's own strings would drop a trailing NUL.
-        self.observed = np.array([(o or "").encode() for o in slot_observed], dtype=object)
+        self.observed = np.array([(o or "").encode() for o in slot_observed], dtype=bytes) if n else self.ids[:0]
         self.has_observed = np.array([o is not None for o in slot_observed], dtype=bool)
         self.best_ts = np.full(n, b"", dtype=object)
         self.has_best = np.zeros(n, dtype=bool)
         self.best_pos = np.zeros(n, dtype=np.int64)
-        self.best_line: list[bytes] = [b""] * n
+        self.best_line = np.full(n, b"", dtype=object)
         self.later: list[bytes | None] = [None] * n
         self.has_later = np.zeros(n, dtype=bool)
         self.oldest: bytes | None = None
@@ -120,38 +128,41 @@ class Scan:
     def read(self, streams: Iterable[BinaryIO]) -> None:
         for stream in streams:
             for block in blocks(stream):
-                if self.parse_all or not self._fast(block):
-                    self._slow(block)
-                self.position += block.count(b"\n") - block.endswith(b"\n")
+                lines = None if self.parse_all else self._fast(block)
+                self.position += self._slow(block) if lines is None else lines
 
-    def _fast(self, block: bytes) -> bool:
-        """Decide a block on its lines' heads; False (nothing taken) when a line may need parsing."""
+    def _fast(self, block: bytes) -> int | None:
+        """Decide a block on its lines' heads: the number of lines, or None (nothing taken) if one needs parsing."""
         if b"\\" in block:
-            return False
+            return None
         found = _LINE.findall(block)
         if block.endswith(b"\n"):
             found.pop()  # the block's last newline ends a line and starts none
         if not found:
-            return True
-        lines, stamps, ids = zip(*found, strict=True)
+            return 0
+        lines, leads, stamps, ids = zip(*found, strict=True)
         named = len(ids) - ids.count(b"")
-        if block.count(b'"customer_id"') != named or block.count(b'"ts"') != block.count(b'\n{"ts":"'):
-            return False  # a key again later in a line, or a customer_id not in a writer's head
-        low = min(filter(None, stamps), default=None)
+        if block.count(b'"customer_id"') != named or block.count(b'"ts"') != leads.count(b'"'):
+            return None  # a key again later in a line, or a customer_id not in a writer's head
+        low = min(filter(None, compress(stamps, ids)), default=None)  # of the lines naming a customer
         if low is not None and (self.oldest is None or low < self.oldest):
-            self.oldest, self.oldest_line = low, lines[stamps.index(low)]
-        customer = np.fromiter(map(self.customers.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
-        rows = np.flatnonzero(customer >= 0)
+            i = next(i for i, (ts, cid) in enumerate(zip(stamps, ids, strict=True)) if ts == low and cid)
+            self.oldest, self.oldest_line = low, lines[i]
+        if not self.ids.size:
+            return len(found)
+        wanted = np.array(ids, dtype=bytes)
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        rows = np.flatnonzero(self.ids[at] == wanted)
         if not rows.size:
-            return True
-        cust = customer[rows]
+            return len(found)
+        cust = at[rows]
         count = self.count[cust]
         slot = self.first[cust]
         if (count > 1).any():  # a customer labeled at several observed_at: a row per slot
             rows, slot = np.repeat(rows, count), np.repeat(slot, count)
             starts = np.repeat(np.cumsum(count) - count, count)
             slot = slot + np.arange(len(slot)) - starts
-        ts = np.array(stamps, dtype=object)[rows]
+        ts = np.array(stamps, dtype=bytes)[rows]
         eligible = ~self.has_observed[slot] | (ts == b"") | (ts <= self.observed[slot])
         self._take_newest(slot[eligible], ts[eligible], rows[eligible], lines)
         later = ~eligible & ~self.has_later[slot]
@@ -159,7 +170,7 @@ class Scan:
             if self.later[s] is None:
                 self.later[s] = lines[i]
         self.has_later[slot[later]] = True
-        return True
+        return len(found)
 
     def _take_newest(self, slot: np.ndarray, ts: np.ndarray, rows: np.ndarray, lines: Sequence[bytes]) -> None:
         """Per slot, the newest of these rows (latest ts, then latest row) if newer than its winner so far."""
@@ -170,18 +181,23 @@ class Scan:
         last[:-1] = slot[order][1:] != slot[order][:-1]
         pick = order[last]
         slot, ts, rows = slot[pick], ts[pick], rows[pick]
-        newer = ts >= self.best_ts[slot]  # rows come after every winner so far: a tie on ts is newer
-        slot, ts, rows = slot[newer], ts[newer], rows[newer]
-        self.best_ts[slot] = ts
+        stamps = ts.astype(object)
+        newer = stamps >= self.best_ts[slot]  # rows come after every winner so far: a tie on ts is newer
+        slot, stamps, rows = slot[newer], stamps[newer], rows[newer]
+        self.best_ts[slot] = stamps
         self.has_best[slot] = True
         self.best_pos[slot] = self.position + rows + 1
-        best = self.best_line
-        for s, i in zip(slot.tolist(), rows.tolist(), strict=True):
-            best[s] = lines[i]
+        self.best_line[slot] = np.array(lines, dtype=object)[rows]
 
-    def _slow(self, block: bytes) -> None:
-        """Parse each line that may name a customer (a customer_id key, or escapes that may spell one)."""
-        for i, line in enumerate(block.split(b"\n")[1:]):
+    def _slow(self, block: bytes) -> int:
+        """Parse each line that may name a customer (a customer_id key, or escapes that may spell one).
+
+        Returns the number of lines.
+        """
+        lines = block.split(b"\n")[1:]
+        if block.endswith(b"\n"):
+            lines.pop()
+        for i, line in enumerate(lines):
             if b'"customer_id"' not in line and b"\\" not in line:
                 continue
             hit = logged(line)
@@ -201,6 +217,7 @@ class Scan:
                         self.best_line[s] = line
                 elif self.later[s] is None:
                     self.later[s], self.has_later[s] = line, True
+        return len(lines)
 
     def settle(self, keep: Callable[[int, Logged], None]) -> bool:
         """Parse the lines the result rests on (winners; the oldest; a later line of a slot with none).
@@ -210,19 +227,20 @@ class Scan:
         """
         if self.oldest is not None and not self._is(self.oldest_line, None, self.oldest):
             return False
-        best_ts, customer, lines = self.best_ts.tolist(), self.slot_customer, self.best_line
+        best_ts, customer, lines = self.best_ts.tolist(), self.slot_customer, self.best_line.tolist()
+        self.best_line = self.best_line[:0]  # the list holds them now, each dropped once parsed
         for s in np.flatnonzero(self.has_best).tolist():
             hit = logged(lines[s])
             if hit is None or hit[0].encode() != customer[s] or hit[1].ts.encode() != best_ts[s]:
                 return False
             keep(s, hit[1])
-            lines[s] = b""  # parsed: the raw line is no longer needed
+            lines[s] = b""
         for s in np.flatnonzero(~self.has_best & self.has_later).tolist():
             line = self.later[s]
             if line is None or not self._is(line, self.slot_customer[s], None, after=self.observed[s]):
                 return False
         # Settled: what is left is the result (has_best, best_ts, best_pos, has_later, oldest).
-        self.customers, self.slot_customer, self.best_line, self.later = {}, [], [], []
+        self.customers, self.slot_customer, self.later = {}, [], []
         return True
 
     @staticmethod
