@@ -83,6 +83,8 @@ FRAME_COLUMNS = (*FEATURE_NAMES, LABEL, CUSTOMER_ID, "order_ts", "order_pos", MO
 CSV, JSON_LINES = "csv", "jsonl"
 
 _ID = re.compile(CUSTOMER_ID_PATTERN)
+_NORMAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+"""A stamp as :func:`churnops.core.logformat.rfc3339` writes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,8 @@ def _observed_at(value: Any) -> tuple[bool, str | None]:
         t = datetime.fromisoformat(value.strip())
     except ValueError:
         return False, None
+    if "1970" <= value < "2038" and _NORMAL.fullmatch(value):
+        return True, value  # already normal: before 2038 the float round trip below gives it back exactly
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return True, rfc3339(t.timestamp())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -182,3 +183,13 @@ def test_streams_not_files_and_the_unmatched_reasons() -> None:
         f" (older than the oldest log line, {rfc3339(T0)}: 1; only predictions after observed_at: 1; "
         "no prediction for the customer: 1)"
     )
+
+
+def test_a_normal_observed_at_is_kept_as_it_is_only_where_the_round_trip_gives_it_back() -> None:
+    rng = random.Random(0)
+    for _ in range(20_000):
+        ts = rng.uniform(0, 2**31) + rng.randrange(1_000_000) / 1e6
+        stamp = rfc3339(ts)
+        assert fb._observed_at(stamp) == (True, rfc3339(datetime.fromisoformat(stamp).timestamp()))
+    assert fb._observed_at("2026-13-01T00:00:00.000000Z") == (False, None)
+    assert fb._observed_at("2040-01-01T00:00:00.000001Z") == (True, "2040-01-01T00:00:00.000001Z")
