@@ -7,7 +7,8 @@ predicted customers (observed weeks after the log, or without ``observed_at``, o
 middle), some for customers never predicted and some observed before the log began.
 
 Each join runs in its own process, side by side in one run, at each size; wall time from
-spawn to exit and the process's peak RSS (``os.wait4``):
+spawn to exit, the process's CPU time (user + system: on a shared machine, less noisy than
+wall time) and its peak RSS (``os.wait4``):
 
 - ``stream``: ``churnops feedback --log LOG --labels LABELS --out REPORT`` (the command's code path);
 - ``before``: the join as first written, the whole log per customer in memory
@@ -169,8 +170,8 @@ def write_labels(path: Path, n: int, customers: int, lines: int, seed: int = 1) 
     path.write_text("\n".join(rows) + "\n")
 
 
-def child(body: str, *argv: str) -> tuple[float, float]:
-    """Run ``body`` in a fresh interpreter: (wall seconds spawn to exit, peak RSS MiB)."""
+def child(body: str, *argv: str) -> tuple[float, float, float]:
+    """Run ``body`` in a fresh interpreter: (wall seconds spawn to exit, CPU seconds, peak RSS MiB)."""
     t = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD.format(root=str(ROOT), body=body), *argv], cwd=ROOT, stdout=subprocess.DEVNULL
@@ -180,7 +181,7 @@ def child(body: str, *argv: str) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"bench/labeljoin.py: a join exited {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def has_duckdb() -> bool:
@@ -196,13 +197,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--labels", type=int, default=200_000)
     parser.add_argument("--pandas-max-lines", type=int, default=1_000_000)
-    parser.add_argument("--smoke", action="store_true", help="20k lines, 4k labels: does it run")
+    parser.add_argument("--smoke", action="store_true", help="10k lines, 2k labels: does it run")
     args = parser.parse_args()
     if args.smoke:
-        args.lines, args.labels = [20_000], 4_000
+        args.lines, args.labels = [10_000], 2_000
     methods = {"stream": _STREAM, "before": _BEFORE, "pandas": _PANDAS, **({"duckdb": _DUCKDB} if has_duckdb() else {})}
     tmp = Path(tempfile.mkdtemp(prefix="bench-labeljoin-"))
-    rows: list[tuple[int, str, float | None, float | None, str, int | None]] = []
+    rows: list[tuple[int, str, float | None, float | None, float | None, str, int | None]] = []
     try:
         params = tmp / "params.yaml"
         shutil.copy(ROOT / "params.yaml", params)
@@ -213,13 +214,13 @@ def main() -> None:
             results = {}
             for name, body in methods.items():
                 if name in ("pandas", "before") and lines > args.pandas_max_lines:
-                    rows.append((lines, name, None, None, "skipped (~1-3.5 GB per 1M lines)", None))
+                    rows.append((lines, name, None, None, None, "skipped (~1-3.5 GB per 1M lines)", None))
                     continue
                 out = tmp / f"{name}.json"
-                wall, rss = child(body, str(log), str(labels), str(out), str(params))
+                wall, cpu, rss = child(body, str(log), str(labels), str(out), str(params))
                 got = json.loads(out.read_text())
                 results[name] = got
-                rows.append((lines, name, wall, rss, f"{got['f1']:.6f}", got["n_labeled"]))
+                rows.append((lines, name, wall, cpu, rss, f"{got['f1']:.6f}", got["n_labeled"]))
             ref = results["stream"]
             for name, got in results.items():
                 if abs(got["f1"] - ref["f1"]) > 1e-9 or got["n_labeled"] != ref["n_labeled"]:
@@ -228,15 +229,17 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nlabels: {args.labels:,}; load average at end {os.getloadavg()[0]:.1f}\n")
-    print("| log lines | join | wall s | peak RSS MiB | F1 | joined |")
-    print("|---:|---|---:|---:|---:|---:|")
-    for lines, name, took, peak, f1, n in rows:
-        cells = ("-", "-") if took is None or peak is None else (f"{took:.2f}", f"{peak:.0f}")
-        print(f"| {lines:,} | {name} | {cells[0]} | {cells[1]} | {f1} | {n if n is not None else '-'} |")
-    stream = [(lines, took, peak) for lines, name, took, peak, _, _ in rows if name == "stream" and took and peak]
+    print("| log lines | join | wall s | CPU s | peak RSS MiB | F1 | joined |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for lines, name, took, cpu, peak, f1, n in rows:
+        cells = [f"{x:.2f}" if x is not None else "-" for x in (took, cpu)] + [f"{peak:.0f}" if peak else "-"]
+        print(f"| {lines:,} | {name} | {' | '.join(cells)} | {f1} | {n if n is not None else '-'} |")
+    stream = [(lines, cpu, peak) for lines, name, _, cpu, peak, _, _ in rows if name == "stream" and cpu and peak]
     if len(stream) > 1:
-        (l0, w0, r0), (l1, w1, r1) = stream[0], stream[-1]
-        print(f"\nstream, {l1:,} vs {l0:,} lines: time {w1 / w0:.2f}x (lines {l1 / l0:.0f}x), peak RSS {r1 / r0:.2f}x")
+        (l0, c0, r0), (l1, c1, r1) = stream[0], stream[-1]
+        print(
+            f"\nstream, {l1:,} vs {l0:,} lines: CPU time {c1 / c0:.2f}x (lines {l1 / l0:.0f}x), peak RSS {r1 / r0:.2f}x"
+        )
 
 
 if __name__ == "__main__":
