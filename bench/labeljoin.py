@@ -231,10 +231,10 @@ def main() -> None:
     print(f"\nlabels: {args.labels:,}; load average at end {os.getloadavg()[0]:.1f}\n")
     print("| log lines | join | wall s | CPU s | peak RSS MiB | F1 | joined |")
     print("|---:|---|---:|---:|---:|---:|---:|")
-    for lines, name, took, cpu, peak, f1, n in rows:
-        cells = [f"{x:.2f}" if x is not None else "-" for x in (took, cpu)] + [f"{peak:.0f}" if peak else "-"]
+    for lines, name, took, used, peak, f1, n in rows:
+        cells = [f"{x:.2f}" if x is not None else "-" for x in (took, used)] + [f"{peak:.0f}" if peak else "-"]
         print(f"| {lines:,} | {name} | {' | '.join(cells)} | {f1} | {n if n is not None else '-'} |")
-    stream = [(lines, cpu, peak) for lines, name, _, cpu, peak, _, _ in rows if name == "stream" and cpu and peak]
+    stream = [(lines, used, peak) for lines, name, _, used, peak, _, _ in rows if name == "stream" and used and peak]
     if len(stream) > 1:
         (l0, c0, r0), (l1, c1, r1) = stream[0], stream[-1]
         print(
