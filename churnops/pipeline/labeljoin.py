@@ -7,7 +7,9 @@ logged prediction for that customer, not later than ``observed_at`` when it is g
 (newest = latest ``ts``, then later in the log; a record without ``ts``, such as
 generated traffic, is taken as older than any stamped one and never excluded by
 ``observed_at``). Batch rows count like single ones. Labels with no prediction are
-counted (``n_unmatched``), never guessed.
+counted (``n_unmatched``) by reason (:data:`UNMATCHED_REASONS`), never guessed. The log is
+read once, as byte streams (:func:`log_streams`, the one way in), keeping per label only its
+best line so far (:mod:`churnops.pipeline.labelscan`): memory follows the labels, not the log.
 
 :func:`report` computes the figures on the joined rows: what a person gets by joining
 the two files by hand and calling scikit-learn (a test holds it to that, to 1e-9).
