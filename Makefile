@@ -69,7 +69,7 @@ serve: setup ## Serve the registry's prod model (never the work tree's) on 127.0
 	churnops serve
 
 .PHONY: bench
-bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop bench-promotion bench-logwriter bench-report bench-archive ## Run every benchmark under bench/ and print their tables
+bench: bench-pipeline bench-monitor bench-serve bench-models bench-loop bench-promotion bench-logwriter bench-report bench-archive bench-labeljoin ## Run every benchmark under bench/ and print their tables
 
 .PHONY: bench-pipeline
 bench-pipeline: setup ## Benchmark the stages at 100k, 1M and 5M rows (time and peak RSS)
@@ -102,6 +102,9 @@ bench-logwriter: setup ## Benchmark the prediction-log writer: append throughput
 .PHONY: bench-archive
 bench-archive: setup ## Benchmark shipping a 100 MB rotated log file to the archive, and reading it back
 	python bench/archive.py
+.PHONY: bench-labeljoin
+bench-labeljoin: setup ## Benchmark the label join at 1M and 10M log lines, 200k labels, beside pandas and DuckDB (~4 GB in /tmp)
+	python bench/labeljoin.py
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches (DVC's cache is kept)

@@ -25,7 +25,7 @@ def main(args: argparse.Namespace) -> None:
     data = Path(args.model).read_bytes()
     model = Scorer.from_bytes(data, source=args.model)
     labels = fb.read_labels(f.labels)
-    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]), model, md5_bytes(data))
+    frame, unmatched = fb.join(labels.labels, fb.log_source([f.log]), model, md5_bytes(data))
     rep = fb.report(frame, unmatched, labels.skipped, f.min_f1, f.min_labels)
     write_metrics("feedback", rep, args.metrics, args.details)
     print(fb.table(rep), file=sys.stderr)

@@ -21,10 +21,10 @@ from churnops.pipeline import labeljoin as fb
 def main(args: argparse.Namespace) -> None:
     f = load_params(args.params).feedback
     labels = fb.read_labels(f.labels)
-    frame, unmatched = fb.join(labels.labels, fb.read_log([f.log]))
+    frame, unmatched = fb.join(labels.labels, fb.log_source([f.log]))
     dataset = fb.labeled_dataset(frame, f.window, f.holdout_fraction)
     write_parquet(args.data, dataset)
-    write_json(args.details, {"n_joined": len(frame), "n_unmatched": unmatched, "n_dataset": len(dataset),
+    write_json(args.details, {"n_joined": len(frame), "n_unmatched": unmatched.total, "n_dataset": len(dataset),
                               "n_holdout": int(dataset[fb.HOLDOUT].sum()),
                               "skipped": dict(sorted(labels.skipped.items()))})  # fmt: skip
     loose = [f"{key} {path}" for key, path in (("feedback.log", f.log), ("feedback.labels", f.labels))

@@ -88,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
         from churnops.pipeline import labeljoin
 
         labels = labeljoin.read_labels(args.labels)
-        joined, unmatched = labeljoin.join(labels.labels, labeljoin.read_log(args.log))
+        joined, unmatched = labeljoin.join(labels.labels, labeljoin.log_source(args.log))
         notes.append(
-            f"labels: {len(labels.labels)} read, {len(joined)} joined, {unmatched} unmatched, "
+            f"labels: {len(labels.labels)} read, {len(joined)} joined, {unmatched.total} unmatched, "
             f"{sum(labels.skipped.values())} skipped"
         )
     bands, why = overtime.bands(root)

@@ -7,7 +7,9 @@ logged prediction for that customer, not later than ``observed_at`` when it is g
 (newest = latest ``ts``, then later in the log; a record without ``ts``, such as
 generated traffic, is taken as older than any stamped one and never excluded by
 ``observed_at``). Batch rows count like single ones. Labels with no prediction are
-counted (``n_unmatched``), never guessed.
+counted (``n_unmatched``) by reason (:data:`UNMATCHED_REASONS`), never guessed. The log is
+read once, as byte streams (:func:`log_streams`, the one way in), keeping per label only its
+best line so far (:mod:`churnops.pipeline.labelscan`): memory follows the labels, not the log.
 
 :func:`report` computes the figures on the joined rows: what a person gets by joining
 the two files by hand and calling scikit-learn (a test holds it to that, to 1e-9).
@@ -32,29 +34,30 @@ import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from churnops.core import logsource
 from churnops.core.errors import InputError
 from churnops.core.logformat import (
     CUSTOMER_ID,
     CUSTOMER_ID_PATTERN,
     MODEL_VERSION,
-    Prediction,
-    parse_line,
     rfc3339,
 )
-from churnops.core.logsource import log_streams
 from churnops.core.schema import FEATURE_NAMES, LABEL
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
+    from churnops.pipeline.labelscan import Logged, Scan
     from churnops.pipeline.scorer import Scorer
 
 OBSERVED_AT = "observed_at"
@@ -67,10 +70,23 @@ BAD_CHURN = "bad churn"
 BAD_OBSERVED_AT = "bad observed_at"
 NOT_A_RECORD = "not a record"
 
+# Reasons a label finds no prediction, checked in this order.
+UNMATCHED_OLDER = "older than the oldest log line"
+"""``observed_at`` is before every stamped prediction read: its prediction may have left the log."""
+UNMATCHED_LATER = "only predictions after observed_at"
+UNMATCHED_NONE = "no prediction for the customer"
+UNMATCHED_REASONS = (UNMATCHED_OLDER, UNMATCHED_LATER, UNMATCHED_NONE)
+
+FRAME_COLUMNS = (*FEATURE_NAMES, LABEL, CUSTOMER_ID, "order_ts", "order_pos", MODEL_VERSION, "churn_probability",
+                 "predicted")  # fmt: skip
+"""The columns of :func:`join`'s rows."""
+
 # Formats of a labels file (its conventional suffix).
 CSV, JSON_LINES = "csv", "jsonl"
 
 _ID = re.compile(CUSTOMER_ID_PATTERN)
+_NORMAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+"""A stamp as :func:`churnops.core.logformat.rfc3339` writes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +125,8 @@ def _observed_at(value: Any) -> tuple[bool, str | None]:
         t = datetime.fromisoformat(value.strip())
     except ValueError:
         return False, None
+    if "1970" <= value < "2038" and _NORMAL.fullmatch(value):
+        return True, value  # already normal: before 2038 the float round trip below gives it back exactly
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return True, rfc3339(t.timestamp())
@@ -183,55 +201,33 @@ def parse_labels(data: bytes, path: str | Path) -> Labels:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Logged:
-    """One logged prediction that names a customer."""
+LogSource = Callable[[], Iterable[IO[bytes]]]
+"""Opens a log's byte streams, oldest first: the join reads them once (twice, rarely: see :func:`join`)."""
 
-    order: tuple[str, int]
-    """(ts or "", position in the log): the larger, the newer."""
-    model_version: str | None
-    probability: float | None
-    churn: bool | None
-    features: dict[str, Any]
+
+def log_streams(paths: Sequence[str | Path]) -> Iterator[IO[bytes]]:
+    """The log's byte streams in the order the join reads them: every reader of a log goes through here.
+
+    ``paths`` are log specs (:mod:`churnops.core.logsource`: live logs, globs, archives), read
+    spec after spec, each oldest first (archived objects by time, then ``X.2``, ``X.1``, ``X``).
+    A stream is closed when the next is asked for.
+    """
+    yield from logsource.log_streams(paths)
+
+
+def log_source(paths: Sequence[str | Path]) -> LogSource:
+    """The logs at ``paths`` (with their rotated files) as :func:`join` reads them."""
+    paths = list(paths)
+    return lambda: log_streams(paths)
 
 
 def log_lines(paths: Sequence[str | Path]) -> Iterator[bytes]:
     """The raw lines of the logs, in the order the join reads them (streamed).
 
-    ``paths`` are log specs (:mod:`churnops.core.logsource`: live logs, globs, archives), read
-    spec after spec, each oldest first (archived objects by time, then ``X.2``, ``X.1``, ``X``).
-    A line keeps its newline, except maybe a file's last.
+    A line keeps its newline, except maybe a stream's last.
     """
-    for fh in log_streams(paths):
-        yield from fh
-
-
-def _logged(line: bytes, position: int) -> tuple[str, Logged] | None:
-    """(customer_id, record) of a line a label can join, else None: a prediction naming a customer, with features."""
-    rec = parse_line(line)
-    if not isinstance(rec, Prediction) or rec.customer_id is None or rec.features is None:
-        return None
-    p = rec.churn_probability
-    return rec.customer_id, Logged(
-        (rec.ts or "", position),
-        rec.model_version,
-        float(p) if type(p) in (int, float) and rec.model_version else None,
-        rec.churn if type(rec.churn) is bool else None,
-        rec.features,
-    )
-
-
-def read_log(paths: Sequence[str | Path]) -> dict[str, list[Logged]]:
-    """The predictions of the logs that carry a ``customer_id``, per customer, oldest first.
-
-    Each path is read with its rotated files (oldest first). Lines that are not
-    predictions, or have no customer_id or features, are ignored.
-    """
-    by_id: dict[str, list[Logged]] = {}
-    for position, line in enumerate(log_lines(paths), 1):
-        if (hit := _logged(line, position)) is not None:
-            by_id.setdefault(hit[0], []).append(hit[1])
-    return by_id
+    for stream in log_streams(paths):
+        yield from stream
 
 
 # Every string value of a "customer_id" key, when the line holds no backslash (no escapes, so
@@ -240,68 +236,133 @@ _ID_VALUES = re.compile(rb'"customer_id"\s*:\s*"([^"\\]*)"')
 
 
 def labeled_lines(lines: Iterable[bytes], ids: Collection[str]) -> Iterator[tuple[str, bytes]]:
-    """(customer_id, raw line) of the lines :func:`read_log` would keep for a customer in ``ids``, in order.
+    """(customer_id, raw line) of the lines the join reads for a customer in ``ids``, in order.
 
     A position in the log only orders predictions, and these lines keep their order, so the
     join of labels for ``ids`` on them equals its join on all lines. Only lines that may name
     such a customer are parsed: a line without a backslash whose ``customer_id`` strings are
     all outside ``ids`` cannot.
     """
+    from churnops.pipeline.labelscan import logged
+
     wanted = {i.encode() for i in ids}
     for line in lines:
         if b"\\" not in line and not any(m in wanted for m in _ID_VALUES.findall(line)):
             continue
-        if (hit := _logged(line, 0)) is not None and hit[0] in ids:
+        if (hit := logged(line)) is not None and hit[0] in ids:
             yield hit[0], line
 
 
-def _newest(logged: list[Logged], observed_at: str | None) -> Logged | None:
-    eligible = [x for x in logged if observed_at is None or not x.order[0] or x.order[0] <= observed_at]
-    return max(eligible, key=lambda x: x.order) if eligible else None
+@dataclass
+class Unmatched:
+    """Labels that found no prediction, by reason (:data:`UNMATCHED_REASONS`), and the log's reach."""
+
+    reasons: Counter[str] = field(default_factory=Counter)
+    oldest_ts: str | None = None
+    """The oldest ``ts`` of a prediction naming a customer in the log read (None: none stamped)."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.reasons.values())
 
 
 def join(
-    labels: Iterable[Label],
-    by_id: dict[str, list[Logged]],
+    labels: Sequence[Label],
+    log: LogSource,
     scorer: Scorer | None = None,
     version: str | None = None,
-) -> tuple[pd.DataFrame, int]:
-    """Pair each label with its newest eligible prediction.
+) -> tuple[pd.DataFrame, Unmatched]:
+    """Pair each label with its newest eligible prediction, reading ``log`` once, as a stream.
+
+    Memory follows the labels: per customer and ``observed_at``, only the winning line so far
+    (:class:`churnops.pipeline.labelscan.Scan`). Lines are parsed only when their head does not
+    tell; if a line taken on its head turns out not to be the prediction it said (a torn or
+    hand-made line), the log is read again, parsing every line that may name a customer.
 
     Returns:
-        (joined rows, number of unmatched labels). The rows hold the five features,
-        ``churn`` (the label), ``churn_probability`` and ``predicted`` (the logged ones; for
-        a record with no logged decision, ``scorer``'s, under its version), ``model_version``,
-        ``customer_id`` and ``order_ts``/``order_pos`` (sorted, newest last).
+        (joined rows, unmatched labels). The rows hold the five features, ``churn`` (the
+        label), ``churn_probability`` and ``predicted`` (the logged ones; for a record with no
+        logged decision, ``scorer``'s, under its version), ``model_version``, ``customer_id``
+        and ``order_ts``/``order_pos`` (the prediction's ts and line number; sorted, newest last).
     """
+    import numpy as np
+
+    from churnops.pipeline.labelscan import Scan
+
+    keys = [(label.customer_id, label.observed_at) for label in labels]
+    slots = sorted(dict.fromkeys(keys), key=itemgetter(0))  # a customer's slots side by side
+    index = {key: s for s, key in enumerate(slots)}
+    slot_of = np.array([index[key] for key in keys], dtype=np.int64)
+    del keys, index
+    for parse_all in (False, True):
+        scan = Scan([c for c, _ in slots], [o for _, o in slots], parse_all)
+        scan.read(log())
+        kept = _Kept(len(slots))
+        if scan.settle(kept.keep):
+            break
+    return _frame(labels, slot_of, scan, kept, scorer, version)
+
+
+class _Kept:
+    """Per slot, what a row shows of its winning prediction (values shared where they repeat)."""
+
+    def __init__(self, n: int) -> None:
+        self.columns: dict[str, list[Any]] = {name: [None] * n for name in (*FEATURE_NAMES, *_LOGGED)}
+        self._shared: dict[Any, Any] = {}
+
+    def keep(self, slot: int, hit: Logged) -> None:
+        shared = self._shared.setdefault
+        for name in FEATURE_NAMES:
+            value = hit.features.get(name)
+            self.columns[name][slot] = shared(value, value) if type(value) is str else value
+        for name, value in zip(_LOGGED, (hit.ts, hit.model_version, hit.probability, hit.churn), strict=True):
+            self.columns[name][slot] = shared(value, value) if name == MODEL_VERSION else value
+
+
+_LOGGED = ("order_ts", MODEL_VERSION, "churn_probability", "predicted")
+
+
+def _frame(
+    labels: Sequence[Label], slot_of: np.ndarray, scan: Scan, kept: _Kept, scorer: Scorer | None, version: str | None
+) -> tuple[pd.DataFrame, Unmatched]:
+    import numpy as np
     import pandas as pd
 
-    rows: list[dict[str, Any]] = []
-    unscored: list[int] = []
-    unmatched = 0
-    for label in labels:
-        hit = _newest(by_id.get(label.customer_id, []), label.observed_at)
-        if hit is None:
-            unmatched += 1
-            continue
-        row = {name: hit.features.get(name) for name in FEATURE_NAMES}
-        row.update({LABEL: label.churn, CUSTOMER_ID: label.customer_id, "order_ts": hit.order[0],
-                    "order_pos": hit.order[1], MODEL_VERSION: hit.model_version,
-                    "churn_probability": hit.probability, "predicted": hit.churn})  # fmt: skip
-        if hit.probability is None or hit.churn is None:
-            unscored.append(len(rows))
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*FEATURE_NAMES, LABEL, CUSTOMER_ID, "order_ts", "order_pos",
-                                        MODEL_VERSION, "churn_probability", "predicted"])  # fmt: skip
+    oldest = None if scan.oldest is None else scan.oldest.decode()
+    unmatched = Unmatched(oldest_ts=oldest)
+    matched = scan.has_best[slot_of]
+    for i in np.flatnonzero(~matched).tolist():
+        label, slot = labels[i], int(slot_of[i])
+        if label.observed_at is not None and oldest is not None and label.observed_at < oldest:
+            unmatched.reasons[UNMATCHED_OLDER] += 1
+        else:
+            unmatched.reasons[UNMATCHED_LATER if scan.has_later[slot] else UNMATCHED_NONE] += 1
+    rows = np.flatnonzero(matched)
+    slots = slot_of[rows]
+    order = np.lexsort((rows, scan.best_pos[slots], scan.best_ts[slots]))  # oldest first; ties in label order
+    rows, slots = rows[order].tolist(), slots[order].tolist()
+    probability, predicted = kept.columns["churn_probability"], kept.columns["predicted"]
+    unscored = [j for j, s in enumerate(slots) if probability[s] is None or predicted[s] is None]
+    records = [{n: kept.columns[n][slots[j]] for n in FEATURE_NAMES} for j in unscored] if scorer else []
+
+    def column(name: str) -> list[Any]:
+        if name in kept.columns:
+            values = kept.columns[name]
+            return [values[s] for s in slots]
+        if name == "order_pos":
+            return list(scan.best_pos[slots].tolist())
+        return [labels[i].churn for i in rows] if name == LABEL else [labels[i].customer_id for i in rows]
+
+    # A column at a time, each list dropped once converted: the frame's peak memory is ~half that
+    # of building it from all the lists at once (pandas infers the same types either way).
+    frame = pd.DataFrame({name: pd.Series(column(name), dtype=None if rows else object) for name in FRAME_COLUMNS})
     if unscored and scorer is not None:
-        records = [{n: rows[i][n] for n in FEATURE_NAMES} for i in unscored]
         probs = scorer.predict_proba_records(records)
         frame["churn_probability"] = frame["churn_probability"].astype(float)
         frame["predicted"] = frame["predicted"].astype(object)
         frame.loc[unscored, "churn_probability"] = probs
         frame.loc[unscored, "predicted"] = probs >= scorer.threshold
         frame.loc[unscored, MODEL_VERSION] = version
-    frame = frame.sort_values(["order_ts", "order_pos"], kind="stable").reset_index(drop=True)
     frame["churn_probability"] = frame["churn_probability"].astype(float)  # NaN: no decision, no model
     return frame, unmatched
 
@@ -335,7 +396,7 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def report(
-    frame: pd.DataFrame, unmatched: int, skipped: Counter[str], min_f1: float, min_labels: int
+    frame: pd.DataFrame, unmatched: Unmatched, skipped: Counter[str], min_f1: float, min_labels: int
 ) -> dict[str, Any]:
     """The feedback report: overall figures, per model version, and a status.
 
@@ -357,7 +418,9 @@ def report(
     return {
         "status": status,
         **overall,
-        "n_unmatched": unmatched,
+        "n_unmatched": unmatched.total,
+        "unmatched": {reason: unmatched.reasons[reason] for reason in UNMATCHED_REASONS if unmatched.reasons[reason]},
+        "log_oldest_ts": unmatched.oldest_ts,
         "n_unscored": int(frame["churn_probability"].isna().sum()),
         "n_skipped": sum(skipped.values()),
         "skipped": dict(sorted(skipped.items())),
@@ -391,9 +454,18 @@ def status_line(rep: dict[str, Any]) -> str:
     skipped = ", ".join(f"{k}: {v}" for k, v in rep["skipped"].items())
     return (
         f"status: {rep['status']} (min_f1={rep['min_f1']:.3f}, min_labels={rep['min_labels']}); "
-        f"unmatched labels: {rep['n_unmatched']}; skipped label rows: {rep['n_skipped']}"
+        f"unmatched labels: {rep['n_unmatched']}{unmatched_reasons(rep)}; skipped label rows: {rep['n_skipped']}"
         + (f" ({skipped})" if skipped else "")
     )
+
+
+def unmatched_reasons(rep: dict[str, Any]) -> str:
+    """`` (older than the oldest log line, 2026-11-30T...: 7214; no prediction for the customer: 3)``, or ""."""
+    parts = [
+        f"{reason}, {rep['log_oldest_ts']}: {n}" if reason == UNMATCHED_OLDER else f"{reason}: {n}"
+        for reason, n in rep.get("unmatched", {}).items()
+    ]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def table(rep: dict[str, Any]) -> str:

@@ -127,8 +127,8 @@ def test_json_lines_labels_and_the_observed_at_bound(tmp_path: Path) -> None:
     )  # fmt: skip
     got = fb.read_labels(labels)
     assert got.skipped == {"not a record": 1}
-    frame, unmatched = fb.join(got.labels, fb.read_log([log]))
-    assert unmatched == 1  # observed before any prediction: counted, not guessed
+    frame, unmatched = fb.join(got.labels, fb.log_source([log]))
+    assert unmatched.reasons == {fb.UNMATCHED_OLDER: 1}  # observed before any prediction: counted, not guessed
     assert frame["model_version"].tolist() == ["v1", "v2"]  # the bound picks the older prediction
 
 

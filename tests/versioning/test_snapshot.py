@@ -88,7 +88,7 @@ def write_logs(tmp: Path, seed: int) -> list[Path]:
 def outputs(logs: Sequence[Path], labels: Path) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """What the feedback stage computes: the joined rows, the report and the labeled dataset."""
     got = fb.read_labels(labels)
-    frame, unmatched = fb.join(got.labels, fb.read_log(logs), HalfScorer(), "champion")  # type: ignore[arg-type]
+    frame, unmatched = fb.join(got.labels, fb.log_source(logs), HalfScorer(), "champion")  # type: ignore[arg-type]
     rep = fb.report(frame, unmatched, got.skipped, 0.7, 100)
     return frame, rep, fb.labeled_dataset(frame, 100_000, 0.3)
 

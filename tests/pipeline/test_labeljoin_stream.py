@@ -1,0 +1,195 @@
+"""The streaming label join equals the join that held the whole log (tests/utils/labeljoin_reference.py).
+
+Random logs mix the lines the join reads unparsed (the writers' own) with every line that must
+be parsed or ignored: escapes, repeated keys, torn and binary lines, rejections, records
+without ts or features. Tiny blocks put line ends everywhere a read may cut.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from churnops.core.logformat import (
+    BatchEntry,
+    RejectedValue,
+    RejectionEntry,
+    RowEntry,
+    encode,
+    rfc3339,
+    rotated_path,
+)
+from churnops.pipeline import labeljoin as fb
+from churnops.pipeline import labelscan
+from tests.utils import labeljoin_reference as ref
+from tests.utils.factories import GOOD_CUSTOMER
+
+T0 = 1_790_000_000.0
+IDS = [f"c{i}" for i in range(12)]
+
+
+class HalfScorer:
+    threshold = 0.5
+
+    def predict_proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return np.array([0.25 + 0.5 * (r["tenure_months"] < 5) for r in records])
+
+
+def stamp(rng: random.Random) -> float:
+    return T0 + 60 * rng.randrange(8)  # few stamps: ties between lines are common
+
+
+def features(rng: random.Random) -> dict[str, Any]:
+    return {**GOOD_CUSTOMER, "tenure_months": rng.randrange(10)}
+
+
+def good_line(rng: random.Random) -> bytes:
+    """A line as the service or ``generate`` writes it."""
+    p = rng.random()
+    cid = rng.choice(IDS)
+    kind = rng.randrange(4)
+    if kind == 0:
+        return encode(RowEntry(stamp(rng), "r", rng.choice(["v1", "v2"]), features(rng), p, p >= 0.5, 1.0, cid))
+    if kind == 1:
+        ids = [rng.choice([*IDS, None]) for _ in range(3)]
+        probs = [rng.random() for _ in ids]
+        rows = [features(rng) for _ in ids]
+        entry = BatchEntry(stamp(rng), "b", "v1", rows, probs, [x >= 0.5 for x in probs], 1, ids)
+        return encode(entry)
+    if kind == 2:  # generated traffic: no ts, no decision
+        return orjson.dumps({"request_id": cid, "customer_id": cid, "source": "simulated", "features": features(rng),
+                             "churn_probability": round(p, 6)}) + b"\n"  # fmt: skip
+    return encode(RowEntry(stamp(rng), "n", "v1", features(rng), p, p >= 0.5, 1.0))  # no customer_id
+
+
+def odd_line(rng: random.Random) -> bytes:
+    """A line the join must parse to judge, or ignore."""
+    line = encode(RowEntry(stamp(rng), "o", "v2", features(rng), rng.random(), rng.random() < 0.5, 1.0,
+                           rng.choice(IDS)))  # fmt: skip
+    other, later = rng.choice(IDS).encode(), rfc3339(stamp(rng) + 30).encode()
+    cut = rng.randrange(1, len(line) - 1)
+    options = [
+        line.replace(b'"customer_id"', b'"customer\\u005fid"'),  # escaped key
+        line.replace(b'"customer_id":', b'"customer_id" : '),  # JSON whitespace
+        line.replace(b',"latency_ms"', b',"customer_id":"' + other + b'","latency_ms"'),  # repeated key: last wins
+        line.replace(b',"latency_ms"', b',"ts":"' + later + b'","latency_ms"'),  # repeated ts
+        line.replace(b',"latency_ms"', b',"kind":"rejected","latency_ms"'),  # not a prediction
+        line.replace(b'"features":{', b'"features":null,"x":{'),  # no features
+        line.replace(b'"ts":"', b'"ts":7,"y":"'),  # ts not a string
+        line.replace(b'"plan":"basic"', b'"plan":"ts"'),  # "ts" as a value
+        line.replace(b'"region":"', b'"region":"\xc3\xa9'),  # not ASCII
+        line.replace(b'"region":"', b'"region":"\xff'),  # not UTF-8
+        line.replace(b'"features":{', b'"features":{"customer_id":"' + other + b'",'),  # a key inside features
+        line[:cut] + b"\n",  # torn
+        line[:cut] + good_line(rng),  # torn, then a whole line after it
+        b"\n",
+        b"not json\n",
+        b"\x00\xff\n",
+        encode(RejectionEntry(stamp(rng), "r", "/predict", [RejectedValue("plan", None, "missing", None, "plan")], 1)),
+    ]
+    return rng.choice(options)
+
+
+def write_logs(tmp: Path, rng: random.Random) -> list[Path]:
+    """One to three logs, each with up to two rotated files; files may end without a newline."""
+    logs = []
+    for k in range(rng.randrange(1, 4)):
+        live = tmp / f"p{k}.jsonl"
+        for n in range(rng.randrange(3)):
+            lines = [good_line(rng) if rng.random() < 0.7 else odd_line(rng) for _ in range(rng.randrange(40))]
+            data = b"".join(lines)
+            path = live if n == 0 else rotated_path(live, n)
+            path.write_bytes(data.rstrip(b"\n") if rng.random() < 0.3 else data)
+        if not live.exists():
+            live.write_bytes(b"")
+        logs.append(live)
+    return logs
+
+
+def labels(rng: random.Random) -> list[fb.Label]:
+    out = []
+    for _ in range(rng.randrange(25)):
+        observed = None if rng.random() < 0.3 else rfc3339(stamp(rng) + rng.choice([-90, -60, 0, 30]))
+        out.append(fb.Label(rng.choice([*IDS, "nobody"]), rng.randrange(2), observed))
+    return out + out[: rng.randrange(3)]  # some labels twice
+
+
+def check(labels_: list[fb.Label], logs: list[Path]) -> None:
+    frame, unmatched = fb.join(labels_, fb.log_source(logs), HalfScorer(), "champion")  # type: ignore[arg-type]
+    by_id = ref.read_log(fb.log_lines(logs))
+    want, n_unmatched = ref.join(labels_, by_id, HalfScorer(), "champion")  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(frame, want)
+    reasons, oldest = ref.unmatched(labels_, by_id)
+    assert (unmatched.total, unmatched.reasons, unmatched.oldest_ts) == (n_unmatched, reasons, oldest)
+    rep, want_rep = (fb.report(f, unmatched, fb.Counter(), 0.7, 1) for f in (frame, want))
+    assert rep == want_rep
+
+
+@pytest.mark.parametrize("block", [16, 200, 1 << 22])
+def test_the_stream_equals_the_whole_log_join_on_random_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(labelscan, "BLOCK_BYTES", block)
+    for case in range(80):
+        rng = random.Random(case * 7 + block)
+        folder = tmp_path / str(case)
+        folder.mkdir()
+        check(labels(rng), write_logs(folder, rng))
+
+
+def test_a_line_taken_unparsed_that_is_no_prediction_makes_it_read_again_parsing(tmp_path: Path) -> None:
+    """A torn line with a whole head looks like c1's newest prediction: the join finds out, and reads again."""
+    good = encode(RowEntry(T0, "a", "v1", GOOD_CUSTOMER, 0.9, True, 1.0, "c1"))
+    torn = encode(RowEntry(T0 + 60, "b", "v2", GOOD_CUSTOMER, 0.1, False, 1.0, "c1"))[:-20] + b"\n"
+    log = tmp_path / "p.jsonl"
+    log.write_bytes(good + torn)
+    opened: list[int] = []
+
+    def source() -> Iterator[BinaryIO]:
+        opened.append(1)
+        return fb.log_streams([log])
+
+    frame, unmatched = fb.join([fb.Label("c1", 1, None)], source)
+    assert frame["model_version"].tolist() == ["v1"] and unmatched.total == 0
+    assert len(opened) == 2
+
+
+def test_streams_not_files_and_the_unmatched_reasons() -> None:
+    """The join reads any byte streams (archives, buckets): here two in memory, oldest first."""
+    old = encode(RowEntry(T0, "a", "v1", GOOD_CUSTOMER, 0.9, True, 1.0, "c1"))
+    new = encode(RowEntry(T0 + 600, "b", "v2", GOOD_CUSTOMER, 0.2, False, 1.0, "c2"))
+    streams = lambda: [io.BytesIO(old), io.BytesIO(new)]  # noqa: E731
+    got = [
+        fb.Label("c1", 1, rfc3339(T0 + 1)),  # matched
+        fb.Label("c1", 0, rfc3339(T0 - 1)),  # before the oldest line
+        fb.Label("c2", 0, rfc3339(T0 + 60)),  # c2's only prediction is later
+        fb.Label("c3", 1, None),  # never predicted
+    ]
+    frame, unmatched = fb.join(got, streams)
+    assert frame["customer_id"].tolist() == ["c1"]
+    assert unmatched.reasons == {fb.UNMATCHED_OLDER: 1, fb.UNMATCHED_LATER: 1, fb.UNMATCHED_NONE: 1}
+    assert unmatched.oldest_ts == rfc3339(T0)
+    rep = fb.report(frame, unmatched, fb.Counter(), 0.7, 1)
+    assert fb.unmatched_reasons(rep) == (
+        f" (older than the oldest log line, {rfc3339(T0)}: 1; only predictions after observed_at: 1; "
+        "no prediction for the customer: 1)"
+    )
+
+
+def test_a_normal_observed_at_is_kept_as_it_is_only_where_the_round_trip_gives_it_back() -> None:
+    rng = random.Random(0)
+    for _ in range(20_000):
+        ts = rng.uniform(0, 2**31) + rng.randrange(1_000_000) / 1e6
+        stamp = rfc3339(ts)
+        assert fb._observed_at(stamp) == (True, rfc3339(datetime.fromisoformat(stamp).timestamp()))
+    assert fb._observed_at("2026-13-01T00:00:00.000000Z") == (False, None)
+    assert fb._observed_at("2040-01-01T00:00:00.000001Z") == (True, "2040-01-01T00:00:00.000001Z")
