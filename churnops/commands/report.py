@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise ParamsError(f"cannot write the report: {err.strerror or err} ({err.filename})") from None
     failed = overtime.failures(report, conditions)
+    for warning in overtime.unchecked(report, conditions):
+        print(f"churnops report: warning: {warning}", file=sys.stderr)
     print(
         f"wrote {args.out}: {report['lines']} lines in {len(report['chunks'])} chunk(s) of {report['chunking']}"
         + (f"; {args.json}" if args.json else "")

@@ -212,6 +212,20 @@ def build(
     }
 
 
+def unchecked(report: dict[str, Any], conditions: Sequence[Condition]) -> list[str]:
+    """The conditions no chunk could be checked against (their figure is missing everywhere), with why.
+
+    A cron job's ``--fail-on estimated_f1<0.7`` that never saw an estimate must not pass in
+    silence: generated traffic logs no decision (no estimate), and labels may not have arrived.
+    """
+    why = {"estimated_f1": "no logged decisions to estimate from", "realized_f1": "no labels joined"}
+    return [
+        f"--fail-on {c}: not checked: {c.metric} is missing in every chunk ({why.get(c.metric, 'no value')})"
+        for c in conditions
+        if all(row.get(c.metric) is None for row in report["chunks"])
+    ]
+
+
 def failures(report: dict[str, Any], conditions: Sequence[Condition]) -> list[str]:
     """``condition: chunk, chunk...`` for each condition some chunk meets (empty: exit 0)."""
     out = []

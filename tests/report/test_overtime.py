@@ -130,6 +130,16 @@ def test_fail_on_conditions_parse_and_hold() -> None:
             overtime.Condition.parse(bad)
 
 
+def test_a_condition_no_chunk_can_be_checked_against_is_said_not_passed_in_silence() -> None:
+    conditions = [overtime.Condition.parse(c) for c in ("estimated_f1<0.7", "realized_f1<0.7", "drifted>0")]
+    report = {"chunks": [{"estimated_f1": None, "realized_f1": 0.8, "drifted": 0}, {"estimated_f1": None}]}
+    assert overtime.unchecked(report, conditions) == [
+        "--fail-on estimated_f1<0.7: not checked: estimated_f1 is missing in every chunk "
+        "(no logged decisions to estimate from)"
+    ]
+    assert overtime.failures(report, conditions) == []
+
+
 def test_version_bands_follow_a_promotion_and_a_rollback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from churnops.versioning import registry
     from tests.utils.service import git
