@@ -82,34 +82,37 @@ class Scanner:
                     raise InputError(f"{segment.label}: cannot read log: {err.strerror or err}") from None
 
     def _read_file(self, fh: Any) -> None:
-        carry = b""
+        """Blocks of whole lines, read into one reused buffer and handed on as views: a fresh 8 MB
+        object per block, copied twice to join the line cut at its end, cost a sixth of the scan."""
+        buf = bytearray(BLOCK_BYTES + MAX_LINE_BYTES + 1)
+        view = memoryview(buf)
+        have = 0  # the carried start of a line, at buf[:have] (never more than MAX_LINE_BYTES)
         skipping = False  # inside a line already longer than MAX_LINE_BYTES
-        while data := fh.read(BLOCK_BYTES):
+        while got := fh.readinto(view[have : have + BLOCK_BYTES]):
+            end, start = have + got, 0
             if skipping:
-                nl = data.find(b"\n")
+                nl = buf.find(b"\n", 0, end)
                 if nl < 0:
                     continue
                 self._slow([None], [True])
-                data, skipping = data[nl + 1 :], False
-            data = carry + data
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                if len(carry) > MAX_LINE_BYTES:
-                    carry, skipping = b"", True
-                continue
-            carry = data[cut:]
-            if len(carry) > MAX_LINE_BYTES:
-                carry, skipping = b"", True
-            self._block(data[:cut])
+                start, skipping = nl + 1, False
+            cut = buf.rfind(b"\n", start, end) + 1
+            if cut:
+                self._block(view[start:cut])
+            else:
+                cut = start
+            have = end - cut
+            buf[:have] = buf[cut:end]
+            if have > MAX_LINE_BYTES:
+                have, skipping = 0, True
         if skipping:
             self._slow([None], [False])
-        elif carry:
-            self._slow([carry], [False])
+        elif have:
+            self._slow([bytes(buf[:have])], [False])
 
     # ------------------------------------------------------------------ the columnar path
 
-    def _block(self, block: bytes) -> None:
+    def _block(self, block: memoryview) -> None:
         """A block of whole lines, each ending in a newline."""
         import pyarrow as pa
         import pyarrow.json as pj
@@ -137,7 +140,7 @@ class Scanner:
             return
         self._columns(table, block, starts, ends)
 
-    def _columns(self, table: Any, block: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
+    def _columns(self, table: Any, block: memoryview, starts: np.ndarray, ends: np.ndarray) -> None:
         import pyarrow.compute as pc
 
         n = ends.size
@@ -177,7 +180,7 @@ class Scanner:
         counted = np.arange(self.counted, self.counted + n)  # all lines here are non-blank
         bad = np.flatnonzero(~ok)
         if bad.size:
-            lines = [block[starts[i] : ends[i]] for i in bad]
+            lines = [bytes(block[starts[i] : ends[i]]) for i in bad]
             self._slow(lines, [True] * bad.size, positions=self.position + bad, counted=counted[bad])
         good = np.flatnonzero(ok)
         proba = table.column(logformat.PROBABILITY).combine_chunks().to_numpy(zero_copy_only=False)
@@ -214,10 +217,10 @@ class Scanner:
 
     # ------------------------------------------------------------------ the line-by-line path
 
-    def _lines(self, block: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
+    def _lines(self, block: memoryview, starts: np.ndarray, ends: np.ndarray) -> None:
         lines: list[bytes | None] = []
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            lines.append(block[s:e] if e - s <= MAX_LINE_BYTES else None)
+            lines.append(bytes(block[s:e]) if e - s <= MAX_LINE_BYTES else None)
         self._slow(lines, [True] * len(lines))
 
     def _slow(

@@ -90,3 +90,45 @@ def test_a_scan_over_an_s3_archive_and_live_files_equals_one_over_the_concatenat
     fleet_scan = scan(specs, train_stats, Chunking(seconds=3600))
     assert fleet_scan.position == 800
     assert totals(fleet_scan) == totals(scan([whole], train_stats, Chunking(seconds=3600)))
+
+
+def group_totals(scanner: scan_module.Scanner) -> dict[tuple[int, str | None], Any]:
+    """Everything a group holds, floats rounded (blocks may add them in another order)."""
+    return {
+        (key, version): (
+            g.lines,
+            dict(g.reasons),
+            {name: round(v, 6) for name, v in g.num_sum.items()},
+            {name: v.tolist() for name, v in g.cats.items()},
+            (g.p_n, round(g.p_sum, 6), g.no_probability, g.expected.pos_n, g.expected.neg_n),
+            (g.ts_min, g.ts_max, g.first_line),
+        )
+        for key, groups in scanner.groups.items()
+        for version, g in groups.items()
+    }
+
+
+@pytest.mark.parametrize("block", [97, 1000, 4096])
+def test_the_block_size_does_not_change_what_is_read(
+    tmp_path: Path, train_stats: TrainStats, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Lines cut across reads, a line longer than the limit spanning several reads, a blank line,
+    an odd line and an unterminated last line: the same groups as one big block."""
+    lines = service_log(tmp_path / "service.jsonl", rows=600).read_bytes().splitlines(keepends=True)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(
+        b"".join(lines[:200]) + b'{"ts":"' + b"x" * 5000 + b'"}\n' + b"\n" + b"not json\n" + b"".join(lines[200:])
+        + b'{"ts":"cut'
+    )  # fmt: skip
+    monkeypatch.setattr(scan_module, "MAX_LINE_BYTES", 2000)
+    whole = scan([log], train_stats, Chunking(seconds=3600))
+    monkeypatch.setattr(scan_module, "BLOCK_BYTES", block)
+    blocks = scan([log], train_stats, Chunking(seconds=3600))
+    assert (blocks.position, blocks.counted) == (whole.position, whole.counted) == (604, 603)
+    assert group_totals(blocks) == group_totals(whole)
+    reasons: dict[str, int] = {}
+    for groups in blocks.groups.values():
+        for g in groups.values():
+            for reason, n in g.reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + n
+    assert reasons == {"too_long": 1, "invalid_json": 1, "partial": 1}
