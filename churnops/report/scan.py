@@ -34,6 +34,9 @@ from churnops.monitor.tail import MAX_LINE_BYTES
 from churnops.report.chunks import UNDATED, Chunking, ts_seconds
 from churnops.report.groups import Group
 
+_CANONICAL_TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
+"""The form the service writes a ``ts`` in (RFC 3339, UTC, microseconds)."""
+
 BLOCK_BYTES = 8 << 20
 """Bytes parsed at once: ~25,000 lines; large enough that per-block costs vanish, small enough for flat memory."""
 Groups = dict[int, dict[str | None, Group]]
@@ -166,10 +169,13 @@ class Scanner:
             ok &= c >= 0
             codes[cf.name] = c
         ts_col = table.column(logformat.TS).combine_chunks()
-        canonical = pc.and_(pc.equal(pc.utf8_length(ts_col), 27), pc.ends_with(ts_col, "Z"))
-        stamp = pc.strptime(
-            pc.utf8_slice_codeunits(ts_col, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True
-        )
+        canonical = pc.match_substring_regex(ts_col, _CANONICAL_TS)
+        head = pc.utf8_slice_codeunits(ts_col, 0, 19)
+        stamp = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+        # strptime rolls an impossible date over (02-30 becomes 03-02, :60 the next minute);
+        # the monitor's reading refuses it, so only a stamp that formats back to itself is taken here.
+        exact = pc.equal(pc.strftime(stamp, format="%Y-%m-%dT%H:%M:%S"), head)
+        canonical = pc.and_(canonical, pc.fill_null(exact, False))
         secs = pc.if_else(canonical, stamp.cast(pa.int64()), None).to_numpy(zero_copy_only=False)
         secs = np.asarray(secs, dtype=np.float64)  # NaN: no canonical stamp
         odd = np.flatnonzero(np.isnan(secs) & ts_col.is_valid().to_numpy(zero_copy_only=False))

@@ -132,3 +132,24 @@ def test_the_block_size_does_not_change_what_is_read(
             for reason, n in g.reasons.items():
                 reasons[reason] = reasons.get(reason, 0) + n
     assert reasons == {"too_long": 1, "invalid_json": 1, "partial": 1}
+
+
+@pytest.mark.parametrize(
+    "bad_ts", ["2026-02-30T10:00:00.000000Z", "2026-02-28T23:59:60.000000Z", "2026-02-28T10:00:00.00000xZ"]
+)
+def test_an_impossible_time_stamp_is_undated_as_the_monitor_reads_it(
+    tmp_path: Path, train_stats: TrainStats, bad_ts: str
+) -> None:
+    """pyarrow's strptime rolls 02-30 over to 03-02; the scan must not date a line the monitor cannot."""
+    from churnops.monitor.records import parse_line
+    from churnops.report.chunks import UNDATED, ts_seconds
+
+    log = service_log(tmp_path / "log.jsonl", rows=600)
+    lines = log.read_bytes().splitlines(keepends=True)
+    good_ts = parse_line(lines[0]).ts  # type: ignore[union-attr]
+    lines[0] = lines[0].replace(good_ts.encode(), bad_ts.encode())
+    log.write_bytes(b"".join(lines))
+    assert ts_seconds(bad_ts) is None
+    scanner = scan([log], train_stats, Chunking(seconds=3600))
+    assert sum(g.lines for g in scanner.groups.get(UNDATED, {}).values()) == 1
+    assert scanner.position == 600
