@@ -218,7 +218,7 @@ def _plain_csv(text: str, out: Labels) -> bool:
     if lines[-1] == "":
         lines.pop()
     at_id, at_churn = header.index(CUSTOMER_ID), header.index(LABEL)
-    at_observed = header.index(OBSERVED_AT) if OBSERVED_AT in header else len(header)
+    at_observed = header.index(OBSERVED_AT) if OBSERVED_AT in header else None
     observed_at: dict[str, tuple[bool, str | None]] = {}  # stamps repeat: each is checked once
     labels, skipped, valid_id = out.labels, out.skipped, _ID.match
     for line in lines[1:]:
@@ -234,7 +234,7 @@ def _plain_csv(text: str, out: Labels) -> bool:
         if churn != "0" and churn != "1":
             skipped[BAD_CHURN] += 1
             continue
-        value = row[at_observed] if at_observed < n else None
+        value = row[at_observed] if at_observed is not None and at_observed < n else None
         if value is None:
             ok, observed = True, None
         elif (known := observed_at.get(value)) is not None:
