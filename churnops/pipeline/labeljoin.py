@@ -34,7 +34,7 @@ import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -332,6 +332,45 @@ def join(
         logged decision, ``scorer``'s, under its version), ``model_version``, ``customer_id``
         and ``order_ts``/``order_pos`` (the prediction's ts and line number; sorted, newest last).
     """
+    slot_of, scan, kept = _read(labels, log, all_features=True)
+    return _frame(labels, slot_of, scan, kept, scorer, version)
+
+
+def decisions(
+    labels: Sequence[Label],
+    log: LogSource,
+    scorer: Scorer | None = None,
+    version: str | None = None,
+) -> tuple[dict[str, np.ndarray], Unmatched]:
+    """What :func:`report` reads of :func:`join`'s rows, without the frame: no pandas, ~half the memory.
+
+    Returns:
+        (columns, unmatched labels): ``churn``, ``churn_probability`` (NaN: no decision),
+        ``predicted`` and ``model_version`` of the joined rows, in :func:`join`'s order, as numpy arrays.
+    """
+    import numpy as np
+
+    slot_of, scan, kept = _read(labels, log, all_features=False)
+    unmatched, rows, slots = _matched(labels, slot_of, scan)
+    probability, predicted, versions = (
+        [kept.columns[name][s] for s in slots] for name in ("churn_probability", "predicted", MODEL_VERSION)
+    )
+    unscored = [j for j in range(len(slots)) if probability[j] is None or predicted[j] is None]
+    if unscored and scorer is not None:
+        records = [{n: kept.columns[n][slots[j]] for n in FEATURE_NAMES} for j in unscored]
+        probs = scorer.predict_proba_records(records)
+        for j, p, decided in zip(unscored, probs.tolist(), (probs >= scorer.threshold).tolist(), strict=True):
+            probability[j], predicted[j], versions[j] = p, decided, version
+    return {
+        LABEL: np.array([labels[i].churn for i in rows], dtype=np.int64),
+        "churn_probability": np.array([np.nan if p is None else p for p in probability], dtype=float),
+        "predicted": np.array(predicted, dtype=object),
+        MODEL_VERSION: np.array(versions, dtype=object),
+    }, unmatched
+
+
+def _read(labels: Sequence[Label], log: LogSource, all_features: bool) -> tuple[np.ndarray, Scan, _Kept]:
+    """(each label's slot, the settled scan, the winners' values): the join before its rows are built."""
     import numpy as np
 
     from churnops.pipeline.labelscan import Scan
@@ -344,16 +383,18 @@ def join(
     for parse_all in (False, True):
         scan = Scan([c for c, _ in slots], [o for _, o in slots], parse_all)
         scan.read(log())
-        kept = _Kept(len(slots))
+        kept = _Kept(len(slots), all_features)
         if scan.settle(kept.keep):
             break
-    return _frame(labels, slot_of, scan, kept, scorer, version)
+    return slot_of, scan, kept
 
 
 class _Kept:
     """Per slot, what a row shows of its winning prediction (values shared where they repeat)."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, all_features: bool) -> None:
+        self.all_features = all_features
+        """False: a winner's features only when it carries no decision (a scorer may need them)."""
         self.columns: dict[str, list[Any]] = {name: [None] * n for name in (*FEATURE_NAMES, *_LOGGED)}
         self._shared: dict[Any, Any] = {}
         self._features = [(name, self.columns[name]) for name in FEATURE_NAMES]
@@ -361,10 +402,11 @@ class _Kept:
 
     def keep(self, slot: int, hit: Logged) -> None:
         shared = self._shared.setdefault
-        get = hit.features.get
-        for name, column in self._features:
-            value = get(name)
-            column[slot] = shared(value, value) if type(value) is str else value
+        if self.all_features or hit.probability is None or hit.churn is None:
+            get = hit.features.get
+            for name, column in self._features:
+                value = get(name)
+                column[slot] = shared(value, value) if type(value) is str else value
         self._ts[slot], self._probability[slot], self._predicted[slot] = hit.ts, hit.probability, hit.churn
         self._version[slot] = shared(hit.model_version, hit.model_version)
 
@@ -375,22 +417,9 @@ _LOGGED = ("order_ts", MODEL_VERSION, "churn_probability", "predicted")
 def _frame(
     labels: Sequence[Label], slot_of: np.ndarray, scan: Scan, kept: _Kept, scorer: Scorer | None, version: str | None
 ) -> tuple[pd.DataFrame, Unmatched]:
-    import numpy as np
     import pandas as pd
 
-    oldest = None if scan.oldest is None else scan.oldest.decode()
-    unmatched = Unmatched(oldest_ts=oldest)
-    matched = scan.has_best[slot_of]
-    for i in np.flatnonzero(~matched).tolist():
-        label, slot = labels[i], int(slot_of[i])
-        if label.observed_at is not None and oldest is not None and label.observed_at < oldest:
-            unmatched.reasons[UNMATCHED_OLDER] += 1
-        else:
-            unmatched.reasons[UNMATCHED_LATER if scan.has_later[slot] else UNMATCHED_NONE] += 1
-    rows = np.flatnonzero(matched)
-    slots = slot_of[rows]
-    order = np.lexsort((rows, scan.best_pos[slots], scan.best_ts[slots]))  # oldest first; ties in label order
-    rows, slots = rows[order].tolist(), slots[order].tolist()
+    unmatched, rows, slots = _matched(labels, slot_of, scan)
     probability, predicted = kept.columns["churn_probability"], kept.columns["predicted"]
     unscored = [j for j, s in enumerate(slots) if probability[s] is None or predicted[s] is None]
     records = [{n: kept.columns[n][slots[j]] for n in FEATURE_NAMES} for j in unscored] if scorer else []
@@ -417,21 +446,56 @@ def _frame(
     return frame, unmatched
 
 
-def figures(frame: pd.DataFrame) -> dict[str, Any]:
+def _matched(labels: Sequence[Label], slot_of: np.ndarray, scan: Scan) -> tuple[Unmatched, list[int], list[int]]:
+    """(unmatched labels by reason, the matched labels, their slots), oldest prediction first."""
+    import numpy as np
+
+    oldest = None if scan.oldest is None else scan.oldest.decode()
+    unmatched = Unmatched(oldest_ts=oldest)
+    matched = scan.has_best[slot_of]
+    for i in np.flatnonzero(~matched).tolist():
+        label, slot = labels[i], int(slot_of[i])
+        if label.observed_at is not None and oldest is not None and label.observed_at < oldest:
+            unmatched.reasons[UNMATCHED_OLDER] += 1
+        else:
+            unmatched.reasons[UNMATCHED_LATER if scan.has_later[slot] else UNMATCHED_NONE] += 1
+    rows = np.flatnonzero(matched)
+    slots = slot_of[rows]
+    order = np.lexsort((rows, scan.best_pos[slots], scan.best_ts[slots]))  # oldest first; ties in label order
+    return unmatched, rows[order].tolist(), slots[order].tolist()
+
+
+def figures(frame: pd.DataFrame | Mapping[str, Any]) -> dict[str, Any]:
     """The performance figures of joined rows (scikit-learn's, on exactly these rows).
 
-    Rows with no decision (generated traffic and no model to score it) are left out.
+    ``frame``: :func:`join`'s rows, or :func:`decisions`' columns. Rows with no decision
+    (generated traffic and no model to score it) are left out.
     """
+    y, proba, predicted, _ = _decided(frame)
+    return _figures(y, proba, predicted)
+
+
+def _decided(frame: pd.DataFrame | Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(label, probability, decision, model version) of the rows, as numpy arrays."""
+    import numpy as np
+
+    names = (LABEL, "churn_probability", "predicted", MODEL_VERSION)
+    y, proba, predicted, versions = (np.asarray(frame[name], dtype=float if name == "churn_probability" else None)
+                                     for name in names)  # fmt: skip
+    return y, proba, predicted, versions
+
+
+def _figures(y: np.ndarray, proba: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    import numpy as np
+
     from churnops.pipeline.classification import Counts, Curve
 
-    frame = frame[frame["churn_probability"].notna()]
-    n = len(frame)
+    decided = ~np.isnan(proba)
+    n = int(decided.sum())
     if n == 0:
         return {"n_labeled": 0, "f1": None, "precision": None, "recall": None, "roc_auc": None,
                 "mean_probability": None, "observed_churn_rate": None}  # fmt: skip
-    y = frame[LABEL].to_numpy().astype(int)
-    pred = frame["predicted"].to_numpy().astype(bool).astype(int)
-    proba = frame["churn_probability"].to_numpy()
+    y, pred, proba = y[decided].astype(int), predicted[decided].astype(bool).astype(int), proba[decided]
     both = len(set(y.tolist())) == 2
     counts = Counts.of(y, pred)
     return {
@@ -446,32 +510,38 @@ def figures(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def report(
-    frame: pd.DataFrame, unmatched: Unmatched, skipped: Counter[str], min_f1: float, min_labels: int
+    frame: pd.DataFrame | Mapping[str, Any], unmatched: Unmatched, skipped: Counter[str], min_f1: float, min_labels: int
 ) -> dict[str, Any]:
     """The feedback report: overall figures, per model version, and a status.
 
-    The status rule, the only one (the ``feedback`` stage and ``churnops feedback`` both pass
-    ``feedback.min_f1`` and ``feedback.min_labels``): :data:`STATUS_INSUFFICIENT` below
-    ``min_labels`` joined rows with a decision, else :data:`STATUS_DEGRADED` when the live F1 is
-    below ``min_f1``, else :data:`STATUS_OK`. ``train.gate_f1`` is the build's gate, not this.
+    ``frame``: :func:`join`'s rows, or :func:`decisions`' columns. The status rule, the only one
+    (the ``feedback`` stage and ``churnops feedback`` both pass ``feedback.min_f1`` and
+    ``feedback.min_labels``): :data:`STATUS_INSUFFICIENT` below ``min_labels`` joined rows with a
+    decision, else :data:`STATUS_DEGRADED` when the live F1 is below ``min_f1``, else
+    :data:`STATUS_OK`. ``train.gate_f1`` is the build's gate, not this.
     """
-    overall = figures(frame)
+    import numpy as np
+
+    y, proba, predicted, versions = _decided(frame)
+    overall = _figures(y, proba, predicted)
     if overall["n_labeled"] < min_labels:
         status = STATUS_INSUFFICIENT
     elif overall["f1"] < min_f1:
         status = STATUS_DEGRADED
     else:
         status = STATUS_OK
-    per_version = {
-        str(v): figures(frame[frame[MODEL_VERSION] == v]) for v in sorted(frame[MODEL_VERSION].dropna().unique())
-    }
+    named = sorted({v for v in versions.tolist() if v is not None and v == v})  # NaN != NaN: no version
+    per_version = {}
+    for v in named:
+        rows = versions == v
+        per_version[str(v)] = _figures(y[rows], proba[rows], predicted[rows])
     return {
         "status": status,
         **overall,
         "n_unmatched": unmatched.total,
         "unmatched": {reason: unmatched.reasons[reason] for reason in UNMATCHED_REASONS if unmatched.reasons[reason]},
         "log_oldest_ts": unmatched.oldest_ts,
-        "n_unscored": int(frame["churn_probability"].isna().sum()),
+        "n_unscored": int(np.isnan(proba).sum()),
         "n_skipped": sum(skipped.values()),
         "skipped": dict(sorted(skipped.items())),
         "min_f1": min_f1,

@@ -5,7 +5,7 @@ customer not later than its ``observed_at``. :class:`Scan` reads the log once, i
 keeps per *slot* (the labels of one customer with one ``observed_at``) the winning line so far,
 raw: memory follows the labels, not the log.
 
-Speed: a block whose lines all have the head the service and ``generate`` write (:data:`_HEAD`)
+Speed: a block whose lines all have the head the service and ``generate`` write (:data:`_LINE`)
 is read with one regex call and decided with numpy, no line parsed. Any other block is read
 line by line with :func:`churnops.core.logformat.prediction_object`. Lines taken on their head are
 parsed at the end, when they decide something (:meth:`Scan.settle`); if one is not the
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress
 from typing import IO, Any
 
 import numpy as np
@@ -63,16 +63,15 @@ def logged(line: bytes) -> tuple[str, Logged] | None:
     )
 
 
-# Each line of a block (a block starts with a newline): ('"' if it starts with a ts key, the ts,
-# the customer_id), from the head the service and ``generate`` write; "" for what the head lacks.
-# The match ends with the head (no newline in it): the regex never walks the rest of the line.
-# Strings hold no quote, backslash or control character, so each is spelled literally and the
-# match is the record's top level; the key counts of :meth:`Scan._fast` rule out the same key
-# again later in the line.
+# Each line of a block (a block starts with a newline): (line, '"' if it starts with a ts key,
+# the ts, the customer_id), from the head the service and ``generate`` write; "" for what the
+# head lacks. Strings hold no quote, backslash or control character, so each is spelled
+# literally and the match is the record's top level; the key counts of :meth:`Scan._fast` rule
+# out the same key again later in the line.
 _S = rb'[^"\\\x00-\x1f]*'
-_HEAD = re.compile(
-    rb'\n(?:(?:\{"ts":(")(' + _S + rb')",|\{)(?:"request_id":"' + _S + rb'",)?(?:"model_version":"' + _S + rb'",)?'
-    rb'(?:"item":-?[0-9]+,)?(?:"customer_id":"(' + _S + rb')")?)?'
+_LINE = re.compile(
+    rb'\n((?:(?:\{"ts":(")(' + _S + rb')",|\{)(?:"request_id":"' + _S + rb'",)?(?:"model_version":"' + _S + rb'",)?'
+    rb'(?:"item":-?[0-9]+,)?(?:"customer_id":"(' + _S + rb')")?)?[^\n]*)'
 )
 
 
@@ -90,30 +89,14 @@ def blocks(stream: IO[bytes]) -> Iterator[bytes]:
         yield b"\n" + rest
 
 
-class _Lines:
-    """The lines of a block by number, cut out only when asked for (most lines are never needed)."""
-
-    def __init__(self, block: bytes, n: int) -> None:
-        self.block = block
-        # Where line i starts (after its newline) and ends: cut on demand, numpy finds the newlines.
-        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)[: n + 1]
-        self.bounds = np.append(ends, len(block))
-
-    def __getitem__(self, i: int) -> bytes:
-        return self.block[int(self.bounds[i]) + 1 : int(self.bounds[i + 1])]
-
-    def some(self, rows: np.ndarray) -> list[bytes]:
-        block, starts, ends = self.block, self.bounds[rows].tolist(), self.bounds[rows + 1].tolist()
-        return [block[a + 1 : b] for a, b in zip(starts, ends, strict=True)]
-
-
 class Scan:
     """Per slot, the newest eligible line read so far; per slot, a line after its ``observed_at``; the oldest ts.
 
-    Slots are numbered, a customer's side by side, customers in ascending order of their id.
-    Log stamps a block's heads give hold no control characters (numpy's fixed-width strings,
-    which drop trailing NULs, compare them as Python does); a stamp that comes from a parsed
-    line may, so winners' stamps are kept as bytes objects.
+    Slots are numbered, a customer's side by side, customers in ascending order of their id
+    (ids as labels have them: no control characters, so numpy's fixed-width strings, which drop
+    trailing NULs, compare them as Python does). Log stamps a block's heads give hold no control
+    characters either; a stamp that comes from a parsed line may, so winners' stamps are kept as
+    bytes objects.
     """
 
     def __init__(self, slot_customers: Sequence[str], slot_observed: Sequence[str | None], parse_all: bool) -> None:
@@ -130,10 +113,11 @@ class Scan:
                 first.append(s)
             elif self.slot_customer[s - 1] != c:
                 raise ValueError("a customer's slots must be side by side")
+        self.ids = np.array(list(self.customers), dtype=bytes) if first else np.zeros(0, dtype="S1")
+        """The customer ids, ascending: a block's ids are looked up by binary search, in numpy."""
         self.first = np.array(first, dtype=np.int64)
         self.count = np.diff(np.append(self.first, n))
-        observed = [(o or "").encode() for o in slot_observed]
-        self.observed = np.array(observed, dtype=bytes) if n else np.zeros(0, dtype="S1")
+        self.observed = np.array([(o or "").encode() for o in slot_observed], dtype=bytes) if n else self.ids[:0]
         self.has_observed = np.array([o is not None for o in slot_observed], dtype=bool)
         self.best_ts = np.full(n, b"", dtype=object)
         self.has_best = np.zeros(n, dtype=bool)
@@ -156,13 +140,12 @@ class Scan:
         """Decide a block on its lines' heads: the number of lines, or None (nothing taken) if one needs parsing."""
         if b"\\" in block:
             return None
-        found = _HEAD.findall(block)
+        found = _LINE.findall(block)
         if block.endswith(b"\n"):
             found.pop()  # the block's last newline ends a line and starts none
         if not found:
             return 0
-        leads, stamps, ids = zip(*found, strict=True)
-        lines = _Lines(block, len(found))
+        lines, leads, stamps, ids = zip(*found, strict=True)
         named = len(ids) - ids.count(b"")
         if block.count(b'"customer_id"') != named or block.count(b'"ts"') != leads.count(b'"'):
             return None  # a key again later in a line, or a customer_id not in a writer's head
@@ -170,11 +153,11 @@ class Scan:
         if low is not None and (self.oldest is None or low < self.oldest):
             i = next(i for i, (ts, cid) in enumerate(zip(stamps, ids, strict=True)) if ts == low and cid)
             self.oldest, self.oldest_line = low, lines[i]
-        if not self.customers:
+        if not self.ids.size:
             return len(found)
-        # A dict lookup per line beats a binary search over numpy's fixed-width strings by ~5x.
-        at = np.fromiter(map(self.customers.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
-        rows = np.flatnonzero(at >= 0)
+        wanted = np.array(ids, dtype=bytes)
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        rows = np.flatnonzero(self.ids[at] == wanted)
         if not rows.size:
             return len(found)
         cust = at[rows]
@@ -194,7 +177,7 @@ class Scan:
         self.has_later[slot[later]] = True
         return len(found)
 
-    def _take_newest(self, slot: np.ndarray, ts: np.ndarray, rows: np.ndarray, lines: _Lines) -> None:
+    def _take_newest(self, slot: np.ndarray, ts: np.ndarray, rows: np.ndarray, lines: Sequence[bytes]) -> None:
         """Per slot, the newest of these rows (latest ts, then latest row) if newer than its winner so far."""
         if not slot.size:
             return
@@ -209,7 +192,7 @@ class Scan:
         self.best_ts[slot] = stamps
         self.has_best[slot] = True
         self.best_pos[slot] = self.position + rows + 1
-        self.best_line[slot] = lines.some(rows)
+        self.best_line[slot] = np.array(lines, dtype=object)[rows]
 
     def _slow(self, block: bytes) -> int:
         """Parse each line that may name a customer (a customer_id key, or escapes that may spell one).

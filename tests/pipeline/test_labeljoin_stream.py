@@ -133,6 +133,15 @@ def check(labels_: list[fb.Label], logs: list[Path]) -> None:
     assert (unmatched.total, unmatched.reasons, unmatched.oldest_ts) == (n_unmatched, reasons, oldest)
     rep, want_rep = (fb.report(f, unmatched, fb.Counter(), 0.7, 1) for f in (frame, want))
     assert rep == want_rep
+    # The command's path: the report's columns without the frame, with and without a scorer.
+    rows, unmatched_too = fb.decisions(labels_, fb.log_source(logs), HalfScorer(), "champion")  # type: ignore[arg-type]
+    for name, column in rows.items():
+        np.testing.assert_array_equal(column, frame[name].to_numpy(dtype=column.dtype), err_msg=name)
+    assert fb.report(rows, unmatched_too, fb.Counter(), 0.7, 1) == rep
+    plain = fb.join(labels_, fb.log_source(logs))
+    assert fb.report(*fb.decisions(labels_, fb.log_source(logs)), fb.Counter(), 0.7, 1) == fb.report(
+        *plain, fb.Counter(), 0.7, 1
+    )
 
 
 @pytest.mark.parametrize("block", [16, 200, 1 << 22])
