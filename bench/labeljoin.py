@@ -14,7 +14,9 @@ wall time) and its peak RSS (``os.wait4``):
 - ``before``: the join as first written, the whole log per customer in memory
   (tests/utils/labeljoin_reference.py);
 - ``pandas``: ``read_json(lines=True)``, each label's newest row not after ``observed_at``, merge;
-- ``duckdb`` (if installed; one thread): ``read_ndjson`` and a window function, the same rule.
+- ``duckdb`` (if installed; one thread, a 200 MB memory limit, insertion order not kept): the
+  log filtered to labeled customers as ``read_ndjson`` reads it, then per (customer,
+  ``observed_at``) the decision with the latest eligible ``ts`` (``arg_max``), joined to the labels.
 
 Requests have distinct ``ts`` and a batch names distinct customers, so the newest prediction
 is the one with the latest ``ts``, and the three agree without the log position. Their F1 and
@@ -77,20 +79,21 @@ joined = both.sort_values("ts", kind="stable").groupby("label").tail(1)
 _DUCKDB = (
     """
 import duckdb
-con = duckdb.connect()
-con.execute("SET threads = 1")
+con = duckdb.connect(config={"threads": 1, "memory_limit": "200MB", "preserve_insertion_order": False})
 joined = con.execute('''
-    WITH log AS (
-        SELECT customer_id, ts, churn AS predicted
+    WITH labels AS (SELECT * FROM read_csv(?, header = true,
+            columns = {customer_id: 'VARCHAR', churn: 'INTEGER', observed_at: 'VARCHAR'})),
+    slots AS (SELECT DISTINCT customer_id, observed_at FROM labels),
+    log AS (SELECT customer_id, ts, churn AS predicted
         FROM read_ndjson(?, columns = {ts: 'VARCHAR', customer_id: 'VARCHAR', churn: 'BOOLEAN'})
-        WHERE customer_id IS NOT NULL),
-    labels AS (
-        SELECT row_number() OVER () AS label, * FROM read_csv(?, header = true,
-            columns = {customer_id: 'VARCHAR', churn: 'INTEGER', observed_at: 'VARCHAR'}))
-    SELECT labels.churn, log.predicted FROM labels JOIN log USING (customer_id)
-    WHERE labels.observed_at IS NULL OR log.ts <= labels.observed_at
-    QUALIFY row_number() OVER (PARTITION BY labels.label ORDER BY log.ts DESC) = 1
-''', [sys.argv[1], sys.argv[2]]).df()
+        WHERE customer_id IN (SELECT customer_id FROM slots)),
+    best AS (SELECT s.customer_id, s.observed_at, arg_max(l.predicted, l.ts) AS predicted
+        FROM slots s JOIN log l USING (customer_id)
+        WHERE s.observed_at IS NULL OR l.ts <= s.observed_at
+        GROUP BY s.customer_id, s.observed_at)
+    SELECT labels.churn, best.predicted FROM labels JOIN best ON best.customer_id = labels.customer_id
+        AND best.observed_at IS NOT DISTINCT FROM labels.observed_at
+''', [sys.argv[2], sys.argv[1]]).df()
 """
     + _RESULT
 )

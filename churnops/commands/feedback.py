@@ -139,9 +139,9 @@ def report(args: argparse.Namespace) -> int:
         if data is None:
             raise InputError(f"--model {args.model}: no such file")
         scorer, version = Scorer.from_bytes(data, source=args.model), md5_bytes(data)
-    frame, unmatched = fb.join(labels.labels, fb.log_source(args.log), scorer, version)
+    rows, unmatched = fb.decisions(labels.labels, fb.log_source(args.log), scorer, version)
     min_labels = args.min_labels if args.min_labels is not None else fp.min_labels
-    rep = fb.report(frame, unmatched, labels.skipped, fp.min_f1, min_labels)
+    rep = fb.report(rows, unmatched, labels.skipped, fp.min_f1, min_labels)
     if args.out:
         write_json(args.out, rep)
     sys.stdout.write(_render(rep))

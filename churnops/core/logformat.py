@@ -331,6 +331,18 @@ def _int_or_none(v: Any) -> int | None:
     return v if type(v) is int else None
 
 
+def prediction_object(line: bytes) -> dict[str, Any] | None:
+    """The object of a line :func:`parse_line` reads as a :class:`Prediction` (its ``raw``), else None.
+
+    For readers that need a few fields of many lines: no record is built.
+    """
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if type(obj) is dict and obj.get(KIND) is None else None
+
+
 def parse_line(line: bytes) -> LogLine:
     """Classify one log line (with or without its newline) by structure only."""
     try:

@@ -7,7 +7,7 @@ raw: memory follows the labels, not the log.
 
 Speed: a block whose lines all have the head the service and ``generate`` write (:data:`_LINE`)
 is read with one regex call and decided with numpy, no line parsed. Any other block is read
-line by line with :func:`churnops.core.logformat.parse_line`. Lines taken on their head are
+line by line with :func:`churnops.core.logformat.prediction_object`. Lines taken on their head are
 parsed at the end, when they decide something (:meth:`Scan.settle`); if one is not the
 prediction its head said (a torn or hand-made line), the caller reads again with every line
 parsed (``parse_all``), so the result is always the parsed log's.
@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from churnops.core.logformat import Prediction, parse_line
+from churnops.core.logformat import CHURN, CUSTOMER_ID, FEATURES, MODEL_VERSION, PROBABILITY, TS, prediction_object
 
 BLOCK_BYTES = 1 << 20
 """A block: a few calls per block instead of per line, small enough to stay in the CPU's cache."""
@@ -45,16 +45,21 @@ class Logged:
 
 def logged(line: bytes) -> tuple[str, Logged] | None:
     """(customer_id, record) of a line a label can join, else None: a prediction naming a customer, with features."""
-    rec = parse_line(line)
-    if not isinstance(rec, Prediction) or rec.customer_id is None or rec.features is None:
+    obj = prediction_object(line)
+    if obj is None:
         return None
-    p = rec.churn_probability
-    return rec.customer_id, Logged(
-        rec.ts or "",
-        rec.model_version,
-        float(p) if type(p) in (int, float) and rec.model_version else None,
-        rec.churn if type(rec.churn) is bool else None,
-        rec.features,
+    get: Callable[[str], Any] = obj.get
+    cid, features = get(CUSTOMER_ID), get(FEATURES)
+    if type(cid) is not str or type(features) is not dict:
+        return None
+    ts, version, p, churn = get(TS), get(MODEL_VERSION), get(PROBABILITY), get(CHURN)
+    version = version if type(version) is str else None
+    return cid, Logged(
+        ts if type(ts) is str else "",
+        version,
+        float(p) if type(p) in (int, float) and version else None,
+        churn if type(churn) is bool else None,
+        features,
     )
 
 

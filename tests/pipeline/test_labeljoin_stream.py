@@ -7,6 +7,7 @@ without ts or features. Tiny blocks put line ends everywhere a read may cut.
 
 from __future__ import annotations
 
+import csv
 import io
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -132,6 +133,15 @@ def check(labels_: list[fb.Label], logs: list[Path]) -> None:
     assert (unmatched.total, unmatched.reasons, unmatched.oldest_ts) == (n_unmatched, reasons, oldest)
     rep, want_rep = (fb.report(f, unmatched, fb.Counter(), 0.7, 1) for f in (frame, want))
     assert rep == want_rep
+    # The command's path: the report's columns without the frame, with and without a scorer.
+    rows, unmatched_too = fb.decisions(labels_, fb.log_source(logs), HalfScorer(), "champion")  # type: ignore[arg-type]
+    for name, column in rows.items():
+        np.testing.assert_array_equal(column, frame[name].to_numpy(dtype=column.dtype), err_msg=name)
+    assert fb.report(rows, unmatched_too, fb.Counter(), 0.7, 1) == rep
+    plain = fb.join(labels_, fb.log_source(logs))
+    assert fb.report(*fb.decisions(labels_, fb.log_source(logs)), fb.Counter(), 0.7, 1) == fb.report(
+        *plain, fb.Counter(), 0.7, 1
+    )
 
 
 @pytest.mark.parametrize("block", [16, 200, 1 << 22])
@@ -193,3 +203,30 @@ def test_a_normal_observed_at_is_kept_as_it_is_only_where_the_round_trip_gives_i
         assert fb._observed_at(stamp) == (True, rfc3339(datetime.fromisoformat(stamp).timestamp()))
     assert fb._observed_at("2026-13-01T00:00:00.000000Z") == (False, None)
     assert fb._observed_at("2040-01-01T00:00:00.000001Z") == (True, "2040-01-01T00:00:00.000001Z")
+
+
+def _dict_reader_labels(text: str) -> fb.Labels:
+    """Labels read the general way, csv.DictReader: what a plain CSV's split must give."""
+    out = fb.Labels([])
+    for row in csv.DictReader(io.StringIO(text)):
+        if (label := fb._label(row, out.skipped)) is not None:
+            out.labels.append(label)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_plain_csv_is_read_as_csv_dict_reader_reads_it(seed: int) -> None:
+    rng = random.Random(seed)
+    stamps = ["2026-09-21T14:13:20.000000Z", "2026-13-01T00:00:00.000000Z", "2026-09-21 14:13:20", "2040-01-01"]
+    cells = ["c1", "c-2", " c3", "c 4", "", " ", "x" * 65, "0", "1", " 1 ", "2", "yes", *stamps]
+    for _ in range(200):
+        header = rng.sample(["customer_id", "churn", "observed_at", "note"], rng.choice([2, 3, 4]))
+        rows = [",".join(rng.choice(cells) for _ in range(rng.choice([0, 1, 2, len(header), len(header) + 1])))
+                for _ in range(rng.randrange(12))]  # fmt: skip
+        text = "\n".join([",".join(header), *rows]) + rng.choice(["", "\n", "\n\n"])
+        if "customer_id" not in header or "churn" not in header:
+            continue  # a missing column is an error either way (test_labeljoin.py)
+        got = fb.parse_labels(text.encode(), "labels.csv")
+        assert fb._plain_csv(text, fb.Labels([]))
+        want = _dict_reader_labels(text)
+        assert (got.labels, got.skipped, got.format) == (want.labels, want.skipped, want.format)
