@@ -11,10 +11,11 @@ collide), and shipping the same file twice writes the same object: at-least-once
 never doubles a line. An object exists only once complete (S3: a PUT is atomic; a directory:
 written under a temporary name, fsynced, renamed), so its presence is the confirmation.
 
-S3 settings are DVC's for an S3 remote: ``endpointurl`` is boto3's ``AWS_ENDPOINT_URL_S3`` (or
-``AWS_ENDPOINT_URL``), credentials come from the environment (``AWS_ACCESS_KEY_ID``,
-``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``...). Every failure is one :class:`ArchiveError` line
-naming the bucket and the cause.
+S3 settings are the ones DVC uses (:func:`dvc_remote_settings`): when the project's DVC config
+(``.dvc/config``, then ``.dvc/config.local``) has a remote on the same bucket, its ``endpointurl``,
+``region`` and keys apply, as they do to ``dvc push``; otherwise boto3's own environment
+(``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_PROFILE``...). Every failure is one :class:`ArchiveError` line naming the bucket and the cause.
 """
 
 from __future__ import annotations
@@ -96,8 +97,46 @@ class Archive(Protocol):
         ...
 
 
-def open_archive(spec: str | Path) -> Archive:
-    """The archive a destination names: ``s3://bucket[/prefix]`` or a directory path."""
+_REMOTE_SECTION = re.compile(r"""'?remote\s+"(?P<name>[^"]+)"'?""")
+_DVC_KEYS = {"endpointurl": "endpoint_url", "region": "region_name", "access_key_id": "aws_access_key_id",
+             "secret_access_key": "aws_secret_access_key", "session_token": "aws_session_token"}  # fmt: skip
+
+
+def dvc_remote_settings(bucket: str, start: Path | None = None) -> tuple[str | None, dict[str, str]]:
+    """(remote name, boto3 client arguments) of the DVC remote on ``bucket``, else (None, {}).
+
+    The project is the nearest directory above ``start`` (default: the working directory) with a
+    ``.dvc`` folder; ``.dvc/config.local`` (where ``dvc remote modify --local`` keeps secrets)
+    overrides ``.dvc/config``, as in DVC. A config that cannot be parsed gives nothing: DVC
+    itself refuses it, with its own message.
+    """
+    import configparser
+
+    here = (start or Path.cwd()).resolve()
+    root = next((d for d in (here, *here.parents) if (d / ".dvc").is_dir()), None)
+    if root is None:
+        return None, {}
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read([root / ".dvc" / "config", root / ".dvc" / "config.local"], encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None, {}
+    for section in parser.sections():
+        m = _REMOTE_SECTION.fullmatch(section.strip())
+        url = parser.get(section, "url", fallback="")
+        if m and url.startswith(S3_SCHEME) and url[len(S3_SCHEME) :].split("/", 1)[0] == bucket:
+            values = {
+                arg: parser.get(section, key) for key, arg in _DVC_KEYS.items() if parser.has_option(section, key)
+            }
+            return m["name"], values
+    return None, {}
+
+
+def open_archive(spec: str | Path, project: Path | None = None) -> Archive:
+    """The archive a destination names: ``s3://bucket[/prefix]`` or a directory path.
+
+    ``project`` is where to look for the DVC config (default: the working directory).
+    """
     text = str(spec)
     if is_archive_url(text):
         bucket, _, prefix = text[len(S3_SCHEME) :].partition("/")
@@ -108,7 +147,7 @@ def open_archive(spec: str | Path) -> Archive:
             prefix, _, starts = prefix[:-1].rpartition("/")
         if set("*?[") & set(prefix + starts):
             raise ArchiveError(f"{text}: only a trailing * is understood in an s3:// URL (s3://bucket/prefix/2026-11*)")
-        return S3Archive(bucket, prefix.strip("/"), starts)
+        return S3Archive(bucket, prefix.strip("/"), starts, project)
     return DirArchive(Path(text))
 
 
@@ -160,12 +199,15 @@ class DirArchive:
 class S3Archive:
     """A bucket prefix on S3 or an S3-compatible server (MinIO, Ceph, moto)."""
 
-    def __init__(self, bucket: str, prefix: str, starts: str = "") -> None:
+    def __init__(self, bucket: str, prefix: str, starts: str = "", project: Path | None = None) -> None:
         self.bucket = bucket
+        self.project = project
         self.prefix = prefix
         self.starts = starts
         """Only objects whose names start with this are listed (a time range: ``202611``)."""
         self.url = f"{S3_SCHEME}{bucket}/{prefix}".rstrip("/")
+        self.endpoint_from = "AWS_ENDPOINT_URL_S3"
+        """Where the endpoint came from, for the error line that names it."""
         self._client: Any = None
 
     @property
@@ -177,7 +219,10 @@ class S3Archive:
             # Few, short retries: a shipper runs again on its next round, and a person reading
             # the archive wants the one-line cause, not a minute of silent back-off.
             config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 2, "mode": "standard"})
-            self._client = boto3.session.Session().client("s3", config=config)
+            remote, settings = dvc_remote_settings(self.bucket, self.project)
+            if remote is not None and "endpoint_url" in settings:
+                self.endpoint_from = f"DVC remote {remote!r}'s endpointurl"
+            self._client = boto3.session.Session().client("s3", config=config, **settings)
         return self._client
 
     def key(self, name: str) -> str:
@@ -240,7 +285,7 @@ class S3Archive:
         except ArchiveError:
             raise
         except Exception as err:
-            raise ArchiveError(f"{self.url}: {describe_s3_error(self.bucket, err)}") from None
+            raise ArchiveError(f"{self.url}: {describe_s3_error(self.bucket, err, self.endpoint_from)}") from None
 
 
 def _code(err: BaseException) -> str:
@@ -248,7 +293,7 @@ def _code(err: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
-def describe_s3_error(bucket: str, err: BaseException) -> str:
+def describe_s3_error(bucket: str, err: BaseException, endpoint_from: str = "AWS_ENDPOINT_URL_S3") -> str:
     """The cause of an S3 failure, in words a person acts on."""
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
@@ -261,6 +306,6 @@ def describe_s3_error(bucket: str, err: BaseException) -> str:
         return f"no credentials for bucket {bucket} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
     if isinstance(err, EndpointConnectionError):
         url = urlsplit(str(getattr(err, "kwargs", {}).get("endpoint_url", "")))
-        return f"endpoint unreachable for bucket {bucket}: {url.scheme}://{url.netloc} (AWS_ENDPOINT_URL_S3)"
+        return f"endpoint unreachable for bucket {bucket}: {url.scheme}://{url.netloc} ({endpoint_from})"
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     return f"bucket {bucket}: {text}"

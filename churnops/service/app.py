@@ -65,7 +65,13 @@ def create_app(
         backups = 0 if settings.log_archive else settings.log_backups
         plog = log or open_log(settings.log_path, settings.max_log_bytes, backups, settings.log_queue_lines)
         shipper = (
-            ArchiveShipper(settings.log_path, settings.log_archive, settings.log_backups, settings.log_archive_interval)
+            ArchiveShipper(
+                settings.log_path,
+                settings.log_archive,
+                settings.log_backups,
+                settings.log_archive_interval,
+                project=settings.repo,  # the served project's DVC remote on that bucket gives the S3 settings
+            )
             if settings.log_archive
             else None
         )

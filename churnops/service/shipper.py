@@ -147,9 +147,9 @@ def _apply_retention(log: Path, keep: int, confirmed: set[tuple[int, int]]) -> l
 class ArchiveShipper:
     """A worker's background shipping loop; workers of one log take turns (a non-blocking flock)."""
 
-    def __init__(self, log: str | Path, archive: str, keep: int, interval: float) -> None:
+    def __init__(self, log: str | Path, archive: str, keep: int, interval: float, project: Path | None = None) -> None:
         self.log = Path(log)
-        self.archive = open_archive(archive)
+        self.archive = open_archive(archive, project)
         self.keep = keep
         self.interval = interval
         self.last_error: str | None = None
