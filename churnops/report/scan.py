@@ -170,14 +170,12 @@ class Scanner:
             codes[cf.name] = c
         ts_col = table.column(logformat.TS).combine_chunks()
         canonical = pc.match_substring_regex(ts_col, _CANONICAL_TS)
-        head = pc.utf8_slice_codeunits(ts_col, 0, 19)
-        stamp = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        # strptime rolls an impossible date over (02-30 becomes 03-02, :60 the next minute);
-        # the monitor's reading refuses it, so only a stamp that formats back to itself is taken here.
-        exact = pc.equal(pc.strftime(stamp, format="%Y-%m-%dT%H:%M:%S"), head)
-        canonical = pc.and_(canonical, pc.fill_null(exact, False))
+        stamp = pc.strptime(
+            pc.utf8_slice_codeunits(ts_col, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True
+        )
         secs = pc.if_else(canonical, stamp.cast(pa.int64()), None).to_numpy(zero_copy_only=False)
         secs = np.asarray(secs, dtype=np.float64)  # NaN: no canonical stamp
+        _drop_rolled_over(secs, ts_col)
         odd = np.flatnonzero(np.isnan(secs) & ts_col.is_valid().to_numpy(zero_copy_only=False))
         if odd.size:  # a stamp in another ISO form: the monitor's own reading of it
             for i, ts in zip(odd, ts_col.take(pa.array(odd)).to_pylist(), strict=True):
@@ -290,6 +288,37 @@ class Scanner:
 
     def _group(self, key: int, version: str | None) -> Group:
         return self.groups.setdefault(key, {}).setdefault(version, Group())
+
+
+def _drop_rolled_over(secs: np.ndarray, ts_col: Any) -> None:
+    """Set to NaN the stamps strptime rolled over: it reads 02-30 as 03-02 and :60 as the next minute.
+
+    The monitor's reading refuses such a stamp, so the line is undated here too. A rolled-over
+    stamp lands on second 0 or on a month's first three days, so only those (about one in eight)
+    are compared with the day and second written; a full format-back would cost a second per
+    million lines.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dated = np.flatnonzero(~np.isnan(secs))
+    if not dated.size:
+        return
+    whole = secs[dated].astype(np.int64)
+    day = whole // 86_400
+    first = int(day.min())
+    # Day of month per day number, from a table over the block's few days (not per line).
+    span = np.arange(first, int(day.max()) + 1).astype("datetime64[D]")
+    month_day = (span - span.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+    read_day = month_day[day - first]
+    suspects = np.flatnonzero((whole % 60 == 0) | (read_day <= 3))
+    if not suspects.size:
+        return
+    text = ts_col.take(pa.array(dated[suspects]))
+    written_day = pc.cast(pc.utf8_slice_codeunits(text, 8, 10), pa.int64()).to_numpy()
+    written_second = pc.cast(pc.utf8_slice_codeunits(text, 17, 19), pa.int64()).to_numpy()
+    wrong = (read_day[suspects] != written_day) | (whole[suspects] % 60 != written_second)
+    secs[dated[suspects[wrong]]] = np.nan
 
 
 def segments(logs: Sequence[str | Path]) -> list[Segment]:
