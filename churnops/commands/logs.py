@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from churnops.core.archive import name_part, open_archive
-    from churnops.core.errors import ArchiveError, ParamsError
+    from churnops.core.errors import ArchiveError, InputError, ParamsError
+    from churnops.core.logformat import log_files
     from churnops.service.shipper import ship
 
     try:
@@ -52,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     except ArchiveError as err:
         raise ParamsError(f"--to {err}") from None
     host = name_part(args.host) if args.host else None
+    for log in args.log:  # all checked before any is shipped: a typo must not pass as "shipped 0" forever
+        if not log_files(log):
+            raise InputError(f"--log {log}: no such log (nor rotated {Path(log).name}.1, .2, ...)")
     for log in args.log:
         report = ship(Path(log), archive, args.keep, host)
         print(

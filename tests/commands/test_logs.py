@@ -48,6 +48,11 @@ def test_ship_exit_codes(capsys, cwd: Path, bucket: str) -> None:
         "",
     ) and err.strip() == f"churnops logs: s3://{bucket}-gone/a: bucket {bucket}-gone does not exist"
     assert [p.read_bytes() for p in log_files(cwd / "p.jsonl")] == before
+    code, out, err = run(capsys, "logs", "ship", "--log", "p.jsonl", "--log", "typo.jsonl", "--to", "d")
+    assert (code, out) == (USAGE, "") and err.strip() == (
+        "churnops logs: --log typo.jsonl: no such log (nor rotated typo.jsonl.1, .2, ...)"
+    )
+    assert not (cwd / "d").exists()  # checked before anything was shipped
     code, _, err = run(capsys, "logs", "ship", "--log", "p.jsonl", "--to", "d", "--keep", "-1")
     assert code == USAGE and "--keep" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "logs", "ship", "--log", "p.jsonl", "--to", "s3://")
