@@ -16,6 +16,9 @@ S3 settings are the ones DVC uses (:func:`dvc_remote_settings`): when the projec
 ``region`` and keys apply, as they do to ``dvc push``; otherwise boto3's own environment
 (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_PROFILE``...). Every failure is one :class:`ArchiveError` line naming the bucket and the cause.
+
+Length: one concern, the archive: its object names and its two stores behind one protocol;
+the S3 store's settings and its failures in words are the S3 store's own.
 """
 
 from __future__ import annotations

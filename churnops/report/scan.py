@@ -12,6 +12,9 @@ a file's unterminated last line that is not JSON is ``partial``.
 Chunks (:mod:`churnops.report.chunks`) follow the lines' ``ts`` or their count, in the order
 the log is read: archived objects and rotated files oldest first, then the live file, as
 :func:`churnops.core.logsource.forward_segments` orders them for the label join too.
+
+Length: one concern, one read of the log into sums. The columnar path's guards (the schema's
+checks, the stamps it may not trust) decide which lines go to the fallback, so they stay beside it.
 """
 
 from __future__ import annotations
