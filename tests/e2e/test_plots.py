@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 
@@ -15,9 +13,8 @@ import pytest
 import yaml
 
 from churnops import plotpage
+from tests.utils.browser import render_offline, require_chromium
 from tests.utils.project import REPO_ROOT, run
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -64,27 +61,8 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
 
 
 def screenshot(page: Path, out: Path, profile: Path) -> bytes:
-    """Render ``page`` in headless Chromium with no network (a new network namespace when allowed)."""
-    cmd = [
-        CHROMIUM or "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        f"--screenshot={out}",
-        "--window-size=1400,1000",
-        page.as_uri(),
-    ]
-    # `unshare -n` gives the browser a network namespace with no interfaces: a page that
-    # needs a CDN stays blank, as on an air-gapped machine.
-    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
-        cmd = ["unshare", "-n", *cmd]
-    subprocess.run(cmd, capture_output=True, timeout=120, check=True)
+    """Render ``page`` in headless Chromium with no network and return the PNG."""
+    render_offline(page, profile, f"--screenshot={out}", "--window-size=1400,1000")
     return out.read_bytes()
 
 
@@ -104,10 +82,7 @@ def ink(png: bytes) -> tuple[float, float]:
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_plots_page_renders_offline_in_headless_chromium(built_project: Path, tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    require_chromium()
     run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], built_project)
     page = tmp_path / "plots" / "index.html"
     html = page.read_text()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 
 from churnops.core import logformat
 from churnops.pipeline.generate import traffic_records
-from tests.e2e.test_plots import CHROMIUM
+from tests.utils.browser import render_offline, require_chromium
 from tests.utils.project import run
 
 CHARTS = ("f1", "drift", "invalid", "reliability")
@@ -46,23 +44,8 @@ def write_served_log(path: Path, days: int = 3, rows: int = 600) -> Path:
 
 
 def dom(page: Path, profile: Path) -> str:
-    """The page's DOM after its scripts ran in headless Chromium with no network (as tests/e2e/test_plots.py)."""
-    cmd = [
-        CHROMIUM or "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
-        cmd = ["unshare", "-n", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    """The page's DOM after its scripts ran in headless Chromium with no network."""
+    return render_offline(page, profile, "--dump-dom").stdout
 
 
 def marks(html: str, chart: str) -> int:
@@ -76,10 +59,7 @@ def marks(html: str, chart: str) -> int:
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_report_page_renders_offline_with_every_chart_drawn(built_project: Path, tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    require_chromium()
     log = write_served_log(tmp_path / "predictions.jsonl")
     page = tmp_path / "report.html"
     run(

@@ -4,9 +4,7 @@ project, and /docs rendered by headless Chromium with no network."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -21,6 +19,7 @@ from churnops.core.errors import ChurnopsError
 from churnops.service.loader import RegistryModelLoader
 from churnops.service.server import make_config
 from churnops.versioning import registry
+from tests.utils.browser import require_chromium
 from tests.utils.server import running_server
 from tests.utils.service import Trained, cache_object, flip_one_byte, git, served_repo
 
@@ -211,18 +210,10 @@ def test_uvicorns_own_answers_are_json_with_a_request_id(tmp_path: Path, logreg_
         assert r.headers["x-request-id"] == "over-1"
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_docs_render_in_headless_chromium_with_no_network(tmp_path: Path, logreg_model: Trained) -> None:
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: CI must run this test (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
+    browser = require_chromium()
     repo = served_repo(tmp_path / "repo", logreg_model)
     with running_server(repo, tmp_path / "logs" / "predictions.jsonl") as (url, _proc):
         cmd = [
