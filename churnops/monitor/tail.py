@@ -165,15 +165,6 @@ def iter_lines_newest_first(
     yield from iter_source_newest_first(live_source(Path(path)), block_size, max_line_bytes)
 
 
-def resolve_logs(logs: str | Path | Sequence[str | Path]) -> list[Path]:
-    """The live log files named by ``logs``: paths, or glob patterns (``logs/*/predictions.jsonl``).
-
-    Rotated backups are never matched themselves: they are read through their live file. A path
-    that does not exist is kept (it reads as empty, and its backups are still found).
-    """
-    return [Path(s.label) for s in resolve(logs) if not s.archived]
-
-
 def _ts_key(ts: Any) -> float | None:
     if type(ts) is not str:
         return None

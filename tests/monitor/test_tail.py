@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from churnops.core.logsource import resolve
 from churnops.monitor.records import parse_line
-from churnops.monitor.tail import LogReadError, iter_lines_newest_first, read_window, resolve_logs, rotated_files
+from churnops.monitor.tail import LogReadError, iter_lines_newest_first, read_window, rotated_files
 
 
 def rec(i: int, pad: int = 0, ts: str | None = None) -> bytes:
@@ -197,7 +198,7 @@ def test_replicas_are_merged_newest_first_by_time_stamp(tmp_path: Path) -> None:
     assert ids(window) == list(range(11, 40)) and reasons(window) == {"invalid_json": 1}
     # A glob names the same replicas (rotated backups are reached through their live file).
     (tmp_path / "a" / "predictions.jsonl.1").write_bytes(rec(999) + b"\n")
-    assert resolve_logs(str(tmp_path / "*" / "predictions.jsonl*")) == [a, b]
+    assert [Path(s.label) for s in resolve(str(tmp_path / "*" / "predictions.jsonl*"))] == [a, b]
     assert ids(read_window(str(tmp_path / "*" / "predictions.jsonl"), 10, parse_line)) == list(range(30, 40))
 
 
