@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ship",
         help="gzip and ship rotated log files (X.1, X.2...) to an archive, then delete shipped ones beyond --keep",
         description="Ship every rotated file of each --log not yet archived; a file is deleted only once "
-        "the archive confirms it. S3: endpoint from AWS_ENDPOINT_URL_S3 (DVC's endpointurl), credentials "
-        "from the environment.",
+        "the archive confirms it. S3: the settings of this project's DVC remote on that bucket (endpointurl, "
+        "region, keys), else the environment (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID...).",
     )
     ship.add_argument("--log", action="append", required=True, help="the live log (X); repeat for several")
     ship.add_argument("--to", required=True, metavar="DEST", help="a directory, or s3://bucket/prefix")
