@@ -329,9 +329,8 @@ def segments(logs: Sequence[str | Path]) -> list[Segment]:
     return logsource.forward_segments(logsource.resolve(logs))
 
 
-def scan(logs: Sequence[str | Path] | Sequence[Segment], stats: TrainStats, chunking: Chunking) -> Scanner:
-    """Read the logs (specs, or :func:`segments` already resolved) into per-chunk groups (see the module docstring)."""
+def scan(logs: Sequence[Segment], stats: TrainStats, chunking: Chunking) -> Scanner:
+    """Read the logs' files and objects (:func:`segments`) into per-chunk groups (see the module docstring)."""
     scanner = Scanner(stats, chunking)
-    resolved = [x for x in logs if isinstance(x, Segment)]
-    scanner.read(resolved if len(resolved) == len(logs) else segments([x for x in logs if not isinstance(x, Segment)]))
+    scanner.read(logs)
     return scanner

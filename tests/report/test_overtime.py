@@ -16,7 +16,7 @@ from churnops.report import overtime
 from churnops.report.chunks import Chunking
 from churnops.report.estimate import calibration, estimate
 from churnops.report.groups import Expected, Group
-from churnops.report.scan import scan
+from churnops.report.scan import scan, segments
 from tests.utils.factories import default_rules
 
 T0 = 1_790_000_000.0  # 2026-09-21T...Z
@@ -60,7 +60,7 @@ def test_each_chunks_verdict_equals_churnops_monitor_on_its_lines(tmp_path: Path
     log = tmp_path / "log.jsonl"
     log.write_bytes(b"".join(lines) + b'{"ts":"cut')  # a write cut short: "partial"
     rules, n = default_rules(), 300
-    scanner = scan([log], train_stats, Chunking(lines=n))
+    scanner = scan(segments([log]), train_stats, Chunking(lines=n))
     kept = [x for x in lines if x.strip()] + [b'{"ts":"cut']
     assert sorted(scanner.groups) == list(range((len(kept) + n - 1) // n))
     statuses = set()
@@ -92,7 +92,7 @@ def test_chunks_by_time_and_versions_in_a_chunk(tmp_path: Path, train_stats: Tra
     lines += served_lines(400, 3, t0=T0 - T0 % hour + hour + 10, step=1.0, version="b")
     log = tmp_path / "log.jsonl"
     log.write_bytes(b"".join(lines))
-    scanner = scan([log], train_stats, Chunking.parse("1h"))
+    scanner = scan(segments([log]), train_stats, Chunking.parse("1h"))
     assert [sorted(v, key=str) for _, v in sorted(scanner.groups.items())] == [["a", "b"], ["b"]]
     assert [g.lines for g in scanner.groups[min(scanner.groups)].values()] == [400, 400]
 

@@ -12,7 +12,7 @@ from churnops.core.trainstats import TrainStats
 from churnops.pipeline.generate import traffic_records
 from churnops.report import scan as scan_module
 from churnops.report.chunks import Chunking
-from churnops.report.scan import scan
+from churnops.report.scan import scan, segments
 
 
 def service_log(path: Path, rows: int = 3000) -> Path:
@@ -53,7 +53,7 @@ def test_the_services_lines_never_fall_back_to_the_line_by_line_parser(
         original(self, lines, *args, **kwargs)
 
     monkeypatch.setattr(scan_module.Scanner, "_slow", counting)
-    scanner = scan([service_log(tmp_path / "log.jsonl")], train_stats, Chunking(seconds=3600))
+    scanner = scan(segments([service_log(tmp_path / "log.jsonl")]), train_stats, Chunking(seconds=3600))
     assert slow == []
     versions = {v: g.lines for groups in scanner.groups.values() for v, g in groups.items()}
     assert versions == {"v1": 100, "v2": 2900}
@@ -87,9 +87,9 @@ def test_a_scan_over_an_s3_archive_and_live_files_equals_one_over_the_concatenat
             for version, g in groups.items()
         }
 
-    fleet_scan = scan(specs, train_stats, Chunking(seconds=3600))
+    fleet_scan = scan(segments(specs), train_stats, Chunking(seconds=3600))
     assert fleet_scan.position == 800
-    assert totals(fleet_scan) == totals(scan([whole], train_stats, Chunking(seconds=3600)))
+    assert totals(fleet_scan) == totals(scan(segments([whole]), train_stats, Chunking(seconds=3600)))
 
 
 def group_totals(scanner: scan_module.Scanner) -> dict[tuple[int, str | None], Any]:
@@ -121,9 +121,9 @@ def test_the_block_size_does_not_change_what_is_read(
         + b'{"ts":"cut'
     )  # fmt: skip
     monkeypatch.setattr(scan_module, "MAX_LINE_BYTES", 2000)
-    whole = scan([log], train_stats, Chunking(seconds=3600))
+    whole = scan(segments([log]), train_stats, Chunking(seconds=3600))
     monkeypatch.setattr(scan_module, "BLOCK_BYTES", block)
-    blocks = scan([log], train_stats, Chunking(seconds=3600))
+    blocks = scan(segments([log]), train_stats, Chunking(seconds=3600))
     assert (blocks.position, blocks.counted) == (whole.position, whole.counted) == (604, 603)
     assert group_totals(blocks) == group_totals(whole)
     reasons: dict[str, int] = {}
@@ -150,6 +150,6 @@ def test_an_impossible_time_stamp_is_undated_as_the_monitor_reads_it(
     lines[0] = lines[0].replace(good_ts.encode(), bad_ts.encode())
     log.write_bytes(b"".join(lines))
     assert ts_seconds(bad_ts) is None
-    scanner = scan([log], train_stats, Chunking(seconds=3600))
+    scanner = scan(segments([log]), train_stats, Chunking(seconds=3600))
     assert sum(g.lines for g in scanner.groups.get(UNDATED, {}).values()) == 1
     assert scanner.position == 600
