@@ -236,7 +236,7 @@ class S3Archive:
             try:
                 head = self.client.head_object(Bucket=self.bucket, Key=self.key(name))
             except Exception as err:
-                if _code(err) in ("404", "NoSuchKey", "NotFound"):
+                if s3_error_code(err) in ("404", "NoSuchKey", "NotFound"):
                     self.client.head_bucket(Bucket=self.bucket)  # a missing bucket is an error, not "absent"
                     return False
                 raise
@@ -291,19 +291,31 @@ class S3Archive:
             raise ArchiveError(f"{self.url}: {describe_s3_error(self.bucket, err, self.endpoint_from)}") from None
 
 
-def _code(err: BaseException) -> str:
+# S3's error codes (a HEAD request's error has no body: its code is the bare status, "403"), shared
+# with the DVC remote's failures (churnops/versioning/remote.py).
+S3_DENIED = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "403", "Forbidden"}
+)
+S3_MISSING = frozenset({"NoSuchBucket"})
+
+
+def s3_error_code(err: BaseException) -> str | None:
+    """The S3 error code of a botocore ``ClientError`` (``NoSuchBucket``, ``403``...), else ``None``."""
     response = getattr(err, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else None
 
 
 def describe_s3_error(bucket: str, err: BaseException, endpoint_from: str = "AWS_ENDPOINT_URL_S3") -> str:
     """The cause of an S3 failure, in words a person acts on."""
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
-    code = _code(err)
-    if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and "HeadBucket" in str(err)):
+    code = s3_error_code(err)
+    if code in S3_MISSING or (code in ("404", "NotFound") and "HeadBucket" in str(err)):
         return f"bucket {bucket} does not exist"
-    if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"):
+    if code in S3_DENIED:
         return f"access denied to bucket {bucket} ({code}; check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
     if isinstance(err, NoCredentialsError):
         return f"no credentials for bucket {bucket} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"

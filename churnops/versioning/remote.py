@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from churnops.core.archive import S3_DENIED, S3_MISSING, s3_error_code
 from churnops.core.errors import RemoteError
 
 
@@ -76,34 +77,18 @@ def _chain(err: BaseException) -> list[BaseException]:
     return seen
 
 
-# S3's error codes (a HEAD request's error has no body: its code is the bare status, "403")
-_S3_DENIED = frozenset(
-    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "403", "Forbidden"}
-)
-_S3_MISSING = frozenset({"NoSuchBucket"})
-
-
 def _credentials_hint(remote: Remote) -> str:
     """Where S3 credentials come from: the environment (the usual AWS sources), or the remote's local config."""
     return f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or `dvc remote modify --local {remote.name} access_key_id ...`"
 
 
-def _s3_code(err: BaseException) -> str | None:
-    """The S3 error code of a botocore ``ClientError`` (``NoSuchBucket``, ``403``...), else ``None``."""
-    response = getattr(err, "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    return str(code) if code else None
-
-
 def _s3_cause(seen: list[BaseException], remote: Remote, bucket: str) -> str | None:
     """What an S3 store said, in words that name the bucket or the endpoint; ``None`` if it said nothing known."""
-    codes = [code for e in seen if (code := _s3_code(e))]
-    if any(code in _S3_MISSING for code in codes):
+    codes = [code for e in seen if (code := s3_error_code(e))]
+    if any(code in S3_MISSING for code in codes):
         return f"bucket {bucket!r} does not exist"
-    if any(code in _S3_DENIED for code in codes) or any(isinstance(e, PermissionError) for e in seen):
-        why = next((code for code in codes if code in _S3_DENIED and not code.isdigit()), "HTTP 403")
+    if any(code in S3_DENIED for code in codes) or any(isinstance(e, PermissionError) for e in seen):
+        why = next((code for code in codes if code in S3_DENIED and not code.isdigit()), "HTTP 403")
         return f"access to bucket {bucket!r} denied ({why}): check the credentials ({_credentials_hint(remote)})"
     if any(type(e).__name__ == "NoCredentialsError" for e in seen):
         return f"no credentials for bucket {bucket!r}: set {_credentials_hint(remote)}"
