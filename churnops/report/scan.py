@@ -1,25 +1,31 @@
 """Read a prediction log once, in big blocks, into per-chunk, per-version :class:`~.groups.Group` sums.
 
 Parsing ten million lines one by one (orjson, then a dict per line) costs more than the
-whole time budget, so a block of well-formed lines is parsed at once by pyarrow's JSON
-reader into columns, and the schema checks run on those columns with numpy. Every line the
-columnar path cannot vouch for (a rejection, a value out of the schema, a NaN, a blank
-line, a block that does not parse) is classified by the monitor's own
-:func:`churnops.monitor.records.parse_line`, so each line gets the monitor's verdict and
-reasons either way. Lines longer than the monitor's limit are ``too_long`` as in the monitor;
-a file's unterminated last line that is not JSON is ``partial``.
+whole time budget, so a run of well-formed lines is decoded at once by msgspec into typed
+records, and the schema checks run on their columns with numpy. The record type names every
+key the log format writes, with its JSON type, and refuses any other: msgspec skips an
+unknown key's value unchecked (a number orjson refuses as infinite, bytes that are not
+UTF-8), so only lines orjson reads the same way decode. A run that does not decode is halved
+until the lines that do are found. Every line the columnar path cannot vouch for (a rejection,
+a value out of the schema, a wrong type, a blank line, a line that does not decode) is
+classified by the monitor's own :func:`churnops.monitor.records.parse_line`, so each line
+gets the monitor's verdict and reasons either way. Lines longer than the monitor's limit are
+``too_long`` as in the monitor; a file's unterminated last line that is not JSON is ``partial``.
 
 Chunks (:mod:`churnops.report.chunks`) follow the lines' ``ts`` or their count, in the order
 the log is read: archived objects and rotated files oldest first, then the live file, as
 :func:`churnops.core.logsource.forward_segments` orders them for the label join too.
 
-Length: one concern, one read of the log into sums. The columnar path's guards (the schema's
-checks, the stamps it may not trust) decide which lines go to the fallback, so they stay beside it.
+Length: one concern, one read of the log into sums. The columnar path's guards (the record
+type, the schema's checks, the stamps it reads itself) decide which lines go to the fallback,
+so they stay beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -37,42 +43,100 @@ from churnops.monitor.tail import MAX_LINE_BYTES
 from churnops.report.chunks import UNDATED, Chunking, ts_seconds
 from churnops.report.groups import Group
 
-_CANONICAL_TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
-"""The form the service writes a ``ts`` in (RFC 3339, UTC, microseconds)."""
-
 BLOCK_BYTES = 8 << 20
-"""Bytes parsed at once: ~25,000 lines; large enough that per-block costs vanish, small enough for flat memory."""
+"""Bytes read at once: ~25,000 lines; large enough that per-block costs vanish, small enough for flat memory."""
+LEAF_LINES = 64
+"""A run of lines that does not decode is halved down to this many, then read line by line."""
 Groups = dict[int, dict[str | None, Group]]
 """chunk key -> model_version (None: the line names none) -> its sums."""
+
+_STAMP = "2000-01-01T00:00:00.000000Z"
+"""The form the service writes a ``ts`` in (RFC 3339, UTC, microseconds): 27 characters."""
+_STAMP_LOW = np.array([ord("0") if c.isdigit() else ord(c) for c in _STAMP], np.uint8)
+_STAMP_HIGH = np.array([ord("9") if c.isdigit() else ord(c) for c in _STAMP], np.uint8)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int32)
+_MICROS = np.array([100_000, 10_000, 1000, 100, 10, 1], np.int32)
+
+
+class _Absent:
+    """A categorical key the line lacks: code -1, as an unknown category (the line goes to the fallback)."""
+
+    code = -1
+
+
+def _category_type(name: str, categories: Sequence[str]) -> Any:
+    """An enum of the categories, each member knowing its code: msgspec hands back the members
+    themselves, so a category costs neither a new string nor a lookup, and any other value
+    fails the decoding (the lines are then read one by one)."""
+    import enum
+
+    make: Any = enum.Enum  # the functional API, with names known only at run time
+    kind = make(name, {c: c for c in categories})
+    for code, member in enumerate(kind):
+        member.code = code
+    return kind
+
+
+def _record_type() -> Any:
+    """The msgspec type of one line: every key :mod:`churnops.core.logformat` writes, typed, no others.
+
+    msgspec reads a JSON integer into a float field and refuses a bool or a number beyond a
+    double there, as orjson does; item and n_errors are floats for that reason only.
+    """
+    import msgspec
+
+    def struct(name: str, fields: list[tuple[str, Any, Any]]) -> Any:
+        return msgspec.defstruct(name, fields, gc=False, forbid_unknown_fields=True)
+
+    text, number = str | None, float | None
+    features = struct(
+        "Features",
+        [(f.name, float, float("nan")) for f in NUMERIC]
+        + [(f.name, _category_type(f.name, f.categories), _Absent) for f in CATEGORICAL],
+    )
+    error = struct(
+        "RejectedValue",
+        [
+            (logformat.FIELD, text, None),
+            (logformat.ITEM, number, None),
+            (logformat.REASON, text, None),
+            (logformat.VALUE, float | str | bool | None, None),
+            (logformat.LOC, text, None),
+        ],
+    )
+    keys = [
+        (logformat.TS, text),
+        (logformat.REQUEST_ID, text),
+        (logformat.MODEL_VERSION, text),
+        (logformat.ITEM, number),
+        (logformat.CUSTOMER_ID, text),
+        (logformat.FEATURES, features | None),
+        (logformat.PROBABILITY, number),
+        (logformat.CHURN, bool | None),
+        (logformat.LATENCY_MS, number),
+        (logformat.SOURCE, text),
+        (logformat.KIND, text),
+        (logformat.ENDPOINT, text),
+        (logformat.N_ERRORS, number),
+        (logformat.ERRORS, list[error] | None),  # type: ignore[valid-type]
+    ]
+    return struct("Line", [(key, kind, None) for key, kind in keys]), features()
 
 
 class Scanner:
     """Adds blocks of lines to :attr:`groups`; one per report."""
 
     def __init__(self, stats: TrainStats, chunking: Chunking) -> None:
-        import pyarrow as pa
-        import pyarrow.json as pj
+        import msgspec
 
         self.chunking = chunking
         self.groups: Groups = {}
         self.position = 0  # lines read so far, blank ones included (labeljoin's order_pos)
         self.counted = 0  # non-blank lines so far (chunking by count)
         self.cuts = {f.name: numeric_bins(stats.numeric[f.name].psi_bins).cuts for f in NUMERIC}
-        feature_type = pa.struct(
-            [(f.name, pa.float64()) for f in NUMERIC] + [(f.name, pa.string()) for f in CATEGORICAL]
-        )
-        schema = pa.schema(
-            [
-                (logformat.TS, pa.string()),
-                (logformat.MODEL_VERSION, pa.string()),
-                (logformat.KIND, pa.string()),
-                (logformat.FEATURES, feature_type),
-                (logformat.PROBABILITY, pa.float64()),
-                (logformat.CHURN, pa.bool_()),
-            ]
-        )
-        self._parse_options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
-        self._read_options = pj.ReadOptions(use_threads=False, block_size=BLOCK_BYTES + MAX_LINE_BYTES + 1)
+        record, self._no_features = _record_type()
+        self._decode = msgspec.json.Decoder(record).decode_lines
+        self._newline = np.empty(0, dtype=bool)  # reused: a fresh 8 MB mask per block costs its page faults
 
     # ------------------------------------------------------------------ reading
 
@@ -119,106 +183,105 @@ class Scanner:
     # ------------------------------------------------------------------ the columnar path
 
     def _block(self, block: memoryview) -> None:
-        """A block of whole lines, each ending in a newline."""
-        import pyarrow as pa
-        import pyarrow.json as pj
-
+        """A block of whole lines, each ending in a newline: runs of well-formed lines are decoded at
+        once, the others read line by line, in the order they come."""
         buf = np.frombuffer(block, dtype=np.uint8)
-        ends = np.flatnonzero(buf == 10)
+        if self._newline.size < buf.size:
+            self._newline = np.empty(buf.size, dtype=bool)
+        ends = np.flatnonzero(np.equal(buf, 10, out=self._newline[: buf.size]))
         starts = np.concatenate(([0], ends[:-1] + 1))
         lengths = ends - starts
-        # A line the reader can vouch for starts with '{"' and ends with '}', so no JSON value spans
-        # two lines and rows match lines one to one (blank lines are not rows).
+        # A line the decoder may take starts with '{"' and ends with '}', so no JSON value spans two
+        # lines (a string holds no raw newline) and records match lines one to one once counted;
+        # blank lines, which msgspec skips, are not among them.
         well_formed = (lengths >= 2) & (lengths <= MAX_LINE_BYTES)
+        last = buf.size - 1
+        well_formed &= (buf[starts] == 123) & (buf[np.minimum(starts + 1, last)] == 34) & (buf[ends - 1] == 125)
         if well_formed.all():
-            well_formed = (buf[starts] == 123) & (buf[starts + 1] == 34) & (buf[ends - 1] == 125)
-        if not well_formed.all():
-            self._lines(block, starts, ends)
+            self._records(block, starts, ends)
             return
+        edges = [0, *(np.flatnonzero(np.diff(well_formed.view(np.int8))) + 1).tolist(), ends.size]
+        for a, b in pairwise(edges):
+            if well_formed[a]:
+                self._records(block, starts[a:b], ends[a:b])
+            else:
+                self._lines(block, starts[a:b], ends[a:b])
+
+    def _records(self, block: memoryview, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Well-formed lines: decoded at once, else halved (a line that does not decode can be anywhere)."""
         try:
-            table = pj.read_json(
-                pa.py_buffer(block), read_options=self._read_options, parse_options=self._parse_options
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            table = None
-        if table is None or table.num_rows != ends.size:
+            records = self._decode(block[starts[0] : ends[-1] + 1])
+        except (ValueError, RecursionError):  # msgspec's DecodeError and ValidationError, bad UTF-8
+            records = None
+        if records is not None and len(records) == ends.size:
+            self._columns(records, block, starts, ends)
+        elif ends.size <= LEAF_LINES:
             self._lines(block, starts, ends)
-            return
-        self._columns(table, block, starts, ends)
+        else:
+            half = ends.size // 2
+            self._records(block, starts[:half], ends[:half])
+            self._records(block, starts[half:], ends[half:])
 
-    def _columns(self, table: Any, block: memoryview, starts: np.ndarray, ends: np.ndarray) -> None:
-        import pyarrow.compute as pc
-
+    def _columns(self, records: list[Any], block: memoryview, starts: np.ndarray, ends: np.ndarray) -> None:
         n = ends.size
-        features = table.column(logformat.FEATURES).combine_chunks()
-        ok = np.asarray(pc.is_null(table.column(logformat.KIND)).to_numpy(zero_copy_only=False), dtype=bool)
-        ok &= features.is_valid().to_numpy(zero_copy_only=False)
-        numeric: dict[str, np.ndarray] = {}
+        kinds = list(map(_KIND, records))
+        ok = np.ones(n, dtype=bool) if kinds.count(None) == n else np.array([k is None for k in kinds])
+        try:
+            numeric, codes = _feature_columns(records, f"{logformat.FEATURES}.")
+        except AttributeError:  # lines without features (None has no fields): the defaults, which fail
+            features = list(map(_FEATURES, records))
+            ok &= np.array([f is not None for f in features])
+            numeric, codes = _feature_columns([self._no_features if f is None else f for f in features], "")
         for f in NUMERIC:
-            col = features.field(f.name)
-            x = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)  # nulls become NaN
-            good = (x >= f.low) & (x <= f.high)  # NaN (a null, or NaN that orjson refuses) fails too
+            x = numeric[f.name]
+            fits = (x >= f.low) & (x <= f.high)  # NaN (the key missing) fails too
             if f.integer:
-                good &= np.floor(x) == x
-            ok &= good
-            numeric[f.name] = x
-        codes: dict[str, np.ndarray] = {}
-        import pyarrow as pa
-
-        for cf in CATEGORICAL:
-            index = pc.index_in(features.field(cf.name), value_set=pa.array(cf.categories))
-            c = index.to_numpy(zero_copy_only=False)
-            c = np.where(np.isnan(c), -1, c).astype(np.int64) if c.dtype.kind == "f" else c.astype(np.int64)
+                fits &= np.floor(x) == x
+            ok &= fits
+        for c in codes.values():
             ok &= c >= 0
-            codes[cf.name] = c
-        ts_col = table.column(logformat.TS).combine_chunks()
-        canonical = pc.match_substring_regex(ts_col, _CANONICAL_TS)
-        stamp = pc.strptime(
-            pc.utf8_slice_codeunits(ts_col, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True
-        )
-        secs = pc.if_else(canonical, stamp.cast(pa.int64()), None).to_numpy(zero_copy_only=False)
-        secs = np.asarray(secs, dtype=np.float64)  # NaN: no canonical stamp
-        _drop_rolled_over(secs, ts_col)
-        odd = np.flatnonzero(np.isnan(secs) & ts_col.is_valid().to_numpy(zero_copy_only=False))
-        if odd.size:  # a stamp in another ISO form: the monitor's own reading of it
-            for i, ts in zip(odd, ts_col.take(pa.array(odd)).to_pylist(), strict=True):
-                value = ts_seconds(ts)
-                secs[i] = np.nan if value is None else value
+        secs = _seconds(list(map(_TS, records)))
         counted = np.arange(self.counted, self.counted + n)  # all lines here are non-blank
         bad = np.flatnonzero(~ok)
         if bad.size:
             lines = [bytes(block[starts[i] : ends[i]]) for i in bad]
             self._slow(lines, [True] * bad.size, positions=self.position + bad, counted=counted[bad])
         good = np.flatnonzero(ok)
-        proba = table.column(logformat.PROBABILITY).combine_chunks().to_numpy(zero_copy_only=False)
-        proba = np.asarray(proba, dtype=np.float64)
+        proba = np.fromiter(map(_PROBABILITY, records), np.float64, n)  # null: NaN
         has_p = (proba >= 0.0) & (proba <= 1.0)  # the monitor's _probability: NaN and null fail
-        churn = table.column(logformat.CHURN).combine_chunks()
-        decided = churn.is_valid().to_numpy(zero_copy_only=False)
-        decision = churn.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-        version = table.column(logformat.MODEL_VERSION).combine_chunks().dictionary_encode()
-        vcodes = version.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        names: list[str | None] = version.dictionary.to_pylist()
+        churn = np.fromiter(map(_CHURN, records), np.float64, n)  # as floats, so that null is NaN, not false
+        decided, decision = ~np.isnan(churn), churn == 1.0
+        versions = list(map(_MODEL_VERSION, records))
+        names: list[str | None] = [versions[0]]
+        if versions.count(versions[0]) == n:
+            vcodes = np.zeros(n, dtype=np.int64)
+        else:
+            index: dict[str | None, int] = {}
+            vcodes = np.fromiter((index.setdefault(v, len(index)) for v in versions), np.int64, n)
+            names = list(index)
         keys = self._keys(secs, counted)
         self.counted += n
-        group_id = keys[good] * (len(names) + 1) + (vcodes[good] + 1)
-        for gid in np.unique(group_id):
-            rows = good[group_id == gid]
-            key, v = int(keys[rows[0]]), int(vcodes[rows[0]])
-            g = self._group(key, names[v] if v >= 0 else None)
-            g.add_valid(int(rows.size), int((~has_p[rows]).sum()))
+        group_id = keys[good] * len(names) + vcodes[good]
+        parts: list[tuple[Any, int]]
+        if good.size == n and n and group_id.min() == group_id.max():  # the usual block: no copies
+            parts = [(slice(None), 0)]
+        else:
+            parts = [(rows, int(rows[0])) for rows in (good[group_id == gid] for gid in np.unique(group_id))]
+        for rows, first in parts:
+            g = self._group(int(keys[first]), names[int(vcodes[first])])
+            valid_p = has_p[rows]
+            g.add_valid(int(valid_p.size), int(valid_p.size - np.count_nonzero(valid_p)))
             num = {name: x[rows] for name, x in numeric.items()}
             bins = {name: np.searchsorted(self.cuts[name], x, side="right") for name, x in num.items()}
-            p_rows = rows[has_p[rows]]
-            with_decision = p_rows[decided[p_rows]]
-            g.add_values(num, bins, {name: c[rows] for name, c in codes.items()}, proba[p_rows], None)
-            g.expected.add(proba[with_decision], decision[with_decision])
+            served, known = proba[rows][valid_p], decided[rows][valid_p]
+            g.add_values(num, bins, {name: c[rows] for name, c in codes.items()}, served, None)
+            g.expected.add(served[known], decision[rows][valid_p][known])
             s = secs[rows]
             dated = s[~np.isnan(s)]
             g.span(
                 float(dated.min()) if dated.size else None,
                 float(dated.max()) if dated.size else None,
-                self.position + int(rows[0]) + 1,
+                self.position + first + 1,
             )
         self.position += n
 
@@ -293,35 +356,73 @@ class Scanner:
         return self.groups.setdefault(key, {}).setdefault(version, Group())
 
 
-def _drop_rolled_over(secs: np.ndarray, ts_col: Any) -> None:
-    """Set to NaN the stamps strptime rolled over: it reads 02-30 as 03-02 and :60 as the next minute.
+def _feature_columns(items: list[Any], prefix: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Numeric values (NaN where absent) and category codes (-1 where absent) of decoded features."""
+    n = len(items)
+    numeric = {f.name: np.fromiter(map(attrgetter(prefix + f.name), items), np.float64, n) for f in NUMERIC}
+    codes = {f.name: np.fromiter(map(attrgetter(f"{prefix}{f.name}.code"), items), np.int64, n) for f in CATEGORICAL}
+    return numeric, codes
 
-    The monitor's reading refuses such a stamp, so the line is undated here too. A rolled-over
-    stamp lands on second 0 or on a month's first three days, so only those (about one in eight)
-    are compared with the day and second written; a full format-back would cost a second per
-    million lines.
+
+_KIND = attrgetter(logformat.KIND)
+_FEATURES = attrgetter(logformat.FEATURES)
+_TS = attrgetter(logformat.TS)
+_PROBABILITY = attrgetter(logformat.PROBABILITY)
+_CHURN = attrgetter(logformat.CHURN)
+_MODEL_VERSION = attrgetter(logformat.MODEL_VERSION)
+
+
+def _seconds(stamps: list[str | None]) -> np.ndarray:
+    """Each ``ts`` as epoch seconds, NaN when undated: :func:`~churnops.report.chunks.ts_seconds`'s reading.
+
+    Stamps in the service's form are read at once with numpy; any other (another ISO form, an
+    impossible date) is left to ``ts_seconds`` one by one.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    n = len(stamps)
+    secs = np.full(n, np.nan)
+    try:
+        joined = "\n".join(stamps)  # type: ignore[arg-type]
+    except TypeError:  # some lines have no ts
+        joined = ""
+        if stamps.count(None) == n:
+            return secs
+    width = len(_STAMP) + 1
+    # Every stamp is 27 characters iff the n - 1 newlines are the separators, at every 28th place.
+    if len(joined) == width * n - 1 and joined.isascii() and joined.count("\n") == n - 1:
+        chars = np.frombuffer((joined + "\n").encode("ascii"), np.uint8).reshape(n, width)
+        if (chars[:, -1] == 10).all():
+            secs = _canonical_seconds(chars[:, :-1])
+    for i in np.flatnonzero(np.isnan(secs)).tolist():
+        value = ts_seconds(stamps[i])
+        if value is not None:
+            secs[i] = value
+    return secs
 
-    dated = np.flatnonzero(~np.isnan(secs))
-    if not dated.size:
-        return
-    whole = secs[dated].astype(np.int64)
-    day = whole // 86_400
-    first = int(day.min())
-    # Day of month per day number, from a table over the block's few days (not per line).
-    span = np.arange(first, int(day.max()) + 1).astype("datetime64[D]")
-    month_day = (span - span.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
-    read_day = month_day[day - first]
-    suspects = np.flatnonzero((whole % 60 == 0) | (read_day <= 3))
-    if not suspects.size:
-        return
-    text = ts_col.take(pa.array(dated[suspects]))
-    written_day = pc.cast(pc.utf8_slice_codeunits(text, 8, 10), pa.int64()).to_numpy()
-    written_second = pc.cast(pc.utf8_slice_codeunits(text, 17, 19), pa.int64()).to_numpy()
-    wrong = (read_day[suspects] != written_day) | (whole[suspects] % 60 != written_second)
-    secs[dated[suspects[wrong]]] = np.nan
+
+def _canonical_seconds(chars: np.ndarray) -> np.ndarray:
+    """Stamps of exactly the service's form (rows of 27 bytes) as epoch seconds; NaN for any other.
+
+    Only dates ``datetime.fromisoformat`` takes (real days, hours below 24, seconds below 60)
+    and years where microseconds since 1970 fit a double exactly, so ``us / 1e6`` rounds as
+    ``timestamp()`` does.
+    """
+    rows = np.ascontiguousarray(chars.T)  # one row per place in the stamp: the arithmetic runs along rows
+    form: np.ndarray = np.logical_and.reduce((rows >= _STAMP_LOW[:, None]) & (rows <= _STAMP_HIGH[:, None]), axis=0)
+    d = rows.astype(np.int32) - ord("0")
+    year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+    month, day = d[5] * 10 + d[6], d[8] * 10 + d[9]
+    hour, minute, second = d[11] * 10 + d[12], d[14] * 10 + d[15], d[17] * 10 + d[18]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    form &= (year >= 1970) & (year < 2200) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    form &= (hour < 24) & (minute < 60) & (second < 60)
+    # Days since 1970-01-01 in the proleptic Gregorian calendar (years counted from March).
+    y = year - (month <= 2)
+    era, yoe = y // 400, y % 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    days = (era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468).astype(np.int64)
+    micros = (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000 + _MICROS @ d[20:26]
+    return np.where(form, micros / 1e6, np.nan)
 
 
 def segments(logs: Sequence[str | Path]) -> list[Segment]:
