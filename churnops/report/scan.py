@@ -134,6 +134,12 @@ class Scanner:
         self.position = 0  # lines read so far, blank ones included (labeljoin's order_pos)
         self.counted = 0  # non-blank lines so far (chunking by count)
         self.cuts = {f.name: numeric_bins(stats.numeric[f.name].psi_bins).cuts for f in NUMERIC}
+        # An integer feature's valid values are few: their bins looked up, not searched for.
+        self._bin_of = {
+            f.name: (int(f.low), np.searchsorted(self.cuts[f.name], np.arange(f.low, f.high + 1), side="right"))
+            for f in NUMERIC
+            if f.integer and f.high - f.low <= 100_000
+        }
         record, self._no_features = _record_type()
         self._decode = msgspec.json.Decoder(record).decode_lines
         self._newline = np.empty(0, dtype=bool)  # reused: a fresh 8 MB mask per block costs its page faults
@@ -226,12 +232,12 @@ class Scanner:
         n = ends.size
         kinds = list(map(_KIND, records))
         ok = np.ones(n, dtype=bool) if kinds.count(None) == n else np.array([k is None for k in kinds])
+        features = list(map(_FEATURES, records))
         try:
-            numeric, codes = _feature_columns(records, f"{logformat.FEATURES}.")
+            numeric, codes = _feature_columns(features)
         except AttributeError:  # lines without features (None has no fields): the defaults, which fail
-            features = list(map(_FEATURES, records))
             ok &= np.array([f is not None for f in features])
-            numeric, codes = _feature_columns([self._no_features if f is None else f for f in features], "")
+            numeric, codes = _feature_columns([self._no_features if f is None else f for f in features])
         for f in NUMERIC:
             x = numeric[f.name]
             fits = (x >= f.low) & (x <= f.high)  # NaN (the key missing) fails too
@@ -272,7 +278,7 @@ class Scanner:
             valid_p = has_p[rows]
             g.add_valid(int(valid_p.size), int(valid_p.size - np.count_nonzero(valid_p)))
             num = {name: x[rows] for name, x in numeric.items()}
-            bins = {name: np.searchsorted(self.cuts[name], x, side="right") for name, x in num.items()}
+            bins = {name: self._valid_bins(name, x) for name, x in num.items()}
             served, known = proba[rows][valid_p], decided[rows][valid_p]
             g.add_values(num, bins, {name: c[rows] for name, c in codes.items()}, served, None)
             g.expected.add(served[known], decision[rows][valid_p][known])
@@ -284,6 +290,13 @@ class Scanner:
                 self.position + first + 1,
             )
         self.position += n
+
+    def _valid_bins(self, name: str, x: np.ndarray) -> np.ndarray:
+        """PSI-bin indices of valid values (an integer feature's are whole numbers in its range)."""
+        if name in self._bin_of:
+            low, table = self._bin_of[name]
+            return table[x.astype(np.intp) - low]
+        return np.searchsorted(self.cuts[name], x, side="right")
 
     # ------------------------------------------------------------------ the line-by-line path
 
@@ -356,11 +369,11 @@ class Scanner:
         return self.groups.setdefault(key, {}).setdefault(version, Group())
 
 
-def _feature_columns(items: list[Any], prefix: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _feature_columns(features: list[Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Numeric values (NaN where absent) and category codes (-1 where absent) of decoded features."""
-    n = len(items)
-    numeric = {f.name: np.fromiter(map(attrgetter(prefix + f.name), items), np.float64, n) for f in NUMERIC}
-    codes = {f.name: np.fromiter(map(attrgetter(f"{prefix}{f.name}.code"), items), np.int64, n) for f in CATEGORICAL}
+    n = len(features)
+    numeric = {f.name: np.fromiter(map(attrgetter(f.name), features), np.float64, n) for f in NUMERIC}
+    codes = {f.name: np.fromiter(map(attrgetter(f"{f.name}.code"), features), np.int64, n) for f in CATEGORICAL}
     return numeric, codes
 
 
