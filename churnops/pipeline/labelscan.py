@@ -268,6 +268,10 @@ def stamp_key(stamp: str) -> int | None:
     return (int(match[1]) - _YEARS[0]) * 10**16 + int("".join(match.groups()[1:]))
 
 
+_hash = hash
+"""How :class:`FastScan` files customer_ids (tests give it collisions)."""
+
+
 class Unvouched(Exception):
     """What :class:`FastScan` cannot decide (a stamp it cannot order as an integer): the join uses :class:`Scan`."""
 
@@ -413,7 +417,7 @@ class FastScan(_Slots):
         # Customers are looked up by str hash in a sorted array: a dict of 200,000 ids misses the
         # CPU's caches at every line. A line whose id only shares the hash of a labeled one can
         # only win or be a later line, and settle() checks the customer_id of both.
-        hashes = np.fromiter(map(hash, self.customers), dtype=np.int64, count=len(self.customers))
+        hashes = np.fromiter(map(_hash, self.customers), dtype=np.int64, count=len(self.customers))
         self.by_hash = np.argsort(hashes, kind="stable")
         self.hashes = hashes[self.by_hash]
         if (self.hashes[1:] == self.hashes[:-1]).any():
@@ -452,7 +456,7 @@ class FastScan(_Slots):
                     self.oldest_ts, self.oldest_at = h.ts, where(np.array([i]))[0]
         if not self.hashes.size:
             return n
-        hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=n)
+        hashes = np.fromiter(map(_hash, ids), dtype=np.int64, count=n)
         order = np.argsort(hashes)  # sorted queries walk the sorted array in step: fewer cache misses
         at = np.searchsorted(self.hashes, hashes[order])
         at[at == len(self.hashes)] = 0

@@ -90,6 +90,10 @@ def odd_line(rng: random.Random) -> bytes:
         line.replace(b'"region":"', b'"region":"\xc3\xa9'),  # not ASCII
         line.replace(b'"region":"', b'"region":"\xff'),  # not UTF-8
         line.replace(b'"features":{', b'"features":{"customer_id":"' + other + b'",'),  # a key inside features
+        line.replace(b'"ts":"', b'"ts":"~'),  # a stamp of another form: compared as a string
+        line.replace(b',"latency_ms":1.0', b',"latency_ms":1e400'),  # msgspec skips it, orjson refuses it
+        line.replace(b'"num_complaints":0', b'"num_complaints":18446744073709551617'),  # orjson: a float
+        line.replace(b',"latency_ms"', b',"note":1,"latency_ms"'),  # a key no writer writes
         line[:cut] + b"\n",  # torn
         line[:cut] + good_line(rng),  # torn, then a whole line after it
         b"\n",
@@ -156,12 +160,23 @@ def test_the_stream_equals_the_whole_log_join_on_random_logs(
         check(labels(rng), write_logs(folder, rng))
 
 
-def test_a_line_taken_unparsed_that_is_no_prediction_makes_it_read_again_parsing(tmp_path: Path) -> None:
-    """A torn line with a whole head looks like c1's newest prediction: the join finds out, and reads again."""
+@pytest.mark.parametrize(
+    ("newest", "reads"),
+    [
+        (b',"latency_ms":1e400}', 3),  # msgspec's first read takes it; orjson refuses it when it is parsed
+        (b',"latency_ms":1.0,"ts":"later"}', 2),  # a stamp of another form: the first read stops
+        (b',"latency_ms":1.0}', 2),  # the writers' line: the first read, then its lines taken again
+    ],
+)
+def test_a_log_the_fast_scan_cannot_vouch_for_is_read_by_the_exact_scan(
+    tmp_path: Path, newest: bytes, reads: int
+) -> None:
     good = encode(RowEntry(T0, "a", "v1", GOOD_CUSTOMER, 0.9, True, 1.0, "c1"))
-    torn = encode(RowEntry(T0 + 60, "b", "v2", GOOD_CUSTOMER, 0.1, False, 1.0, "c1"))[:-20] + b"\n"
+    odd = encode(RowEntry(T0 + 60, "b", "v2", GOOD_CUSTOMER, 0.1, False, 1.0, "c1")).replace(
+        b',"latency_ms":1.0}', newest
+    )
     log = tmp_path / "p.jsonl"
-    log.write_bytes(good + torn)
+    log.write_bytes(good + odd)
     opened: list[int] = []
 
     def source() -> Iterator[BinaryIO]:
@@ -169,8 +184,58 @@ def test_a_line_taken_unparsed_that_is_no_prediction_makes_it_read_again_parsing
         return fb.log_streams([log])
 
     frame, unmatched = fb.join([fb.Label("c1", 1, None)], source)
-    assert frame["model_version"].tolist() == ["v1"] and unmatched.total == 0
-    assert len(opened) == 2
+    want = ["v1"] if b"1e400" in newest else ["v2"]
+    assert frame["model_version"].tolist() == want and unmatched.total == 0
+    assert len(opened) == reads
+
+
+def test_customer_ids_that_share_a_hash_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every unlabeled id files under a labeled one: their lines may win there, and settle() must catch it."""
+    for case in range(40):
+        rng = random.Random(case)
+        labels_ = labels(rng)
+        labeled = sorted({label.customer_id for label in labels_})
+
+        def collide(cid: str, labeled: list[str] = labeled) -> int:
+            return labeled.index(cid) if cid in labeled else 0  # the first labeled id's hash
+
+        monkeypatch.setattr(labelscan, "_hash", collide)
+        folder = tmp_path / str(case)
+        folder.mkdir()
+        check(labels_, write_logs(folder, rng))
+
+
+def test_a_log_as_the_service_writes_it_is_read_by_the_fast_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(3)
+    log = tmp_path / "p.jsonl"
+    log.write_bytes(b"".join(good_line(rng) for _ in range(400)))
+    labels_ = [fb.Label(c, 1, rfc3339(T0 + 240) if k % 2 else None) for k, c in enumerate(IDS)]
+    monkeypatch.setattr(labelscan, "BLOCK_BYTES", 4096)
+    exact = fb.join(labels_, fb.log_source([log]))
+    monkeypatch.setattr(labelscan.Scan, "__init__", lambda *_: pytest.fail("read by the exact scan"))
+    fast = fb.join(labels_, fb.log_source([log]))
+    pd.testing.assert_frame_equal(fast[0], exact[0])
+    assert fast[1] == exact[1]
+
+
+def test_stamp_keys_order_as_the_stamps_compare() -> None:
+    rng = random.Random(0)
+    stamps = [rfc3339(rng.uniform(0, 2**33)) for _ in range(2_000)] + ["", "1970-01-01T00:00:00.000000Z"]
+    stamps += ["2891-12-31T23:59:59.999999Z", "2026-99-99T99:99:99.999999Z"]  # the form, not a time
+    keys = labelscan.stamp_keys(stamps)
+    assert keys is not None
+    assert sorted(range(len(stamps)), key=stamps.__getitem__) == sorted(
+        range(len(stamps)), key=keys.tolist().__getitem__
+    )
+    assert [labelscan.stamp_key(s) for s in stamps] == keys.tolist()
+    assert keys[stamps.index("")] == labelscan.UNSTAMPED
+    for other in ["2026-09-21T14:13:20Z", "2026-09-21T14:13:20.000000Z\x00", "2026-09-21T14:13:20.000000+00:00",
+                  "1969-12-31T23:59:59.999999Z", "2892-01-01T00:00:00.000000Z", "2026-09-21T14:13:2x.000000Z",
+                  "２026-09-21T14:13:20.000000Z", "2026-09-21 14:13:20.000000Z"]:  # fmt: skip
+        assert labelscan.stamp_keys([stamps[0], other]) is None, other
+        assert labelscan.stamp_key(other) is None, other
 
 
 def test_streams_not_files_and_the_unmatched_reasons() -> None:
@@ -214,15 +279,18 @@ def _dict_reader_labels(text: str) -> fb.Labels:
     return out
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_a_plain_csv_is_read_as_csv_dict_reader_reads_it(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "valid"), [(seed, valid) for seed in range(4) for valid in (False, True)])
+def test_a_plain_csv_is_read_as_csv_dict_reader_reads_it(seed: int, valid: bool) -> None:
+    """Random rows; with ``valid``, rows of good labels only, which are read a column at a time."""
     rng = random.Random(seed)
     stamps = ["2026-09-21T14:13:20.000000Z", "2026-13-01T00:00:00.000000Z", "2026-09-21 14:13:20", "2040-01-01"]
     cells = ["c1", "c-2", " c3", "c 4", "", " ", "x" * 65, "0", "1", " 1 ", "2", "yes", *stamps]
+    if valid:
+        cells = ["c1", "c-2", "x" * 64, "0", "1", " 1 ", "", "2026-09-21T14:13:20.000000Z", "2026-09-21 14:13:20"]
     for _ in range(200):
         header = rng.sample(["customer_id", "churn", "observed_at", "note"], rng.choice([2, 3, 4]))
-        rows = [",".join(rng.choice(cells) for _ in range(rng.choice([0, 1, 2, len(header), len(header) + 1])))
-                for _ in range(rng.randrange(12))]  # fmt: skip
+        widths = [len(header)] if valid else [0, 1, 2, len(header), len(header) + 1]
+        rows = [",".join(rng.choice(cells) for _ in range(rng.choice(widths))) for _ in range(rng.randrange(12))]
         text = "\n".join([",".join(header), *rows]) + rng.choice(["", "\n", "\n\n"])
         if "customer_id" not in header or "churn" not in header:
             continue  # a missing column is an error either way (test_labeljoin.py)
