@@ -49,6 +49,9 @@ from churnops.core.logformat import (
 BLOCK_BYTES = 1 << 20
 """A block: a few calls per block instead of per line, small enough to stay in the CPU's cache."""
 
+_REFUSED = (ValueError, RecursionError)
+"""What msgspec raises for lines it will not decode: its DecodeError, bad UTF-8, nesting too deep."""
+
 
 class Logged(NamedTuple):
     """One logged prediction that names a customer (a tuple: five times cheaper to make than a frozen dataclass)."""
@@ -167,7 +170,7 @@ def _decode_winners(
         return False  # decode_lines skips blank lines
     try:
         parsed = _WINNERS(data)
-    except msgspec.DecodeError:
+    except _REFUSED:
         return False
     if len(parsed) != len(slots) or list(map(_CUSTOMER_ID, parsed)) != [customers[s] for s in slots]:
         return False
@@ -437,7 +440,7 @@ class FastScan(_Slots):
         n = len(ends) + (not block.endswith(b"\n"))
         try:
             heads = _HEADS(block)
-        except msgspec.DecodeError:
+        except _REFUSED:
             return None
         if len(heads) != n:
             return None  # decode_lines skips blank lines: positions would shift

@@ -94,6 +94,7 @@ def odd_line(rng: random.Random) -> bytes:
         line.replace(b',"latency_ms":1.0', b',"latency_ms":1e400'),  # msgspec skips it, orjson refuses it
         line.replace(b'"num_complaints":0', b'"num_complaints":18446744073709551617'),  # orjson: a float
         line.replace(b',"latency_ms"', b',"note":1,"latency_ms"'),  # a key no writer writes
+        line.replace(b',"latency_ms"', b',"note":' + b"[" * 2000 + b"]" * 2000 + b',"latency_ms"'),  # too deep
         line[:cut] + b"\n",  # torn
         line[:cut] + good_line(rng),  # torn, then a whole line after it
         b"\n",
