@@ -46,7 +46,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
-from churnops.core import logsource
+from churnops.core import gcpause, logsource
 from churnops.core.errors import InputError
 from churnops.core.logformat import (
     CUSTOMER_ID,
@@ -174,6 +174,7 @@ def read_labels(path: str | Path) -> Labels:
     return parse_labels(data, path)
 
 
+@gcpause.paused()
 def parse_labels(data: bytes, path: str | Path) -> Labels:
     """:func:`read_labels` of a file's bytes (``path`` names it in errors).
 
@@ -278,14 +279,14 @@ def _whole_columns(
     churn = {value: value.strip() for value in set(cells[at_churn::width])}
     if not set(churn.values()) <= {"0", "1"}:
         return False
-    churns = map(int, map(churn.__getitem__, cells[at_churn::width]))
+    churns = map({value: int(text) for value, text in churn.items()}.__getitem__, cells[at_churn::width])
     if at_observed is None:
         observed: Iterable[str | None] = repeat(None)
     else:
         normal = {value: _observed_at(value) for value in set(cells[at_observed::width])}
         if not all(ok for ok, _ in normal.values()):
             return False
-        observed = map(itemgetter(1), map(normal.__getitem__, cells[at_observed::width]))
+        observed = map({value: stamp for value, (_, stamp) in normal.items()}.__getitem__, cells[at_observed::width])
     # Label's own __new__ is Python code: most of the time here.
     out.labels.extend(
         map(tuple.__new__, repeat(Label), zip(ids, churns, observed, strict=False))
@@ -358,6 +359,7 @@ class Unmatched:
         return sum(self.reasons.values())
 
 
+@gcpause.paused()
 def join(
     labels: Sequence[Label],
     log: LogSource,
@@ -381,6 +383,7 @@ def join(
     return _frame(labels, slot_of, scan, kept, scorer, version)
 
 
+@gcpause.paused()
 def decisions(
     labels: Sequence[Label],
     log: LogSource,
@@ -426,7 +429,9 @@ def _read(labels: Sequence[Label], log: LogSource, all_features: bool) -> tuple[
     from churnops.pipeline.labelscan import FastScan, Scan, Unvouched
 
     keys = list(zip(map(itemgetter(0), labels), map(itemgetter(2), labels), strict=True))  # (customer_id, observed_at)
-    slots = sorted(dict.fromkeys(keys), key=itemgetter(0))  # a customer's slots side by side
+    slots = list(dict.fromkeys(keys))
+    if len(set(map(itemgetter(0), slots))) != len(slots):  # a customer labeled at several observed_at
+        slots.sort(key=itemgetter(0))  # a customer's slots side by side
     index = dict(zip(slots, range(len(slots)), strict=True))
     slot_of = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
     del keys, index

@@ -402,13 +402,13 @@ class FastScan(_Slots):
 
     def __init__(self, slot_customers: Sequence[str], slot_observed: Sequence[str | None]) -> None:
         super().__init__(slot_customers, slot_observed)
-        unique = list(dict.fromkeys(o or "" for o in slot_observed))  # few stamps, many labels
+        unique = [o or "" for o in set(slot_observed)]  # few stamps, many labels
         keys = stamp_keys(unique)
         if keys is None:
             raise Unvouched("an observed_at the writers do not spell")
-        key_of = dict(zip(unique, keys.tolist(), strict=True))
+        key_of: dict[str | None, int] = {None: UNSTAMPED, **dict(zip(unique, keys.tolist(), strict=True))}
         n = len(self.customer)
-        self.observed_key = np.array([key_of[o or ""] for o in slot_observed], dtype=np.int64)
+        self.observed_key = np.fromiter(map(key_of.__getitem__, slot_observed), dtype=np.int64, count=n)
         self.best_key = np.full(n, UNSTAMPED - 1, dtype=np.int64)
         self.best_at = np.zeros((n, 3), dtype=np.int64)
         """Per slot, where its winner is: (stream, byte offset, length)."""
@@ -587,14 +587,20 @@ def _lines_at(streams: Iterable[IO[bytes]], wanted: np.ndarray) -> Iterator[tupl
     at = 0
     for number, stream in enumerate(streams):
         stop = int(np.searchsorted(wanted[order, 0], number, side="right"))
-        rows = order[at:stop]
-        at = stop
-        buffer, base = b"", 0  # the stream's bytes from base on, as far as read
-        for i, offset, length in zip(rows.tolist(), wanted[rows, 1].tolist(), wanted[rows, 2].tolist(), strict=True):
-            while base + len(buffer) < offset + length and (chunk := stream.read(BLOCK_BYTES)):
-                cut = min(max(offset - base, 0), len(buffer))
-                buffer, base = buffer[cut:] + chunk, base + cut
-            yield i, buffer[offset - base : offset - base + length]
+        rows, at = order[at:stop], stop
+        starts, ends = wanted[rows, 1], wanted[rows, 1] + wanted[rows, 2]  # lines do not overlap: both sorted
+        buffer, base, done = b"", 0, 0  # the stream's bytes from base on, as far as read
+        while done < len(rows) and (chunk := stream.read(BLOCK_BYTES)):
+            cut = min(max(int(starts[done]) - base, 0), len(buffer))
+            buffer, base = buffer[cut:] + chunk, base + cut
+            ready = int(np.searchsorted(ends, base + len(buffer), side="right"))
+            got = [
+                buffer[i:j]
+                for i, j in zip((starts[done:ready] - base).tolist(), (ends[done:ready] - base).tolist(), strict=True)
+            ]
+            yield from zip(rows[done:ready].tolist(), got, strict=True)
+            done = ready
+        yield from zip(rows[done:].tolist(), repeat(b""))
     for i in order[at:].tolist():
         yield i, b""
 
