@@ -30,6 +30,7 @@ from operator import attrgetter, is_not, itemgetter, ne
 from typing import IO, Annotated, Any, NamedTuple
 
 import msgspec
+import msgspec.structs
 import numpy as np
 
 from churnops.core.logformat import (
@@ -45,6 +46,7 @@ from churnops.core.logformat import (
     TS,
     prediction_object,
 )
+from churnops.core.schema import FEATURE_NAMES
 
 BLOCK_BYTES = 1 << 20
 """A block: a few calls per block instead of per line, small enough to stay in the CPU's cache."""
@@ -142,10 +144,13 @@ def _winner_struct() -> type[msgspec.Struct]:
     are not UTF-8, numbers too large for a double) and reads the same values. Any other line (a key
     no writer writes, a value of another type, a list in ``features``) is left to orjson.
     """
+    features = msgspec.defstruct(
+        "_Features", [(name, _SCALAR, None) for name in FEATURE_NAMES], forbid_unknown_fields=True, gc=False
+    )
     typed: dict[str, Any] = {
         TS: str | None,
         CUSTOMER_ID: str,
-        FEATURES: dict[str, _SCALAR],
+        FEATURES: features | None,
         MODEL_VERSION: str | None,
         PROBABILITY: float | None,
         CHURN: bool | None,
@@ -174,6 +179,9 @@ def _decode_winners(
         return False
     if len(parsed) != len(slots) or list(map(_CUSTOMER_ID, parsed)) != [customers[s] for s in slots]:
         return False
+    features = list(map(_FEATURES, parsed))
+    if None in features:
+        return False  # no features: not a prediction (orjson's reading says so)
     versions = list(map(_VERSION, parsed))
     probabilities = [p if v else None for p, v in zip(map(_PROBABILITY, parsed), versions, strict=True)]
     churns = list(map(_CHURN, parsed))
@@ -183,9 +191,11 @@ def _decode_winners(
     out.model_version.extend(versions)
     out.probability.extend(probabilities)
     out.churn.extend(churns)
-    for s, features, p, c in zip(slots, map(_FEATURES, parsed), probabilities, churns, strict=True):
+    for s, values, p, c in zip(slots, features, probabilities, churns, strict=True):
         if all_features or p is None or c is None:
-            out.features[s] = features
+            out.features[s] = {
+                k: v for k, v in zip(FEATURE_NAMES, msgspec.structs.astuple(values), strict=True) if v is not None
+            }
     return True
 
 
@@ -201,6 +211,32 @@ def blocks(stream: IO[bytes]) -> Iterator[bytes]:
             rest += block
     if rest:
         yield rest
+
+
+def views(stream: IO[bytes]) -> Iterator[memoryview]:
+    """:func:`blocks`, each a view into one buffer reused for the next: no block is allocated, or copied twice.
+
+    A view is valid until the next is asked for.
+    """
+    readinto = stream.readinto  # type: ignore[attr-defined]  # files, gzip and S3 streams are buffered readers
+    buffer = bytearray(BLOCK_BYTES)
+    held = 0  # a partial line's bytes at the front
+    while True:
+        if held == len(buffer):  # a line longer than the buffer: a new one (the last view may still hold the old)
+            buffer = buffer + bytes(len(buffer))
+        got = readinto(memoryview(buffer)[held:])
+        if not got:
+            break
+        end = held + got
+        cut = buffer.rfind(b"\n", 0, end) + 1
+        if not cut:
+            held = end
+            continue
+        yield memoryview(buffer)[:cut]
+        buffer[: end - cut] = buffer[cut:end]
+        held = end - cut
+    if held:
+        yield memoryview(buffer)[:held]
 
 
 def split_lines(block: bytes) -> list[bytes]:
@@ -429,15 +465,15 @@ class FastScan(_Slots):
     def read(self, streams: Iterable[IO[bytes]]) -> None:
         for stream in streams:
             self.stream, self.offset = self.stream + 1, 0
-            for block in blocks(stream):
+            for block in views(stream):
                 n = self._decode(block)
-                self.position += self._read_lines(block) if n is None else n
+                self.position += self._read_lines(bytes(block)) if n is None else n
                 self.offset += len(block)
 
-    def _decode(self, block: bytes) -> int | None:
+    def _decode(self, block: memoryview) -> int | None:
         """Read a block decoded at once: its number of lines, or None (nothing taken) if msgspec refuses it."""
         ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
-        n = len(ends) + (not block.endswith(b"\n"))
+        n = len(ends) + (block[-1] != ord("\n"))
         try:
             heads = _HEADS(block)
         except _REFUSED:

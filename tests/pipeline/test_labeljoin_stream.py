@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +86,7 @@ def odd_line(rng: random.Random) -> bytes:
         line.replace(b',"latency_ms"', b',"ts":"' + later + b'","latency_ms"'),  # repeated ts
         line.replace(b',"latency_ms"', b',"kind":"rejected","latency_ms"'),  # not a prediction
         line.replace(b'"features":{', b'"features":null,"x":{'),  # no features
+        re.sub(rb'"features":\{[^}]*\},', b"", line),  # no features key at all
         line.replace(b'"ts":"', b'"ts":7,"y":"'),  # ts not a string
         line.replace(b'"plan":"basic"', b'"plan":"ts"'),  # "ts" as a value
         line.replace(b'"region":"', b'"region":"\xc3\xa9'),  # not ASCII
