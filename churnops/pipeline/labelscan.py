@@ -275,15 +275,15 @@ def stamp_keys(stamps: Sequence[str]) -> np.ndarray | None:
         if len(text) != _STAMP_CHARS * int(stamped.sum()) or wide[:, _STAMP_CHARS].any():
             return None
         chars = wide[stamped]
-    digits = chars[:, _DIGITS].astype(np.int64) - ord("0")
-    if ((digits < 0) | (digits > 9)).any():
+    digits = chars[:, _DIGITS] - np.uint8(ord("0"))  # a byte below "0" wraps to above 9
+    if (digits > 9).any():
         return None
     if any((chars[:, at] != ord(c)).any() for at, c in _SEPARATORS.items()):
         return None
     number = np.zeros(len(chars), dtype=np.int64)
     for column in digits.T[4:]:  # the year apart: its four digits would overflow
         number = number * 10 + column
-    year = digits[:, :4] @ np.array([1000, 100, 10, 1], dtype=np.int64)
+    year = digits[:, :4].astype(np.int64) @ np.array([1000, 100, 10, 1], dtype=np.int64)
     if ((year < _YEARS[0]) | (year > _YEARS[1])).any():
         return None
     keys = (year - _YEARS[0]) * 10**16 + number
@@ -589,21 +589,19 @@ class FastScan(_Slots):
         winners = Winners([], [], [], [], [], {})
         owner = np.concatenate([slots, unwon])  # the slot of each wanted line but the oldest
         batch: tuple[list[int], list[bytes]] = ([], [])
-        for i, line in _lines_at(streams, wanted):
-            if i >= len(slots):
-                later = i < len(owner)
-                s = int(owner[i]) if later else None
-                ok = (
-                    _is(line, self.customer[s], None, self.observed[s])
-                    if s is not None
-                    else (self.oldest_ts is None or _is(line, None, self.oldest_ts))
-                )
+        for rows, lines in _lines_at(streams, wanted):
+            won = rows < len(slots)
+            for i, line in zip(rows[~won].tolist(), compress(lines, ~won), strict=True):
+                if i < len(owner):
+                    s = int(owner[i])
+                    ok = _is(line, self.customer[s], None, self.observed[s])
+                else:
+                    ok = self.oldest_ts is None or _is(line, None, self.oldest_ts)
                 if not ok:
                     return None
-                continue
-            batch[0].append(int(owner[i]))
-            batch[1].append(line)
-            if len(batch[0]) == WINNERS_AT_ONCE:
+            batch[0].extend(owner[rows[won]].tolist())
+            batch[1].extend(compress(lines, won) if not won.all() else lines)
+            if len(batch[0]) >= WINNERS_AT_ONCE:
                 if not parse_winners(*batch, self.customer, all_features, winners):
                     return None
                 batch = ([], [])
@@ -613,8 +611,8 @@ class FastScan(_Slots):
         return winners if keys is not None and np.array_equal(keys, self.best_key[winners.slots]) else None
 
 
-def _lines_at(streams: Iterable[IO[bytes]], wanted: np.ndarray) -> Iterator[tuple[int, bytes]]:
-    """(row, the bytes at the row's (stream, offset, length)) for each row, in the log's order.
+def _lines_at(streams: Iterable[IO[bytes]], wanted: np.ndarray) -> Iterator[tuple[np.ndarray, list[bytes]]]:
+    """(rows, the bytes at each row's (stream, offset, length)), a chunk of the log at a time, in the log's order.
 
     Bytes are short or b"" where the log is shorter now. Each stream with a wanted line is read
     again from its start, but not split into lines.
@@ -630,15 +628,11 @@ def _lines_at(streams: Iterable[IO[bytes]], wanted: np.ndarray) -> Iterator[tupl
             cut = min(max(int(starts[done]) - base, 0), len(buffer))
             buffer, base = buffer[cut:] + chunk, base + cut
             ready = int(np.searchsorted(ends, base + len(buffer), side="right"))
-            got = [
-                buffer[i:j]
-                for i, j in zip((starts[done:ready] - base).tolist(), (ends[done:ready] - base).tolist(), strict=True)
-            ]
-            yield from zip(rows[done:ready].tolist(), got, strict=True)
+            cuts = zip((starts[done:ready] - base).tolist(), (ends[done:ready] - base).tolist(), strict=True)
+            yield rows[done:ready], [buffer[i:j] for i, j in cuts]
             done = ready
-        yield from zip(rows[done:].tolist(), repeat(b""))
-    for i in order[at:].tolist():
-        yield i, b""
+        yield rows[done:], [b""] * (len(rows) - done)
+    yield order[at:], [b""] * (len(order) - at)
 
 
 def _is(line: bytes, customer_id: str | None, ts: str | None, after: str | None = None) -> bool:
