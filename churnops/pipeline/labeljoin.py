@@ -8,8 +8,9 @@ logged prediction for that customer, not later than ``observed_at`` when it is g
 generated traffic, is taken as older than any stamped one and never excluded by
 ``observed_at``). Batch rows count like single ones. Labels with no prediction are
 counted (``n_unmatched``) by reason (:data:`UNMATCHED_REASONS`), never guessed. The log is
-read once, as byte streams (:func:`log_streams`, the one way in), keeping per label only its
-best line so far (:mod:`churnops.pipeline.labelscan`): memory follows the labels, not the log.
+streamed as bytes (:func:`log_streams`, the one way in), keeping per label only where its best
+line so far is, then read again for those lines (:mod:`churnops.pipeline.labelscan`): memory
+follows the labels, not the log.
 
 :func:`report` computes the figures on the joined rows: what a person gets by joining
 the two files by hand and calling scikit-learn (a test holds it to that, to 1e-9). It reads
@@ -295,7 +296,7 @@ def _whole_columns(
 
 
 LogSource = Callable[[], Iterable[IO[bytes]]]
-"""Opens a log's byte streams, oldest first: the join reads them once (twice, rarely: see :func:`join`)."""
+"""Opens a log's byte streams, oldest first: the join reads them twice (three times, rarely: see :func:`join`)."""
 
 
 def log_streams(paths: Sequence[str | Path]) -> Iterator[IO[bytes]]:
@@ -366,12 +367,13 @@ def join(
     scorer: Scorer | None = None,
     version: str | None = None,
 ) -> tuple[pd.DataFrame, Unmatched]:
-    """Pair each label with its newest eligible prediction, reading ``log`` once, as a stream.
+    """Pair each label with its newest eligible prediction, streaming ``log``.
 
-    Memory follows the labels: per customer and ``observed_at``, only the winning line so far
-    (:class:`churnops.pipeline.labelscan.FastScan`: blocks decoded at once, stamps as integers). If
-    that scan cannot vouch for its result (a stamp of another form than the writers', a line two
-    parsers read differently), the log is read again, parsing every line that may name a customer.
+    Memory follows the labels: per customer and ``observed_at``, only where the winning line so far
+    is (:class:`churnops.pipeline.labelscan.FastScan`: blocks decoded at once, stamps as integers),
+    then those lines, read again. If that scan cannot vouch for its result (a stamp of another form
+    than the writers', a line two parsers read differently), the log is read once more, parsing
+    every line that may name a customer.
 
     Returns:
         (joined rows, unmatched labels). The rows hold the five features, ``churn`` (the
