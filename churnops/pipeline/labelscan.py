@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, repeat
+from itertools import accumulate, compress, repeat
 from operator import attrgetter, is_not, itemgetter, ne
 from typing import IO, Annotated, Any, NamedTuple
 
@@ -247,6 +247,19 @@ def split_lines(block: bytes) -> list[bytes]:
     return lines
 
 
+def predictions(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes, Logged]]:
+    """(index, line, prediction) of each line a label can join, read by :func:`logged`.
+
+    A line with neither a customer_id key nor an escape (which may spell one) is skipped unparsed.
+    """
+    for i, line in enumerate(lines):
+        if b'"customer_id"' not in line and b"\\" not in line:
+            continue
+        hit = logged(line)
+        if hit is not None:
+            yield i, line, hit
+
+
 # Stamps as the writers spell them (churnops.core.logformat.rfc3339), "YYYY-MM-DDTHH:MM:SS.ffffffZ",
 # compare as strings in the order of their 20 digits read as one number. Less the year 1970,
 # that number fits in 64 bits up to the year 2891.
@@ -370,12 +383,7 @@ class Scan(_Slots):
         Returns the number of lines.
         """
         lines = split_lines(block)
-        for i, line in enumerate(lines):
-            if b'"customer_id"' not in line and b"\\" not in line:
-                continue
-            hit = logged(line)
-            if hit is None:
-                continue
+        for i, line, hit in predictions(lines):
             ts = hit.ts
             if ts and (self.oldest_ts is None or ts < self.oldest_ts):
                 self.oldest_ts = ts
@@ -550,14 +558,9 @@ class FastScan(_Slots):
     def _read_lines(self, block: bytes) -> int:
         """A block msgspec refused: each line that may name a customer parsed, as :class:`Scan` does."""
         lines = split_lines(block)
-        offset = self.offset
-        for i, line in enumerate(lines):
-            at, offset = (self.stream, offset, len(line)), offset + len(line) + 1
-            if b'"customer_id"' not in line and b"\\" not in line:
-                continue
-            hit = logged(line)
-            if hit is None:
-                continue
+        offsets = list(accumulate((len(line) + 1 for line in lines), initial=self.offset))
+        for i, line, hit in predictions(lines):
+            at = (self.stream, offsets[i], len(line))
             ts = hit.ts
             if ts and (self.oldest_ts is None or ts < self.oldest_ts):
                 self.oldest_ts, self.oldest_at = ts, np.array(at)
