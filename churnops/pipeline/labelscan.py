@@ -345,7 +345,6 @@ class _Slots:
         self.has_observed = np.fromiter(map(is_not, self.observed, repeat(None)), dtype=bool, count=n)
         self.has_best = np.zeros(n, dtype=bool)
         self.best_pos = np.zeros(n, dtype=np.int64)
-        self.best_line = np.full(n, None, dtype=object)
         self.has_later = np.zeros(n, dtype=bool)
         """Whether a prediction after ``observed_at`` was read (why a slot with no winner has none)."""
         self.oldest_ts: str | None = None
@@ -371,6 +370,7 @@ class Scan(_Slots):
     def __init__(self, slot_customers: Sequence[str], slot_observed: Sequence[str | None]) -> None:
         super().__init__(slot_customers, slot_observed)
         self.best_key = np.full(len(self.customer), "", dtype=object)
+        self.best_line = np.full(len(self.customer), None, dtype=object)
 
     def read(self, streams: Iterable[IO[bytes]]) -> None:
         for stream in streams:
