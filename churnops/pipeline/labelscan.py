@@ -1,22 +1,21 @@
-"""One read of the prediction log for the label join: per label, only its winning line so far.
+"""The label join's read of the prediction log: per label, only its winning line so far.
 
 :func:`churnops.pipeline.labeljoin.join` pairs each label with the newest prediction of its
-customer not later than its ``observed_at``. A scan reads the log once, in blocks, and keeps per
-*slot* (the labels of one customer with one ``observed_at``) the winning line so far, raw:
-memory follows the labels, not the log.
+customer not later than its ``observed_at``. A scan streams the log in blocks and keeps per
+*slot* (the labels of one customer with one ``observed_at``) only its winner so far: memory
+follows the labels, not the log.
 
 Two scans give the same result:
 
 - :class:`FastScan` decodes a block's lines at once with msgspec, into the four top-level fields
-  the join judges a line on (:class:`_Head`; the rest of each line is checked as JSON and
-  skipped, not built). Stamps become integers that order as the strings do, and each block is
-  decided with numpy. A block msgspec refuses (a torn or binary line, a value of another type, a
-  blank line) is read line by line with :func:`logged`, as :class:`Scan` reads it. The lines the
-  result rests on are parsed again with :func:`logged` at the end (:meth:`FastScan.settle`).
-- :class:`Scan` parses every line that may name a customer with :func:`logged` and compares
-  stamps as strings. The join uses it when :class:`FastScan` cannot vouch for its result: a
-  stamp of another form than the writers' (:class:`Unvouched`), or a line the two parsers read
-  differently (``settle`` says False).
+  the join judges a line on (:class:`_Head`), turns stamps into integers that order as the
+  strings do, and decides the block with numpy, keeping where each winner is, not the line. A
+  block msgspec refuses is read line by line (:func:`predictions`). :meth:`FastScan.settle` then
+  reads the log again for the lines the result rests on and parses them as :func:`logged` does.
+- :class:`Scan` parses every line that may name a customer (:func:`predictions`) and compares
+  stamps as strings, keeping winners' raw lines. The join uses it when :class:`FastScan` cannot
+  vouch for its result: a stamp of another form than the writers' (:class:`Unvouched`), or a
+  line the two parsers read differently (``settle`` returns None).
 
 Length: one concern, the scan's state and its two ways of reading a log, which must agree.
 """
@@ -413,8 +412,8 @@ class _Head(msgspec.Struct, gc=False):
 
     A value of another type (a ``ts`` that is a number) makes msgspec refuse the block, which is
     then read line by line. What msgspec skips it checks less than orjson does (bytes that are not
-    UTF-8, numbers too large for a double), so the lines a result rests on are parsed by orjson in
-    :meth:`FastScan.settle`.
+    UTF-8, numbers too large for a double), so the lines a result rests on are parsed again, by
+    :func:`parse_winners`, in :meth:`FastScan.settle`.
     """
 
     ts: str | None = None
@@ -437,9 +436,9 @@ class FastScan(_Slots):
     :meth:`read` keeps, per slot, where its winner is (stream, byte offset and length; likewise
     a later line, and the oldest stamp's line), not the line: in a log in time order nearly every
     line of a labeled customer is its newest so far, and copying each out of its block cost more
-    than the whole decode. :meth:`settle` then takes the lines from there (a plain file through
-    mmap; a compressed or remote one is read again), and orjson or a strict msgspec type parses
-    them as :func:`logged` does. If a line is not what the first read took it for (a line only
+    than the whole decode. :meth:`settle` then reads the log again and cuts those lines out (a
+    compressed or remote segment is decompressed or fetched again), and a strict msgspec type or
+    orjson parses them as :func:`logged` does. If a line is not what the first read took it for (a line only
     one parser accepts, a log rotated between the reads), the join reads with :class:`Scan`
     instead. Stamps are :func:`stamp_keys`; the first stamp without a key raises :class:`Unvouched`.
     """
