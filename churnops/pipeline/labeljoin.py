@@ -489,8 +489,7 @@ def _frame(
 
     def column(name: str) -> list[Any]:
         if name in kept.columns:
-            values = kept.columns[name]
-            return [values[s] for s in slots]
+            return _gather(kept.columns[name], slots)
         if name == "order_pos":
             return list(scan.best_pos[slots].tolist())
         return [labels[i].churn for i in rows] if name == LABEL else [labels[i].customer_id for i in rows]
